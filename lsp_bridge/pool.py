@@ -1,0 +1,147 @@
+"""Share one language server per (server, workspace) among concurrent callers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from monitors.errors import ConfigError, ServerExited
+
+from .client import CompletionResult, LspServer
+from .servers import ServerSpec
+from .workspace import resolve_in_workspace, resolve_workspace
+
+__all__ = ["ServerPool"]
+
+
+@dataclass(slots=True)
+class _Slot:
+    """The server for one key, and the restart bookkeeping."""
+
+    server: LspServer | None = None
+    starting: asyncio.Task[LspServer] | None = None
+    failures: int = 0
+    last_start: float = float("-inf")
+    last_error: str = ""
+
+
+class ServerPool:
+    """One :class:`LspServer` per ``(spec.name, workspace root)``, started on demand.
+
+    Concurrent :meth:`get` calls for one key start a single server. A server
+    that died is restarted by the next :meth:`get`, but never sooner than
+    ``min_backoff_s * 2**(failures-1)`` (capped at ``max_backoff_s``) after the
+    previous start; until then :meth:`get` raises :class:`ServerExited` at once.
+    """
+
+    def __init__(self, *, min_backoff_s: float = 0.5, max_backoff_s: float = 30.0) -> None:
+        if not 0 < min_backoff_s <= max_backoff_s:
+            raise ConfigError("need 0 < min_backoff_s <= max_backoff_s")
+        self._min_backoff_s = min_backoff_s
+        self._max_backoff_s = max_backoff_s
+        self._slots: dict[tuple[str, Path], _Slot] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    def servers(self) -> list[LspServer]:
+        """The servers currently running."""
+        return [s.server for s in self._slots.values() if s.server is not None and s.server.alive]
+
+    async def get(self, spec: ServerSpec, workspace: str | Path) -> LspServer:
+        """The running server for ``(spec, workspace)``, started if needed."""
+        if self._closed:
+            raise ServerExited("the server pool is closed")
+        root = resolve_workspace(workspace)
+        slot = self._slots.setdefault((spec.name, root), _Slot())
+        if slot.server is not None:
+            if slot.server.alive:
+                return slot.server
+            self._retire(slot)
+        if slot.starting is None:
+            loop = asyncio.get_running_loop()
+            wait = slot.last_start + self._backoff(slot.failures) - loop.time()
+            if wait > 0:
+                raise ServerExited(
+                    f"language server {spec.name!r} for {root} is down ({slot.last_error}); next restart in {wait:.2f}s"
+                )
+            slot.last_start = loop.time()
+            slot.starting = asyncio.ensure_future(self._start(spec, root, slot))
+            slot.starting.add_done_callback(_retrieve)
+        starting = slot.starting
+        try:
+            return await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if starting.cancelled() and (current is None or not current.cancelling()):
+                raise ServerExited("the server pool was closed during start") from None
+            raise
+
+    async def complete(
+        self,
+        spec: ServerSpec,
+        workspace: str | Path,
+        file: str | Path,
+        text: str,
+        offset: int,
+        timeout: float | None = None,
+    ) -> CompletionResult:
+        """Completions in ``file`` (inside ``workspace``) holding ``text``, at ``offset``."""
+        path = resolve_in_workspace(workspace, file)
+        server = await self.get(spec, workspace)
+        return await server.complete(path, text, offset, timeout)
+
+    async def close(self) -> None:
+        """Shut every server down, concurrently. Safe to call more than once."""
+        self._closed = True
+        starting = [s.starting for s in self._slots.values() if s.starting is not None]
+        for task in starting:
+            task.cancel()
+        await asyncio.gather(*starting, return_exceptions=True)
+        servers = [s.server for s in self._slots.values() if s.server is not None]
+        self._slots.clear()
+        await asyncio.gather(*(s.shutdown() for s in servers), *self._retiring, return_exceptions=True)
+
+    async def __aenter__(self) -> ServerPool:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def _backoff(self, failures: int) -> float:
+        if failures == 0:
+            return 0.0
+        return min(self._max_backoff_s, self._min_backoff_s * 2 ** (failures - 1))
+
+    async def _start(self, spec: ServerSpec, root: Path, slot: _Slot) -> LspServer:
+        try:
+            server = await LspServer.start(spec, root)
+        except BaseException as exc:
+            slot.failures += 1
+            slot.last_error = " | ".join(str(exc).split("\n"))[:500] or type(exc).__name__
+            raise
+        finally:
+            slot.starting = None
+        slot.server = server
+        return server
+
+    def _retire(self, slot: _Slot) -> None:
+        """Drop a dead server (reaping it in the background) and count the failure."""
+        dead = slot.server
+        assert dead is not None
+        slot.server = None
+        if asyncio.get_running_loop().time() - slot.last_start > self._max_backoff_s:
+            slot.failures = 0  # it had been healthy for a long while
+        slot.failures += 1
+        slot.last_error = f"exited with status {dead.returncode}"
+        task = asyncio.ensure_future(dead.shutdown())
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+
+def _retrieve(task: asyncio.Task[LspServer]) -> None:
+    """Mark a start's exception as seen (callers may all have been cancelled)."""
+    if not task.cancelled():
+        with contextlib.suppress(BaseException):
+            task.exception()

@@ -1,0 +1,207 @@
+"""How to start a language server: typed specs, presets, command lookup, environment."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from lsprotocol.types import CompletionItemKind as K
+
+from monitors.errors import ConfigError, ServerStartError
+
+from .positions import ENCODINGS
+
+__all__ = [
+    "DEFAULT_IDENTIFIER_KINDS",
+    "PRESETS",
+    "ServerSpec",
+    "preset",
+    "resolve_command",
+    "server_env",
+]
+
+#: Completion kinds that name something a program can refer to. Keywords,
+#: snippets, plain text, files, folders and operators are left out.
+DEFAULT_IDENTIFIER_KINDS: frozenset[K] = frozenset(
+    {
+        K.Method,
+        K.Function,
+        K.Constructor,
+        K.Field,
+        K.Variable,
+        K.Class,
+        K.Interface,
+        K.Module,
+        K.Property,
+        K.Unit,
+        K.Value,
+        K.Enum,
+        K.EnumMember,
+        K.Constant,
+        K.Struct,
+        K.Event,
+        K.TypeParameter,
+        K.Reference,
+    }
+)
+
+#: Variables passed through from the parent environment; everything else is dropped.
+_PASSED_ENV = ("PATH", "HOME", "LANG")
+
+
+def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """One language server: how to start it and how to talk to it.
+
+    ``settings`` answer ``workspace/configuration``: a section ``a.b`` walks
+    nested mappings, unknown sections are answered with ``null``. Timeouts are
+    in seconds; ``first_request_timeout_s`` bounds the first completion in each
+    document (the server analyses the file then). ``identifier_kinds`` are the completion kinds whose items count
+    as identifiers. ``position_encodings`` are offered to the server in order of
+    preference (it picks one; UTF-16 if it says nothing).
+    """
+
+    name: str
+    language_id: str
+    command: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=lambda: _frozen({}), hash=False)
+    initialization_options: Any = field(default=None, hash=False)
+    settings: Mapping[str, Any] = field(default_factory=lambda: _frozen({}), hash=False)
+    start_timeout_s: float = 30.0
+    request_timeout_s: float = 5.0
+    first_request_timeout_s: float = 30.0
+    shutdown_timeout_s: float = 3.0
+    identifier_kinds: frozenset[K] = DEFAULT_IDENTIFIER_KINDS
+    file_extensions: tuple[str, ...] = ()
+    position_encodings: tuple[str, ...] = ("utf-16",)
+    install_hint: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ConfigError("ServerSpec.name must not be empty")
+        command = tuple(self.command)
+        if not command or not all(isinstance(a, str) and a for a in command):
+            raise ConfigError(f"ServerSpec {self.name!r}: command must be non-empty strings")
+        for attr in ("start_timeout_s", "request_timeout_s", "first_request_timeout_s", "shutdown_timeout_s"):
+            if not getattr(self, attr) > 0:
+                raise ConfigError(f"ServerSpec {self.name!r}: {attr} must be > 0")
+        object.__setattr__(self, "command", command)
+        object.__setattr__(self, "env", _frozen(self.env))
+        object.__setattr__(self, "settings", _frozen(self.settings))
+        if isinstance(self.initialization_options, Mapping):
+            object.__setattr__(self, "initialization_options", _frozen(self.initialization_options))
+        object.__setattr__(self, "identifier_kinds", frozenset(self.identifier_kinds))
+        object.__setattr__(self, "file_extensions", tuple(self.file_extensions))
+        encodings = tuple(self.position_encodings)
+        if not encodings or not set(encodings) <= ENCODINGS:
+            raise ConfigError(f"ServerSpec {self.name!r}: position_encodings must be among {sorted(ENCODINGS)}")
+        object.__setattr__(self, "position_encodings", encodings)
+
+    def setting(self, section: str | None) -> Any:
+        """The settings under a dotted ``section`` as plain JSON data (None if unknown)."""
+        node: Any = self.settings
+        for key in (section or "").split("."):
+            if not key:
+                continue
+            if not isinstance(node, Mapping) or key not in node:
+                return None
+            node = node[key]
+        return _plain(node)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with mappings turned into dicts and tuples into lists (JSON-ready)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+PRESETS: Mapping[str, ServerSpec] = MappingProxyType(
+    {
+        "jedi": ServerSpec(
+            name="jedi",
+            language_id="python",
+            command=("jedi-language-server",),
+            initialization_options={
+                "completion": {"disableSnippets": True},
+                "diagnostics": {"enable": False},
+            },
+            file_extensions=(".py", ".pyi"),
+            # jedi-language-server (0.47) hands request positions to jedi as code
+            # points, ignoring UTF-16; with utf-32 negotiated that is correct.
+            position_encodings=("utf-32", "utf-16"),
+            install_hint="pip install jedi-language-server",
+        ),
+        "pyright": ServerSpec(
+            name="pyright",
+            language_id="python",
+            command=("pyright-langserver", "--stdio"),
+            settings={
+                "python": {
+                    "analysis": {
+                        "autoImportCompletions": False,
+                        "diagnosticMode": "openFilesOnly",
+                    }
+                }
+            },
+            file_extensions=(".py", ".pyi"),
+            install_hint=f"npm install --prefix {Path(sys.prefix) / 'lsp'} pyright",
+        ),
+    }
+)
+
+
+def preset(name: str) -> ServerSpec:
+    """The preset spec called ``name``; :class:`ConfigError` lists the known names."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        known = ", ".join(sorted(PRESETS))
+        raise ConfigError(f"unknown language server {name!r}; known: {known}") from None
+
+
+def _search_dirs() -> list[Path]:
+    return [Path(sys.executable).parent, Path(sys.prefix) / "lsp" / "node_modules" / ".bin"]
+
+
+def resolve_command(spec: ServerSpec) -> list[str]:
+    """``spec.command`` with an absolute path for the executable.
+
+    Looked up in the directory of ``sys.executable`` (a venv's ``bin``), then
+    ``<sys.prefix>/lsp/node_modules/.bin``, then ``PATH``. Raises
+    :class:`ServerStartError` with an install hint when not found.
+    """
+    program, *args = spec.command
+    if os.sep in program:
+        path = Path(program)
+        if path.is_file() and os.access(path, os.X_OK):
+            return [str(path.absolute()), *args]
+    else:
+        for directory in _search_dirs():
+            path = directory / program
+            if path.is_file() and os.access(path, os.X_OK):
+                return [str(path), *args]
+        found = shutil.which(program)
+        if found is not None:
+            return [str(Path(found).absolute()), *args]
+    hint = f"; install it with: {spec.install_hint}" if spec.install_hint else ""
+    raise ServerStartError(f"language server {spec.name!r}: {program!r} not found{hint}")
+
+
+def server_env(spec: ServerSpec) -> dict[str, str]:
+    """The scrubbed environment for the server: PATH, HOME, LANG, plus ``spec.env``."""
+    env = {key: os.environ[key] for key in _PASSED_ENV if key in os.environ}
+    env.update(spec.env)
+    return env

@@ -1,0 +1,6 @@
+"""Reads requests but never answers initialize."""
+
+import _rpc
+
+while _rpc.read() is not None:
+    pass
