@@ -1,0 +1,303 @@
+"""The dereference monitor: after ``obj.`` only members of ``obj`` may follow.
+
+:class:`DereferenceMonitor` implements :class:`~monitors.base.Monitor`. It is fed
+the bytes the model generates, notices a member-access dot at the end of the text
+(with :class:`~monitors.triggers.TriggerDetector`), asks for the server's
+completions there (:meth:`need`), and once given them (:meth:`provide`) constrains
+the identifier after the dot to one of the names (:meth:`constraint`).
+
+States::
+
+    IDLE --dot--> WAITING --provide(ok, usable names)--> ACTIVE --break byte--> IDLE
+                     |  \\--provide(not ok / nothing usable)--> IDLE (failed lookup)
+                     \\--break byte before the facts came--> IDLE ("missed")
+
+Trigger. After a feed, if the text ends with ``.`` plus identifier characters
+and that dot is a real member access (not in a string, comment, number, import;
+see :mod:`monitors.triggers`), the monitor goes WAITING with a
+:class:`~monitors.base.CompletionNeed` whose ``offset`` is the end of the
+generated text (right after the identifier characters already typed, which
+become ``typed``). A dot at the end of the prompt triggers before anything is
+fed (``offset == 0``). A dot followed by identifier characters in the same token
+(``.get``, or a healed ``x.ge``) still triggers: a *late* trigger. Only the last
+dot of each fed chunk can trigger: a dot followed by a break character within the
+same chunk (``foo.bar(``) is already past.
+
+While WAITING the constraint is None; identifier bytes fed meanwhile extend
+``typed`` (the need stays the same), a break byte abandons the need.
+
+ACTIVE. The candidates are the names (UTF-8) that start with ``typed``; they
+narrow as identifier bytes arrive. The first break byte ends the identifier:
+accepted when ``typed`` is a candidate, else a violation; then IDLE and the rest
+of the chunk is checked for a new trigger (``().`` after ``foo``, ``a.b.``). If
+``typed`` stops being a prefix of every candidate (the glue let something else
+through), the monitor counts a violation and goes IDLE. When the facts were
+``incomplete``, each growth of ``typed`` issues a new need at the new end; until
+it is answered the constraint keeps the narrowed old candidates, and the answer
+replaces them.
+
+Counters: ``triggers``, ``late_triggers``, ``failed_lookups`` (facts not ok, or no
+usable identifier name) and, in ``extra``: ``violations``, ``accepted``,
+``missed`` (an identifier finished while facts were awaited), ``stale_facts``
+(answers to a need that is no longer current) and ``rerequests``. The glue counts
+``constrained_steps``, ``fallbacks`` and ``lsp_ms``.
+
+Costs: a fed chunk without a dot candidate costs a UTF-8 decode, two list appends
+and one ``bytes.rstrip`` (about a microsecond); only a dot candidate runs the
+detector (an incremental reparse).
+"""
+
+from __future__ import annotations
+
+import codecs
+import dataclasses
+from typing import Final
+
+from monitors.base import CompletionFacts, CompletionNeed, IdentifierConstraint, MonitorStats
+from monitors.languages import LanguageSpec
+from monitors.triggers import IDENT_BYTES, TriggerDetector, trailing_ident_length
+
+__all__ = ["DereferenceMonitor"]
+
+_IDLE: Final = "idle"
+_WAITING: Final = "waiting"
+_ACTIVE: Final = "active"
+_DOT: Final = 0x2E
+_EXTRA_KEYS = ("violations", "accepted", "missed", "stale_facts", "rerequests", "rerequest_failures")
+
+_Utf8Decoder = codecs.getincrementaldecoder("utf-8")
+
+
+class DereferenceMonitor:
+    """Constrains the identifier after a member-access dot to the server's names.
+
+    ``DereferenceMonitor(spec, prefix)``: ``prefix`` is the document text before
+    the generation point (the prompt). Pure: no I/O, no threads, no torch.
+    """
+
+    __slots__ = (
+        "_constraint",
+        "_decoder",
+        "_detector",
+        "_gen_len",
+        "_gen_parts",
+        "_incomplete",
+        "_live",
+        "_need",
+        "_serial",
+        "_state",
+        "_stats",
+        "_typed",
+        "spec",
+    )
+
+    def __init__(self, spec: LanguageSpec, prefix: str = "") -> None:
+        self.spec = spec
+        self._detector = TriggerDetector(spec, prefix)
+        self._decoder = _Utf8Decoder("replace")
+        self._gen_parts: list[str] = []
+        self._gen_len = 0
+        self._state: str = _IDLE
+        self._typed = b""
+        self._need: CompletionNeed | None = None
+        self._serial = 0
+        self._live: list[bytes] = []
+        self._incomplete = False
+        self._constraint: IdentifierConstraint | None = None
+        self._stats = MonitorStats(extra=dict.fromkeys(_EXTRA_KEYS, 0))
+        run = trailing_ident_length(prefix)
+        dot = len(prefix) - run - 1
+        if dot >= 0 and prefix[dot] == "." and self._detector.is_member_access(dot):
+            self._trigger(prefix[dot + 1 :].encode("utf-8", "surrogatepass"))
+
+    # ------------------------------------------------------------------ protocol
+
+    @property
+    def stats(self) -> MonitorStats:
+        """Counters (see the module docstring)."""
+        return self._stats
+
+    @property
+    def state(self) -> str:
+        """``"idle"``, ``"waiting"`` (for facts) or ``"active"`` (constraining)."""
+        return self._state
+
+    @property
+    def typed(self) -> bytes:
+        """The identifier bytes after the dot so far (meaningful when not idle)."""
+        return self._typed
+
+    @property
+    def generated(self) -> str:
+        """The generated text so far (complete characters only)."""
+        parts = self._gen_parts
+        if len(parts) > 1:
+            parts[:] = ["".join(parts)]
+        return parts[0] if parts else ""
+
+    def feed(self, data: bytes) -> None:
+        """Append generated bytes (one token's worth or more; may split a character)."""
+        if not data:
+            return
+        chars = self._decoder.decode(data)
+        if chars:
+            self._detector.append(chars)
+            self._gen_parts.append(chars)
+            self._gen_len += len(chars)
+        state = self._state
+        if state == _IDLE:
+            self._scan(data, chars)
+            return
+        run = len(data) - len(data.lstrip(IDENT_BYTES))
+        typed = self._typed + data[:run]
+        self._typed = typed
+        if state == _WAITING:
+            if run < len(data):
+                self._stats.extra["missed"] += 1
+                self._to_idle()
+                self._scan(data, chars)
+            return
+        # ACTIVE
+        if run < len(data):
+            key = "accepted" if typed in self._live else "violations"
+            self._stats.extra[key] += 1
+            self._to_idle()
+            self._scan(data, chars)
+            return
+        live = [c for c in self._live if c.startswith(typed)]
+        if not live:
+            self._stats.extra["violations"] += 1
+            self._to_idle()
+            return
+        self._live = live
+        self._constraint = None
+        if self._incomplete:
+            self._stats.extra["rerequests"] += 1
+            self._new_need()
+
+    def need(self) -> CompletionNeed | None:
+        """The pending need, or None. The same object until provided or abandoned."""
+        return self._need
+
+    def provide(self, facts: CompletionFacts) -> None:
+        """Hand over the answer to the current need; other serials are ignored."""
+        need = self._need
+        if need is None or facts.serial != need.serial:
+            self._stats.extra["stale_facts"] += 1
+            return
+        self._need = None
+        rerequest = self._state == _ACTIVE
+        if not facts.ok:
+            self._stats.failed_lookups += 1
+            if rerequest:
+                self._keep_candidates()
+            else:
+                self._to_idle()
+            return
+        usable: list[bytes] = []
+        for name in facts.names:
+            raw = name.encode("utf-8", "surrogatepass")
+            if raw and not raw.lstrip(IDENT_BYTES):
+                usable.append(raw)
+        typed = self._typed
+        live = [c for c in usable if c.startswith(typed)]
+        if not live and rerequest:
+            # A re-request of an incomplete list came back empty: the names we
+            # already have are still known to be legal, so keep narrowing them.
+            self._stats.failed_lookups += 1
+            self._keep_candidates()
+            return
+        if not live:
+            if usable and not facts.incomplete:
+                self._stats.extra["violations"] += 1  # typed is already off the list
+            else:
+                self._stats.failed_lookups += 1
+            self._to_idle()
+            return
+        live.sort()
+        self._live = live
+        self._incomplete = facts.incomplete
+        self._constraint = None
+        self._state = _ACTIVE
+
+    def _keep_candidates(self) -> None:
+        """Stay ACTIVE on the current candidates and stop re-requesting."""
+        self._incomplete = False
+        self._stats.extra["rerequest_failures"] += 1
+
+    def constraint(self) -> IdentifierConstraint | None:
+        """ACTIVE: the names still possible and ``typed``; otherwise None."""
+        if self._state != _ACTIVE:
+            return None
+        c = self._constraint
+        if c is None:
+            c = self._constraint = IdentifierConstraint(frozenset(self._live), self._typed)
+        return c
+
+    def fork(self) -> DereferenceMonitor:
+        """An independent copy (detector forked, stats copied)."""
+        new = DereferenceMonitor.__new__(DereferenceMonitor)
+        new.spec = self.spec
+        new._detector = self._detector.fork()
+        new._decoder = _Utf8Decoder("replace")
+        new._decoder.setstate(self._decoder.getstate())
+        new._gen_parts = [self.generated] if self._gen_parts else []
+        new._gen_len = self._gen_len
+        new._state = self._state
+        new._typed = self._typed
+        new._need = self._need
+        new._serial = self._serial
+        new._live = self._live  # never mutated in place
+        new._incomplete = self._incomplete
+        new._constraint = self._constraint
+        new._stats = dataclasses.replace(self._stats, extra=dict(self._stats.extra))
+        return new
+
+    def snapshot(self) -> DereferenceMonitor:
+        """A copy to :meth:`restore` later (the same as :meth:`fork`)."""
+        return self.fork()
+
+    def restore(self, snapshot: DereferenceMonitor) -> None:
+        """Become a copy of ``snapshot`` (which stays usable for another restore)."""
+        if not isinstance(snapshot, DereferenceMonitor):
+            raise TypeError(f"expected a DereferenceMonitor snapshot, got {type(snapshot).__name__}")
+        copy = snapshot.fork()
+        for name in DereferenceMonitor.__slots__:
+            setattr(self, name, getattr(copy, name))
+
+    # ------------------------------------------------------------------ internals
+
+    def _scan(self, data: bytes, chars: str) -> None:
+        """IDLE: does this chunk end with a member-access dot (plus identifier bytes)?"""
+        head = data.rstrip(IDENT_BYTES)
+        if not head or head[-1] != _DOT:
+            return
+        # The dot is ASCII, so it is in ``chars``; nothing after it is a dot.
+        detector = self._detector
+        dot = len(detector) - len(chars) + chars.rfind(".")
+        if detector.is_member_access(dot):
+            self._trigger(data[len(head) :])
+
+    def _trigger(self, typed: bytes) -> None:
+        self._typed = typed
+        self._state = _WAITING
+        self._live = []
+        self._incomplete = False
+        self._constraint = None
+        stats = self._stats
+        stats.triggers += 1
+        if typed:
+            stats.late_triggers += 1
+        self._new_need()
+
+    def _new_need(self) -> None:
+        self._serial += 1
+        self._need = CompletionNeed(offset=self._gen_len, generated=self.generated, serial=self._serial)
+
+    def _to_idle(self) -> None:
+        self._state = _IDLE
+        self._need = None
+        self._typed = b""
+        self._live = []
+        self._incomplete = False
+        self._constraint = None
