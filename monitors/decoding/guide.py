@@ -1,0 +1,154 @@
+"""Per-sequence glue: monitors + lookups + the vocabulary index -> allowed token ids.
+
+One :class:`SequenceGuide` follows one generated sequence. The engine calls
+:meth:`SequenceGuide.advance` with the token ids it has sampled and
+:meth:`SequenceGuide.allowed` before sampling the next one. The guide feeds token
+bytes to its monitors, starts a lookup as soon as a monitor needs facts (so the
+server works while the model runs), and turns the monitors' constraints into
+allowed token ids through the shared :class:`~monitors.vocab.VocabIndex`.
+
+Nothing here blocks longer than its wait budget: a late or failed lookup makes
+the monitor fail open for that trigger, and it is counted.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from monitors.base import CompletionFacts, CompletionNeed, Monitor, MonitorStats
+from monitors.vocab import VocabIndex
+
+__all__ = ["Lookup", "SequenceGuide", "StepResult"]
+
+
+class Lookup(Protocol):
+    """Starts fetching the facts a monitor needs; never blocks."""
+
+    def start(self, need: CompletionNeed) -> concurrent.futures.Future[CompletionFacts]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """What the guide allows for the next token: ``None`` means anything."""
+
+    ids: np.ndarray | None
+    fallback: bool = False
+
+
+class SequenceGuide:
+    """Monitors of one sequence, their pending lookups, and the masking rule."""
+
+    def __init__(
+        self,
+        monitors: Sequence[Monitor],
+        lookup: Lookup,
+        index: VocabIndex,
+        *,
+        wait_s: float = 5.0,
+    ) -> None:
+        self._initial = [m.fork() for m in monitors]
+        self._monitors = list(monitors)
+        self._lookup = lookup
+        self._index = index
+        self._wait_s = wait_s
+        self._pending: dict[int, tuple[int, concurrent.futures.Future[CompletionFacts], float]] = {}
+        self._fed: list[int] = []
+        self.stats = MonitorStats()
+        self._start_lookups()
+
+    # -- feeding -----------------------------------------------------------------
+    def advance(self, token_ids: Sequence[int]) -> None:
+        """Feed newly sampled tokens (in order)."""
+        for tid in token_ids:
+            data = self._index.token_bytes(int(tid))
+            self._fed.append(int(tid))
+            if data:
+                for m in self._monitors:
+                    m.feed(data)
+        self._start_lookups()
+
+    def sync(self, all_generated: Sequence[int]) -> None:
+        """Bring the guide to exactly ``all_generated`` (replays after a reorder)."""
+        n = len(self._fed)
+        if len(all_generated) >= n and list(all_generated[:n]) == self._fed:
+            if len(all_generated) > n:
+                self.advance(all_generated[n:])
+            return
+        # The engine reordered rows (e.g. beam search): replay from the start.
+        self._monitors = [m.fork() for m in self._initial]
+        self._pending.clear()
+        self._fed = []
+        self.advance(all_generated)
+
+    @property
+    def generated_ids(self) -> list[int]:
+        return list(self._fed)
+
+    # -- masking -----------------------------------------------------------------
+    def allowed(self, wait_s: float | None = None) -> StepResult:
+        """Allowed ids for the next token (waits at most ``wait_s`` for lookups)."""
+        self._collect(self._wait_s if wait_s is None else wait_s)
+        result: np.ndarray | None = None
+        for m in self._monitors:
+            c = m.constraint()
+            if c is None:
+                continue
+            ids = self._index.allowed_ids(c)
+            result = ids if result is None else np.intersect1d(result, ids, assume_unique=True)
+        if result is None:
+            return StepResult(None)
+        if result.size == 0:
+            self.stats.fallbacks += 1
+            return StepResult(None, fallback=True)
+        self.stats.constrained_steps += 1
+        return StepResult(result)
+
+    def _start_lookups(self) -> None:
+        for i, m in enumerate(self._monitors):
+            need = m.need()
+            if need is None:
+                continue
+            current = self._pending.get(i)
+            if current is not None and current[0] == need.serial:
+                continue
+            self._pending[i] = (need.serial, self._lookup.start(need), time.perf_counter())
+
+    def _collect(self, wait_s: float) -> None:
+        if not self._pending:
+            return
+        deadline = time.perf_counter() + max(wait_s, 0.0)
+        for i, (serial, fut, _t0) in list(self._pending.items()):
+            remaining = deadline - time.perf_counter()
+            t_wait = time.perf_counter()
+            try:
+                facts = fut.result(timeout=max(remaining, 0.0))
+            except concurrent.futures.TimeoutError:
+                # Not ready within the budget: fail open for this trigger.
+                fut.cancel()
+                facts = CompletionFacts(serial=serial, names=frozenset(), ok=False)
+                self.stats.extra["late_lookups"] = self.stats.extra.get("late_lookups", 0) + 1
+            except Exception:  # the lookup converts errors; this is a safety net
+                facts = CompletionFacts(serial=serial, names=frozenset(), ok=False)
+            # Time decoding actually waited (lookups overlap model compute).
+            self.stats.lsp_ms += (time.perf_counter() - t_wait) * 1000.0
+            del self._pending[i]
+            self._monitors[i].provide(facts)
+        self._start_lookups()
+        if self._pending:  # a re-request (incomplete list) was needed right away
+            self._collect(max(deadline - time.perf_counter(), 0.0))
+
+    def report(self) -> dict[str, float | int]:
+        """Counters of the guide and its monitors, merged."""
+        out = self.stats.as_dict()
+        for m in self._monitors:
+            for k, v in m.stats.as_dict().items():
+                if k in ("constrained_steps", "fallbacks", "lsp_ms"):
+                    continue
+                out[k] = out.get(k, 0) + v
+        return out
