@@ -1,0 +1,34 @@
+# Two commands for a fresh machine:  `make demo`  and  `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+TORCH  ?= torch==2.13.0
+PYRIGHT ?= pyright@1.1.414
+MGD_MODEL ?= $(abspath ../shared/models/tinycode-27m)
+export MGD_MODEL
+
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test bench clean
+
+setup: $(VENV)/.mgd-installed
+
+$(VENV)/.mgd-installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[hf,jedi,grammars,test]"
+	mkdir -p $(VENV)/lsp
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/lsp $(PYRIGHT)
+	ln -sf ../lsp/node_modules/.bin/pyright-langserver $(BIN)/pyright-langserver
+	touch $@
+
+demo: setup
+	$(BIN)/mgd demo
+
+test: setup
+	$(BIN)/pytest -q
+
+bench: setup
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache benchmarks/.cache

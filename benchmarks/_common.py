@@ -1,0 +1,73 @@
+"""Helpers shared by the benchmarks: paths, the default model, held-out packages."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / "benchmarks" / ".cache"
+RESULTS = ROOT / "benchmarks" / "results"
+
+#: Pure-Python wheels that are not in tinycode-27m's training data
+#: (checked against models/tinycode-27m/training_files.txt.gz).
+HELD_OUT_PACKAGES = [
+    "click==8.1.8",
+    "attrs==25.3.0",
+    "itsdangerous==2.2.0",
+    "jinja2==3.1.6",
+    "markdown==3.8",
+    "httpx==0.28.1",
+    "marshmallow==3.26.1",
+    "cachetools==5.5.2",
+    "tomlkit==0.13.2",
+    "humanize==4.12.3",
+    "more-itertools==10.7.0",
+    "wcwidth==0.2.13",
+]
+
+
+def default_model() -> str:
+    env = os.environ.get("MGD_MODEL")
+    if env:
+        return env
+    return str(ROOT.parent / "shared" / "models" / "tinycode-27m")
+
+
+def fetch_package(spec: str) -> Path:
+    """Download (once) a pure-Python wheel and unpack it; returns the workspace."""
+    name = spec.split("==")[0].replace("-", "_")
+    dest = CACHE / "packages" / spec.replace("==", "-")
+    if (dest / ".done").exists():
+        return dest
+    wheels = CACHE / "wheels"
+    wheels.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "-d", str(wheels), spec],
+        check=True,
+    )
+    version = spec.split("==")[1]
+    (wheel,) = [w for w in wheels.glob("*.whl") if w.name.lower().startswith(f"{name.lower()}-{version}")]
+    dest.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(dest)
+    (dest / ".done").touch()
+    return dest
+
+
+def write_result(name: str, payload: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        **payload,
+    }
+    out = RESULTS / f"{name}.json"
+    out.write_text(json.dumps(payload, indent=2) + "\n")
+    return out
