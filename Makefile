@@ -1,4 +1,6 @@
 # Two commands for a fresh machine:  `make demo`  and  `make test`.
+# Features that need more than the core venv add a fragment mk/<feature>.mk that
+# appends its install target to SETUP_TARGETS (see mk/README.md).
 PYTHON ?= python3
 VENV   ?= .venv
 TORCH  ?= torch==2.13.0
@@ -7,10 +9,13 @@ MGD_MODEL ?= $(abspath ../shared/models/tinycode-27m)
 export MGD_MODEL
 
 BIN := $(VENV)/bin
+SETUP_TARGETS := $(VENV)/.mgd-installed
+
+-include mk/*.mk
 
 .PHONY: setup demo test bench clean
 
-setup: $(VENV)/.mgd-installed
+setup: $(SETUP_TARGETS)
 
 $(VENV)/.mgd-installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,8 +32,5 @@ demo: setup
 test: setup
 	$(BIN)/pytest -q
 
-bench: setup
-	$(BIN)/python benchmarks/run_all.py
-
 clean:
-	rm -rf $(VENV) .pytest_cache benchmarks/.cache
+	rm -rf $(VENV) .venv-* .pytest_cache benchmarks/.cache
