@@ -10,6 +10,8 @@ export MGD_MODEL
 
 BIN := $(VENV)/bin
 SETUP_TARGETS := $(VENV)/.mgd-installed
+# Test suites that run in another venv (e.g. vLLM's): fragments append make targets.
+EXTRA_TEST_TARGETS :=
 
 -include mk/*.mk
 
@@ -31,6 +33,7 @@ demo: setup
 
 test: setup
 	$(BIN)/pytest -q
+	@for t in $(EXTRA_TEST_TARGETS); do $(MAKE) --no-print-directory $$t || exit 1; done
 
 clean:
 	rm -rf $(VENV) .venv-* .pytest_cache benchmarks/.cache
