@@ -37,9 +37,9 @@ from monitors.errors import LspError, LspResponseError, LspTimeout, ServerExited
 
 from .documents import DocumentState
 from .names import identifier_names
-from .positions import ENCODINGS, Encoding, offset_to_position
+from .positions import ENCODINGS, Encoding, offset_to_position, position_to_offset
 from .servers import ServerSpec, _plain, resolve_command, server_env
-from .workspace import path_to_uri, resolve_workspace
+from .workspace import path_to_uri, resolve_workspace, uri_to_path
 
 __all__ = ["CLIENT_CAPABILITIES", "CompletionResult", "LspServer", "client_capabilities"]
 
@@ -49,6 +49,17 @@ logger = logging.getLogger(__name__)
 _TERMINATE_GRACE_S = 1.0
 #: How many abandoned request ids are remembered (to drop their late replies).
 _ABANDONED_MAX = 4096
+#: Pause between re-asks of an empty list while the server loads (spec.empty_retry_s).
+_EMPTY_RETRY_PAUSE_S = 0.5
+#: Non-standard notifications some servers send; dropped quietly.
+_IGNORED_NOTIFICATIONS = (
+    "language/status",
+    "language/progressReport",
+    "language/eventNotification",
+    "language/actionableNotification",
+    "$/typescriptVersion",
+    "experimental/serverStatus",
+)
 #: How much of the server's stderr is kept for error messages.
 _STDERR_TAIL = 4096
 
@@ -147,6 +158,8 @@ class LspServer:
         self._watcher: asyncio.Task[None] | None = None
         self._stderr_reader: asyncio.Task[None] | None = None
         self._shutdown_task: asyncio.Task[None] | None = None
+        self._started_at = asyncio.get_running_loop().time()
+        self._warm = False  # set once any completion list was non-empty
         self._register_handlers()
 
     # ----------------------------------------------------------------- start
@@ -255,11 +268,11 @@ class LspServer:
         """
         started = time.perf_counter()
         uri = path_to_uri(path)
-        if uri not in self._answered:
+        if timeout is None and uri not in self._answered:
             # The first completion in a document waits for the server to analyse
-            # it (seconds for pyright on a large file): give it the longer budget.
-            seconds = self.spec.request_timeout_s if timeout is None else timeout
-            timeout = max(seconds, self.spec.first_request_timeout_s)
+            # it (seconds for pyright on a large file): unless the caller set a
+            # deadline, give it the longer budget.
+            timeout = max(self.spec.request_timeout_s, self.spec.first_request_timeout_s)
         deadline = self._deadline(timeout)
         position = offset_to_position(text, offset, self.position_encoding)
         if offset > 0 and text[offset - 1] == ".":
@@ -273,7 +286,7 @@ class LspServer:
             params = lsp.CompletionParams(
                 text_document=lsp.TextDocumentIdentifier(uri=uri), position=position, context=context
             )
-            result = await self._request(lsp.TEXT_DOCUMENT_COMPLETION, params, deadline)
+            result = await self._first_completion(params, deadline)
             items, incomplete = _completion_items(result)
             if not items and self.busy:
                 # Servers answer empty lists while they load the project: wait for
@@ -282,12 +295,40 @@ class LspServer:
                 if remaining > 0 and await self.wait_idle(remaining):
                     result = await self._request(lsp.TEXT_DOCUMENT_COMPLETION, params, deadline)
                     items, incomplete = _completion_items(result)
+            while not items and self._loading(deadline):
+                # ... or answer nothing at all until the project is loaded.
+                await asyncio.sleep(_EMPTY_RETRY_PAUSE_S)
+                result = await self._request(lsp.TEXT_DOCUMENT_COMPLETION, params, deadline)
+                items, incomplete = _completion_items(result)
+            if items:
+                self._warm = True
+                items = _trim_edits(items, text, offset, self.position_encoding)
         self._answered.add(uri)
         return CompletionResult(
             names=identifier_names(items, self.spec.identifier_kinds),
             items=items,
             incomplete=incomplete,
             elapsed_ms=(time.perf_counter() - started) * 1000.0,
+        )
+
+    async def _first_completion(self, params: lsp.CompletionParams, deadline: float) -> Any:
+        """The completion request; while the server loads (``spec.empty_retry_s``) an
+        error reply ("waiting for cargo metadata") is asked again like an empty list."""
+        while True:
+            try:
+                return await self._request(lsp.TEXT_DOCUMENT_COMPLETION, params, deadline)
+            except LspResponseError:
+                if not self._loading(deadline):
+                    raise
+            await asyncio.sleep(_EMPTY_RETRY_PAUSE_S)
+
+    def _loading(self, deadline: float) -> bool:
+        """True while an empty list may mean "still loading" (see ``spec.empty_retry_s``)."""
+        now = asyncio.get_running_loop().time()
+        return (
+            not self._warm
+            and now - self._started_at < self.spec.empty_retry_s
+            and deadline - now > _EMPTY_RETRY_PAUSE_S
         )
 
     async def sync(self, path: Path, text: str, timeout: float | None = None) -> None:
@@ -474,7 +515,8 @@ class LspServer:
         state = self._documents.get(uri)
         if state is None:
             state = DocumentState(
-                uri=uri, language_id=self.spec.language_id, text=text, encoding=self.position_encoding
+                uri=uri, language_id=self.spec.language_id_for(uri_to_path(uri)), text=text,
+                encoding=self.position_encoding,
             )
             self._notify(lsp.TEXT_DOCUMENT_DID_OPEN, lsp.DidOpenTextDocumentParams(text_document=state.item()))
             self._documents[uri] = state
@@ -548,6 +590,9 @@ class LspServer:
             lsp.LOG_TRACE,
         ):
             handlers[method] = _null_handler()
+        # Server-specific notifications (JDT LS status, tsserver version, rust-analyzer).
+        for method in _IGNORED_NOTIFICATIONS:
+            handlers[method] = _null_handler()
         for method, handler in handlers.items():
             self._client.feature(method)(handler)
 
@@ -581,3 +626,22 @@ def _completion_items(result: Any) -> tuple[tuple[lsp.CompletionItem, ...], bool
             items = (attrs.evolve(i, insert_text_format=fmt) if i.insert_text_format is None else i for i in items)
         return tuple(items), bool(result.is_incomplete)
     return tuple(result), False
+
+
+def _trim_edits(
+    items: tuple[lsp.CompletionItem, ...], text: str, offset: int, encoding: Encoding
+) -> tuple[lsp.CompletionItem, ...]:
+    """Items whose edit also replaces text before the cursor (typescript-language-server
+    replaces the dot: ``.name``) with that already-typed part cut off ``newText``."""
+    out: list[lsp.CompletionItem] = []
+    for item in items:
+        edit = item.text_edit
+        start = getattr(edit, "range", None) or getattr(edit, "insert", None)
+        if edit is not None and start is not None:
+            begin = position_to_offset(text, start.start, encoding)
+            typed = text[begin:offset] if begin < offset else ""
+            if typed and not typed[0].isalnum() and typed[0] not in "_$" and edit.new_text.startswith(typed):
+                word = len(typed) - len(typed.lstrip(".?:-> "))
+                item = attrs.evolve(item, text_edit=attrs.evolve(edit, new_text=edit.new_text[word:]))
+        out.append(item)
+    return tuple(out)

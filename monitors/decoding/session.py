@@ -11,19 +11,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lsp_bridge import BackgroundLoop, ServerPool, ServerSpec, preset, resolve_in_workspace
+from lsp_bridge import BackgroundLoop, ServerPool, ServerSpec, resolve_in_workspace
 from monitors.base import Monitor
+from monitors.config import DEFAULT_SERVERS as _BUILTIN_SERVERS
+from monitors.config import MgdConfig, find_config, load_config
 from monitors.decoding.guide import SequenceGuide
 from monitors.decoding.lookup import BridgeLookup, DocumentContext
 from monitors.dereference import DereferenceMonitor
 from monitors.errors import ConfigError, WorkspaceError
-from monitors.languages import LanguageSpec, language_for_path
+from monitors.healing import HealingMonitor
+from monitors.languages import LanguageSpec
 from monitors.vocab import VocabIndex
 
 __all__ = ["DEFAULT_SERVERS", "MgdSession", "SessionConfig"]
 
 #: Language server used per language when none is named.
-DEFAULT_SERVERS: dict[str, str] = {"python": "jedi"}
+DEFAULT_SERVERS: dict[str, str] = dict(_BUILTIN_SERVERS)
 
 KNOWN_MONITORS = ("dereference",)
 
@@ -38,7 +41,9 @@ class SessionConfig:
     the server's answer; the first request in a file can take seconds while the
     server analyses it, later ones take milliseconds). ``request_timeout_s``: the
     deadline of each LSP request (None: the server spec's). ``allowed_roots``:
-    if given, workspaces must lie inside one of them.
+    if given, workspaces must lie inside one of them. ``config``: an
+    :class:`~monitors.config.MgdConfig` or the path of a TOML file; None reads
+    ``mgd.toml`` from each workspace root (built-in presets if there is none).
     """
 
     server: str | ServerSpec | None = None
@@ -46,8 +51,12 @@ class SessionConfig:
     request_timeout_s: float | None = None
     monitors: tuple[str, ...] = ("dereference",)
     allowed_roots: tuple[Path, ...] | None = None
+    config: MgdConfig | str | Path | None = None
+    backend: str = "builtin"  # or "multilspy" (optional; see lsp_bridge.multilspy_backend)
 
     def __post_init__(self) -> None:
+        if self.backend not in ("builtin", "multilspy"):
+            raise ConfigError(f"unknown backend {self.backend!r}; known: ['builtin', 'multilspy']")
         unknown = [m for m in self.monitors if m not in KNOWN_MONITORS]
         if unknown:
             raise ConfigError(f"unknown monitor(s) {unknown}; known: {list(KNOWN_MONITORS)}")
@@ -68,17 +77,36 @@ class MgdSession:
         self.loop = BackgroundLoop()
         self.loop.start()
         self.pool = ServerPool()
+        if self.config.backend == "multilspy":
+            from lsp_bridge.multilspy_backend import MultilspyPool
+
+            self.pool = MultilspyPool()
         self._closed = False
+        cfg = self.config.config
+        self._explicit = cfg if isinstance(cfg, MgdConfig) or cfg is None else load_config(cfg)
+        self._workspace_configs: dict[Path, MgdConfig] = {}
 
     # -- guides ----------------------------------------------------------------
-    def server_for(self, language: LanguageSpec) -> ServerSpec:
+    def settings(self, workspace: str | Path | None = None) -> MgdConfig:
+        """The configuration in force: the explicit one, else ``<workspace>/mgd.toml``,
+        else the built-in presets."""
+        if self._explicit is not None:
+            return self._explicit
+        if workspace is None:
+            return MgdConfig()
+        ws = Path(workspace).resolve()
+        if ws not in self._workspace_configs:
+            self._workspace_configs[ws] = load_config(find_config(ws))
+        return self._workspace_configs[ws]
+
+    def server_for(self, language: LanguageSpec, workspace: str | Path | None = None) -> ServerSpec:
         server = self.config.server
         if isinstance(server, ServerSpec):
             return server
-        name = server or DEFAULT_SERVERS.get(language.name)
-        if name is None:
-            raise ConfigError(f"no language server configured for {language.name}")
-        return preset(name)
+        settings = self.settings(workspace)
+        if server is not None:
+            return settings.server(server)
+        return settings.server_for(language.name)
 
     def check_workspace(self, workspace: str | Path, file: str | Path) -> tuple[Path, Path]:
         """Resolve ``file`` inside ``workspace`` and the workspace inside the allowed roots."""
@@ -97,18 +125,31 @@ class MgdSession:
         suffix: str = "",
         *,
         monitors: Iterable[str] | None = None,
+        heal: bytes = b"",
     ) -> SequenceGuide:
-        """A guide for one sequence generated into ``file`` between prefix and suffix."""
+        """A guide for one sequence generated into ``file`` between prefix and suffix.
+
+        ``heal``: the bytes :func:`monitors.healing.heal_prompt` removed from the end
+        of ``prefix`` (``prefix`` stays the user's original prompt); each monitor is
+        wrapped in a :class:`~monitors.healing.HealingMonitor` that makes the model
+        re-spell them first.
+        """
         ws, path = self.check_workspace(workspace, file)
-        language = language_for_path(path)
-        spec = self.server_for(language)
-        names = tuple(monitors) if monitors is not None else self.config.monitors
+        settings = self.settings(ws)
+        language = settings.language_for_path(path)
+        spec = self.server_for(language, ws)
+        configured = settings.monitors_for(language.name)
+        if monitors is None:
+            monitors = configured if configured is not None else self.config.monitors
+        names = tuple(monitors)
         built: list[Monitor] = []
         for name in names:
             if name == "dereference":
                 built.append(DereferenceMonitor(language, prefix))
             else:
                 raise ConfigError(f"unknown monitor {name!r}; known: {list(KNOWN_MONITORS)}")
+        if heal:
+            built = [HealingMonitor(heal, inner=m) for m in built] or [HealingMonitor(heal)]
         lookup = BridgeLookup(
             self.loop,
             self.pool,

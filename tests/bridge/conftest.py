@@ -43,6 +43,8 @@ def fake_spec(fake_log: Path) -> Callable[..., ServerSpec]:
     ``tests/fake_servers/<name>.py`` that logs what it receives to ``fake_log``."""
 
     def make(script: str, env: dict[str, str] | None = None, **kwargs: Any) -> ServerSpec:
+        # Fakes analyse nothing: their first request gets the ordinary deadline.
+        kwargs.setdefault("first_request_timeout_s", kwargs.get("request_timeout_s", 5.0))
         return ServerSpec(
             name=f"fake-{script}",
             language_id="python",

@@ -20,10 +20,10 @@ def spec(**kwargs: object) -> ServerSpec:
 
 
 def test_presets() -> None:
-    assert set(PRESETS) == {"jedi", "pyright"}
+    assert set(PRESETS) == {"jedi", "pyright", "jdtls", "typescript", "tsgo", "gopls", "rust-analyzer"}
     assert preset("jedi").command == ("jedi-language-server",)
     assert preset("pyright").command == ("pyright-langserver", "--stdio")
-    with pytest.raises(ConfigError, match="jedi, pyright"):
+    with pytest.raises(ConfigError, match="jedi, pyright, rust-analyzer"):
         preset("clangd")
 
 
