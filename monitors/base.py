@@ -21,6 +21,7 @@ __all__ = [
     "IdentifierConstraint",
     "Monitor",
     "MonitorStats",
+    "PrefixConstraint",
 ]
 
 
@@ -73,6 +74,25 @@ class IdentifierConstraint:
     typed: bytes = b""
 
 
+@dataclass(frozen=True, slots=True)
+class PrefixConstraint:
+    """Token healing: the next tokens must spell ``required`` (bytes) first.
+
+    A token is allowed if its bytes start with ``required`` or are a non-empty
+    prefix of it (so ``required`` may take several tokens); special ids and EOS
+    never are. ``then`` (optional) also constrains what a token spells *past*
+    ``required``: its tail must be allowed by that identifier rule (an empty tail
+    always is). Built by :class:`monitors.healing.HealingMonitor`.
+    """
+
+    required: bytes
+    then: IdentifierConstraint | None = None
+
+    def __post_init__(self) -> None:
+        if not self.required:
+            raise ValueError("PrefixConstraint.required must be non-empty")
+
+
 @dataclass(slots=True)
 class MonitorStats:
     """Counters a monitor (and the glue around it) keeps for reporting."""
@@ -111,7 +131,7 @@ class Monitor(Protocol):
     def provide(self, facts: CompletionFacts) -> None:
         """Hand over the answer to the current need (stale serials are ignored)."""
 
-    def constraint(self) -> IdentifierConstraint | None:
+    def constraint(self) -> IdentifierConstraint | PrefixConstraint | None:
         """What the next token may be; None means no opinion (free)."""
 
     def fork(self) -> Monitor:

@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from monitors.base import IdentifierConstraint
+from monitors.base import IdentifierConstraint, PrefixConstraint
 from monitors.errors import TokenizerError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -67,6 +67,7 @@ __all__ = [
 ]
 
 TokenizerKind = Literal["bytes", "byte_level", "sentencepiece", "decode"]
+Constraint = IdentifierConstraint | PrefixConstraint
 
 #: Every byte that can be part of an identifier.
 IDENT_BYTES: bytes = bytes(
@@ -201,7 +202,7 @@ class VocabIndex:
         self._bytes: tuple[bytes, ...] = tuple(table)
         self.max_token_bytes = max(map(len, table))
         self._build_tables()
-        self._cache: OrderedDict[IdentifierConstraint, tuple[np.ndarray, bool]] = OrderedDict()
+        self._cache: OrderedDict[Constraint, tuple[np.ndarray, bool]] = OrderedDict()
         self._cache_nbytes = 0
         self._lock = threading.Lock()
         self._hits = 0
@@ -309,7 +310,7 @@ class VocabIndex:
             raise IndexError(f"token id {token_id} outside the vocabulary (size {self.size})")
         return self._bytes[token_id]
 
-    def _parts(self, c: IdentifierConstraint, cache: bool) -> tuple[np.ndarray, bool]:
+    def _parts(self, c: Constraint, cache: bool) -> tuple[np.ndarray, bool]:
         """(sorted ids from rules (a)+(b) for non-empty suffixes, typed-is-complete)."""
         if cache:
             with self._lock:
@@ -332,7 +333,9 @@ class VocabIndex:
                         self._cache_nbytes -= old[0].nbytes
         return parts
 
-    def _compute(self, c: IdentifierConstraint) -> tuple[np.ndarray, bool]:
+    def _compute(self, c: Constraint) -> tuple[np.ndarray, bool]:
+        if isinstance(c, PrefixConstraint):
+            return self._compute_prefix(c), False
         typed = c.typed
         n = len(typed)
         root = self._trie
@@ -368,7 +371,33 @@ class VocabIndex:
             ids = ids[np.concatenate(([True], ids[1:] != ids[:-1]))]
         return _readonly(ids), complete
 
-    def allowed_ids(self, c: IdentifierConstraint, *, cache: bool = True) -> np.ndarray:
+    def _compute_prefix(self, c: PrefixConstraint) -> np.ndarray:
+        """Token healing: ids spelling ``required`` first (see :class:`PrefixConstraint`).
+
+        Tokens extending ``required`` are one sorted range (binary search); with
+        ``then`` their tails are checked against the identifier rule (a set
+        look-up each). Tokens that are prefixes of it: at most ``len(required)``
+        dictionary look-ups.
+        """
+        req = c.required
+        longer = self.ids_with_prefix(req)
+        if c.then is not None and len(longer):
+            ok = _tail_rule(c.then)
+            n = len(req)
+            tb = self._bytes
+            longer = longer[np.fromiter((ok(tb[i][n:]) for i in longer.tolist()), bool, len(longer))]
+        ids = np.union1d(longer, self.ids_prefix_of(req)).astype(np.int32, copy=False)
+        return _readonly(ids)
+
+    def has_strict_extension(self, data: bytes) -> bool:
+        """Whether some token's bytes start with ``data`` and are longer (binary search)."""
+        keys = self._sorted_bytes
+        lo = bisect_left(keys, data)
+        if lo < len(keys) and keys[lo] == data:
+            lo += 1
+        return lo < len(keys) and keys[lo].startswith(data)
+
+    def allowed_ids(self, c: Constraint, *, cache: bool = True) -> np.ndarray:
         """Sorted unique int32 ids the rule allows next (possibly empty; read-only).
 
         ``cache=False`` recomputes without touching the LRU (for benchmarks).
@@ -390,7 +419,7 @@ class VocabIndex:
         return int(width)
 
     def mask(
-        self, c: IdentifierConstraint, width: int | None = None, *, cache: bool = True
+        self, c: Constraint, width: int | None = None, *, cache: bool = True
     ) -> np.ndarray:
         """A fresh bool array of ``width`` (default :attr:`size`): True = allowed.
 
@@ -408,7 +437,7 @@ class VocabIndex:
         return m
 
     def bitmask(
-        self, c: IdentifierConstraint, width: int | None = None, *, cache: bool = True
+        self, c: Constraint, width: int | None = None, *, cache: bool = True
     ) -> np.ndarray:
         """A fresh int32 array of ``ceil(width / 32)`` words; bit ``i % 32`` of word
         ``i // 32`` is set when id ``i`` is allowed (the vLLM/XGrammar layout)."""
@@ -422,7 +451,7 @@ class VocabIndex:
         return np.packbits(m, bitorder="little").view("<i4").astype(np.int32, copy=False)
 
     def mask_tensor(
-        self, c: IdentifierConstraint, width: int | None = None, *, cache: bool = True
+        self, c: Constraint, width: int | None = None, *, cache: bool = True
     ) -> torch.Tensor:
         """:meth:`mask` as a CPU ``torch.bool`` tensor (shares memory; imports torch)."""
         import torch
@@ -484,6 +513,27 @@ class VocabIndex:
             f"VocabIndex(size={self.size}, kind={self.kind!r}, "
             f"special={len(self.special_ids)}, eos={sorted(self.eos_ids)})"
         )
+
+
+def _tail_rule(c: IdentifierConstraint):  # -> Callable[[bytes], bool]
+    """The identifier rule of :class:`IdentifierConstraint` for a token's tail bytes.
+
+    Used by :class:`PrefixConstraint` with ``then``: the part of a token past the
+    healed text must be allowed as a token would be; an empty tail always is.
+    """
+    typed = c.typed
+    live = {cand[len(typed) :] for cand in c.candidates if cand.startswith(typed)}
+    prefixes = {s[:k] for s in live for k in range(1, len(s) + 1)}
+
+    def ok(tail: bytes) -> bool:
+        if not tail:
+            return True
+        run = len(tail) - len(tail.lstrip(IDENT_BYTES))
+        if run == len(tail):
+            return tail in prefixes
+        return tail[:run] in live
+
+    return ok
 
 
 # ---------------------------------------------------------------------- readers

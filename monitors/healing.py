@@ -1,0 +1,211 @@
+"""Token healing: back off the prompt's last tokens and make the model re-spell them.
+
+A prompt that ends mid-token (``x = obj.ap``, ``foo(``, an indentation run) shows
+the model a token boundary it rarely saw in training. :func:`heal_prompt` removes
+the last prompt tokens that could be part of a longer token, and
+:class:`HealingMonitor` then constrains the next generated tokens with a hard mask
+(:class:`~monitors.base.PrefixConstraint`) to tokens whose bytes extend the
+removed text exactly, until it is covered; the model is free to pick the
+tokenization (``.append`` in one token instead of ``.`` + ``ap``).
+
+How far to back off (the rule of guidance/llguidance ``chop_tokens``): take the
+longest suffix ``s`` of the prompt's bytes, at most as long as the vocabulary's
+longest token, that some token strictly extends; remove the fewest whole tokens
+that cover ``s`` (several if needed), never a special token, and never leave a
+UTF-8 character split between the kept and the removed bytes. A prompt whose
+end no token extends is left alone (``removed == b""``).
+
+Composition: engines build their other monitors on the *original* prompt and
+wrap each in ``HealingMonitor(removed, inner=m)``; the wrapper feeds ``m`` only
+the bytes past the removed text and folds ``m``'s constraint into the healing one
+(``PrefixConstraint(rest, then=...)``), so after ``obj.`` or ``obj.ap`` even the
+first token (``.append``) must spell a legal member. The simpler composition
+(monitors on the *kept* prompt plus a bare ``HealingMonitor``, intersected by the
+guide) is also correct; it only leaves a token that spans the removed text and
+the next identifier unchecked by the other monitor.
+
+The completion relative to the user's original prompt is the generated text
+minus its first ``len(removed_text)`` characters (:func:`completion_after`).
+
+Pure: no I/O, no torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from monitors.base import (
+    CompletionFacts,
+    CompletionNeed,
+    IdentifierConstraint,
+    Monitor,
+    MonitorStats,
+    PrefixConstraint,
+)
+from monitors.vocab import VocabIndex
+
+__all__ = ["HealedPrompt", "HealingMonitor", "completion_after", "heal_prompt"]
+
+
+@dataclass(frozen=True, slots=True)
+class HealedPrompt:
+    """The kept prompt ids and the bytes the model must generate first."""
+
+    ids: tuple[int, ...]
+    removed: bytes
+
+    @property
+    def removed_text(self) -> str:
+        """``removed`` as text (it never splits a UTF-8 character)."""
+        return self.removed.decode("utf-8", "surrogateescape")
+
+    @property
+    def healed(self) -> bool:
+        return bool(self.removed)
+
+
+def _is_continuation(byte: int) -> bool:
+    return 0x80 <= byte < 0xC0
+
+
+def heal_prompt(
+    index: VocabIndex, prompt_ids: Sequence[int], *, max_tokens: int | None = None
+) -> HealedPrompt:
+    """Back off the last tokens of ``prompt_ids`` (see the module docstring).
+
+    ``max_tokens`` caps how many tokens may be removed (None: only the byte bound,
+    the longest token of the vocabulary, applies).
+    """
+    ids = tuple(int(i) for i in prompt_ids)
+    if max_tokens is not None and max_tokens < 0:
+        raise ValueError("max_tokens must be >= 0")
+    limit = index.max_token_bytes
+    special = index.special_ids
+    # The tail that may be removed: whole tokens, no specials, enough bytes to
+    # cover the longest suffix plus a split UTF-8 character.
+    lengths: list[int] = []  # bytes of the last 1, 2, ... tokens (cumulative)
+    parts: list[bytes] = []
+    total = 0
+    cap = len(ids) if max_tokens is None else min(len(ids), max_tokens)
+    for tid in reversed(ids[len(ids) - cap :]):
+        if tid in special:
+            break
+        data = index.token_bytes(tid)
+        if not data:
+            break
+        parts.append(data)
+        total += len(data)
+        lengths.append(total)
+        if total >= limit + 3:
+            break
+    if not parts:
+        return HealedPrompt(ids, b"")
+    tail = b"".join(reversed(parts))
+    n = len(lengths)
+    for k in range(min(len(tail), limit), 0, -1):
+        if not index.has_strict_extension(tail[-k:]):
+            continue
+        j = next(t for t in range(n) if lengths[t] >= k)
+        while j < n and _is_continuation(tail[-lengths[j]]):
+            j += 1
+        if j >= n:
+            continue  # cannot cut at a character boundary within the bounds
+        chop = j + 1
+        return HealedPrompt(ids[: len(ids) - chop], tail[len(tail) - lengths[j] :])
+    return HealedPrompt(ids, b"")
+
+
+def completion_after(generated_text: str, healed: HealedPrompt) -> str:
+    """The completion relative to the original prompt: ``generated_text`` minus the
+    re-spelled removed text (empty while the removed text is not yet covered)."""
+    removed = healed.removed_text
+    if generated_text.startswith(removed):
+        return generated_text[len(removed) :]
+    return ""
+
+
+class HealingMonitor:
+    """Constrains generation to re-spell ``removed`` first (a :class:`Monitor`).
+
+    ``constraint()`` is ``PrefixConstraint(rest)`` until ``removed`` is covered, then
+    None. With ``inner`` (a monitor built on the *original* prompt) the wrapper
+    feeds ``inner`` only the bytes past ``removed``, forwards its needs and facts,
+    folds its identifier constraint into the healing one while healing, and is
+    ``inner`` itself afterwards.
+
+    Counters (``extra``): ``healed_bytes`` (len of ``removed``), ``heal_steps``
+    (tokens fed while healing) and ``heal_off`` (a fed token that did not follow
+    the required text: the engine ignored the mask; healing stops).
+    """
+
+    __slots__ = ("_inner", "_removed", "_rest", "_stats")
+
+    def __init__(self, removed: bytes, *, inner: Monitor | None = None) -> None:
+        self._removed = bytes(removed)
+        self._rest = self._removed
+        self._inner = inner
+        self._stats = MonitorStats(
+            extra={"healed_bytes": len(self._removed), "heal_steps": 0, "heal_off": 0}
+        )
+
+    @property
+    def removed(self) -> bytes:
+        return self._removed
+
+    @property
+    def remaining(self) -> bytes:
+        """What is still to be re-spelled (b"" once covered)."""
+        return self._rest
+
+    @property
+    def inner(self) -> Monitor | None:
+        return self._inner
+
+    def feed(self, data: bytes) -> None:
+        rest = self._rest
+        if rest:
+            self._stats.extra["heal_steps"] += 1
+            if rest.startswith(data):
+                self._rest = rest[len(data) :]
+                return
+            if not data.startswith(rest):
+                self._stats.extra["heal_off"] += 1
+                self._rest = b""
+                return  # the text no longer matches the prompt: inner stays untouched
+            self._rest = b""
+            data = data[len(rest) :]
+        if self._inner is not None and data:
+            self._inner.feed(data)
+
+    def need(self) -> CompletionNeed | None:
+        return self._inner.need() if self._inner is not None else None
+
+    def provide(self, facts: CompletionFacts) -> None:
+        if self._inner is not None:
+            self._inner.provide(facts)
+
+    def constraint(self) -> IdentifierConstraint | PrefixConstraint | None:
+        inner = self._inner.constraint() if self._inner is not None else None
+        if not self._rest:
+            return inner
+        if isinstance(inner, PrefixConstraint):  # a nested healing monitor: not composable
+            inner = None
+        return PrefixConstraint(self._rest, inner)
+
+    def fork(self) -> HealingMonitor:
+        new = HealingMonitor.__new__(HealingMonitor)
+        new._removed = self._removed
+        new._rest = self._rest
+        new._inner = self._inner.fork() if self._inner is not None else None
+        new._stats = dataclasses.replace(self._stats, extra=dict(self._stats.extra))
+        return new
+
+    @property
+    def stats(self) -> MonitorStats:
+        """The inner monitor's counters (if any) plus the healing counters."""
+        if self._inner is None:
+            return self._stats
+        s = self._inner.stats
+        return dataclasses.replace(s, extra={**s.extra, **self._stats.extra})
