@@ -11,6 +11,11 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 collect_ignore = ["fixtures"]
 
+try:  # tests/vllm run in .venv-vllm (make test-vllm); elsewhere they are not collected
+    from vllm import SamplingParams  # noqa: F401
+except ImportError:
+    collect_ignore.append("vllm")
+
 
 def model_path() -> Path | None:
     env = os.environ.get("MGD_MODEL")

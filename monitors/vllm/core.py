@@ -1,0 +1,264 @@
+"""The monitor core shared by the vLLM processors of both model runners.
+
+One :class:`MonitorCore` per processor instance (no module globals) owns an
+:class:`~monitors.decoding.session.MgdSession` (one background event loop, one
+language-server pool, one :class:`~monitors.vocab.VocabIndex` of the model's
+tokenizer), created lazily on the first request with ``mgd`` settings, so a vLLM
+that never sees one pays nothing. Each such request gets a
+:class:`RequestMonitor`: a non-blocking :class:`~monitors.decoding.guide.SequenceGuide`
+whose lookups start the moment the trigger text exists (while the model computes
+the next logits). ``apply()`` waits at most the request's ``wait_ms`` (measured from
+the start of the step, so a batch never waits longer than its largest budget);
+a lookup that is not ready leaves that step unconstrained and keeps running.
+
+Latency accounting (:class:`CoreStats`): ``lsp_ms`` is the total time lookups took
+(start to answer), ``waited_ms`` the time the engine step actually waited for
+them; ``hidden_share = 1 - waited_ms / lsp_ms`` is the part of language-server
+latency hidden behind model compute.
+"""
+
+from __future__ import annotations
+
+import atexit
+import concurrent.futures
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from monitors.base import CompletionFacts, CompletionNeed, Monitor
+from monitors.decoding.guide import SequenceGuide, StepResult
+from monitors.decoding.lookup import BridgeLookup, DocumentContext
+from monitors.decoding.session import MgdSession, SessionConfig
+from monitors.dereference import DereferenceMonitor
+from monitors.languages import get_language
+from monitors.vllm.healing import removed_bytes, wrap_healing
+from monitors.vllm.settings import MgdSettings, allowed_roots_from_env
+
+__all__ = ["TAG_KEY", "CoreStats", "MonitorCore", "RequestMonitor", "mask_row"]
+
+#: ``extra_args`` key of an optional request tag (per-request counters for the offline engine).
+TAG_KEY = "mgd_tag"
+_MAX_TAGGED = 4096
+
+
+def mask_row(row: Any, ids: np.ndarray) -> None:
+    """Keep only ``ids`` in one logits row (a torch tensor, in place)."""
+    import torch
+
+    ids = ids[ids < row.shape[-1]]
+    if ids.size == 0:
+        return
+    idx = torch.from_numpy(ids.astype(np.int64)).to(row.device, non_blocking=True)
+    keep = row.index_select(0, idx)
+    row.fill_(float("-inf"))
+    row.index_copy_(0, idx, keep)
+
+
+@dataclass(slots=True)
+class CoreStats:
+    """Process-wide counters of one processor (all requests)."""
+
+    requests: int = 0
+    steps: int = 0
+    constrained_steps: int = 0
+    open_steps: int = 0  # a lookup was not ready within the wait budget: step ran free
+    fallbacks: int = 0
+    lookups: int = 0
+    lsp_ms: float = 0.0
+    waited_ms: float = 0.0
+    draft_rows: int = 0
+
+    def as_dict(self) -> dict[str, float | int]:
+        gated = self.constrained_steps + self.open_steps
+        return {
+            "requests": self.requests,
+            "steps": self.steps,
+            "constrained_steps": self.constrained_steps,
+            "open_steps": self.open_steps,
+            "fallbacks": self.fallbacks,
+            "lookups": self.lookups,
+            "lsp_ms": round(self.lsp_ms, 3),
+            "waited_ms": round(self.waited_ms, 3),
+            "hidden_share": round(1.0 - self.waited_ms / self.lsp_ms, 4) if self.lsp_ms > 0 else 1.0,
+            "fail_open_rate": round(self.open_steps / gated, 4) if gated else 0.0,
+            "draft_rows": self.draft_rows,
+        }
+
+
+class _TimedLookup:
+    """A lookup that records how long each request took (on the loop thread)."""
+
+    def __init__(self, inner: BridgeLookup, core: MonitorCore) -> None:
+        self._inner = inner
+        self._core = core
+
+    def start(self, need: CompletionNeed) -> concurrent.futures.Future[CompletionFacts]:
+        t0 = time.perf_counter()
+        fut = self._inner.start(need)
+        self._core._lookup_started()
+        fut.add_done_callback(lambda _f: self._core._lookup_done((time.perf_counter() - t0) * 1000.0))
+        return fut
+
+
+class RequestMonitor:
+    """One request's guide and its committed output tokens."""
+
+    def __init__(self, core: MonitorCore, settings: MgdSettings, guide: SequenceGuide) -> None:
+        self.core = core
+        self.settings = settings
+        self.guide = guide
+        self.wait_s = settings.wait_ms / 1000.0
+        self._fed = 0
+        self._last = -1
+
+    def sync(self, output_ids: Sequence[int]) -> None:
+        """Bring the guide to exactly the committed ``output_ids`` (append-only fast path)."""
+        n = self._fed
+        if len(output_ids) >= n and (n == 0 or output_ids[n - 1] == self._last):
+            if len(output_ids) > n:
+                self.guide.advance(output_ids[n:])
+        else:  # the engine rewrote the history (preemption, rollback): replay
+            self.guide.sync(list(output_ids))
+        self._fed = len(output_ids)
+        self._last = output_ids[-1] if output_ids else -1
+
+    def step(self, deadline: float, draft: Sequence[int] = ()) -> StepResult:
+        """Allowed ids for the next token; ``draft`` tokens are fed to a tentative fork."""
+        guide = self.guide.fork() if draft else self.guide
+        if draft:
+            guide.advance(list(draft))
+        before_wait = guide.stats.lsp_ms
+        before_open = guide.stats.extra.get("open_steps", 0)
+        res = guide.allowed(max(0.0, min(self.wait_s, deadline - time.perf_counter())))
+        self.core._count(res, guide.stats.lsp_ms - before_wait,
+                         guide.stats.extra.get("open_steps", 0) - before_open, bool(draft))
+        return res
+
+    def report(self) -> dict[str, float | int]:
+        return self.guide.report()
+
+
+class MonitorCore:
+    """Session, stats and request monitors of one processor instance.
+
+    ``tokenizer``: a path/name for ``AutoTokenizer.from_pretrained`` or a tokenizer
+    object. ``allowed_roots``: the operator's allow-list (default: from the
+    environment). ``server``: language-server preset (None: the language's default).
+    """
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        *,
+        allowed_roots: tuple[Path, ...] | None = None,
+        server: str | None = None,
+        request_timeout_s: float | None = None,
+    ) -> None:
+        self._tokenizer = tokenizer
+        self.allowed_roots = allowed_roots if allowed_roots is not None else allowed_roots_from_env()
+        self._config = SessionConfig(server=server, request_timeout_s=request_timeout_s,
+                                     allowed_roots=self.allowed_roots)
+        self._session: MgdSession | None = None
+        self._lock = threading.Lock()
+        self.stats = CoreStats()
+        self._atexit: Any = None
+        self._tagged: OrderedDict[str, RequestMonitor] = OrderedDict()  # for per-request reports
+
+    @property
+    def session(self) -> MgdSession:
+        """The session, created on first use (tokenizer index, loop, pool)."""
+        with self._lock:
+            if self._session is None:
+                tok = self._tokenizer
+                if isinstance(tok, (str, Path)):
+                    from transformers import AutoTokenizer
+
+                    tok = AutoTokenizer.from_pretrained(str(tok))
+                self._session = MgdSession(tok, self._config)
+                # vLLM has no shutdown hook for processors: stop the servers at exit.
+                ref = weakref.ref(self)
+                self._atexit = lambda: (c := ref()) is not None and c.close()
+                atexit.register(self._atexit)
+            return self._session
+
+    def parse(self, raw: Any) -> MgdSettings:
+        return MgdSettings.parse(raw, self.allowed_roots)
+
+    def open(self, settings: MgdSettings, prompt_ids: Sequence[int], tag: str | None = None) -> RequestMonitor:
+        """A monitor for one request; ``prompt_ids`` give the prefix when settings have none.
+
+        ``tag`` (``extra_args["mgd_tag"]``) lets :meth:`pop_reports` return this request's counters.
+        """
+        session = self.session
+        ws, path = session.check_workspace(settings.workspace, settings.file)
+        language = get_language(settings.language) if settings.language else session.settings(ws).language_for_path(path)
+        prefix = settings.prefix
+        if prefix is None:
+            index = session.index
+            data = b"".join(index.token_bytes(int(t)) for t in prompt_ids if 0 <= int(t) < index.size)
+            prefix = data.decode("utf-8", "replace")
+        built: list[Monitor] = []
+        for name in settings.monitors:
+            if name == "dereference":
+                built.append(DereferenceMonitor(language, prefix))
+        if settings.heal and settings.prefix is not None:
+            built = wrap_healing(built, removed_bytes(session.index, prefix, prompt_ids))
+        lookup = BridgeLookup(session.loop, session.pool, session.server_for(language, ws),
+                              DocumentContext(ws, path, prefix, settings.suffix),
+                              timeout_s=self._config.request_timeout_s)
+        guide = SequenceGuide(built, _TimedLookup(lookup, self), session.index,
+                              wait_s=settings.wait_ms / 1000.0, blocking=False)
+        monitor = RequestMonitor(self, settings, guide)
+        with self._lock:
+            self.stats.requests += 1
+            if tag is not None:
+                self._tagged[tag] = monitor
+                while len(self._tagged) > _MAX_TAGGED:
+                    self._tagged.popitem(last=False)
+        return monitor
+
+    def pop_reports(self, tags: Sequence[str]) -> dict[str, dict[str, float | int]]:
+        """Counters of the tagged requests (forgotten afterwards)."""
+        with self._lock:
+            found = {t: self._tagged.pop(t) for t in tags if t in self._tagged}
+        return {t: m.report() for t, m in found.items()}
+
+    # -- counters (called from the engine thread and the loop thread) --------------
+    def _lookup_started(self) -> None:
+        with self._lock:
+            self.stats.lookups += 1
+
+    def _lookup_done(self, ms: float) -> None:
+        with self._lock:
+            self.stats.lsp_ms += ms
+
+    def _count(self, res: StepResult, waited_ms: float, opened: int, draft: bool) -> None:
+        with self._lock:
+            s = self.stats
+            s.steps += 1
+            s.waited_ms += waited_ms
+            s.open_steps += opened
+            s.draft_rows += int(draft)
+            if res.fallback:
+                s.fallbacks += 1
+            elif res.ids is not None:
+                s.constrained_steps += 1
+
+    def report(self) -> dict[str, float | int]:
+        with self._lock:
+            return self.stats.as_dict()
+
+    def close(self) -> None:
+        """Stop every language server and the loop (idempotent)."""
+        with self._lock:
+            session, self._session = self._session, None
+        if session is not None:
+            atexit.unregister(self._atexit)
+            session.close()

@@ -1,0 +1,132 @@
+"""``mgd serve`` end to end: vLLM's OpenAI server on loopback with the mgd entry point.
+
+Completions with ``vllm_xargs`` are constrained, completions without are not,
+malformed settings and a workspace outside the operator's allow-list get HTTP 400,
+/health answers, and SIGINT stops vLLM and the language servers it started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+CIRCLE_MEMBERS = {"area", "radius", "circumference", "scaled"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def post(url: str, body: dict) -> tuple[int, dict]:
+    req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """pid -> command line of every process below ``pid``."""
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d.name))
+    out: dict[int, str] = {}
+    todo = [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            try:
+                out[c] = (Path("/proc") / str(c) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            todo.append(c)
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model, demo_project):
+    port = free_port()
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "MGD_ALLOWED_WORKSPACES": ""}
+    env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # engine in the server process: starts in seconds
+    cmd = [sys.executable, "-m", "monitors.cli", "serve", str(tiny_model), "--allow-workspace", str(demo_project),
+           "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--enforce-eager",
+           "--max-model-len", "2048", "--max-num-seqs", "8"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 300
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"mgd serve exited: {proc.stderr.read().decode()[-3000:]}")
+        try:
+            with urllib.request.urlopen(base + "/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if time.time() > deadline:
+            proc.kill()
+            pytest.fail("server did not become healthy in 300 s")
+        time.sleep(1)
+    yield proc, base
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def completion(base: str, model: Path, prompt: str, xargs: dict | None) -> tuple[int, dict]:
+    body = {"model": str(model), "prompt": prompt, "max_tokens": 6, "temperature": 0}
+    if xargs is not None:
+        body["vllm_xargs"] = xargs
+    return post(base + "/v1/completions", body)
+
+
+def test_server_end_to_end(server, tiny_model, demo_project) -> None:
+    proc, base = server
+    text = (demo_project / "report.py").read_text()
+    at = text.index("total += c.") + len("total += c.")
+    prompt = text[:at]
+    settings = {"workspace": str(demo_project), "file": "report.py", "suffix": text[at:], "wait_ms": 30000}
+
+    status, guided = completion(base, tiny_model, prompt, {"mgd": json.dumps(settings)})
+    assert status == 200, guided
+    name = guided["choices"][0]["text"].split("(")[0].split()[0]
+    assert any(m.startswith(name) for m in CIRCLE_MEMBERS), guided["choices"][0]["text"]  # may be cut at 6 tokens
+
+    status, plain = completion(base, tiny_model, prompt, None)
+    assert status == 200
+    assert plain["choices"][0]["text"] != guided["choices"][0]["text"]  # untouched without mgd
+
+    status, err = completion(base, tiny_model, prompt, {"mgd": json.dumps({**settings, "colour": "red"})})
+    assert status == 400 and "unknown mgd setting" in json.dumps(err)
+    status, err = completion(base, tiny_model, prompt, {"mgd": json.dumps({**settings, "workspace": "/tmp"})})
+    assert status == 400 and "outside the allowed workspaces" in json.dumps(err)
+    status, err = completion(base, tiny_model, prompt, {"mgd": "{not json"})
+    assert status == 400
+
+    servers = {p: c for p, c in descendants(proc.pid).items() if "jedi-language-server" in c}
+    assert servers, "no language server was started under mgd serve"
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(90) is not None
+    time.sleep(2)
+    alive = [p for p in servers if Path(f"/proc/{p}").exists()
+             and "Z" not in (Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0])]
+    assert not alive, f"language servers still running after shutdown: {alive}"
