@@ -1,0 +1,158 @@
+"""Settings of ``mgd lsp``: one typed, frozen object, merged from several sources.
+
+Precedence (later wins): defaults < ``[editor]`` table of ``mgd.toml`` (the
+workspace's, or ``--config``) < command-line flags < the editor's
+``initializationOptions``. Unknown keys and wrong types raise
+:class:`~monitors.errors.ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from monitors.errors import ConfigError
+
+__all__ = ["CONFIG_FILE", "EditorOptions", "load_toml_options"]
+
+#: Looked up in the workspace root when no ``--config`` is given.
+CONFIG_FILE = "mgd.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class EditorOptions:
+    """Everything the editor server can be told.
+
+    ``engine``: ``local`` (transformers, in process) or ``remote`` (an
+    OpenAI-compatible ``/v1/completions`` endpoint at ``remote_url``, such as
+    ``mgd serve``/vLLM with the mgd plugin). ``server``: language server preset
+    (None: the language's default). ``debounce_ms``: wait before generating (a
+    newer request in that time replaces this one without any model work).
+    ``latency_budget_ms``: generation stops (returning what it has) this long after
+    the request arrived. ``lookup_wait_ms``: the longest one decoding step waits for
+    the language server (it fails open after). ``fim``: fill-in-the-middle prompts
+    (``auto``: when the tokenizer has the FIM tokens). ``threads``: torch CPU
+    threads of the local engine (1 keeps latency steady next to the editor and the
+    language server; 0 leaves torch's default).
+    """
+
+    engine: Literal["local", "remote"] = "local"
+    model: str | None = None
+    device: str = "cpu"
+    threads: int = 1
+    remote_url: str | None = None
+    remote_model: str | None = None
+    remote_timeout_s: float = 30.0
+    server: str | None = None
+    monitors: bool = True
+    fim: Literal["auto", "on", "off"] = "auto"
+    debounce_ms: int = 60
+    latency_budget_ms: int = 2000
+    lookup_wait_ms: int = 1500
+    max_tokens_single: int = 24
+    max_tokens_multi: int = 96
+    max_lines: int = 12
+    max_prompt_tokens: int = 256
+    max_suffix_tokens: int = 64
+    temperature: float = 0.0
+    seed: int | None = None
+    warm_server: bool = True
+    config_file: str | None = None  # the mgd.toml in force (set by the server; its other tables configure languages)
+
+    def __post_init__(self) -> None:
+        if self.engine not in ("local", "remote"):
+            raise ConfigError(f"engine must be 'local' or 'remote', not {self.engine!r}")
+        if self.fim not in ("auto", "on", "off"):
+            raise ConfigError(f"fim must be 'auto', 'on' or 'off', not {self.fim!r}")
+        if self.engine == "remote" and not self.remote_url:
+            raise ConfigError("engine 'remote' needs remote_url (e.g. http://127.0.0.1:8000)")
+        for name in ("debounce_ms", "lookup_wait_ms", "threads"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0")
+        for name in ("latency_budget_ms", "max_tokens_single", "max_tokens_multi", "max_lines",
+                     "max_prompt_tokens", "max_suffix_tokens"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1")
+        if self.temperature < 0 or self.remote_timeout_s <= 0:
+            raise ConfigError("temperature must be >= 0 and remote_timeout_s > 0")
+
+    def merged(self, values: Mapping[str, Any] | None, source: str = "options") -> EditorOptions:
+        """A copy with ``values`` applied (checked: unknown keys and bad types raise)."""
+        if not values:
+            return self
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{source}: expected a table/object of settings, got {type(values).__name__}")
+        known = {f.name: f for f in fields(self)}
+        hints = typing.get_type_hints(EditorOptions)
+        changes: dict[str, Any] = {}
+        for key, value in values.items():
+            name = str(key).replace("-", "_")
+            if name not in known:
+                raise ConfigError(f"{source}: unknown setting {key!r} (known: {', '.join(sorted(known))})")
+            changes[name] = _coerce(hints[name], value, f"{source}: {key}")
+        # A remote URL alone selects the remote engine.
+        if "remote_url" in changes and changes["remote_url"] and "engine" not in changes:
+            changes["engine"] = "remote"
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    """Check ``value`` against a field's type (ints are accepted for floats)."""
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(arg, value, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}: bad value {value!r}")
+    if origin is Literal:
+        if value not in typing.get_args(hint):
+            raise ConfigError(f"{where}: must be one of {list(typing.get_args(hint))}, not {value!r}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{where}: unsupported setting type {hint!r}")  # pragma: no cover
+
+
+def load_toml_options(path: str | Path) -> dict[str, Any]:
+    """The ``[editor]`` table of an ``mgd.toml`` (empty when the file has none)."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {p}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML: {exc}") from exc
+    table = data.get("editor", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{p}: [editor] must be a table")
+    return table
