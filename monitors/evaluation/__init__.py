@@ -1,0 +1,1 @@
+"""Evaluation harness: DotPrompts-style cases, metrics, compile checks, runs, reports."""

@@ -1,0 +1,111 @@
+"""Where a generated method ends, and how an unfinished one is closed for checking.
+
+A case's ``stop`` (written by the builder) says what ends the method: for Python
+the first non-blank line indented no deeper than the ``def`` (``indent``); for
+brace languages the ``}`` that brings the open brace depth at the dot to zero.
+A generation that runs out of tokens first is cut after its last complete line,
+and in brace languages the missing ``}`` are appended, so the checker sees code
+the model wrote (never half a line) in a file that still parses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from monitors.errors import ConfigError
+
+__all__ = ["MethodCut", "cut_method", "open_braces"]
+
+
+@dataclass(frozen=True, slots=True)
+class MethodCut:
+    """The method text to splice into the file, and whether the model finished it."""
+
+    text: str
+    finished: bool
+
+
+def _cut_python(completion: str, indent: int, ended: bool) -> MethodCut:
+    pos = completion.find("\n")
+    while pos >= 0:
+        nxt = completion.find("\n", pos + 1)
+        line = completion[pos + 1 : nxt if nxt >= 0 else len(completion)]
+        if line.strip() and (nxt >= 0 or line != line.lstrip()):
+            width = len(line.expandtabs(8)) - len(line.expandtabs(8).lstrip())
+            if width <= indent:
+                return MethodCut(completion[:pos], True)
+        pos = nxt
+    if ended:
+        return MethodCut(completion.rstrip("\n"), True)
+    return MethodCut(_last_full_line(completion), False)
+
+
+def _last_full_line(completion: str) -> str:
+    nl = completion.rfind("\n")
+    if nl < 0:
+        return completion  # the dot's own line: keep what there is
+    return completion[:nl]
+
+
+def open_braces(text: str, start: int = 0, end: int | None = None) -> int:
+    """Open ``{`` minus ``}`` in code between offsets (strings/comments skipped roughly)."""
+    depth, _ = _scan_braces(text, start, len(text) if end is None else end, None)
+    return depth
+
+
+def _scan_braces(text: str, start: int, end: int, close_at: int | None) -> tuple[int, int]:
+    """(net depth, offset just after the brace that reached ``-close_at`` or -1)."""
+    depth = 0
+    quote = ""
+    i = start
+    while i < end:
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == quote or ch == "\n":
+                quote = ""
+        elif text.startswith("//", i):
+            nl = text.find("\n", i)
+            i = end if nl < 0 else nl
+            continue
+        elif text.startswith("/*", i):
+            close = text.find("*/", i + 2)
+            i = end if close < 0 else close + 2
+            continue
+        elif ch in "\"'`":
+            quote = ch
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if close_at is not None and depth <= -close_at:
+                return depth, i + 1
+        i += 1
+    return depth, -1
+
+
+def _cut_braces(completion: str, depth: int, ended: bool) -> MethodCut:
+    _, end = _scan_braces(completion, 0, len(completion), max(depth, 1))
+    if end >= 0:
+        return MethodCut(completion[:end], True)
+    text = completion.rstrip("\n") if ended else _last_full_line(completion)
+    missing = depth + open_braces(text)
+    return MethodCut(text + "\n" + "}" * max(missing, 0), ended)
+
+
+def cut_method(completion: str, stop: dict[str, Any], *, ended: bool = False) -> MethodCut:
+    """Cut ``completion`` at the end of the method per the case's ``stop`` info.
+
+    ``ended``: the generation stopped by itself (EOS or a stop text that surely
+    ends the method) rather than at the token limit, so its last line is whole
+    and, if no end was found, the method counts as finished where it stops.
+    """
+    kind = stop.get("kind")
+    if kind == "indent":
+        return _cut_python(completion, int(stop["indent"]), ended)
+    if kind == "braces":
+        return _cut_braces(completion, int(stop["depth"]), ended)
+    raise ConfigError(f"unknown stop kind {kind!r} (expected 'indent' or 'braces')")

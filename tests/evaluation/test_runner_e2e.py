@@ -1,0 +1,76 @@
+"""mgd bench run end to end: tiny model, real jedi, real pyright; resumable output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from monitors.errors import ConfigError
+from monitors.evaluation.builder import BuildOptions, build_cases, write_cases
+from monitors.evaluation.runner import (
+    RunSettings,
+    check_settings,
+    generate_config,
+    load_bench_cases,
+    parse_configs,
+    read_generations,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+def test_parse_configs() -> None:
+    assert [c.name for c in parse_configs("plain, mgd")] == ["plain", "mgd"]
+    with pytest.raises(ConfigError):
+        parse_configs("plain,turbo")
+    with pytest.raises(ConfigError):
+        RunSettings(n=3, temperature=0.0)
+
+
+def test_run_score_report_resume(tmp_path: Path, tiny_model: Path) -> None:
+    from monitors.decoding.generate import HFGenerator
+    from monitors.evaluation.report import write_report
+    from monitors.evaluation.scoring import score_run
+
+    repo = tmp_path / "pyproj"
+    shutil.copytree(Path(__file__).parents[1] / "fixtures" / "pyproj", repo)
+    cases_path = tmp_path / "cases.jsonl"
+    write_cases(build_cases(repo, "python", BuildOptions(seed=0, max_cases=3)), cases_path)
+    cases = load_bench_cases(cases_path)
+    assert len(cases) == 3
+    settings = RunSettings(max_new_tokens=8, max_prompt_tokens=128, batch_size=2)
+    out = tmp_path / "run"
+    out.mkdir()
+    check_settings(out, settings)
+    configs = parse_configs("plain,mgd")
+    with HFGenerator(tiny_model) as gen:
+        for cfg in configs:
+            generate_config(gen, cfg, cases, settings, out, progress=False)
+        # a killed run leaves a torn line and misses a case: the rerun fills in only that one
+        path = out / "gen-mgd.jsonl"
+        lines = path.read_text().splitlines()
+        path.write_text("\n".join(lines[:-1]) + '\n{"id": "torn')
+        generate_config(gen, configs[1], cases, settings, out, progress=False)
+    again = read_generations(path)
+    assert sorted(k[0] for k in again) == sorted(c.id for c in cases)
+    assert all(json.loads(line) for line in path.read_text().splitlines())
+    with pytest.raises(ConfigError):
+        check_settings(out, RunSettings(max_new_tokens=9, max_prompt_tokens=128))
+
+    result = score_run(cases, configs, settings, out, ks=(1,))
+    by = {s.config: s for s in result.summaries}
+    assert by["mgd"].stats["triggers"] >= 3  # each prompt ends at a dot
+    assert by["plain"].stats["triggers"] == 0
+    for s in result.summaries:
+        assert s.cases == 3 and set(s.scores) == {"CR@1", "NIM@1", "ISM@1", "PM@1"}
+        assert all(0.0 <= v <= 1.0 for v in s.scores.values())
+    # monitors only allow members that exist: every mgd completion type-checks here
+    assert by["mgd"].scores["CR@1"] == 1.0
+    paths = write_report(result, out, name="t", command="mgd bench run ...")
+    report = json.loads((out / "t.json").read_text())
+    assert report["command"] == "mgd bench run ..." and "mgd" in report["gains_vs_plain"]
+    assert "| plain |" in (out / "t.md").read_text()
+    assert all(p.exists() for p in paths)
