@@ -11,6 +11,7 @@ from monitors.base import (
     IdentifierConstraint,
     Monitor,
     MonitorStats,
+    PrefixConstraint,
 )
 from monitors.dereference import DereferenceMonitor
 from monitors.errors import (
@@ -24,6 +25,7 @@ from monitors.errors import (
     TokenizerError,
     WorkspaceError,
 )
+from monitors.healing import HealedPrompt, HealingMonitor, heal_prompt
 from monitors.languages import LANGUAGES, LanguageSpec, get_language, language_for_path
 from monitors.triggers import TriggerDetector
 from monitors.vocab import VocabIndex
@@ -34,6 +36,8 @@ __all__ = [
     "CompletionNeed",
     "ConfigError",
     "DereferenceMonitor",
+    "HealedPrompt",
+    "HealingMonitor",
     "IdentifierConstraint",
     "LanguageSpec",
     "LspError",
@@ -42,6 +46,7 @@ __all__ = [
     "MgdError",
     "Monitor",
     "MonitorStats",
+    "PrefixConstraint",
     "ServerExited",
     "ServerStartError",
     "TokenizerError",
@@ -49,5 +54,6 @@ __all__ = [
     "VocabIndex",
     "WorkspaceError",
     "get_language",
+    "heal_prompt",
     "language_for_path",
 ]

@@ -10,7 +10,7 @@ import importlib
 from typing import Any
 
 #: Modules under monitors.commands, in the order ``mgd --help`` lists them.
-COMMANDS = ["generate", "demo"]
+COMMANDS = ["generate", "demo", "bench", "lsp", "doctor", "serve"]
 
 
 def register_all(sub: Any) -> None:

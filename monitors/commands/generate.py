@@ -27,10 +27,18 @@ def add_decoding_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--stop", action="append", default=[], metavar="TEXT",
                    help="stop at this text (repeatable; the text is not returned)")
-    p.add_argument("--server", default=None, help="language server preset (jedi, pyright)")
+    p.add_argument("--server", default=None, help="language server preset (jedi, pyright, jdtls, typescript, gopls, ...)")
+    p.add_argument("--config", default=None, metavar="TOML",
+                   help="mgd.toml with server/language settings (default: <workspace>/mgd.toml if present)")
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--max-prompt-tokens", type=int, default=None,
                    help="keep only the last N prompt tokens (default: as many as the context allows)")
+    p.add_argument("--heal", action="store_true",
+                   help="token healing: back off the prompt's last tokens and make the model re-spell them "
+                        "(for prompts that end mid-token or mid-identifier)")
+    p.add_argument("--speculative", default=None, metavar="SOURCES[:N]",
+                   help="tree speculative decoding (batch size 1): draft sources among monitor,ngram,recycle "
+                        "and an optional node budget, e.g. 'monitor,ngram,recycle:16'")
     p.add_argument("--device", default="cpu")
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     p.add_argument("--top-p", type=float, default=1.0)
@@ -55,14 +63,21 @@ def _options(args: argparse.Namespace):  # -> GenerateOptions
         seed=args.seed,
         batch_size=args.batch_size,
         max_prompt_tokens=args.max_prompt_tokens,
+        heal=args.heal,
+        speculative=getattr(args, "speculative", None),
     )
 
 
 def _generator(args: argparse.Namespace):  # -> HFGenerator
+    if getattr(args, "engine", "hf") == "vllm":  # the same cases contract through offline vLLM
+        from monitors.vllm.offline import VllmGenerator
+
+        return VllmGenerator(model_arg(args.model), server=args.server, wait_ms=min(args.wait_s * 1000.0, 60_000.0))
     from monitors.decoding.generate import HFGenerator
     from monitors.decoding.session import SessionConfig
 
-    config = SessionConfig(server=args.server, wait_s=args.wait_s, request_timeout_s=args.request_timeout)
+    config = SessionConfig(server=args.server, wait_s=args.wait_s, request_timeout_s=args.request_timeout,
+                           config=args.config)
     return HFGenerator(model_arg(args.model), config=config, device=args.device)
 
 
@@ -157,4 +172,6 @@ def register(sub: Any) -> None:
     g.add_argument("--line", type=int, help="1-based line of the cursor")
     g.add_argument("--column", type=int, help="1-based column (default: end of line)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--engine", choices=["hf", "vllm"], default="hf",
+                   help="hf: transformers generate (default); vllm: offline vLLM with the mgd processor")
     g.set_defaults(func=cmd_generate)
