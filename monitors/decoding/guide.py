@@ -33,6 +33,13 @@ class Lookup(Protocol):
     def start(self, need: CompletionNeed) -> concurrent.futures.Future[CompletionFacts]: ...
 
 
+class _NoLookup:
+    """A lookup that never answers (forks that must not reach the server)."""
+
+    def start(self, need: CompletionNeed) -> concurrent.futures.Future[CompletionFacts]:
+        return concurrent.futures.Future()
+
+
 @dataclass(frozen=True, slots=True)
 class StepResult:
     """What the guide allows for the next token: ``None`` means anything."""
@@ -51,8 +58,12 @@ class SequenceGuide:
         index: VocabIndex,
         *,
         wait_s: float = 5.0,
+        blocking: bool = True,
     ) -> None:
         self._initial = [m.fork() for m in monitors]
+        # Non-blocking mode: a lookup not ready within the wait budget fails open for
+        # this step only and keeps running; a later step uses its answer.
+        self._blocking = blocking
         self._monitors = list(monitors)
         self._lookup = lookup
         self._index = index
@@ -94,13 +105,7 @@ class SequenceGuide:
     def allowed(self, wait_s: float | None = None) -> StepResult:
         """Allowed ids for the next token (waits at most ``wait_s`` for lookups)."""
         self._collect(self._wait_s if wait_s is None else wait_s)
-        result: np.ndarray | None = None
-        for m in self._monitors:
-            c = m.constraint()
-            if c is None:
-                continue
-            ids = self._index.allowed_ids(c)
-            result = ids if result is None else np.intersect1d(result, ids, assume_unique=True)
+        result = self._intersect()
         if result is None:
             return StepResult(None)
         if result.size == 0:
@@ -108,6 +113,17 @@ class SequenceGuide:
             return StepResult(None, fallback=True)
         self.stats.constrained_steps += 1
         return StepResult(result)
+
+    def _intersect(self) -> np.ndarray | None:
+        """Ids every monitor with an opinion allows (None: no monitor has one)."""
+        result: np.ndarray | None = None
+        for m in self._monitors:
+            c = m.constraint()
+            if c is None:
+                continue
+            ids = self._index.allowed_ids(c)
+            result = ids if result is None else np.intersect1d(result, ids, assume_unique=True)
+        return result
 
     def _start_lookups(self) -> None:
         for i, m in enumerate(self._monitors):
@@ -123,12 +139,18 @@ class SequenceGuide:
         if not self._pending:
             return
         deadline = time.perf_counter() + max(wait_s, 0.0)
+        provided = False
         for i, (serial, fut, _t0) in list(self._pending.items()):
             remaining = deadline - time.perf_counter()
             t_wait = time.perf_counter()
             try:
                 facts = fut.result(timeout=max(remaining, 0.0))
             except concurrent.futures.TimeoutError:
+                if not self._blocking:
+                    # Not ready: this step is free; the lookup keeps running.
+                    self.stats.lsp_ms += (time.perf_counter() - t_wait) * 1000.0
+                    self.stats.extra["open_steps"] = self.stats.extra.get("open_steps", 0) + 1
+                    continue
                 # Not ready within the budget: fail open for this trigger.
                 fut.cancel()
                 facts = CompletionFacts(serial=serial, names=frozenset(), ok=False)
@@ -139,9 +161,65 @@ class SequenceGuide:
             self.stats.lsp_ms += (time.perf_counter() - t_wait) * 1000.0
             del self._pending[i]
             self._monitors[i].provide(facts)
+            provided = True
+        if not provided:
+            return
         self._start_lookups()
         if self._pending:  # a re-request (incomplete list) was needed right away
             self._collect(max(deadline - time.perf_counter(), 0.0))
+
+    # -- fork / rollback (speculative trees) -----------------------------------------
+    def fork(self, *, start_lookups: bool = True) -> SequenceGuide:
+        """An independent copy at the same state (monitors forked, pending lookups shared).
+
+        ``stats`` is shared, so only the states an engine actually samples from are
+        counted. With ``start_lookups=False`` the copy never starts a lookup: its
+        new needs stay unanswered (used to check draft-tree nodes without asking
+        the server about text that may never be generated).
+        """
+        new = SequenceGuide.__new__(SequenceGuide)
+        new._initial = self._initial
+        new._blocking = self._blocking
+        new._monitors = [m.fork() for m in self._monitors]
+        new._lookup = self._lookup if start_lookups else _NoLookup()
+        new._index = self._index
+        new._wait_s = self._wait_s
+        new._pending = dict(self._pending)
+        new._fed = list(self._fed)
+        new.stats = self.stats
+        return new
+
+    def restore(self, other: SequenceGuide) -> None:
+        """Roll back (or forward) to the state of ``other`` (a fork of this guide)."""
+        self._monitors = [m.fork() for m in other._monitors]
+        self._pending = dict(other._pending)
+        self._fed = list(other._fed)
+
+    def ready_allowed(self) -> StepResult | None:
+        """Allowed ids if they are known without waiting (no lookup outstanding), else None.
+
+        Counts nothing; answers already delivered are handed to the monitors.
+        """
+        if any(not fut.done() for _s, fut, _t in self._pending.values()):
+            return None
+        for i, (serial, fut, _t0) in list(self._pending.items()):
+            try:
+                facts = fut.result(timeout=0)
+            except Exception:  # cancelled or failed: the monitor fails open
+                facts = CompletionFacts(serial=serial, names=frozenset(), ok=False)
+            del self._pending[i]
+            self._monitors[i].provide(facts)
+        self._start_lookups()
+        if self._pending:
+            return None
+        result = self._intersect()
+        if result is None or result.size == 0:
+            return StepResult(None, fallback=result is not None)
+        return StepResult(result)
+
+    def constraints(self) -> list[object]:
+        """The monitors' current constraints (None left out); call after :meth:`allowed`."""
+        return [c for c in (m.constraint() for m in self._monitors) if c is not None]
 
     def report(self) -> dict[str, float | int]:
         """Counters of the guide and its monitors, merged."""
