@@ -148,7 +148,7 @@ async def test_cancel_request_stops_generation(session, doc) -> None:
     uri, _path, text = doc
     fut, job, full = await _start_long_job(client, uri, text, "long-1")
     assert job["multiline"], job
-    await asyncio.sleep(0.6)
+    # Cancel at once: on an idle machine the tiny model can finish the body in well under a second.
     client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="long-1"))
     with pytest.raises(JsonRpcException) as err:
         await asyncio.wait_for(fut, 60)
@@ -165,7 +165,6 @@ async def test_newer_request_supersedes_older(session, doc) -> None:
     client, _ = session
     uri, path, text = doc
     old, job, full = await _start_long_job(client, uri, text, "long-2")
-    await asyncio.sleep(0.3)
     # A newer request for the same document (after `return c.`, the long method below it).
     new = await asyncio.wait_for(
         client.text_document_inline_completion_async(inline_params(uri, position_of(full, len(text)))), 120
