@@ -9,14 +9,16 @@ prefix + generation + suffix. Extra keys (e.g. ``target``) are kept.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from monitors.errors import ConfigError, MgdError
 
-__all__ = ["Case", "CaseResult", "iter_cases", "load_case_text"]
+__all__ = ["Case", "CaseResult", "iter_cases", "load_case_text", "run_batched"]
+
+P = TypeVar("P")
 
 _REQUIRED = ("id", "workspace", "file", "prefix_end", "suffix_start")
 
@@ -107,3 +109,45 @@ def load_case_text(case: Case, file_path: Path) -> tuple[str, str]:
     if case.suffix_start > len(text):
         raise ConfigError(f"suffix_start {case.suffix_start} is past the end of {case.file} ({len(text)} chars)")
     return text[: case.prefix_end], text[case.suffix_start :]
+
+
+def run_batched(
+    cases: Iterable[Case | CaseResult],
+    prepare: Callable[[Case], P],
+    generate: Callable[[Sequence[P]], list[CaseResult]],
+    batch_size: int,
+    on_result: Callable[[CaseResult], None] | None = None,
+) -> list[CaseResult]:
+    """Cases in, results out, in input order, ``batch_size`` prompts per ``generate`` call.
+
+    Items that already are results (bad input lines) and cases whose ``prepare``
+    raises an :class:`MgdError` become error results in their place; the rest of
+    the batch goes on.
+    """
+    out: list[CaseResult] = []
+    batch: list[P] = []
+    pending: list[CaseResult | None] = []  # None marks a slot filled by the batch
+
+    def flush() -> None:
+        produced = iter(generate(batch)) if batch else iter(())
+        for slot in pending:
+            res = next(produced) if slot is None else slot
+            out.append(res)
+            if on_result:
+                on_result(res)
+        batch.clear()
+        pending.clear()
+
+    for item in cases:
+        if isinstance(item, CaseResult):
+            pending.append(item)
+        else:
+            try:
+                batch.append(prepare(item))
+                pending.append(None)
+            except MgdError as exc:
+                pending.append(CaseResult(id=item.id, error=str(exc)))
+        if len(batch) >= batch_size:
+            flush()
+    flush()
+    return out

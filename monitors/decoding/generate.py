@@ -23,7 +23,7 @@ from transformers import (
     StoppingCriteriaList,
 )
 
-from monitors.decoding.cases import Case, CaseResult, load_case_text
+from monitors.decoding.cases import Case, CaseResult, load_case_text, run_batched
 from monitors.decoding.guide import SequenceGuide
 from monitors.decoding.hf import MonitorLogitsProcessor
 from monitors.decoding.session import MgdSession, SessionConfig
@@ -181,33 +181,9 @@ class HFGenerator:
         on_result: Callable[[CaseResult], None] | None = None,
     ) -> list[CaseResult]:
         """Cases in, results out, in input order; bad cases become error results."""
-        out: list[CaseResult] = []
-        batch: list[Prompt] = []
-        pending: list[CaseResult | None] = []  # None marks a slot filled by the batch
-
-        def flush() -> None:
-            produced = iter(self.generate(batch, options)) if batch else iter(())
-            for slot in pending:
-                res = next(produced) if slot is None else slot
-                out.append(res)
-                if on_result:
-                    on_result(res)
-            batch.clear()
-            pending.clear()
-
-        for item in cases:
-            if isinstance(item, CaseResult):
-                pending.append(item)
-            else:
-                try:
-                    batch.append(self.prompt_for_case(item))
-                    pending.append(None)
-                except MgdError as exc:
-                    pending.append(CaseResult(id=item.id, error=str(exc)))
-            if len(batch) >= options.batch_size:
-                flush()
-        flush()
-        return out
+        return run_batched(
+            cases, self.prompt_for_case, lambda batch: self.generate(batch, options), options.batch_size, on_result
+        )
 
     def _generate_batch(self, prompts: Sequence[Prompt], options: GenerateOptions) -> list[CaseResult]:
         t0 = time.perf_counter()

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from monitors.decoding.cases import Case, CaseResult, load_case_text
+from monitors.decoding.cases import Case, CaseResult, load_case_text, run_batched
 from monitors.decoding.generate import GenerateOptions, Prompt
 from monitors.errors import ConfigError, MgdError
 from monitors.vllm.common import SERVER_ENV, spec_decode_problem
@@ -146,33 +146,9 @@ class VllmGenerator:
         on_result: Callable[[CaseResult], None] | None = None,
     ) -> list[CaseResult]:
         """Cases in, results out, in input order; bad cases become error results."""
-        out: list[CaseResult] = []
-        batch: list[Prompt] = []
-        pending: list[CaseResult | None] = []
-
-        def flush() -> None:
-            produced = iter(self.generate(batch, options)) if batch else iter(())
-            for slot in pending:
-                res = next(produced) if slot is None else slot
-                out.append(res)
-                if on_result:
-                    on_result(res)
-            batch.clear()
-            pending.clear()
-
-        for item in cases:
-            if isinstance(item, CaseResult):
-                pending.append(item)
-            else:
-                try:
-                    batch.append(self.prompt_for_case(item))
-                    pending.append(None)
-                except MgdError as exc:
-                    pending.append(CaseResult(id=item.id, error=str(exc)))
-            if len(batch) >= options.batch_size:
-                flush()
-        flush()
-        return out
+        return run_batched(
+            cases, self.prompt_for_case, lambda batch: self.generate(batch, options), options.batch_size, on_result
+        )
 
     def sampling_params(self, p: Prompt, options: GenerateOptions, tag: str | None, heal: bool) -> Any:
         from vllm import SamplingParams
