@@ -47,6 +47,7 @@ from monitors.base import CompletionFacts  # noqa: E402
 from monitors.dereference import DereferenceMonitor  # noqa: E402
 from monitors.languages import get_language  # noqa: E402
 from monitors.triggers import IDENT_BYTES  # noqa: E402
+from monitors.vocab import VocabIndex  # noqa: E402
 
 DEFAULT_FILES = [
     "textwrap.py",
@@ -62,31 +63,12 @@ TARGET_NON_TRIGGER_MEAN_US = 50.0
 _IDENT = re.compile(r"[A-Za-z0-9_$\u0080-\U0010ffff]+")
 
 
-def _gpt2_bytes_table() -> dict[str, int]:
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {chr(c): b for b, c in zip(bs, cs, strict=True)}
-
-
-def token_byte_chunks(tokenizer: Any, text: str) -> list[bytes]:
-    """The exact bytes of each token of ``text`` (byte-level BPE, else per-id decode)."""
+def token_byte_chunks(tokenizer: Any, index: VocabIndex, text: str) -> list[bytes]:
+    """The exact bytes of each token of ``text``, from the shared vocabulary index."""
     ids = tokenizer.encode(text, add_special_tokens=False)
-    pieces = tokenizer.convert_ids_to_tokens(ids)
-    table = _gpt2_bytes_table()
-    try:
-        chunks = [bytes(table[ch] for ch in piece) for piece in pieces]
-    except KeyError:
-        chunks = []
+    chunks = [index.token_bytes(i) for i in ids]
     if b"".join(chunks) != text.encode():
-        chunks = [tokenizer.decode([i]).encode() for i in ids]
-        if b"".join(chunks) != text.encode():
-            raise SystemExit("cannot recover the token bytes of this tokenizer exactly")
+        raise SystemExit("cannot recover the token bytes of this tokenizer exactly")
     return chunks
 
 
@@ -110,14 +92,16 @@ def summarize(values: list[float]) -> dict[str, float | int]:
     }
 
 
-def run_file(path: Path, tokenizer: Any, prompt_fraction: float, n_names: int) -> dict[str, list[float]]:
+def run_file(
+    path: Path, tokenizer: Any, index: VocabIndex, prompt_fraction: float, n_names: int
+) -> dict[str, list[float]]:
     spec = get_language("python")
     source = path.read_text(encoding="utf-8")
     lines = source.splitlines(keepends=True)
     cut = int(len(lines) * prompt_fraction)
     prompt = "".join(lines[:cut])
     generation = "".join(lines[cut:])
-    chunks = token_byte_chunks(tokenizer, generation)
+    chunks = token_byte_chunks(tokenizer, index, generation)
     dummies = [f"member_{i}" for i in range(n_names)]
 
     kinds: dict[str, list[float]] = {
@@ -178,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(args.model)
+    index = VocabIndex.from_tokenizer(tokenizer)
     # Long-lived objects (transformers, the tokenizer) out of the collector's way, as
     # in a serving process; collections caused by the monitor itself still count.
     gc.collect()
@@ -189,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     per_file: dict[str, dict[str, int]] = {}
     for _ in range(args.repeat):
         for path in paths:
-            kinds = run_file(path, tokenizer, args.prompt_fraction, args.names)
+            kinds = run_file(path, tokenizer, index, args.prompt_fraction, args.names)
             per_file[path.name] = {k: len(v) for k, v in kinds.items()}
             for k, v in kinds.items():
                 pooled.setdefault(k, []).extend(v)
