@@ -162,14 +162,5 @@ class MultilspyServer:
 class MultilspyPool(ServerPool):
     """A :class:`ServerPool` whose servers run through multilspy."""
 
-    async def _start(self, spec: ServerSpec, root: Path, slot: Any) -> Any:  # type: ignore[override]
-        try:
-            server = await MultilspyServer.start(spec, root)
-        except BaseException as exc:
-            slot.failures += 1
-            slot.last_error = " | ".join(str(exc).split("\n"))[:500] or type(exc).__name__
-            raise
-        finally:
-            slot.starting = None
-        slot.server = server
-        return server
+    async def _launch(self, spec: ServerSpec, root: Path) -> Any:  # type: ignore[override]
+        return await MultilspyServer.start(spec, root)

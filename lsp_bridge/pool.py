@@ -114,9 +114,13 @@ class ServerPool:
             return 0.0
         return min(self._max_backoff_s, self._min_backoff_s * 2 ** (failures - 1))
 
+    async def _launch(self, spec: ServerSpec, root: Path) -> LspServer:
+        """Start one server process (other backends override this)."""
+        return await LspServer.start(spec, root)
+
     async def _start(self, spec: ServerSpec, root: Path, slot: _Slot) -> LspServer:
         try:
-            server = await LspServer.start(spec, root)
+            server = await self._launch(spec, root)
         except BaseException as exc:
             slot.failures += 1
             slot.last_error = " | ".join(str(exc).split("\n"))[:500] or type(exc).__name__
