@@ -121,6 +121,33 @@ _JS_REGEX_AFTER_WORDS = frozenset(
 _string_regex_cache: dict[tuple[str, bool, bool, str], re.Pattern[str]] = {}
 
 
+def _escape_end(text: str, i: int) -> int | None:
+    """Position after the backslash escape at ``i``; None if the text ends inside it."""
+    n = len(text)
+    if i + 1 >= n:
+        return None
+    if text[i + 1] == "\r":
+        if i + 2 >= n:
+            return None
+        return i + 3 if text[i + 2] == "\n" else i + 2
+    return i + 2
+
+
+def _closer_at(text: str, i: int, closer: str) -> tuple[bool, int] | None:
+    """At the first character of a string's ``closer``: (closed?, next position).
+
+    None when the text ends inside what may still become the closer.
+    """
+    if len(closer) == 1:
+        return True, i + 1
+    end = text[i : i + len(closer)]
+    if end == closer:
+        return True, i + len(closer)
+    if len(end) < len(closer) and closer.startswith(end):
+        return None
+    return False, i + 1
+
+
 def _string_regex(first: str, escapes: bool, multiline: bool, interp: str) -> re.Pattern[str]:
     key = (first, escapes, multiline, interp)
     pat = _string_regex_cache.get(key)
@@ -303,16 +330,11 @@ class _Lexer:
                 i = m.start()
                 ch = text[i]
                 if ch == "\\":
-                    if i + 1 >= n:
+                    after = _escape_end(text, i)
+                    if after is None:
                         pos = i
                         break
-                    if text[i + 1] == "\r":
-                        if i + 2 >= n:
-                            pos = i
-                            break
-                        pos = i + 3 if text[i + 2] == "\n" else i + 2
-                    else:
-                        pos = i + 2
+                    pos = after
                 elif ch == "\n":
                     stack.pop()  # unterminated one-line string: ends at the newline
                     pos = i
@@ -328,19 +350,13 @@ class _Lexer:
                 elif ch == "}":
                     pos = i + 2 if i + 1 < n and text[i + 1] == "}" else i + 1
                 else:  # the quote character
-                    if not triple:
+                    closing = _closer_at(text, i, closer)
+                    if closing is None:
+                        pos = i
+                        break
+                    closed, pos = closing
+                    if closed:
                         stack.pop()
-                        pos = i + 1
-                    else:
-                        end = text[i : i + 3]
-                        if end == closer:
-                            stack.pop()
-                            pos = i + 3
-                        elif len(end) < 3 and closer.startswith(end):
-                            pos = i
-                            break
-                        else:
-                            pos = i + 1
             elif kind == "fmt":
                 m = _PY_FMT.search(text, pos)
                 if m is None or m.start() >= limit:
@@ -509,16 +525,11 @@ class _Lexer:
                 i = m.start()
                 ch = text[i]
                 if ch == "\\":
-                    if i + 1 >= n:
+                    after = _escape_end(text, i)
+                    if after is None:
                         pos = i
                         break
-                    if text[i + 1] == "\r":
-                        if i + 2 >= n:
-                            pos = i
-                            break
-                        pos = i + 3 if text[i + 2] == "\n" else i + 2
-                    else:
-                        pos = i + 2
+                    pos = after
                 elif ch == "\n":
                     stack.pop()
                     pos = i
@@ -532,19 +543,13 @@ class _Lexer:
                     else:
                         pos = i + 1
                 else:  # first character of the closer
-                    if len(closer) == 1:
+                    closing = _closer_at(text, i, closer)
+                    if closing is None:
+                        pos = i
+                        break
+                    closed, pos = closing
+                    if closed:
                         stack.pop()
-                        pos = i + 1
-                    else:
-                        end = text[i : i + len(closer)]
-                        if end == closer:
-                            stack.pop()
-                            pos = i + len(closer)
-                        elif len(end) < len(closer) and closer.startswith(end):
-                            pos = i
-                            break
-                        else:
-                            pos = i + 1
             elif kind == "lc":
                 i = text.find("\n", pos)
                 if i < 0 or i >= limit:
