@@ -275,9 +275,10 @@ class LspServer:
             timeout = max(self.spec.request_timeout_s, self.spec.first_request_timeout_s)
         deadline = self._deadline(timeout)
         position = offset_to_position(text, offset, self.position_encoding)
-        if offset > 0 and text[offset - 1] == ".":
+        before = text[offset - 1] if offset > 0 else ""
+        if before and before in self._completion_triggers():
             context = lsp.CompletionContext(
-                trigger_kind=lsp.CompletionTriggerKind.TriggerCharacter, trigger_character="."
+                trigger_kind=lsp.CompletionTriggerKind.TriggerCharacter, trigger_character=before
             )
         else:
             context = lsp.CompletionContext(trigger_kind=lsp.CompletionTriggerKind.Invoked)
@@ -423,6 +424,12 @@ class LspServer:
             transport.close()
 
     # ------------------------------------------------------------- internals
+
+    def _completion_triggers(self) -> frozenset[str]:
+        """The server's completion trigger characters (``.`` when it names none)."""
+        provider = getattr(self.capabilities, "completion_provider", None)
+        chars = getattr(provider, "trigger_characters", None) or (".",)
+        return frozenset(chars)
 
     def _deadline(self, timeout: float | None) -> float:
         seconds = self.spec.request_timeout_s if timeout is None else timeout

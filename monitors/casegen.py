@@ -1,5 +1,7 @@
 """Dereference cases from real source: positions right after member-access dots.
 
+(And Rust ``::`` path separators: see :func:`monitors.triggers.trigger_chars`.)
+
 Pure functions over text (no I/O): used by the demo, the tests and the
 benchmarks to cut real files into ``mgd generate --cases`` holes. A site's hole
 runs from just after the dot to the end of its line; ``target`` is the
@@ -32,8 +34,9 @@ def dot_sites(language: LanguageSpec, text: str, *, indented_only: bool = True) 
     """Every member-access dot followed by an identifier (inside blocks by default)."""
     detector = TriggerDetector(language, text)
     sites: list[DotSite] = []
+    triggers = detector.trigger_chars
     for pos, ch in enumerate(text):
-        if ch != ".":
+        if ch not in triggers:
             continue
         m = _IDENT.match(text, pos + 1)
         if m is None:

@@ -2,7 +2,8 @@
 
 :class:`DereferenceMonitor` implements :class:`~monitors.base.Monitor`. It is fed
 the bytes the model generates, notices a member-access dot at the end of the text
-(with :class:`~monitors.triggers.TriggerDetector`), asks for the server's
+(with :class:`~monitors.triggers.TriggerDetector`; in Rust also a ``::`` path
+separator, which works the same way), asks for the server's
 completions there (:meth:`need`), and once given them (:meth:`provide`) constrains
 the identifier after the dot to one of the names (:meth:`constraint`).
 
@@ -62,7 +63,6 @@ __all__ = ["DereferenceMonitor"]
 _IDLE: Final = "idle"
 _WAITING: Final = "waiting"
 _ACTIVE: Final = "active"
-_DOT: Final = 0x2E
 _EXTRA_KEYS = ("violations", "accepted", "missed", "stale_facts", "rerequests", "rerequest_failures")
 
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
@@ -87,6 +87,7 @@ class DereferenceMonitor:
         "_serial",
         "_state",
         "_stats",
+        "_trigger_bytes",
         "_typed",
         "spec",
     )
@@ -105,9 +106,10 @@ class DereferenceMonitor:
         self._incomplete = False
         self._constraint: IdentifierConstraint | None = None
         self._stats = MonitorStats(extra=dict.fromkeys(_EXTRA_KEYS, 0))
+        self._trigger_bytes = frozenset(ord(c) for c in self._detector.trigger_chars)
         run = trailing_ident_length(prefix)
         dot = len(prefix) - run - 1
-        if dot >= 0 and prefix[dot] == "." and self._detector.is_member_access(dot):
+        if dot >= 0 and self._detector.is_member_access(dot):
             self._trigger(prefix[dot + 1 :].encode("utf-8", "surrogatepass"))
 
     # ------------------------------------------------------------------ protocol
@@ -251,6 +253,7 @@ class DereferenceMonitor:
         new._incomplete = self._incomplete
         new._constraint = self._constraint
         new._stats = dataclasses.replace(self._stats, extra=dict(self._stats.extra))
+        new._trigger_bytes = self._trigger_bytes
         return new
 
     def snapshot(self) -> DereferenceMonitor:
@@ -270,11 +273,12 @@ class DereferenceMonitor:
     def _scan(self, data: bytes, chars: str) -> None:
         """IDLE: does this chunk end with a member-access dot (plus identifier bytes)?"""
         head = data.rstrip(IDENT_BYTES)
-        if not head or head[-1] != _DOT:
+        if not head or head[-1] not in self._trigger_bytes:
             return
-        # The dot is ASCII, so it is in ``chars``; nothing after it is a dot.
+        # The dot (or ``:``) is ASCII, so it is in ``chars``; nothing after it is
+        # another trigger character.
         detector = self._detector
-        dot = len(detector) - len(chars) + chars.rfind(".")
+        dot = len(detector) - len(chars) + max(map(chars.rfind, detector.trigger_chars))
         if detector.is_member_access(dot):
             self._trigger(data[len(head) :])
 

@@ -84,7 +84,9 @@ class LanguageSpec:
 
     ``ts_language_loader`` returns the ``tree_sitter.Language`` (cached; imports
     the grammar package on first call). ``member_access_tokens`` are leaf types of
-    the dot (TS ``?.``, JS ``optional_chain``). A dot is rejected when an ancestor
+    the dot (TS ``?.``, JS ``optional_chain``, Rust's ``::`` path separator); the
+    last character of each punctuation token is what :class:`TriggerDetector`
+    checks (``.`` or ``:``). A dot is rejected when an ancestor
     has a type in ``string_types``, ``comment_types``, ``number_types`` or
     ``reject_ancestor_types``; the walk up stops (accepting) at
     ``interpolation_types`` (code inside a string: ``f"{x.y}"``).
@@ -255,11 +257,12 @@ _RUST = LanguageSpec(
     name="rust",
     extensions=(".rs",),
     ts_language_loader=_loader("tree_sitter_rust", "language", "tree-sitter-rust"),
+    member_access_tokens=(".", "::"),
     string_types=frozenset({"string_literal", "raw_string_literal", "char_literal", "string_content"}),
     comment_types=_C_COMMENTS,
     number_types=frozenset({"integer_literal", "float_literal"}),
     reject_ancestor_types=frozenset({"use_declaration"}),
-    member_parent_types=frozenset({"field_expression"}),
+    member_parent_types=frozenset({"field_expression", "scoped_identifier", "scoped_type_identifier"}),
     object_end_tokens=frozenset({")", "]", "}", '"', "'", "?"}),
     lex=LexSpec(
         family="c",

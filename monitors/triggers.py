@@ -14,7 +14,9 @@ text; moving its end is a ``tree.edit`` (an insertion at the old end, or a
 deletion when a query goes back) followed by ``parser.parse(new, old_tree)``, so
 the usual call (the next dot, a little further on) reparses only the new part.
 
-The verdict. The character must be ``.`` and
+The verdict. The character must end a member-access token (``.``; the second
+colon of Rust's ``::`` path separator, where rust-analyzer completes the items of
+a module, type or enum) and
 
 1. the lexer says the dot is in code: not inside a string, comment or regex
    literal, *including unfinished ones* (``"a.``, ``\"\"\"Return the area.``), which
@@ -22,7 +24,7 @@ The verdict. The character must be ``.`` and
    does not start with a word the language rejects (Python ``import``/``from``:
    a future imports monitor's job);
 2. the tree-sitter leaf covering it is a member-access token of the language
-   (``.``, TS ``?.``) ending right after it, and not ``is_missing`` (a float
+   (``.``, TS ``?.``, Rust ``::``) ending right after it, and not ``is_missing`` (a float
    ``1.`` or an ellipsis ``...`` are other leaves);
 3. no ancestor is a string, comment, number literal or rejected node type, up to
    the first interpolation node (``f"{x.y}"`` is code inside a string);
@@ -57,6 +59,7 @@ __all__ = [
     "TriggerDetector",
     "is_ident_char",
     "trailing_ident_length",
+    "trigger_chars",
 ]
 
 _ASCII_IDENT = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$"
@@ -621,6 +624,16 @@ def _slash_starts_regex(text: str, i: int) -> bool:
 _WHITESPACE_BYTES = frozenset(b" \t\r\n\f\v")
 
 
+def trigger_chars(spec: LanguageSpec) -> frozenset[str]:
+    """The last characters of the language's punctuation member-access tokens.
+
+    ``{"."}`` for most languages; Rust's ``::`` adds ``":"``. Node-type names
+    among the tokens (JS ``optional_chain``) add nothing: their text ends in a dot.
+    """
+    chars = {tok[-1] for tok in spec.member_access_tokens if tok and not tok[0].isalpha()}
+    return frozenset(chars | {"."})
+
+
 class TriggerDetector:
     """Member-access dots in a growing text (see the module docstring).
 
@@ -646,6 +659,7 @@ class TriggerDetector:
         "_tree_point",
         "parses",
         "spec",
+        "trigger_chars",
     )
 
     def __init__(self, spec: LanguageSpec, text: str = "") -> None:
@@ -667,6 +681,8 @@ class TriggerDetector:
         self._last: tuple[int, bool] | None = None
         #: How many times the parser ran (for tests and benchmarks).
         self.parses = 0
+        #: The characters that can end a member-access token (``.``; ``:`` of ``::``).
+        self.trigger_chars = trigger_chars(spec)
 
     # ------------------------------------------------------------------ text
 
@@ -752,11 +768,12 @@ class TriggerDetector:
     # ------------------------------------------------------------------ the check
 
     def is_member_access(self, char_offset: int) -> bool:
-        """Whether the character at ``char_offset`` is a member-access dot.
+        """Whether the character at ``char_offset`` ends a member-access token.
 
         Judged on the text up to and including that character (see the module
-        docstring). Offsets out of range, or characters other than ``.``, give
-        False.
+        docstring). Offsets out of range, or characters that cannot end one of
+        the language's member-access tokens (see :func:`trigger_chars`), give
+        False. For ``::`` the offset is that of the second colon.
         """
         if not 0 <= char_offset < self._len:
             return False
@@ -764,7 +781,7 @@ class TriggerDetector:
         if last is not None and last[0] == char_offset:
             return last[1]
         text = self._materialize()
-        if text[char_offset] != ".":
+        if text[char_offset] not in self.trigger_chars:
             return False
         verdict = self._judge(text, char_offset)
         self._last = (char_offset, verdict)
@@ -841,4 +858,5 @@ class TriggerDetector:
         new._lexer = self._lexer.copy()
         new._last = self._last
         new.parses = self.parses
+        new.trigger_chars = self.trigger_chars
         return new

@@ -531,3 +531,28 @@ def test_byte_by_byte_triggers_on_every_member_dot(k: int) -> None:
             assert source[need.offset - 1] == "."
     assert offsets == [i + 1 for i, v in enumerate(verdict) if v]
     assert m.stats.extra["missed"] == len(offsets) - (m.state == "waiting")
+
+
+def test_rust_path_separator_triggers_like_a_dot() -> None:
+    rust = get_language("rust")
+    m = DereferenceMonitor(rust, "fn main() {\n    let v = Vec")
+    m.feed(b":")
+    assert m.need() is None  # one colon is not a path separator
+    m.feed(b":")
+    need = m.need()
+    assert need is not None and need.generated == "::"
+    m.provide(CompletionFacts(need.serial, frozenset({"new", "with_capacity"})))
+    assert m.constraint() == IdentifierConstraint(frozenset({b"new", b"with_capacity"}), b"")
+    m.feed(b"new")
+    m.feed(b"();")
+    assert m.state == "idle" and m.stats.extra["accepted"] == 1
+
+
+def test_rust_path_in_one_token_is_a_late_trigger_and_prompt_end_triggers() -> None:
+    rust = get_language("rust")
+    m = DereferenceMonitor(rust, "fn main() {\n    let v = Vec")
+    m.feed(b"::wi")
+    need = m.need()
+    assert need is not None and m.typed == b"wi" and m.stats.late_triggers == 1
+    assert DereferenceMonitor(rust, "fn main() {\n    let v = Vec::").need() is not None
+    assert DereferenceMonitor(rust, 'fn main() {\n    let s = "Vec::').need() is None

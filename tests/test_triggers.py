@@ -325,6 +325,32 @@ OTHER = [
     ("rust", R + "let c = '.", False),
     ("rust", R + "/* /* */ a.", False),
 ]
+# Rust ``::`` path separators: the verdict is for the second colon.
+RUST_PATHS = [
+    (R + "let v = Vec::", True),
+    (R + "let m = std::collections::HashMap::", True),
+    (R + "match c { Color::", True),
+    (R + "let v = Vec:", False),  # one colon
+    (R + "let x: ", False),  # a type annotation colon
+    (R + 'let s = "a::', False),  # inside a string
+    (R + "// a::", False),  # inside a comment
+    (R + "let x = ::", False),  # no path before it
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), RUST_PATHS)
+def test_rust_path_separator(text: str, expected: bool) -> None:
+    if not _has("tree_sitter_rust"):
+        pytest.skip("tree_sitter_rust is not installed")
+    assert TriggerDetector(get_language("rust"), text).is_member_access(len(text) - 1) is expected
+
+
+def test_colons_never_trigger_outside_rust() -> None:
+    for lang in ("python", "java", "go", "typescript"):
+        spec = get_language(lang)
+        assert ":" not in TriggerDetector(spec).trigger_chars
+    text = "x = a::"
+    assert not TriggerDetector(PY, text).is_member_access(len(text) - 1)
 _MODULES = {
     "java": "tree_sitter_java",
     "typescript": "tree_sitter_typescript",

@@ -43,10 +43,11 @@ def member_access_dots(language: LanguageSpec, prefix: str, completion: str) -> 
     """
     detector = TriggerDetector(language, prefix + completion)
     found: list[tuple[int, str]] = []
-    start = len(prefix) - 1 if prefix.endswith(".") else len(prefix)
+    triggers = detector.trigger_chars
+    start = len(prefix) - 1 if prefix[-1:] in triggers else len(prefix)
     full = prefix + completion
     for pos in range(start, len(full)):
-        if full[pos] != "." or not detector.is_member_access(pos):
+        if full[pos] not in triggers or not detector.is_member_access(pos):
             continue
         name = _IDENT.match(full, pos + 1)
         assert name is not None

@@ -79,3 +79,37 @@ def test_monitors_keep_members_legal(generator: HFGenerator, language: str) -> N
     stats = [r.stats for r in guided]
     assert sum(s["triggers"] for s in stats) >= len(batch)
     assert sum(s["constrained_steps"] for s in stats) >= len(batch)
+
+
+def test_rust_path_separators_are_monitored(generator: HFGenerator) -> None:
+    """``::`` works like a dot: rust-analyzer's path completions are the legal names."""
+    project = PROJECTS["rust"]
+    spec = generator.session.settings(project.root).server(project.server)
+    try:
+        resolve_command(spec)
+    except ServerStartError as exc:
+        pytest.skip(f"rust server not installed: {exc}")
+    path = project.root / "src/main.rs"
+    text = path.read_text(encoding="utf-8")
+    language = language_for_path(path)
+    cut = text.index("library::") + len("library::")
+    prefix, suffix = text[:cut], text[text.index("\n", cut):]
+
+    def check(completion: str):
+        return generator.session.loop.run(
+            check_member_accesses(generator.session.pool, spec, language, project.root, path,
+                                  prefix, completion, suffix, timeout=60.0),
+            timeout=300,
+        )
+
+    good = check('Shelf::new("A1");')
+    assert [(c.name, c.legal) for c in good] == [("Shelf", True), ("new", True)]
+    bad = check('Shelf::open("A1");')
+    assert [(c.name, c.legal) for c in bad] == [("Shelf", True), ("open", False)]
+
+    batch = [p for p in prompts(PROJECTS["rust"]) if p.prefix.endswith("::")]
+    assert batch, "the fixture has no :: prompt"
+    guided = generator.generate(batch, GenerateOptions(monitors=True, **OPTIONS))
+    verdicts = _verdicts(generator, batch, guided)
+    assert verdicts and all(c.legal for _, _, c in verdicts), verdicts
+    assert sum(r.stats["constrained_steps"] for r in guided) >= len(batch)
