@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from typing import Any
 
 from monitors.vllm.settings import KEY, MgdSettings, allowed_roots_from_env, settings_of
 
 __all__ = [
     "SERVER_ENV",
+    "calling_engine_config",
     "explicitly_registered",
     "spec_decode_problem",
     "validate_sampling_params",
@@ -24,11 +26,45 @@ _OWN_MODULE = "monitors.vllm"
 
 
 def validate_sampling_params(sampling_params: Any) -> MgdSettings | None:
-    """Parse the request's ``mgd`` settings; ValueError (HTTP 400) if malformed."""
+    """Parse the request's ``mgd`` settings; ValueError (HTTP 400) if malformed.
+
+    A request with settings is also refused when the engine that validates it
+    runs speculative decoding on the V1 runner (vLLM would drop the processor, so
+    the request would run unconstrained): see :func:`calling_engine_config`.
+    """
     extra = getattr(sampling_params, "extra_args", None)
     if not extra or KEY not in extra:
         return None
-    return settings_of(extra, allowed_roots_from_env())
+    settings = settings_of(extra, allowed_roots_from_env())
+    config = calling_engine_config()
+    if config is not None:
+        problem = spec_decode_problem(
+            getattr(config, "speculative_config", None) is not None,
+            bool(getattr(config, "use_v2_model_runner", False)),
+        )
+        if problem is not None:
+            raise ValueError(problem)
+    return settings
+
+
+def calling_engine_config(max_depth: int = 16) -> Any | None:
+    """The ``VllmConfig`` of the vLLM front end that is validating a request, if found.
+
+    vLLM calls ``validate_params`` from its input processor without the engine
+    configuration; the caller's ``self.vllm_config`` is found by walking at most
+    ``max_depth`` frames up. None when no caller has one (unit tests, other
+    vLLM versions): the check is then skipped, never guessed.
+    """
+    frame = sys._getframe(1)
+    for _ in range(max_depth):
+        if frame is None:
+            return None
+        owner = frame.f_locals.get("self")
+        config = getattr(owner, "vllm_config", None) if owner is not None else None
+        if config is not None and hasattr(config, "speculative_config"):
+            return config
+        frame = frame.f_back
+    return None
 
 
 def server_from_env() -> str | None:
