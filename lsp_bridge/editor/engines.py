@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lsp_bridge.editor.options import EditorOptions
+from lsp_bridge.editor.reuse import PrefixReuse, ReusePlan, anchored_start
 from lsp_bridge.editor.shape import CompletionShape, StopRule
 from monitors.errors import ConfigError, LspError, MgdError
 
@@ -47,6 +48,11 @@ log = logging.getLogger(__name__)
 
 #: The fill-in-the-middle tokens (StarCoder/SantaCoder convention).
 FIM_TOKENS = ("<fim_prefix>", "<fim_suffix>", "<fim_middle>")
+#: Prompt window: characters per token first assumed (code averages ~3.8 with a
+#: byte-level BPE), the step the window start moves in, and how often it is narrowed.
+_CHARS_PER_TOKEN = 4
+_WINDOW_GRAIN = 256
+_WINDOW_TRIES = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +162,7 @@ class LocalEngine:
         )
         self._stop_ids = frozenset(int(i) for i in self.tokenizer.all_special_ids)
         self._lock = threading.Lock()  # one generation at a time per model
+        self._reuse = PrefixReuse()  # the last generation's KV cache (guarded by _lock)
         # transformers 5.2x renamed ``past_key_values`` to ``cache`` (argument and output).
         import inspect
 
@@ -167,10 +174,27 @@ class LocalEngine:
         return list(self.tokenizer(text, add_special_tokens=False, verbose=False).input_ids)
 
     def prompt_ids(self, prefix: str, suffix: str) -> list[int]:
-        """Prompt ids: the prefix's tail (and, with FIM, the suffix's head) within the budgets."""
+        """Prompt ids: the prefix's tail (and, with FIM, the suffix's head) within the budgets.
+
+        The prefix window starts at an anchored line start (:func:`anchored_start`),
+        so consecutive requests in one document share their first tokens and the
+        KV cache of the previous request can be reused.
+        """
         o = self.options
-        # Tokenize only the text near the cursor (a token is >= 1 character).
-        head = self._encode(prefix[-o.max_prompt_tokens * 8 :])[-o.max_prompt_tokens :]
+        budget = o.max_prompt_tokens
+        chars = budget * _CHARS_PER_TOKEN
+        head: list[int] = []
+        for _ in range(_WINDOW_TRIES):
+            start = anchored_start(prefix, chars, _WINDOW_GRAIN)
+            head = self._encode(prefix[start:])
+            if len(head) <= budget:
+                break
+            # Narrow by whole grains, estimated from this window's characters per token.
+            over = (len(head) - budget) * (len(prefix) - start) / len(head)
+            chars -= _WINDOW_GRAIN * (1 + int(over) // _WINDOW_GRAIN)
+            if chars <= 0:
+                break
+        head = head[-budget:]  # still too long after the tries: cut (this request only)
         if self.fim_ids is None:
             return head
         tail = self._encode(suffix[: o.max_suffix_tokens * 8])[: o.max_suffix_tokens]
@@ -200,8 +224,12 @@ class LocalEngine:
         from monitors.decoding.hf import apply_allowed
 
         with self._lock, torch.inference_mode():
-            past = None
-            step_input = torch.tensor([ids], dtype=torch.long, device=self.model.device)
+            plan = self._reuse.plan(ids) if self.options.kv_reuse else ReusePlan(None, 0)
+            stats["reused_tokens"] = plan.reused
+            past = plan.cache
+            fed = list(ids)  # every id given to the model (the last one may not have run yet)
+            held = plan.reused  # how many of them the KV cache holds
+            step_input = torch.tensor([ids[plan.reused :]], dtype=torch.long, device=self.model.device)
             for _ in range(request.max_new_tokens):
                 if cancel.is_set():
                     stopped = "cancelled"
@@ -211,6 +239,7 @@ class LocalEngine:
                     break
                 out = self.model(input_ids=step_input, use_cache=True, logits_to_keep=1, **{self._cache_arg: past})
                 past = getattr(out, self._cache_arg)
+                held = len(fed)
                 logits = out.logits[0, -1].float()
                 if guide is not None:
                     remaining = max(0.0, request.deadline - time.perf_counter())
@@ -240,8 +269,11 @@ class LocalEngine:
                     stopped = "stop"
                     break
                 step_input = torch.tensor([[tid]], dtype=torch.long, device=self.model.device)
+                fed.append(tid)
             else:
                 text = gen_bytes.decode("utf-8", "replace")
+            if self.options.kv_reuse:
+                self._reuse.keep(fed[:held], past)
         stats["steps"] = n
         if guide is not None:
             stats.update(guide.report())

@@ -39,7 +39,8 @@ class EditorOptions:
     the language server (it fails open after). ``fim``: fill-in-the-middle prompts
     (``auto``: when the tokenizer has the FIM tokens). ``threads``: torch CPU
     threads of the local engine (1 keeps latency steady next to the editor and the
-    language server; 0 leaves torch's default).
+    language server; 0 leaves torch's default). ``kv_reuse``: keep the last
+    generation's KV cache and reuse the prompt prefix it shares with the next one.
     """
 
     engine: Literal["local", "remote"] = "local"
@@ -62,6 +63,7 @@ class EditorOptions:
     max_suffix_tokens: int = 64
     temperature: float = 0.0
     seed: int | None = None
+    kv_reuse: bool = True
     warm_server: bool = True
     config_file: str | None = None  # the mgd.toml in force (set by the server; its other tables configure languages)
 
