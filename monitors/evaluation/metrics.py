@@ -30,9 +30,11 @@ from monitors.errors import ConfigError
 __all__ = [
     "KEYWORDS",
     "expected_max_at_k",
+    "definition_site",
     "identifiers",
     "ism",
     "lexemes",
+    "name_kind",
     "nim",
     "pass_at_k",
     "pm",
@@ -103,6 +105,33 @@ def identifiers(text: str, language: str = "python") -> list[str]:
     kw = KEYWORDS.get(language, frozenset())
     ident = re.compile(_IDENT)
     return [t for t in lexemes(text, language) if ident.fullmatch(t) and t not in kw]
+
+
+def name_kind(name: str) -> str:
+    """``dunder`` (``__x__``), ``private`` (leading ``_``) or ``public``.
+
+    Reports split NIM by the ground truth's kind: a prompt cut right after the dot
+    ends in a lone ``.`` token, while BPE vocabularies merge ``._``/``.__`` into one
+    token, so a model almost never continues such a prompt with a ``_`` name.
+    """
+    if len(name) > 4 and name.startswith("__") and name.endswith("__"):
+        return "dunder"
+    return "private" if name.startswith("_") else "public"
+
+
+_STATEMENT_START_DOT = re.compile(r"(?:^|\n)[ \t]*" + _IDENT + r"\.\Z")
+_ASSIGNED = re.compile(_IDENT + r"[ \t]*(?:=(?!=)|:)")
+
+
+def definition_site(prefix: str, target: str, language: str = "python") -> bool:
+    """The dot starts a statement and the ground truth assigns the member (``self.x = ...``).
+
+    In Python such an assignment may *define* a new attribute, which no completion
+    list holds yet; Java, Go and TypeScript need a declaration, so they have none.
+    """
+    if language != "python":
+        return False
+    return bool(_STATEMENT_START_DOT.search(prefix)) and bool(_ASSIGNED.match(target))
 
 
 def _common_prefix(a: Sequence[str], b: Sequence[str]) -> int:

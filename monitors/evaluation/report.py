@@ -16,7 +16,7 @@ from typing import Any
 
 from monitors.evaluation.scoring import ConfigSummary, RunResult, dump_samples
 
-__all__ = ["gains", "markdown_table", "write_report"]
+__all__ = ["gains", "markdown_table", "nim_changes", "write_report"]
 
 
 def gains(summaries: list[ConfigSummary], base: str = "plain") -> dict[str, dict[str, float]]:
@@ -40,10 +40,36 @@ def gains(summaries: list[ConfigSummary], base: str = "plain") -> dict[str, dict
     return out
 
 
+def nim_changes(result: RunResult, base: str = "plain") -> dict[str, dict[str, int]]:
+    """Per non-base config, samples whose NIM differs from the base's: ``fixed`` / ``broken``."""
+    ref = {(x.case, x.sample): x.nim for x in result.samples.get(base, [])}
+    out: dict[str, dict[str, int]] = {}
+    if not ref:
+        return out
+    for cfg, rows in result.samples.items():
+        if cfg == base:
+            continue
+        pairs = [(ref[(x.case, x.sample)], x.nim) for x in rows if (x.case, x.sample) in ref]
+        out[cfg] = {
+            "fixed": sum(1 for b, x in pairs if x and not b),
+            "broken": sum(1 for b, x in pairs if b and not x),
+        }
+    return out
+
+
+_SPLITS = {
+    "name": "the ground truth's first identifier (public / _private / __dunder__)",
+    "site": "site (definition: an attribute assignment at statement start, e.g. `self.x = ...`)",
+}
+
+
 def markdown_table(result: RunResult) -> str:
     """One row per configuration: scores in percent, speed and monitor counters."""
     keys = list(result.summaries[0].scores) if result.summaries else []
-    head = ["config", "cases", *keys, "finished", "tok/s", "triggers", "constrained", "fallbacks"]
+    head = [
+        "config", "cases", *keys, "finished", "tok/s", "triggers", "constrained", "fallbacks", "failed lookups",
+        "unconstrained",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in result.summaries:
         row = [s.config, f"{s.cases} (CR: {s.cr_cases})"]
@@ -54,8 +80,23 @@ def markdown_table(result: RunResult) -> str:
             f"{s.stats.get('triggers', 0):.0f}",
             f"{s.stats.get('constrained_steps', 0):.0f}",
             f"{s.stats.get('fallbacks', 0):.0f}",
+            f"{s.stats.get('failed_lookups', 0):.0f}",
+            f"{s.stats.get('unconstrained', 0):.0f}",
         ]
         lines.append("| " + " | ".join(row) + " |")
+    for split, title in _SPLITS.items():
+        labels = sorted({k for s in result.summaries for k in s.nim_splits.get(split, {})})
+        if not labels:
+            continue
+        lines += ["", f"NIM@1 by {title} (cases in parentheses):", ""]
+        lines.append("| config | " + " | ".join(labels) + " |")
+        lines.append("|" + "---|" * (len(labels) + 1))
+        for s in result.summaries:
+            cells = []
+            for label in labels:
+                v = s.nim_splits.get(split, {}).get(label)
+                cells.append(f"{100 * v['NIM@1']:.1f} ({v['cases']:.0f})" if v else "-")
+            lines.append(f"| {s.config} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -92,6 +133,7 @@ def write_report(result: RunResult, out_dir: Path, *, name: str, command: str) -
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
         **result.to_json(),
         "gains_vs_plain": gains(result.summaries),
+        "nim_changes_vs_plain": nim_changes(result),
     }
     title = f"{name}: {result.language}, {result.summaries[0].cases if result.summaries else 0} cases"
     png = out_dir / f"{name}.png"
@@ -103,7 +145,8 @@ def write_report(result: RunResult, out_dir: Path, *, name: str, command: str) -
     md = out_dir / f"{name}.md"
     md.write_text(
         f"# {title}\n\n`{command}`\n\n{markdown_table(result)}\n"
-        f"Gains over plain: `{json.dumps(payload['gains_vs_plain'])}`\n"
+        f"Gains over plain: `{json.dumps(payload['gains_vs_plain'])}`\n\n"
+        f"NIM changes against plain (samples): `{json.dumps(payload['nim_changes_vs_plain'])}`\n"
     )
     samples = out_dir / f"{name}-samples.jsonl"
     dump_samples(result, samples)

@@ -7,7 +7,17 @@ from itertools import combinations
 import pytest
 
 from monitors.errors import ConfigError
-from monitors.evaluation.metrics import expected_max_at_k, identifiers, ism, lexemes, nim, pass_at_k, pm
+from monitors.evaluation.metrics import (
+    definition_site,
+    expected_max_at_k,
+    identifiers,
+    ism,
+    lexemes,
+    name_kind,
+    nim,
+    pass_at_k,
+    pm,
+)
 
 
 def test_lexemes_drop_whitespace_and_comments() -> None:
@@ -26,6 +36,25 @@ def test_nim() -> None:
     assert not nim("width * 2", "radius**2")
     assert not nim("", "radius")
     assert not nim("(1)", "radius")
+
+
+def test_name_kind() -> None:
+    assert name_kind("radius") == "public"
+    assert name_kind("_response") == "private"
+    assert name_kind("__data") == "private"  # name-mangled, not a dunder
+    assert name_kind("__init__") == "dunder"
+    assert name_kind("____") == "private"
+
+
+def test_definition_site() -> None:
+    prefix = "    def __init__(self, msg):\n        self."
+    assert definition_site(prefix, "msg = msg\n")
+    assert definition_site(prefix, "msg: str = msg\n")
+    assert not definition_site(prefix, "msg == other")  # a comparison uses the member
+    assert not definition_site(prefix, "close()")
+    assert not definition_site("        return self.", "msg = 1")  # not at statement start
+    assert not definition_site("        x = self.", "msg")
+    assert not definition_site("        this.", "size = 1;", "java")  # Java fields are declared
 
 
 def test_ism_hand_computed() -> None:

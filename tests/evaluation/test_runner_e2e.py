@@ -67,10 +67,21 @@ def test_run_score_report_resume(tmp_path: Path, tiny_model: Path) -> None:
     for s in result.summaries:
         assert s.cases == 3 and set(s.scores) == {"CR@1", "NIM@1", "ISM@1", "PM@1"}
         assert all(0.0 <= v <= 1.0 for v in s.scores.values())
+        # each NIM split covers every case and averages back to NIM@1
+        assert set(s.nim_splits["name"]) <= {"public", "private", "dunder", "none"}
+        assert set(s.nim_splits["site"]) <= {"definition", "use"}
+        for split in s.nim_splits.values():
+            assert sum(v["cases"] for v in split.values()) == 3
+            overall = sum(v["cases"] * v["NIM@1"] for v in split.values()) / 3
+            assert overall == pytest.approx(s.scores["NIM@1"])
     # monitors only allow members that exist: every mgd completion type-checks here
     assert by["mgd"].scores["CR@1"] == 1.0
     paths = write_report(result, out, name="t", command="mgd bench run ...")
     report = json.loads((out / "t.json").read_text())
     assert report["command"] == "mgd bench run ..." and "mgd" in report["gains_vs_plain"]
     assert "| plain |" in (out / "t.md").read_text()
+    assert "NIM@1 by the ground truth's first identifier" in (out / "t.md").read_text()
+    changes = report["nim_changes_vs_plain"]["mgd"]
+    nim_delta = 3 * (by["mgd"].scores["NIM@1"] - by["plain"].scores["NIM@1"])
+    assert changes["fixed"] - changes["broken"] == pytest.approx(nim_delta)
     assert all(p.exists() for p in paths)
