@@ -9,7 +9,7 @@ items to identifiers), :mod:`.workspace` (path safety, URIs), :mod:`.servers`
 come from :mod:`monitors.errors`.
 """
 
-from .client import CompletionResult, LspServer
+from .client import CompletionResult, LspServer, SignatureResult
 from .documents import DocumentState
 from .loop import BackgroundLoop
 from .names import identifier_names
@@ -26,6 +26,7 @@ __all__ = [
     "LspServer",
     "ServerPool",
     "ServerSpec",
+    "SignatureResult",
     "identifier_names",
     "offset_to_position",
     "path_to_uri",

@@ -18,11 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
 import os
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -41,7 +42,7 @@ from .positions import ENCODINGS, Encoding, offset_to_position, position_to_offs
 from .servers import ServerSpec, _plain, resolve_command, server_env
 from .workspace import path_to_uri, resolve_workspace, uri_to_path
 
-__all__ = ["CLIENT_CAPABILITIES", "CompletionResult", "LspServer", "client_capabilities"]
+__all__ = ["CLIENT_CAPABILITIES", "CompletionResult", "LspServer", "SignatureResult", "client_capabilities"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,13 @@ CLIENT_CAPABILITIES = lsp.ClientCapabilities(
             completion_item_kind=lsp.ClientCompletionItemOptionsKind(value_set=list(lsp.CompletionItemKind)),
             context_support=True,
         ),
+        signature_help=lsp.SignatureHelpClientCapabilities(
+            signature_information=lsp.ClientSignatureInformationOptions(
+                parameter_information=lsp.ClientSignatureParameterInformationOptions(label_offset_support=True),
+                active_parameter_support=True,
+            ),
+            context_support=True,
+        ),
     ),
     window=lsp.WindowClientCapabilities(work_done_progress=True),
     general=lsp.GeneralClientCapabilities(position_encodings=[lsp.PositionEncodingKind.Utf16]),
@@ -98,6 +106,16 @@ class CompletionResult:
     names: frozenset[str]
     items: tuple[lsp.CompletionItem, ...]
     incomplete: bool
+    elapsed_ms: float
+
+
+@dataclass(frozen=True)
+class SignatureResult:
+    """A signature-help answer: the overloads (``SignatureInformation``), the active
+    one's index, and the wall time of the whole call in milliseconds."""
+
+    signatures: tuple[lsp.SignatureInformation, ...]
+    active: int
     elapsed_ms: float
 
 
@@ -124,7 +142,17 @@ class _Protocol(LanguageServerProtocol):
 
 
 class _Client(LanguageClient):
+    #: Called with the error when the server's output cannot be decoded (set by LspServer).
+    on_malformed: Callable[[Exception], None] | None = None
+
     def report_server_error(self, error: Exception, source: Any) -> None:
+        if (
+            source is JsonRpcException
+            and isinstance(error, (json.JSONDecodeError, UnicodeDecodeError))
+            and self.on_malformed is not None
+        ):
+            self.on_malformed(error)
+            return
         logger.debug("language server protocol error (%s): %s", source.__name__, error)
 
 
@@ -145,6 +173,8 @@ class LspServer:
         #: The negotiated position encoding (UTF-16 unless the server chose another).
         self.position_encoding: Encoding = "utf-16"
         self._client = _Client("mgd", "0.1.0", protocol_cls=_Protocol)
+        self._client.on_malformed = self._malformed
+        self._broken = ""  # why the server was stopped by us (malformed output)
         self._proc: asyncio.subprocess.Process | None = None
         self._exited: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._ids = itertools.count(1)
@@ -267,6 +297,9 @@ class LspServer:
         ``spec.request_timeout_s``).
         """
         started = time.perf_counter()
+        if self.capabilities is not None and self.capabilities.completion_provider is None:
+            # Nothing to wait for: the server said it does not complete.
+            raise LspError(f"language server {self.spec.name!r} does not offer completion (no completionProvider)")
         uri = path_to_uri(path)
         if timeout is None and uri not in self._answered:
             # The first completion in a document waits for the server to analyse
@@ -311,6 +344,46 @@ class LspServer:
             incomplete=incomplete,
             elapsed_ms=(time.perf_counter() - started) * 1000.0,
         )
+
+    async def signature_help(
+        self, path: Path, text: str, offset: int, timeout: float | None = None
+    ) -> SignatureResult:
+        """``textDocument/signatureHelp`` at Python string index ``offset`` of ``text``.
+
+        Same document sync, per-URI lock and deadlines as :meth:`complete`; while
+        the server still loads the project an empty answer is asked again.
+        """
+        started = time.perf_counter()
+        uri = path_to_uri(path)
+        if timeout is None and uri not in self._answered:
+            timeout = max(self.spec.request_timeout_s, self.spec.first_request_timeout_s)
+        deadline = self._deadline(timeout)
+        position = offset_to_position(text, offset, self.position_encoding)
+        before = text[offset - 1] if offset > 0 else ""
+        if before in ("(", ","):
+            context = lsp.SignatureHelpContext(
+                trigger_kind=lsp.SignatureHelpTriggerKind.TriggerCharacter, trigger_character=before,
+                is_retrigger=False,
+            )
+        else:
+            context = lsp.SignatureHelpContext(trigger_kind=lsp.SignatureHelpTriggerKind.Invoked, is_retrigger=False)
+        params = lsp.SignatureHelpParams(
+            text_document=lsp.TextDocumentIdentifier(uri=uri), position=position, context=context
+        )
+        async with self._locked(uri, deadline):
+            self._sync_locked(uri, text)
+            result = await self._request(lsp.TEXT_DOCUMENT_SIGNATURE_HELP, params, deadline)
+            while (result is None or not result.signatures) and self._loading(deadline):
+                await asyncio.sleep(_EMPTY_RETRY_PAUSE_S)
+                result = await self._request(lsp.TEXT_DOCUMENT_SIGNATURE_HELP, params, deadline)
+        signatures: tuple[lsp.SignatureInformation, ...] = ()
+        active = 0
+        if isinstance(result, lsp.SignatureHelp) and result.signatures:
+            signatures = tuple(result.signatures)
+            active = result.active_signature or 0
+            self._warm = True
+        self._answered.add(uri)
+        return SignatureResult(signatures, active, (time.perf_counter() - started) * 1000.0)
 
     async def _first_completion(self, params: lsp.CompletionParams, deadline: float) -> Any:
         """The completion request; while the server loads (``spec.empty_retry_s``) an
@@ -444,7 +517,20 @@ class LspServer:
     def _exit_message(self) -> str:
         code = self.returncode
         status = "" if code is None else f" with status {code}"
-        return f"language server {self.spec.name!r} (pid {self.pid}) exited{status}"
+        why = f" ({self._broken})" if self._broken else ""
+        return f"language server {self.spec.name!r} (pid {self.pid}) exited{status}{why}"
+
+    def _malformed(self, error: Exception) -> None:
+        """The server wrote output that is not JSON-RPC: the stream cannot be trusted
+        (a wrong Content-Length desynchronizes every later message), so kill it; its
+        pending requests fail with :class:`ServerExited` and a pool restarts it."""
+        proc = self._proc
+        if proc is None or proc.returncode is not None or self._broken:
+            return
+        self._broken = f"killed after malformed JSON-RPC: {type(error).__name__}: {error}"[:300]
+        logger.warning("language server %r (pid %s) sent malformed JSON-RPC (%s); killing it",
+                       self.spec.name, proc.pid, error)
+        _signal_group(proc, signal.SIGKILL)
 
     def _stderr_note(self) -> str:
         tail = self._stderr.decode("utf-8", "replace").strip()

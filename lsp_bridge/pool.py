@@ -9,7 +9,7 @@ from pathlib import Path
 
 from monitors.errors import ConfigError, ServerExited
 
-from .client import CompletionResult, LspServer
+from .client import CompletionResult, LspServer, SignatureResult
 from .servers import ServerSpec
 from .workspace import resolve_in_workspace, resolve_workspace
 
@@ -91,6 +91,20 @@ class ServerPool:
         path = resolve_in_workspace(workspace, file)
         server = await self.get(spec, workspace)
         return await server.complete(path, text, offset, timeout)
+
+    async def signature_help(
+        self,
+        spec: ServerSpec,
+        workspace: str | Path,
+        file: str | Path,
+        text: str,
+        offset: int,
+        timeout: float | None = None,
+    ) -> SignatureResult:
+        """Signature help in ``file`` (inside ``workspace``) holding ``text``, at ``offset``."""
+        path = resolve_in_workspace(workspace, file)
+        server = await self.get(spec, workspace)
+        return await server.signature_help(path, text, offset, timeout)
 
     async def close(self) -> None:
         """Shut every server down, concurrently. Safe to call more than once."""

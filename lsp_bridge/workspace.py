@@ -42,7 +42,11 @@ def resolve_in_workspace(workspace: str | Path, file: str | Path) -> Path:
         raise WorkspaceError(f"cannot resolve {str(file)!r}: {exc}") from exc
     if not resolved.is_relative_to(root):
         raise WorkspaceError(f"{str(file)!r} is outside the workspace {str(root)!r}")
-    if resolved.is_dir():
+    try:
+        is_dir = resolved.is_dir()
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise WorkspaceError(f"cannot use {str(file)[:200]!r}: {exc.strerror or exc}") from exc
+    if is_dir:
         raise WorkspaceError(f"{str(file)!r} is a directory, not a file")
     return resolved
 

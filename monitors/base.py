@@ -18,10 +18,19 @@ from typing import Protocol, runtime_checkable
 __all__ = [
     "CompletionFacts",
     "CompletionNeed",
+    "Constraint",
+    "ExcludeConstraint",
+    "Facts",
     "IdentifierConstraint",
     "Monitor",
     "MonitorStats",
+    "Need",
     "PrefixConstraint",
+    "Signature",
+    "SignatureFacts",
+    "SignatureNeed",
+    "SpacedConstraint",
+    "failed_facts",
 ]
 
 
@@ -40,6 +49,9 @@ class CompletionNeed:
     offset: int
     generated: str
     serial: int
+    #: LSP ``CompletionItemKind`` values that count (None: the server spec's
+    #: identifier kinds). Monitors asking at the same place share one request.
+    kinds: frozenset[int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +68,59 @@ class CompletionFacts:
     names: frozenset[str]
     incomplete: bool = False
     ok: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureNeed:
+    """The monitor wants ``textDocument/signatureHelp`` at ``offset`` (inside a call).
+
+    Offsets and ``generated`` as in :class:`CompletionNeed`.
+    """
+
+    offset: int
+    generated: str
+    serial: int
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """One overload, from the server's ``SignatureInformation.parameters``.
+
+    ``params`` are the parameter labels as the server gives them (``alpha``,
+    ``beta=2``, ``*rest``, ``int count``). ``required``: how many arguments a call
+    must give at least; ``maximum``: how many it may give at most (None: any
+    number: varargs). Both are computed by :func:`monitors.calls.signature_of`
+    from the per-parameter labels (a default ``=``, ``*``/``...`` varargs markers).
+    """
+
+    label: str
+    params: tuple[str, ...]
+    required: int
+    maximum: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureFacts:
+    """The answer to a :class:`SignatureNeed`: every overload the server offers.
+
+    ``ok`` False (or no signatures): nothing usable, the monitor fails open.
+    """
+
+    serial: int
+    signatures: tuple[Signature, ...] = ()
+    active: int = 0
+    ok: bool = True
+
+
+Need = CompletionNeed | SignatureNeed
+Facts = CompletionFacts | SignatureFacts
+
+
+def failed_facts(need: Need) -> Facts:
+    """The fail-open answer to ``need`` (timeout, error, cancelled lookup)."""
+    if isinstance(need, SignatureNeed):
+        return SignatureFacts(need.serial, ok=False)
+    return CompletionFacts(need.serial, frozenset(), ok=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +158,58 @@ class PrefixConstraint:
             raise ValueError("PrefixConstraint.required must be non-empty")
 
 
+@dataclass(frozen=True, slots=True)
+class SpacedConstraint:
+    """After a keyword (``new``, ``case``, ``import``): a token that starts with a
+    space must spell that space and then what ``then`` allows; every other token
+    is free (``newValue`` stays a legal identifier).
+
+    A word starts with a letter, ``_``, ``$`` or a non-ASCII byte: ``case 1:`` stays
+    free. With ``strict`` (after ``new``), every token that starts with a space
+    and then anything but spaces must spell a name (``new 16`` is forbidden).
+
+    ``then=None``: any name (a word) may follow the space (strict only makes sense
+    then: the server's list was incomplete, but ``new 16`` is still wrong).
+
+    Implemented in :mod:`monitors.vocab` as: (all ids minus the ids starting with
+    a space and a word (or, strict, any non-space)) plus ``PrefixConstraint(b" ", then)``
+    (``then=None``: plus every id starting with a space and a word).
+    """
+
+    then: IdentifierConstraint | None
+    strict: bool = False
+    #: False: the space is already written; only with ``then=None``: the next token
+    #: must start with a word (a letter, ``_``, ``$``, a non-ASCII byte).
+    spaced: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ExcludeConstraint:
+    """Everything is allowed except the tokens these rules forbid (EOS is allowed).
+
+    ``stops``: bytes a token may not have as its first *structural* byte (the
+    first byte of the token among ``( ) [ ] { } , ; " ' ` #``), e.g. ``)`` while a
+    call still lacks required arguments. Bytes before it (identifiers, spaces,
+    operators, digits) do not change the nesting, so the verdict is exact for
+    that byte; what comes after it in the same token is not judged.
+
+    ``names`` (not None): the keyword-argument rule. A token that spells
+    ``[ws] ident [ws] =`` (an ``=`` not followed by ``=``) after the argument
+    text so far is forbidden unless that identifier is in ``names``. ``typed``
+    is the identifier typed so far at the start of the argument, ``spaced``
+    whether whitespace followed it already (then only ``[ws] =`` tokens are
+    judged, against ``typed``).
+    """
+
+    stops: frozenset[int] = frozenset()
+    names: frozenset[bytes] | None = None
+    typed: bytes = b""
+    spaced: bool = False
+
+
+Constraint = IdentifierConstraint | PrefixConstraint | SpacedConstraint | ExcludeConstraint
+
+
 @dataclass(slots=True)
 class MonitorStats:
     """Counters a monitor (and the glue around it) keeps for reporting."""
@@ -125,13 +242,13 @@ class Monitor(Protocol):
     def feed(self, data: bytes) -> None:
         """Append generated bytes (one token's worth or more)."""
 
-    def need(self) -> CompletionNeed | None:
+    def need(self) -> Need | None:
         """Facts the monitor waits for, or None. Stays the same until provided."""
 
-    def provide(self, facts: CompletionFacts) -> None:
+    def provide(self, facts: Facts) -> None:
         """Hand over the answer to the current need (stale serials are ignored)."""
 
-    def constraint(self) -> IdentifierConstraint | PrefixConstraint | None:
+    def constraint(self) -> Constraint | None:
         """What the next token may be; None means no opinion (free)."""
 
     def fork(self) -> Monitor:

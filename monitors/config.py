@@ -4,7 +4,7 @@ A file (``mgd.toml`` in the workspace, or ``--config PATH``) overrides anything:
 
     [languages.java]
     server = "jdtls"                 # a preset or a [servers.NAME] table
-    monitors = ["dereference"]       # [] turns monitors off for the language
+    monitors = ["dereference"]       # [] turns monitors off; "all" = every monitor for it
     extensions = [".java", ".jav"]   # files routed to this language
     member_access_tokens = ["."]     # trigger rule: which tokens are member-access dots
 
@@ -51,8 +51,17 @@ __all__ = [
 #: The project file looked up in the workspace root.
 CONFIG_FILE = "mgd.toml"
 
-#: Monitors a language may turn on.
-KNOWN_MONITORS: tuple[str, ...] = ("dereference",)
+#: Monitors a language may turn on (see :mod:`monitors.registry`; ``"all"``: every
+#: monitor that applies to the language).
+KNOWN_MONITORS: tuple[str, ...] = (
+    "dereference",
+    "instantiation",
+    "enum_cases",
+    "imports",
+    "arguments",
+    "keyword_arguments",
+    "all",
+)
 
 #: Language server used per language when the configuration names none.
 DEFAULT_SERVERS: Mapping[str, str] = MappingProxyType(

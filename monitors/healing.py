@@ -190,7 +190,7 @@ class HealingMonitor:
         inner = self._inner.constraint() if self._inner is not None else None
         if not self._rest:
             return inner
-        if isinstance(inner, PrefixConstraint):  # a nested healing monitor: not composable
+        if not isinstance(inner, IdentifierConstraint):  # nested healing, call rules: not composable
             inner = None
         return PrefixConstraint(self._rest, inner)
 

@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from monitors.base import IdentifierConstraint, PrefixConstraint
+from monitors.base import ExcludeConstraint, IdentifierConstraint, PrefixConstraint, SpacedConstraint
 from monitors.errors import TokenizerError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -67,7 +67,7 @@ __all__ = [
 ]
 
 TokenizerKind = Literal["bytes", "byte_level", "sentencepiece", "decode"]
-Constraint = IdentifierConstraint | PrefixConstraint
+Constraint = IdentifierConstraint | PrefixConstraint | SpacedConstraint | ExcludeConstraint
 
 #: Every byte that can be part of an identifier.
 IDENT_BYTES: bytes = bytes(
@@ -102,6 +102,12 @@ _KNOWN_EOS = frozenset(
     }
 )
 _BYTE_PIECE = re.compile(r"<0x([0-9A-Fa-f]{2})>")
+# ExcludeConstraint: the first structural byte of a token, and ``[ws] ident [ws] =`` (not ``==``).
+_STRUCTURAL = re.compile(rb"[()\[\]{},;\"'`#]")
+_ASSIGN = re.compile(rb"([ \t]*)([A-Za-z0-9_$\x80-\xff]*)([ \t]*)=(?!=)")
+# SpacedConstraint: a space followed by a byte that can start an identifier (not a digit).
+_SPACE_WORD = re.compile(rb" [A-Za-z_$\x80-\xff]")
+_WORD_START = re.compile(rb"[A-Za-z_$\x80-\xff]")
 
 
 def is_ident_byte(byte: int) -> bool:
@@ -202,6 +208,7 @@ class VocabIndex:
         self._bytes: tuple[bytes, ...] = tuple(table)
         self.max_token_bytes = max(map(len, table))
         self._build_tables()
+        self._rule_tables: _RuleTables | None = None
         self._cache: OrderedDict[Constraint, tuple[np.ndarray, bool]] = OrderedDict()
         self._cache_nbytes = 0
         self._lock = threading.Lock()
@@ -336,6 +343,10 @@ class VocabIndex:
     def _compute(self, c: Constraint) -> tuple[np.ndarray, bool]:
         if isinstance(c, PrefixConstraint):
             return self._compute_prefix(c), False
+        if isinstance(c, SpacedConstraint):
+            return self._compute_spaced(c), False
+        if isinstance(c, ExcludeConstraint):
+            return self._compute_exclude(c), False
         typed = c.typed
         n = len(typed)
         root = self._trie
@@ -388,6 +399,53 @@ class VocabIndex:
             longer = longer[np.fromiter((ok(tb[i][n:]) for i in longer.tolist()), bool, len(longer))]
         ids = np.union1d(longer, self.ids_prefix_of(req)).astype(np.int32, copy=False)
         return _readonly(ids)
+
+    def _rules(self) -> _RuleTables:
+        """Tables for :class:`SpacedConstraint`/:class:`ExcludeConstraint` (built on first use)."""
+        tables = self._rule_tables
+        if tables is None:
+            tables = _RuleTables.build(self._bytes, self.eos_ids)
+            self._rule_tables = tables
+        return tables
+
+    def _compute_spaced(self, c: SpacedConstraint) -> np.ndarray:
+        """Tokens not starting with space+word, plus those spelling `` `` then ``c.then``."""
+        rules = self._rules()
+        if c.then is None and not c.spaced:
+            return rules.word_start
+        if c.then is None:
+            spelled = rules.space_word
+        else:
+            spelled = self._compute_prefix(PrefixConstraint(b" ", c.then))
+        banned = rules.space_other if c.strict else rules.space_word
+        free = np.setdiff1d(rules.all_ids, banned, assume_unique=True)
+        return _readonly(np.union1d(free, spelled).astype(np.int32, copy=False))
+
+    def _compute_exclude(self, c: ExcludeConstraint) -> np.ndarray:
+        """Every id (EOS included) except the ones ``c`` forbids (see :class:`ExcludeConstraint`)."""
+        rules = self._rules()
+        banned: list[np.ndarray] = [rules.first_structural[b] for b in c.stops if b in rules.first_structural]
+        if c.names is not None:
+            names, typed, spaced = c.names, c.typed, c.spaced
+            bad: list[int] = []
+            for i, lead, run, _mid in rules.assign:
+                if spaced:
+                    if not run and typed not in names:
+                        bad.append(i)  # "x  =" / "x =" with x typed already
+                elif typed:
+                    if lead:
+                        if not run and typed not in names:
+                            bad.append(i)
+                    elif typed + run not in names:
+                        bad.append(i)
+                elif run and run not in names:
+                    bad.append(i)
+            if bad:
+                banned.append(np.asarray(bad, dtype=np.int32))
+        if not banned:
+            return rules.all_ids
+        out = np.setdiff1d(rules.all_ids, np.concatenate(banned))
+        return _readonly(out.astype(np.int32, copy=False))
 
     def has_strict_extension(self, data: bytes) -> bool:
         """Whether some token's bytes start with ``data`` and are longer (binary search)."""
@@ -512,6 +570,70 @@ class VocabIndex:
         return (
             f"VocabIndex(size={self.size}, kind={self.kind!r}, "
             f"special={len(self.special_ids)}, eos={sorted(self.eos_ids)})"
+        )
+
+
+class _RuleTables:
+    """Per-vocabulary tables of the "everything except" rules (built once, read-only).
+
+    ``all_ids``: every non-special id plus EOS. ``space_word``: ids whose bytes
+    start with a space and an identifier-start byte; ``space_other``: with a space and
+    then any non-space byte; ``word_start``: ids starting with a word byte. ``first_structural``: for each
+    structural byte, the ids whose first structural byte it is. ``assign``: ids
+    spelling ``[ws] ident [ws] =`` (not ``==``) as ``(id, lead ws, ident, mid ws)``.
+    """
+
+    __slots__ = ("all_ids", "assign", "first_structural", "space_other", "space_word", "word_start")
+
+    def __init__(
+        self,
+        all_ids: np.ndarray,
+        space_word: np.ndarray,
+        space_other: np.ndarray,
+        word_start: np.ndarray,
+        first_structural: dict[int, np.ndarray],
+        assign: tuple[tuple[int, bytes, bytes, bytes], ...],
+    ) -> None:
+        self.all_ids = all_ids
+        self.space_word = space_word
+        self.space_other = space_other
+        self.word_start = word_start
+        self.first_structural = first_structural
+        self.assign = assign
+
+    @classmethod
+    def build(cls, table: Sequence[bytes], eos: frozenset[int]) -> _RuleTables:
+        ordinary: list[int] = []
+        space_word: list[int] = []
+        space_other: list[int] = []
+        word_start: list[int] = []
+        first: dict[int, list[int]] = {}
+        assign: list[tuple[int, bytes, bytes, bytes]] = []
+        for i, b in enumerate(table):
+            if not b:
+                continue
+            ordinary.append(i)
+            if _SPACE_WORD.match(b):
+                space_word.append(i)
+            if b[:1] == b" " and b.strip(b" "):
+                space_other.append(i)
+            if _WORD_START.match(b):
+                word_start.append(i)
+            m = _STRUCTURAL.search(b)
+            if m is not None:
+                first.setdefault(b[m.start()], []).append(i)
+            if b"=" in b:
+                a = _ASSIGN.match(b)
+                if a is not None:
+                    assign.append((i, a.group(1), a.group(2), a.group(3)))
+        all_ids = np.asarray(sorted(set(ordinary) | set(eos)), dtype=np.int32)
+        return cls(
+            _readonly(all_ids),
+            _readonly(np.asarray(space_word, dtype=np.int32)),
+            _readonly(np.asarray(space_other, dtype=np.int32)),
+            _readonly(np.asarray(word_start, dtype=np.int32)),
+            {k: _readonly(np.asarray(v, dtype=np.int32)) for k, v in first.items()},
+            tuple(assign),
         )
 
 

@@ -24,6 +24,10 @@ def model_arg(value: str | None) -> str:
 def add_decoding_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="HF model id or path (default: $MGD_MODEL)")
     p.add_argument("--no-monitors", action="store_true", help="generate without monitors")
+    p.add_argument("--monitors", default=None, metavar="NAMES",
+                   help="comma-separated monitors when mgd.toml names none for the language "
+                        "(dereference, instantiation, enum_cases, imports, arguments, keyword_arguments, all; "
+                        "default: dereference)")
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--stop", action="append", default=[], metavar="TEXT",
                    help="stop at this text (repeatable; the text is not returned)")
@@ -76,8 +80,10 @@ def _generator(args: argparse.Namespace):  # -> HFGenerator
     from monitors.decoding.generate import HFGenerator
     from monitors.decoding.session import SessionConfig
 
+    names = getattr(args, "monitors", None)
+    extra = {"monitors": tuple(n.strip() for n in names.split(",") if n.strip())} if names else {}
     config = SessionConfig(server=args.server, wait_s=args.wait_s, request_timeout_s=args.request_timeout,
-                           config=args.config)
+                           config=args.config, **extra)
     return HFGenerator(model_arg(args.model), config=config, device=args.device)
 
 

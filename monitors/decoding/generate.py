@@ -198,7 +198,8 @@ class HFGenerator:
                     ids = list(healed.ids)
                 heal = healed.removed if healed is not None else b""
                 guide = (
-                    self.session.guide(p.workspace, p.file, p.prefix, p.suffix, heal=heal)
+                    self.session.guide(p.workspace, p.file, p.prefix, p.suffix, heal=heal,
+                                       monitors=p.extra.get("monitors"))
                     if options.monitors
                     else self._healing_guide(heal) if options.heal else None
                 )

@@ -21,7 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
-from monitors.base import CompletionFacts, CompletionNeed, Monitor, MonitorStats
+from monitors.base import CompletionFacts, Facts, Monitor, MonitorStats, Need, failed_facts
 from monitors.vocab import VocabIndex
 
 __all__ = ["Lookup", "SequenceGuide", "StepResult"]
@@ -30,13 +30,13 @@ __all__ = ["Lookup", "SequenceGuide", "StepResult"]
 class Lookup(Protocol):
     """Starts fetching the facts a monitor needs; never blocks."""
 
-    def start(self, need: CompletionNeed) -> concurrent.futures.Future[CompletionFacts]: ...
+    def start(self, need: Need) -> concurrent.futures.Future[Facts]: ...
 
 
 class _NoLookup:
     """A lookup that never answers (forks that must not reach the server)."""
 
-    def start(self, need: CompletionNeed) -> concurrent.futures.Future[CompletionFacts]:
+    def start(self, need: Need) -> concurrent.futures.Future[Facts]:
         return concurrent.futures.Future()
 
 
@@ -68,7 +68,7 @@ class SequenceGuide:
         self._lookup = lookup
         self._index = index
         self._wait_s = wait_s
-        self._pending: dict[int, tuple[int, concurrent.futures.Future[CompletionFacts], float]] = {}
+        self._pending: dict[int, tuple[int, concurrent.futures.Future[Facts], float]] = {}
         self._fed: list[int] = []
         self.stats = MonitorStats()
         self._start_lookups()
@@ -114,6 +114,13 @@ class SequenceGuide:
         self.stats.constrained_steps += 1
         return StepResult(result)
 
+    def _failed(self, i: int, serial: int) -> Facts:
+        """The fail-open answer for monitor ``i``'s need ``serial``."""
+        need = self._monitors[i].need()
+        if need is not None and need.serial == serial:
+            return failed_facts(need)
+        return CompletionFacts(serial=serial, names=frozenset(), ok=False)
+
     def _intersect(self) -> np.ndarray | None:
         """Ids every monitor with an opinion allows (None: no monitor has one)."""
         result: np.ndarray | None = None
@@ -153,10 +160,10 @@ class SequenceGuide:
                     continue
                 # Not ready within the budget: fail open for this trigger.
                 fut.cancel()
-                facts = CompletionFacts(serial=serial, names=frozenset(), ok=False)
+                facts = self._failed(i, serial)
                 self.stats.extra["late_lookups"] = self.stats.extra.get("late_lookups", 0) + 1
             except Exception:  # the lookup converts errors; this is a safety net
-                facts = CompletionFacts(serial=serial, names=frozenset(), ok=False)
+                facts = self._failed(i, serial)
             # Time decoding actually waited (lookups overlap model compute).
             self.stats.lsp_ms += (time.perf_counter() - t_wait) * 1000.0
             del self._pending[i]
@@ -206,7 +213,7 @@ class SequenceGuide:
             try:
                 facts = fut.result(timeout=0)
             except Exception:  # cancelled or failed: the monitor fails open
-                facts = CompletionFacts(serial=serial, names=frozenset(), ok=False)
+                facts = self._failed(i, serial)
             del self._pending[i]
             self._monitors[i].provide(facts)
         self._start_lookups()
@@ -224,6 +231,10 @@ class SequenceGuide:
     def report(self) -> dict[str, float | int]:
         """Counters of the guide and its monitors, merged."""
         out = self.stats.as_dict()
+        for key in ("requests", "shared"):  # BridgeLookup: requests sent / answered by another's
+            n = getattr(self._lookup, key, None)
+            if isinstance(n, int):
+                out[f"lsp_{key}"] = n
         for m in self._monitors:
             for k, v in m.stats.as_dict().items():
                 if k in ("constrained_steps", "fallbacks", "lsp_ms"):

@@ -14,13 +14,13 @@ from typing import Any
 from lsp_bridge import BackgroundLoop, ServerPool, ServerSpec, resolve_in_workspace
 from monitors.base import Monitor
 from monitors.config import DEFAULT_SERVERS as _BUILTIN_SERVERS
-from monitors.config import MgdConfig, find_config, load_config
+from monitors.config import KNOWN_MONITORS, MgdConfig, find_config, load_config
 from monitors.decoding.guide import SequenceGuide
 from monitors.decoding.lookup import BridgeLookup, DocumentContext
-from monitors.dereference import DereferenceMonitor
 from monitors.errors import ConfigError, WorkspaceError
 from monitors.healing import HealingMonitor
 from monitors.languages import LanguageSpec
+from monitors.registry import build_monitors
 from monitors.vocab import VocabIndex
 
 __all__ = ["DEFAULT_SERVERS", "MgdSession", "SessionConfig"]
@@ -28,7 +28,6 @@ __all__ = ["DEFAULT_SERVERS", "MgdSession", "SessionConfig"]
 #: Language server used per language when none is named.
 DEFAULT_SERVERS: dict[str, str] = dict(_BUILTIN_SERVERS)
 
-KNOWN_MONITORS = ("dereference",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,13 +140,7 @@ class MgdSession:
         configured = settings.monitors_for(language.name)
         if monitors is None:
             monitors = configured if configured is not None else self.config.monitors
-        names = tuple(monitors)
-        built: list[Monitor] = []
-        for name in names:
-            if name == "dereference":
-                built.append(DereferenceMonitor(language, prefix))
-            else:
-                raise ConfigError(f"unknown monitor {name!r}; known: {list(KNOWN_MONITORS)}")
+        built: list[Monitor] = build_monitors(monitors, language, prefix)
         if heal:
             built = [HealingMonitor(heal, inner=m) for m in built] or [HealingMonitor(heal)]
         lookup = BridgeLookup(

@@ -23,12 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from monitors.config import KNOWN_MONITORS
 from monitors.errors import ConfigError, WorkspaceError
 
 __all__ = [
     "ALLOWED_WORKSPACES_ENV",
     "DEFAULT_WAIT_MS",
     "KEY",
+    "MAX_TEXT_CHARS",
     "MAX_WAIT_MS",
     "MgdSettings",
     "allowed_roots_from_env",
@@ -41,7 +43,8 @@ KEY = "mgd"
 ALLOWED_WORKSPACES_ENV = "MGD_ALLOWED_WORKSPACES"
 DEFAULT_WAIT_MS = 20.0
 MAX_WAIT_MS = 60_000.0
-KNOWN_MONITORS = ("dereference",)
+#: Longest ``prefix``/``suffix`` accepted (characters): the language server holds the whole document.
+MAX_TEXT_CHARS = 2_000_000
 _KEYS = ("workspace", "file", "suffix", "prefix", "language", "monitors", "heal", "wait_ms")
 
 
@@ -80,6 +83,9 @@ class MgdSettings:
         for key in ("suffix", "prefix", "language"):
             if key in raw and raw[key] is not None and not isinstance(raw[key], str):
                 raise ConfigError(f"mgd setting {key!r} must be a string")
+        for key in ("suffix", "prefix"):
+            if len(raw.get(key) or "") > MAX_TEXT_CHARS:
+                raise ConfigError(f"mgd setting {key!r} is longer than {MAX_TEXT_CHARS} characters")
         monitors = raw.get("monitors", ["dereference"])
         if isinstance(monitors, str):
             monitors = [monitors]
@@ -136,7 +142,10 @@ def _check_paths(workspace: str, file: str, roots: tuple[Path, ...] | None) -> t
             f"no workspace is allowed: the operator must set {ALLOWED_WORKSPACES_ENV} "
             "(or mgd serve --allow-workspace DIR)"
         )
-    ws = Path(workspace).expanduser().resolve()
+    try:
+        ws = Path(workspace).expanduser().resolve()
+    except (OSError, ValueError, RuntimeError) as exc:  # NUL bytes, names too long, loops
+        raise WorkspaceError(f"workspace {workspace[:200]!r} cannot be resolved: {exc}") from exc
     if not any(ws.is_relative_to(r) for r in roots):
         raise WorkspaceError(f"workspace {workspace!r} is outside the allowed workspaces")
     from lsp_bridge import resolve_in_workspace

@@ -14,6 +14,7 @@ PUBLIC = {
     "LspServer",
     "ServerPool",
     "ServerSpec",
+    "SignatureResult",
     "identifier_names",
     "offset_to_position",
     "path_to_uri",

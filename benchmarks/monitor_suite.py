@@ -1,0 +1,142 @@
+"""The monitor suite: per-monitor triggers and rule violations, and the cost of joint monitoring.
+
+    .venv/bin/python benchmarks/monitor_suite.py [--model PATH] [--max-new-tokens 32]
+
+Prompts: short Python (jedi) and TypeScript files in the test fixtures, each ending
+at a place where one of the suite's monitors applies (a call, ``new``, an import
+path, a keyword argument). Each prompt runs, back to back in one process, three
+ways: plain (no monitors), ``dereference`` alone, and ``all`` monitors of its
+language (joint monitoring). Reported:
+
+- per monitor: triggers and rule violations in the plain and in the joint output.
+  Both outputs are *replayed* through a fresh observing guide per monitor (same
+  real server, facts fetched at every step, nothing masked), so the same counter
+  judges both; the text is re-tokenized for the replay (token boundaries may
+  differ from the sampled ones, bytes do not);
+- tokens/s of each configuration, and the ratio joint / dereference-only;
+- LSP requests and shared (deduplicated) requests of the joint runs.
+
+JSON: ``benchmarks/results/monitor_suite.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from _common import ROOT, default_model, write_result
+
+from monitors.decoding.generate import GenerateOptions, HFGenerator, Prompt
+from monitors.decoding.session import SessionConfig
+from monitors.languages import language_for_path
+from monitors.registry import monitors_for
+
+FIX = ROOT / "tests" / "fixtures"
+PY, TS = FIX / "pyproj", FIX / "ts_project"
+
+_BOX = "def box(width, height, depth=1):\n    return width * height * depth\n\n\n"
+_AREA = "def area(width, height):\n    return width * height\n\n\n"
+_SHAPES = "from geometry.shapes import Circle, Square\n\n\n"
+_VEH = 'import { Vehicle } from "./vehicle";\n\n'
+_TSAREA = "function area(width: number, height: number): number {\n  return width * height;\n}\n\n"
+
+PROMPTS: list[tuple[str, Path, str, str]] = [
+    ("py-area-call", PY, "bench_a.py", _AREA + "print(area("),
+    ("py-box-call", PY, "bench_b.py", _BOX + "b = box("),
+    ("py-box-kw", PY, "bench_c.py", _BOX + "b = box(1, "),
+    ("py-circle", PY, "bench_d.py", _SHAPES + "def main():\n    c = Circle("),
+    ("py-square-method", PY, "bench_e.py", _SHAPES + "def main():\n    s = Square(2.0)\n    return s.rotate("),
+    ("py-from-import", PY, "bench_f.py", "import os\nfrom geometry.shapes import Circle\nfrom geometry."),
+    ("py-import-names", PY, "bench_g.py", "from geometry.shapes import "),
+    ("py-mixed", PY, "bench_h.py", _SHAPES + _BOX + "def main():\n    c = Circle(2.0)\n    return box("),
+    ("ts-new", TS, "src/bench_new.ts", _VEH + "export function make(): Vehicle {\n  const v = new "),
+    ("ts-area-call", TS, "src/bench_area.ts", _TSAREA + "console.log(area("),
+    ("ts-new-args", TS, "src/bench_args.ts", _VEH + "export function make(): Vehicle {\n  return new Vehicle("),
+]
+
+
+def observe(gen: HFGenerator, prompt: Prompt, completion: str, name: str) -> dict[str, int]:
+    """Replay ``completion`` through monitor ``name`` without masking; its counters."""
+    guide = gen.session.guide(prompt.workspace, prompt.file, prompt.prefix, prompt.suffix, monitors=[name])
+    ids = gen.tokenizer.encode(completion, add_special_tokens=False)
+    for tid in ids:
+        guide.allowed()  # hands the server's facts to the monitor (the mask is not used)
+        guide.advance([tid])
+    guide.allowed()
+    rep = guide.report()
+    return {"triggers": int(rep.get("triggers", 0)), "violations": int(rep.get("violations", 0)),
+            "accepted": int(rep.get("accepted", 0)), "failed_lookups": int(rep.get("failed_lookups", 0))}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=default_model())
+    ap.add_argument("--max-new-tokens", type=int, default=32)
+    args = ap.parse_args()
+
+    gen = HFGenerator(args.model, config=SessionConfig(wait_s=60.0))
+    configs = {"plain": None, "dereference": ["dereference"], "joint": ["all"]}
+    totals = {c: {"tokens": 0, "seconds": 0.0} for c in configs}
+    per_monitor: dict[str, dict[str, dict[str, int]]] = {}
+    cases = []
+    lsp = {"requests": 0, "shared": 0}
+    try:
+        # Warm every server once (the first request analyses the project), untimed.
+        for _cid, ws, rel, prefix in (PROMPTS[0], PROMPTS[-3]):
+            gen.generate([Prompt("warm", ws, ws / rel, prefix, "", {"monitors": ["all"]})],
+                         GenerateOptions(max_new_tokens=4))
+        for cid, ws, rel, prefix in PROMPTS:
+            language = language_for_path(ws / rel).name
+            outputs: dict[str, str] = {}
+            row: dict[str, object] = {"id": cid, "language": language}
+            for cname, monitors in configs.items():
+                prompt = Prompt(cid, ws, ws / rel, prefix, "", {"monitors": monitors} if monitors else {})
+                opts = GenerateOptions(max_new_tokens=args.max_new_tokens, monitors=monitors is not None)
+                t0 = time.perf_counter()
+                (res,) = gen.generate([prompt], opts)
+                dt = time.perf_counter() - t0
+                if res.error:
+                    raise SystemExit(f"{cid}/{cname}: {res.error}")
+                totals[cname]["tokens"] += res.tokens
+                totals[cname]["seconds"] += dt
+                outputs[cname] = res.completion
+                row[cname] = {"completion": res.completion, "tokens": res.tokens, "seconds": round(dt, 3)}
+                if cname == "joint":
+                    lsp["requests"] += int(res.stats.get("lsp_requests", 0))
+                    lsp["shared"] += int(res.stats.get("lsp_shared", 0))
+            prompt = Prompt(cid, ws, ws / rel, prefix, "")
+            for name in monitors_for(language):
+                stats = {which: observe(gen, prompt, outputs[which], name) for which in ("plain", "joint")}
+                row.setdefault("monitors", {})[name] = stats  # type: ignore[union-attr]
+                agg = per_monitor.setdefault(name, {})
+                for which, s in stats.items():
+                    a = agg.setdefault(which, {"triggers": 0, "violations": 0, "accepted": 0, "failed_lookups": 0})
+                    for k, v in s.items():
+                        a[k] += v
+            cases.append(row)
+            print(cid, {k: outputs[k][:40] for k in outputs}, flush=True)
+    finally:
+        gen.close()
+
+    tps = {c: (t["tokens"] / t["seconds"] if t["seconds"] else 0.0) for c, t in totals.items()}
+    payload = {
+        "model": args.model,
+        "max_new_tokens": args.max_new_tokens,
+        "prompts": len(PROMPTS),
+        "tokens_per_s": {c: round(v, 2) for c, v in tps.items()},
+        "ratio_joint_vs_dereference": round(tps["joint"] / tps["dereference"], 3) if tps["dereference"] else None,
+        "ratio_joint_vs_plain": round(tps["joint"] / tps["plain"], 3) if tps["plain"] else None,
+        "joint_lsp_requests": lsp,
+        "per_monitor": per_monitor,
+        "cases": cases,
+    }
+    out = write_result("monitor_suite", payload)
+    print(f"tokens/s {payload['tokens_per_s']}  joint/dereference {payload['ratio_joint_vs_dereference']}")
+    for name, agg in per_monitor.items():
+        print(f"{name:18s} plain: {agg['plain']}  joint: {agg['joint']}")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,422 @@
+"""Call monitors: argument count and (Python) keyword argument names.
+
+Both follow the calls the model writes. A ``(`` that opens an argument list
+(:meth:`monitors.sites.SiteDetector.call_open_site`) pushes a *frame* and asks
+the server for ``textDocument/signatureHelp`` right after the parenthesis
+(:class:`~monitors.base.SignatureNeed`). Inside the frame a small lexer follows
+the arguments: nesting of ``()[]{}``, string quotes (with backslash escapes),
+commas at the frame's own level, and whether the current argument is still empty
+or just ``[ws] identifier [ws]``. A nested call pushes its own frame (the outer
+one keeps its facts; if they had not come yet it stays without opinion); the
+frame's ``)`` pops it.
+
+Rules, only at the frame's own level and outside strings (``given`` = commas +
+1 if the current argument is non-empty):
+
+* :class:`ArgumentCountMonitor`: ``)`` is forbidden unless some overload accepts
+  ``given`` arguments (``required <= given <= maximum``); ``,`` after a non-empty
+  argument is forbidden unless some overload accepts more than ``given``. The
+  constraint is an :class:`~monitors.base.ExcludeConstraint` on the token's first
+  structural byte. A Python argument starting with ``*`` (unpacking) ends the
+  frame's opinion.
+* :class:`KeywordArgumentMonitor` (Python): while the current argument is
+  ``[ws] name [ws]``, a token that would make it ``name =`` (``=`` not followed by
+  ``=``) is forbidden unless ``name`` is a parameter the call accepts by keyword.
+  Positional arguments stay free: the rule only bites at the ``=``. Parameters
+  before a ``/`` and ``*args`` are not keyword names; ``**kwargs`` accepts any
+  name (no opinion).
+
+Parameters come from the server's ``SignatureInformation.parameters`` (one label
+per parameter; never a regex over the whole signature label). Each parameter's
+own label is read for ``=`` (a default), a leading ``*``/``**`` or ``...``
+(varargs) and ``?`` before ``:`` (TypeScript optional): see :func:`signature_of`.
+
+Fails open: no frame facts (late, error, empty signature help) means no opinion;
+counted as ``failed_lookups``. Counters (``extra``): ``violations``,
+``accepted``, ``unchecked`` (calls closed before their facts came).
+"""
+
+from __future__ import annotations
+
+import codecs
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Final
+
+from monitors.base import ExcludeConstraint, Facts, MonitorStats, Signature, SignatureFacts, SignatureNeed
+from monitors.languages import LanguageSpec
+from monitors.sites import SiteDetector
+from monitors.triggers import is_ident_char
+
+__all__ = ["ArgumentCountMonitor", "KeywordArgumentMonitor", "keyword_names", "signature_of"]
+
+_OPEN: Final = "([{"
+_CLOSE: Final = ")]}"
+_EXTRA_KEYS = ("violations", "accepted", "unchecked", "stale_facts")
+_Utf8Decoder = codecs.getincrementaldecoder("utf-8")
+
+
+def _param_kind(label: str) -> str:
+    """``"required"``, ``"optional"``, ``"varargs"``, ``"kwargs"`` or ``"marker"`` (``/``, ``*``)."""
+    text = label.strip()
+    if text in ("/", "*"):
+        return "marker"
+    if text.startswith("**"):
+        return "kwargs"
+    if text.startswith("*") or "..." in text:
+        return "varargs"
+    name = text.split(":", 1)[0]
+    if "=" in text or name.rstrip().endswith("?"):
+        return "optional"
+    return "required"
+
+
+def _param_name(label: str) -> str:
+    """The parameter's name: the identifier at the start of a Python/TS label
+    (``beta=2``, ``x?: number``), the last identifier before ``=`` otherwise (``int count``)."""
+    text = label.strip().lstrip("*").split("=", 1)[0].split(":", 1)[0].strip().rstrip("?")
+    words = [w for w in text.replace("...", " ").split() if w]
+    return words[-1] if words else ""
+
+
+def signature_of(label: str, params: tuple[str, ...]) -> Signature:
+    """A :class:`Signature` from the overload's label and its parameters' labels."""
+    required = 0
+    maximum: int | None = 0
+    for p in params:
+        kind = _param_kind(p)
+        if kind == "marker":
+            continue
+        if kind in ("varargs", "kwargs"):
+            maximum = None
+            continue
+        if kind == "required":
+            required += 1
+        if maximum is not None:
+            maximum += 1
+    return Signature(label=label, params=params, required=required, maximum=maximum)
+
+
+def keyword_names(sig: Signature) -> frozenset[str] | None:
+    """Names ``sig`` accepts as keyword arguments (None: any name, ``**kwargs``)."""
+    names: list[str] = []
+    for p in sig.params:
+        kind = _param_kind(p)
+        if kind == "kwargs":
+            return None
+        if p.strip() == "/":
+            names.clear()  # everything before it is positional-only
+            continue
+        if kind in ("marker", "varargs"):
+            continue
+        name = _param_name(p)
+        if name:
+            names.append(name)
+    return frozenset(names)
+
+
+@dataclass(slots=True)
+class _Frame:
+    """One open call: its facts and the lexer state of its arguments."""
+
+    serial: int
+    facts: SignatureFacts | None = None
+    depth: int = 0
+    quote: str = ""
+    escape: bool = False
+    commas: int = 0
+    arg_chars: int = 0  # non-whitespace characters in the current argument
+    ident: str = ""  # the argument so far when it is "[ws] ident [ws]"
+    plain: bool = True  # the current argument is still "[ws] ident [ws]"
+    spaced: bool = False  # whitespace after ident
+    eq_pending: bool = False  # "ident =" seen, waiting to know whether it is "=="
+    starred: bool = False  # Python unpacking: counts unknown
+    reported: dict[str, bool] = field(default_factory=dict)
+
+    def given(self) -> int:
+        return self.commas + (1 if self.arg_chars else 0)
+
+
+class _CallMonitor:
+    """Shared call tracking; subclasses say what the innermost frame forbids."""
+
+    __slots__ = ("_constraint", "_decoder", "_detector", "_frames", "_gen_len", "_serial", "_stats", "spec")
+
+    def __init__(self, spec: LanguageSpec, prefix: str = "") -> None:
+        self.spec = spec
+        self._detector = SiteDetector(spec, prefix)
+        self._decoder = _Utf8Decoder("replace")
+        self._gen_len = 0
+        self._frames: list[_Frame] = []
+        self._serial = 0
+        self._stats = MonitorStats(extra=dict.fromkeys(_EXTRA_KEYS, 0))
+        self._constraint: ExcludeConstraint | None = None
+        # A call open at the end of the prompt: "make_point(" or "f(a, ".
+        if prefix:
+            self._open_prompt_call(prefix)
+
+    @property
+    def stats(self) -> MonitorStats:
+        return self._stats
+
+    @property
+    def depth(self) -> int:
+        """Number of open calls being followed."""
+        return len(self._frames)
+
+    def feed(self, data: bytes) -> None:
+        if not data:
+            return
+        chars = self._decoder.decode(data)
+        if not chars:
+            return
+        det = self._detector
+        start = len(det)
+        det.append(chars)
+        self._gen_len += len(chars)
+        self._constraint = None
+        if not self._frames and "(" not in chars:
+            return
+        for k, ch in enumerate(chars):
+            self._step(ch, start + k)
+
+    def need(self) -> SignatureNeed | None:
+        if not self._frames:
+            return None
+        top = self._frames[-1]
+        if top.facts is not None or top.serial < 0:
+            return None
+        return self._need_for(top)
+
+    def provide(self, facts: Facts) -> None:
+        top = self._frames[-1] if self._frames else None
+        if top is None or top.facts is not None or facts.serial != top.serial or not isinstance(facts, SignatureFacts):
+            self._stats.extra["stale_facts"] += 1
+            return
+        if not facts.ok or not facts.signatures:
+            self._stats.failed_lookups += 1
+            top.serial = -1  # no opinion for this call
+            return
+        top.facts = facts
+        self._constraint = None
+
+    def constraint(self) -> ExcludeConstraint | None:
+        if not self._frames:
+            return None
+        c = self._constraint
+        if c is None:
+            top = self._frames[-1]
+            if top.facts is None or top.depth or top.quote or top.starred or top.eq_pending:
+                return None
+            c = self._rule(top)
+            self._constraint = c
+        return c
+
+    def fork(self) -> _CallMonitor:
+        new = type(self).__new__(type(self))
+        new.spec = self.spec
+        new._detector = self._detector.fork()
+        new._decoder = _Utf8Decoder("replace")
+        new._decoder.setstate(self._decoder.getstate())
+        new._gen_len = self._gen_len
+        new._frames = [dataclasses.replace(f, reported=dict(f.reported)) for f in self._frames]
+        new._serial = self._serial
+        new._stats = dataclasses.replace(self._stats, extra=dict(self._stats.extra))
+        new._constraint = self._constraint
+        return new
+
+    # ------------------------------------------------------------------ subclass hooks
+
+    def _rule(self, frame: _Frame) -> ExcludeConstraint | None:
+        raise NotImplementedError
+
+    def _on_close(self, frame: _Frame) -> None:
+        """The frame's ``)`` arrived (before it is popped)."""
+
+    def _on_comma(self, frame: _Frame) -> None:
+        """A comma at the frame's level arrived (before it is counted)."""
+
+    def _on_assign(self, frame: _Frame) -> None:
+        """``ident =`` (not ``==``) arrived at the start of an argument."""
+
+    # ------------------------------------------------------------------ internals
+
+    def _need_for(self, frame: _Frame) -> SignatureNeed:
+        gen = self._detector.text[len(self._detector) - self._gen_len :]
+        return SignatureNeed(offset=self._gen_len, generated=gen, serial=frame.serial)
+
+    def _push(self) -> None:
+        self._serial += 1
+        self._frames.append(_Frame(serial=self._serial))
+        self._stats.triggers += 1
+
+    def _open_prompt_call(self, prefix: str) -> None:
+        """Follow a call left open at the end of the prompt (last line only)."""
+        det = self._detector
+        i = len(prefix)
+        line_start = prefix.rfind("\n", 0, i) + 1
+        opens: list[int] = []
+        for k in range(line_start, i):
+            ch = prefix[k]
+            if ch == "(":
+                opens.append(k)
+            elif ch == ")" and opens:
+                opens.pop()
+        if opens and det.call_open_site(opens[-1]):
+            self._push()
+            for k in range(opens[-1] + 1, i):
+                self._step(prefix[k], k, prompt=True)
+
+    def _step(self, ch: str, pos: int, *, prompt: bool = False) -> None:
+        frames = self._frames
+        if not frames:
+            if ch == "(" and not prompt and self._detector.call_open_site(pos):
+                self._push()
+            return
+        f = frames[-1]
+        if f.quote:
+            if f.escape:
+                f.escape = False
+            elif ch == "\\":
+                f.escape = True
+            elif ch == f.quote:
+                f.quote = ""
+            return
+        if f.eq_pending:
+            f.eq_pending = False
+            if ch == "=":  # "==": a comparison, not a keyword argument
+                f.plain = False
+                f.arg_chars += 1
+                return
+            self._on_assign(f)
+            f.plain = False
+        if ch in "\"'`":
+            f.quote = ch
+            f.arg_chars += 1
+            f.plain = False
+            return
+        if f.depth:
+            if ch in _OPEN:
+                f.depth += 1
+            elif ch in _CLOSE:
+                f.depth -= 1
+            return
+        if ch == ")":
+            if f.facts is None:
+                self._stats.extra["unchecked"] += 1
+            elif not f.starred:
+                self._on_close(f)
+            frames.pop()
+            return
+        if ch == "(":
+            if f.arg_chars == 0 or not self._detector.call_open_site(pos):
+                f.depth += 1
+                f.arg_chars += 1
+                f.plain = False
+                return
+            f.arg_chars += 1
+            f.plain = False
+            self._push()  # the nested call's ")" pops it; this frame continues at its level
+            return
+        if ch in "[{":
+            f.depth += 1
+            f.arg_chars += 1
+            f.plain = False
+            return
+        if ch in "]}":
+            return  # unbalanced: ignore
+        if ch == ",":
+            if f.facts is not None and not f.starred:
+                self._on_comma(f)
+            f.commas += 1
+            f.arg_chars = 0
+            f.ident = ""
+            f.plain = True
+            f.spaced = False
+            return
+        if ch in " \t\r\n":
+            if f.ident:
+                f.spaced = True
+            return
+        if ch == "*" and f.arg_chars == 0 and self.spec.name == "python":
+            f.starred = True
+        f.arg_chars += 1
+        if f.plain:
+            if ch == "=":
+                if f.ident:
+                    f.eq_pending = True
+                else:
+                    f.plain = False
+            elif is_ident_char(ch) and not f.spaced:
+                f.ident += ch
+            else:
+                f.plain = False
+
+
+class ArgumentCountMonitor(_CallMonitor):
+    """Inside a call: no ``)`` before the required arguments, no ``,`` past the maximum."""
+
+    __slots__ = ()
+
+    def _accepts(self, facts: SignatureFacts, given: int) -> bool:
+        return any(s.required <= given and (s.maximum is None or given <= s.maximum) for s in facts.signatures)
+
+    def _room(self, facts: SignatureFacts, given: int) -> bool:
+        return any(s.maximum is None or s.maximum > given for s in facts.signatures)
+
+    def _rule(self, frame: _Frame) -> ExcludeConstraint | None:
+        assert frame.facts is not None
+        given = frame.given()
+        stops: set[int] = set()
+        if not self._accepts(frame.facts, given):
+            stops.add(ord(")"))
+        if frame.arg_chars and not self._room(frame.facts, given):
+            stops.add(ord(","))
+        return ExcludeConstraint(stops=frozenset(stops)) if stops else None
+
+    def _on_close(self, frame: _Frame) -> None:
+        assert frame.facts is not None
+        ok = self._accepts(frame.facts, frame.given())
+        self._stats.extra["accepted" if ok else "violations"] += 1
+
+    def _on_comma(self, frame: _Frame) -> None:
+        assert frame.facts is not None
+        if frame.arg_chars and not self._room(frame.facts, frame.given()) and not frame.reported.get("comma"):
+            frame.reported["comma"] = True
+            self._stats.extra["violations"] += 1
+
+
+class KeywordArgumentMonitor(_CallMonitor):
+    """Inside a Python call: ``name=`` only for parameter names the call accepts."""
+
+    __slots__ = ()
+
+    def _names(self, facts: SignatureFacts) -> frozenset[str] | None:
+        out: set[str] = set()
+        for s in facts.signatures:
+            names = keyword_names(s)
+            if names is None:
+                return None
+            out |= names
+        return frozenset(out)
+
+    def _rule(self, frame: _Frame) -> ExcludeConstraint | None:
+        assert frame.facts is not None
+        if not frame.plain:
+            return None
+        names = self._names(frame.facts)
+        if names is None:
+            return None
+        return ExcludeConstraint(
+            names=frozenset(n.encode("utf-8", "surrogatepass") for n in names),
+            typed=frame.ident.encode("utf-8", "surrogatepass"),
+            spaced=frame.spaced,
+        )
+
+    def _on_assign(self, frame: _Frame) -> None:
+        if frame.facts is None or frame.starred:
+            return
+        names = self._names(frame.facts)
+        if names is None:
+            return
+        self._stats.extra["accepted" if frame.ident in names else "violations"] += 1

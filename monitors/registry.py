@@ -1,0 +1,85 @@
+"""The monitor registry: monitor names -> monitor instances for one sequence.
+
+One function, :func:`build_monitors`, used by every engine (the Hugging Face
+session and the vLLM processors), so a name means the same monitor everywhere.
+Names are those of :data:`monitors.config.KNOWN_MONITORS`; ``"all"`` stands for
+every monitor that applies to the language. A monitor that does not apply to a
+language (``keyword_arguments`` in Java) is skipped, so one list can serve every
+language; an unknown name raises :class:`~monitors.errors.ConfigError`.
+
+The default set stays ``["dereference"]`` (see ``SessionConfig.monitors`` and the
+vLLM settings): the other monitors add a request per site (a signature help at
+every call) and change what gets generated, so they are opted into per language
+(``monitors = [...]`` in ``mgd.toml``) or per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from monitors.base import Monitor
+from monitors.calls import ArgumentCountMonitor, KeywordArgumentMonitor
+from monitors.completion_sites import ENUM_CASES, IMPORTS, INSTANTIATION, SiteMonitor, SiteRule
+from monitors.config import KNOWN_MONITORS
+from monitors.dereference import DereferenceMonitor
+from monitors.errors import ConfigError
+from monitors.languages import LanguageSpec
+
+__all__ = ["MONITORS", "MonitorEntry", "build_monitors", "monitors_for"]
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorEntry:
+    """How to build one monitor and where it applies (None: every language)."""
+
+    name: str
+    build: Callable[[LanguageSpec, str], Monitor]
+    languages: frozenset[str] | None = None
+
+    def applies_to(self, language: str) -> bool:
+        return self.languages is None or language in self.languages
+
+
+def _site(rule: SiteRule) -> MonitorEntry:
+    langs = frozenset(rule.keywords) | rule.import_dots
+    return MonitorEntry(rule.name, lambda spec, prefix: SiteMonitor(rule, spec, prefix), langs)
+
+
+#: Every monitor, in the order they are built (and reported).
+MONITORS: dict[str, MonitorEntry] = {
+    e.name: e
+    for e in (
+        MonitorEntry("dereference", DereferenceMonitor),
+        _site(INSTANTIATION),
+        _site(ENUM_CASES),
+        _site(IMPORTS),
+        MonitorEntry("arguments", ArgumentCountMonitor, frozenset({"python", "java", "typescript", "tsx",
+                                                                   "javascript", "go"})),
+        MonitorEntry("keyword_arguments", KeywordArgumentMonitor, frozenset({"python"})),
+    )
+}
+assert set(MONITORS) | {"all"} == set(KNOWN_MONITORS), "registry and KNOWN_MONITORS disagree"
+
+
+def monitors_for(language: str) -> tuple[str, ...]:
+    """The names of the monitors that apply to ``language`` (what ``"all"`` means)."""
+    return tuple(name for name, e in MONITORS.items() if e.applies_to(language))
+
+
+def build_monitors(names: Iterable[str], language: LanguageSpec, prefix: str) -> list[Monitor]:
+    """Fresh monitors for one sequence generated after ``prefix`` in ``language``.
+
+    Duplicates collapse; names that do not apply to the language are skipped.
+    Raises :class:`ConfigError` for an unknown name.
+    """
+    wanted: list[str] = []
+    for name in names:
+        if name == "all":
+            wanted.extend(monitors_for(language.name))
+        elif name not in MONITORS:
+            raise ConfigError(f"unknown monitor {name!r}; known: {list(KNOWN_MONITORS)}")
+        else:
+            wanted.append(name)
+    chosen = [n for n in MONITORS if n in wanted and MONITORS[n].applies_to(language.name)]
+    return [MONITORS[n].build(language, prefix) for n in chosen]

@@ -1,0 +1,207 @@
+"""Where the suite's monitors fire: keyword sites, import dots and call parentheses.
+
+:class:`SiteDetector` holds the document text (prompt prefix plus what was
+generated) and answers, for the *end* of that text:
+
+* :meth:`SiteDetector.keyword_site`: does it end with a keyword (``new``,
+  ``case``, ``import``) written as code? The text is parsed with tree-sitter and
+  the leaf that ends at the end of the text must spell the keyword (as the
+  keyword token, or as an identifier: TypeScript's grammar reads a trailing
+  ``new`` as one) with no string or comment ancestor, and the character before
+  it must not be an identifier character or a dot (``x.new``, ``renew``).
+* :meth:`SiteDetector.import_dot_site`: does it end with a dot inside an import
+  statement (``import a.b.``, ``from a.`` before its ``import``, Java
+  ``import [static] a.b.``)? The statement is the current line; the dot must be
+  code (tree-sitter leaf ``.`` without string/comment ancestors).
+* :meth:`SiteDetector.call_open_site`: is a ``(`` at a given offset the start of
+  an argument list (``f(``, ``obj.m(``, ``new T(``, ``g()(``), not a grouping
+  parenthesis or a control statement (``if (``)? Tree-sitter parses unfinished
+  calls as ERROR nodes, so this check is lexical (the word before the
+  parenthesis) plus the tree-sitter string/comment check; definitions
+  (``def f(``) pass, and the server's empty signature help makes the monitor
+  fail open there.
+
+Costs: each check parses the whole text (about a millisecond for a few KB); the
+monitors only ask when the cheap byte test (keyword, dot or parenthesis at the
+end) passes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from monitors.languages import LanguageSpec
+from monitors.triggers import is_ident_char
+
+if TYPE_CHECKING:  # pragma: no cover
+    import tree_sitter
+
+__all__ = ["SiteDetector"]
+
+# Words before "(" that make it a statement's parenthesis, not a call.
+_NOT_CALLEES = frozenset(
+    {
+        "if", "elif", "while", "for", "switch", "catch", "return", "and", "or", "not", "in", "is",
+        "lambda", "yield", "await", "assert", "del", "with", "except", "synchronized",
+        "typeof", "instanceof", "throw", "case", "else", "do", "try", "func", "def", "class",
+        "function", "import", "from", "as", "go", "defer", "select", "range", "var", "const", "let",
+    }
+)
+def _line_in_code(line: str, python: bool) -> bool:
+    """Whether the end of ``line`` is code: not in an open quote or after a line comment."""
+    quote = ""
+    i, n = 0, len(line)
+    while i < n:
+        ch = line[i]
+        if quote:
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == quote:
+                quote = ""
+        elif ch in "\"'`":
+            quote = ch
+        elif ch == "#" and python:
+            return False
+        elif ch == "/" and not python and line.startswith("//", i):
+            return False
+        i += 1
+    return not quote
+
+
+_DEFINERS = frozenset({"def", "class", "function", "func", "fn", "interface", "struct", "record", "enum"})
+_IMPORT_LINE = re.compile(r"^\s*(?:import\s+(?:static\s+)?|from\s+)[\w.\s]*$")
+
+
+class SiteDetector:
+    """The text of one document and tree-sitter checks of its end."""
+
+    __slots__ = ("_parser", "_parts", "_size", "spec")
+
+    def __init__(self, spec: LanguageSpec, text: str = "") -> None:
+        import tree_sitter
+
+        self.spec = spec
+        self._parser = tree_sitter.Parser(spec.ts_language_loader())
+        self._parts: list[str] = [text] if text else []
+        self._size = len(text)
+
+    def append(self, text: str) -> None:
+        if text:
+            self._parts.append(text)
+            self._size += len(text)
+
+    def __len__(self) -> int:
+        return self._size
+
+    @property
+    def text(self) -> str:
+        parts = self._parts
+        if len(parts) > 1:
+            parts[:] = ["".join(parts)]
+        return parts[0] if parts else ""
+
+    def fork(self) -> SiteDetector:
+        new = SiteDetector.__new__(SiteDetector)
+        new.spec = self.spec
+        new._parser = self._parser  # parsers are only used synchronously by one caller at a time
+        new._parts = [self.text] if self._parts else []
+        new._size = self._size
+        return new
+
+    # ------------------------------------------------------------------ checks
+
+    def keyword_site(self, keyword: str, end: int | None = None) -> bool:
+        """Whether the text (cut at character ``end``, default its end) ends with
+        ``keyword`` written as code."""
+        text = self.text if end is None else self.text[:end]
+        if not text.endswith(keyword):
+            return False
+        start = len(text) - len(keyword)
+        if start > 0 and (is_ident_char(text[start - 1]) or text[start - 1] == "."):
+            return False
+        buf = text.encode("utf-8", "surrogatepass")
+        leaf = self._leaf_ending_at(buf, len(buf))
+        if leaf is None or leaf.end_byte != len(buf) or leaf.is_missing:
+            return False
+        if buf[leaf.start_byte : leaf.end_byte] != keyword.encode():
+            return False
+        return self._in_code(leaf, len(text))
+
+    def import_dot_site(self, dot: int) -> bool:
+        """Whether the ``.`` at character ``dot`` is part of an import statement's path."""
+        text = self.text
+        if not 0 <= dot < len(text) or text[dot] != ".":
+            return False
+        line_start = text.rfind("\n", 0, dot) + 1
+        line = text[line_start : dot + 1]
+        if not _IMPORT_LINE.match(line[:-1]):
+            return False
+        if line.lstrip().startswith("from") and " import" in line:
+            return False
+        buf = text[: dot + 1].encode("utf-8", "surrogatepass")
+        leaf = self._leaf_ending_at(buf, len(buf))
+        return leaf is not None and leaf.type == "." and self._in_code(leaf, dot + 1)
+
+    def call_open_site(self, paren: int) -> bool:
+        """Whether the ``(`` at character ``paren`` opens a call's argument list."""
+        text = self.text
+        if not 0 <= paren < len(text) or text[paren] != "(":
+            return False
+        i = paren
+        while i > 0 and text[i - 1] in " \t":
+            i -= 1
+        if i == 0:
+            return False
+        before = text[i - 1]
+        if before in ")]":
+            pass
+        elif before == ">" and self.spec.name in ("java", "typescript", "tsx"):
+            pass  # generic call or constructor: new ArrayList<>(
+        elif is_ident_char(before):
+            j = i
+            while j > 0 and is_ident_char(text[j - 1]):
+                j -= 1
+            word = text[j:i]
+            if word[0].isdigit() or word in _NOT_CALLEES:
+                return False
+            k = j
+            while k > 0 and text[k - 1] in " \t":
+                k -= 1
+            m = k
+            while m > 0 and is_ident_char(text[m - 1]):
+                m -= 1
+            if text[m:k] in _DEFINERS:
+                return False  # "def f(", "function f(": a definition
+        else:
+            return False
+        buf = text[: paren + 1].encode("utf-8", "surrogatepass")
+        leaf = self._leaf_ending_at(buf, len(buf))
+        return leaf is not None and leaf.type == "(" and self._in_code(leaf, paren + 1)
+
+    # ------------------------------------------------------------------ internals
+
+    def _leaf_ending_at(self, buf: bytes, end: int) -> tree_sitter.Node | None:
+        if end == 0:
+            return None
+        tree = self._parser.parse(buf)
+        return tree.root_node.descendant_for_byte_range(end - 1, end)
+
+    def _in_code(self, node: tree_sitter.Node, end: int) -> bool:
+        """No string/comment ancestor, and the line up to ``node`` is not inside an
+        unfinished string or a line comment (tree-sitter has no node for those)."""
+        text = self.text
+        line_start = text.rfind("\n", 0, end) + 1
+        if not _line_in_code(text[line_start:end], self.spec.lex.family == "python"):
+            return False
+        spec = self.spec
+        reject = spec.string_types | spec.comment_types
+        n: tree_sitter.Node | None = node
+        while n is not None:
+            if n.type in spec.interpolation_types:
+                return True
+            if n.type in reject:
+                return False
+            n = n.parent
+        return True
