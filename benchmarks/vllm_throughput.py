@@ -11,7 +11,11 @@ settings). Language servers are warmed up first (not measured). Reported per
 batch size: tokens/s of each, the ratio mgd/plain, the share of LSP latency
 hidden behind model compute (1 - waited/total lookup time) and the fail-open
 rate (steps that should have been masked but ran free because the lookup was not
-ready within ``--wait-ms``).
+ready within ``--wait-ms``). CPU time is reported too (less sensitive to other
+load than tokens/s): of this process (engine + processor) and of the language
+servers (child processes) per configuration, and the processor's own time in
+``apply()`` per engine step. Lookup answers shared across requests are dropped
+before every measured run, so no run profits from an earlier one.
 """
 
 from __future__ import annotations
@@ -47,6 +51,29 @@ def prompts(n: int) -> list[Prompt]:
     return out[:n]
 
 
+def children_cpu_s() -> float:
+    """User + system CPU seconds of this process's children (the language servers)."""
+    import psutil
+
+    total = 0.0
+    for c in psutil.Process().children(recursive=True):
+        try:
+            t = c.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def measured(gen, ps: list[Prompt], options: GenerateOptions, batch: int, wait_ms: float) -> dict:
+    """One measured run: tokens/s, CPU seconds of this process and of the language servers."""
+    gen.forget_lookups()
+    c0, p0 = children_cpu_s(), time.process_time()
+    tokens, seconds = run(gen, ps, options, batch, wait_ms)
+    return {"tokens": tokens, "seconds": seconds, "tok_s": tokens / seconds,
+            "cpu_s": time.process_time() - p0, "server_cpu_s": children_cpu_s() - c0}
+
+
 def run(gen, ps: list[Prompt], options: GenerateOptions, batch: int, wait_ms: float) -> tuple[int, float]:
     from vllm.inputs import TokensPrompt
 
@@ -69,7 +96,12 @@ def run(gen, ps: list[Prompt], options: GenerateOptions, batch: int, wait_ms: fl
 
 def delta(after: dict, before: dict) -> dict:
     d = {k: after.get(k, 0) - before.get(k, 0) for k in ("steps", "constrained_steps", "open_steps", "fallbacks",
-                                                          "lookups", "lsp_ms", "waited_ms")}
+                                                          "lookups", "shared_lookups", "lsp_ms", "waited_ms",
+                                                          "apply_ms", "apply_calls")}
+    calls, apply_ms = d.pop("apply_calls"), d.pop("apply_ms")
+    d["apply_ms_per_step"] = round(apply_ms / calls, 3) if calls else 0.0
+    # The processor's own work per engine step: apply() time less the time it waited for lookups.
+    d["processor_ms_per_step"] = round(max(apply_ms - d["waited_ms"], 0.0) / calls, 3) if calls else 0.0
     gated = d["constrained_steps"] + d["open_steps"]
     d["fail_open_rate"] = round(d["open_steps"] / gated, 4) if gated else 0.0
     d["hidden_share"] = round(1 - d["waited_ms"] / d["lsp_ms"], 4) if d["lsp_ms"] > 0 else 1.0
@@ -101,13 +133,18 @@ def main() -> None:
         print(f"warm-up {time.perf_counter() - t0:.1f} s", flush=True)
         run(gen, ps[:4], plain_o, 4, args.wait_ms)
         for batch in [int(b) for b in args.batches.split(",")]:
-            tp, sp = run(gen, ps, plain_o, batch, args.wait_ms)
+            plain = measured(gen, ps, plain_o, batch, args.wait_ms)
             before = gen.reports()["totals"]
-            tm, sm = run(gen, ps, mgd_o, batch, args.wait_ms)
+            mgd = measured(gen, ps, mgd_o, batch, args.wait_ms)
             stats = delta(gen.reports()["totals"], before)
-            print(f"batch {batch}: plain {tp / sp:.1f} tok/s, mgd {tm / sm:.1f} tok/s", flush=True)
-            row = {"batch": batch, "plain_tok_s": round(tp / sp, 1), "mgd_tok_s": round(tm / sm, 1),
-                   "ratio": round((tm / sm) / (tp / sp), 3), "tokens": tm, **stats}
+            print(f"batch {batch}: plain {plain['tok_s']:.1f} tok/s, mgd {mgd['tok_s']:.1f} tok/s", flush=True)
+            row = {"batch": batch, "plain_tok_s": round(plain["tok_s"], 1), "mgd_tok_s": round(mgd["tok_s"], 1),
+                   "ratio": round(mgd["tok_s"] / plain["tok_s"], 3), "tokens": mgd["tokens"],
+                   "plain_cpu_ms_per_token": round(plain["cpu_s"] * 1000 / plain["tokens"], 2),
+                   "mgd_cpu_ms_per_token": round(mgd["cpu_s"] * 1000 / mgd["tokens"], 2),
+                   "server_cpu_s": round(mgd["server_cpu_s"], 2),
+                   "server_cpu_ms_per_lookup": round(mgd["server_cpu_s"] * 1000 / max(stats["lookups"], 1), 1),
+                   **stats}
             rows.append(row)
             print(row, flush=True)
     out = write_result("vllm_throughput", {

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures
+import dataclasses
+import hashlib
 import threading
 import time
 import weakref
@@ -32,20 +34,21 @@ from typing import Any
 
 import numpy as np
 
-from monitors.base import CompletionFacts, CompletionNeed, Monitor
+from monitors.base import Monitor
 from monitors.decoding.guide import SequenceGuide, StepResult
 from monitors.decoding.lookup import BridgeLookup, DocumentContext
 from monitors.decoding.session import MgdSession, SessionConfig
-from monitors.dereference import DereferenceMonitor
 from monitors.languages import get_language
+from monitors.registry import build_monitors
 from monitors.vllm.healing import removed_bytes, wrap_healing
 from monitors.vllm.settings import MgdSettings, allowed_roots_from_env
 
-__all__ = ["TAG_KEY", "CoreStats", "MonitorCore", "RequestMonitor", "mask_row"]
+__all__ = ["TAG_KEY", "CoreStats", "MonitorCore", "RequestMonitor", "SharedLookups", "mask_row", "mask_rows"]
 
 #: ``extra_args`` key of an optional request tag (per-request counters for the offline engine).
 TAG_KEY = "mgd_tag"
 _MAX_TAGGED = 4096
+_MAX_BUILT = 32  # prompts whose freshly built monitors are kept for forking
 
 
 def mask_row(row: Any, ids: np.ndarray) -> None:
@@ -61,6 +64,112 @@ def mask_row(row: Any, ids: np.ndarray) -> None:
     row.index_copy_(0, idx, keep)
 
 
+def mask_rows(logits: Any, rows: Sequence[int], ids: Sequence[np.ndarray]) -> None:
+    """Keep only ``ids[k]`` in row ``rows[k]`` of ``logits`` (in place), for all rows at once.
+
+    One gather, one fill and one scatter for the whole batch instead of three
+    tensor operations per row. Rows whose ids are all out of range are left alone.
+    """
+    import torch
+
+    if len(rows) == 1:
+        mask_row(logits[rows[0]], ids[0])
+        return
+    width = logits.shape[-1]
+    keep_rows: list[int] = []
+    parts: list[np.ndarray] = []
+    counts: list[int] = []
+    for r, a in zip(rows, ids, strict=True):
+        a = a[a < width]
+        if a.size:
+            keep_rows.append(r)
+            parts.append(a)
+            counts.append(a.size)
+    if not keep_rows:
+        return
+    dev = logits.device
+    row_idx = torch.tensor(keep_rows, dtype=torch.int64).to(dev, non_blocking=True)
+    cols = torch.from_numpy(np.concatenate(parts).astype(np.int64)).to(dev, non_blocking=True)
+    local = torch.repeat_interleave(torch.arange(len(keep_rows)), torch.tensor(counts)).to(dev, non_blocking=True)
+    sub = logits.index_select(0, row_idx)
+    masked = torch.full_like(sub, float("-inf"))
+    masked[local, cols] = sub[local, cols]
+    logits.index_copy_(0, row_idx, masked)
+
+
+class SharedLookups:
+    """Language-server answers shared by all requests of one processor.
+
+    Requests whose documents are identical when a monitor asks (the same prompt
+    sent several times, ``n > 1`` samples, retries) send one request: the key is
+    (server, workspace, file, digests of prefix and suffix, the need without its
+    serial), the value the running or finished request. Answers live ``ttl_s``
+    seconds (other files of the workspace may change) in an LRU of ``size``;
+    failures are dropped as soon as they are known.
+    """
+
+    def __init__(self, ttl_s: float = 10.0, size: int = 4096) -> None:
+        self.ttl_s = ttl_s
+        self.size = size
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[Any, ...], tuple[float, concurrent.futures.Future[Any]]] = OrderedDict()
+        self.hits = 0
+
+    def get(self, key: tuple[Any, ...]) -> concurrent.futures.Future[Any] | None:
+        now = time.monotonic()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            born, fut = entry
+            if now - born > self.ttl_s:
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return fut
+
+    def put(self, key: tuple[Any, ...], fut: concurrent.futures.Future[Any]) -> None:
+        with self._lock:
+            self._entries[key] = (time.monotonic(), fut)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+        def drop_failure(f: concurrent.futures.Future[Any]) -> None:
+            ok = not f.cancelled() and f.exception() is None and getattr(f.result(), "ok", False)
+            if not ok:
+                with self._lock:
+                    entry = self._entries.get(key)
+                    if entry is not None and entry[1] is f:
+                        del self._entries[key]
+
+        fut.add_done_callback(drop_failure)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def _reserial(need: Any, shared: concurrent.futures.Future[Any]) -> concurrent.futures.Future[Any]:
+    """A future with ``shared``'s facts re-addressed to ``need`` (its own serial)."""
+    out: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+    def done(f: concurrent.futures.Future[Any]) -> None:
+        if not out.set_running_or_notify_cancel():
+            return
+        try:
+            out.set_result(dataclasses.replace(f.result(), serial=need.serial))
+        except BaseException as exc:  # noqa: BLE001 - handed to the guide, which fails open
+            out.set_exception(exc)
+
+    shared.add_done_callback(done)
+    return out
+
+
 @dataclass(slots=True)
 class CoreStats:
     """Process-wide counters of one processor (all requests)."""
@@ -74,6 +183,10 @@ class CoreStats:
     lsp_ms: float = 0.0
     waited_ms: float = 0.0
     draft_rows: int = 0
+    shared_lookups: int = 0  # answered by another request's identical lookup
+    forked_monitors: int = 0  # requests whose monitors were forked from an identical prompt's
+    apply_ms: float = 0.0  # processor time inside apply() (engine-thread wall time)
+    apply_calls: int = 0
 
     def as_dict(self) -> dict[str, float | int]:
         gated = self.constrained_steps + self.open_steps
@@ -89,22 +202,39 @@ class CoreStats:
             "hidden_share": round(1.0 - self.waited_ms / self.lsp_ms, 4) if self.lsp_ms > 0 else 1.0,
             "fail_open_rate": round(self.open_steps / gated, 4) if gated else 0.0,
             "draft_rows": self.draft_rows,
+            "shared_lookups": self.shared_lookups,
+            "forked_monitors": self.forked_monitors,
+            "apply_ms": round(self.apply_ms, 3),
+            "apply_calls": self.apply_calls,
         }
 
 
 class _TimedLookup:
-    """A lookup that records how long each request took (on the loop thread)."""
+    """A lookup shared across requests (:class:`SharedLookups`) that records how long requests took."""
 
-    def __init__(self, inner: BridgeLookup, core: MonitorCore) -> None:
+    def __init__(self, inner: BridgeLookup, core: MonitorCore, spec_name: str, doc: DocumentContext) -> None:
         self._inner = inner
         self._core = core
+        self._base = (spec_name, str(doc.workspace), str(doc.file), _digest(doc.prefix), _digest(doc.suffix))
 
-    def start(self, need: CompletionNeed) -> concurrent.futures.Future[CompletionFacts]:
+    def start(self, need: Any) -> concurrent.futures.Future[Any]:
+        shared = self._core.shared
+        try:
+            key: tuple[Any, ...] | None = (*self._base, type(need).__name__, dataclasses.replace(need, serial=0))
+            hash(key)
+        except TypeError:  # a need that is not a hashable dataclass: not shared
+            key = None
+        hit = shared.get(key) if key is not None else None
+        if hit is not None:
+            self._core._lookup_shared()
+            return _reserial(need, hit)
         t0 = time.perf_counter()
         fut = self._inner.start(need)
         self._core._lookup_started()
         fut.add_done_callback(lambda _f: self._core._lookup_done((time.perf_counter() - t0) * 1000.0))
-        return fut
+        if key is not None:
+            shared.put(key, fut)
+        return _reserial(need, fut)
 
 
 class RequestMonitor:
@@ -170,6 +300,8 @@ class MonitorCore:
         self.stats = CoreStats()
         self._atexit: Any = None
         self._tagged: OrderedDict[str, RequestMonitor] = OrderedDict()  # for per-request reports
+        self.shared = SharedLookups()
+        self._built: OrderedDict[tuple[Any, ...], list[Monitor]] = OrderedDict()  # monitors per prompt
 
     @property
     def session(self) -> MgdSession:
@@ -204,16 +336,13 @@ class MonitorCore:
             index = session.index
             data = b"".join(index.token_bytes(int(t)) for t in prompt_ids if 0 <= int(t) < index.size)
             prefix = data.decode("utf-8", "replace")
-        built: list[Monitor] = []
-        for name in settings.monitors:
-            if name == "dereference":
-                built.append(DereferenceMonitor(language, prefix))
+        built = self._monitors_for(settings.monitors, language, prefix)
         if settings.heal and settings.prefix is not None:
             built = wrap_healing(built, removed_bytes(session.index, prefix, prompt_ids))
-        lookup = BridgeLookup(session.loop, session.pool, session.server_for(language, ws),
-                              DocumentContext(ws, path, prefix, settings.suffix),
-                              timeout_s=self._config.request_timeout_s)
-        guide = SequenceGuide(built, _TimedLookup(lookup, self), session.index,
+        spec = session.server_for(language, ws)
+        doc = DocumentContext(ws, path, prefix, settings.suffix)
+        lookup = BridgeLookup(session.loop, session.pool, spec, doc, timeout_s=self._config.request_timeout_s)
+        guide = SequenceGuide(built, _TimedLookup(lookup, self, spec.name, doc), session.index,
                               wait_s=settings.wait_ms / 1000.0, blocking=False)
         monitor = RequestMonitor(self, settings, guide)
         with self._lock:
@@ -223,6 +352,28 @@ class MonitorCore:
                 while len(self._tagged) > _MAX_TAGGED:
                     self._tagged.popitem(last=False)
         return monitor
+
+    def _monitors_for(self, names: Sequence[str], language: Any, prefix: str) -> list[Monitor]:
+        """Fresh monitors at the end of ``prefix``; forks of earlier ones for a repeated prompt.
+
+        Building parses the whole prefix (tens of ms for a large file, on the engine
+        thread); requests with the same prompt (``n > 1``, retries) fork instead.
+        """
+        key = (tuple(names), language.name, _digest(prefix))
+        with self._lock:
+            cached = self._built.get(key)
+            if cached is not None:
+                self._built.move_to_end(key)
+        if cached is not None:
+            with self._lock:
+                self.stats.forked_monitors += 1
+            return [m.fork() for m in cached]
+        built: list[Monitor] = build_monitors(names, language, prefix)
+        with self._lock:
+            self._built[key] = [m.fork() for m in built]
+            while len(self._built) > _MAX_BUILT:
+                self._built.popitem(last=False)
+        return built
 
     def pop_reports(self, tags: Sequence[str]) -> dict[str, dict[str, float | int]]:
         """Counters of the tagged requests (forgotten afterwards)."""
@@ -234,6 +385,22 @@ class MonitorCore:
     def _lookup_started(self) -> None:
         with self._lock:
             self.stats.lookups += 1
+
+    def _lookup_shared(self) -> None:
+        with self._lock:
+            self.stats.shared_lookups += 1
+
+    def _applied(self, ms: float) -> None:
+        with self._lock:
+            self.stats.apply_ms += ms
+            self.stats.apply_calls += 1
+
+    def forget_lookups(self) -> None:
+        """Drop what is shared across requests: lookup answers and built monitors
+        (benchmarks: no run profits from an earlier one)."""
+        self.shared.clear()
+        with self._lock:
+            self._built.clear()
 
     def _lookup_done(self, ms: float) -> None:
         with self._lock:

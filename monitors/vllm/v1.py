@@ -20,7 +20,7 @@ from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDi
 
 from monitors.errors import MgdError
 from monitors.vllm.common import server_from_env, tokenizer_of, validate_sampling_params
-from monitors.vllm.core import TAG_KEY, MonitorCore, RequestMonitor, mask_row
+from monitors.vllm.core import TAG_KEY, MonitorCore, RequestMonitor, mask_rows
 
 __all__ = ["MgdV1LogitsProcessor"]
 
@@ -81,8 +81,11 @@ class MgdV1LogitsProcessor(LogitsProcessor):
         if not self._rows:
             return logits
         t0 = time.perf_counter()
+        n = logits.shape[0]
+        masked: list[int] = []
+        allowed: list[Any] = []
         for index, row in self._rows.items():
-            if index >= logits.shape[0]:
+            if index >= n:
                 continue
             out = row.output_ids
             if out and out[-1] < 0:  # async-scheduling placeholder: not known yet
@@ -90,7 +93,11 @@ class MgdV1LogitsProcessor(LogitsProcessor):
             row.monitor.sync(out)
             res = row.monitor.step(t0 + row.monitor.wait_s)
             if res.ids is not None:
-                mask_row(logits[index], res.ids)
+                masked.append(index)
+                allowed.append(res.ids)
+        if masked:
+            mask_rows(logits, masked, allowed)
+        self.core._applied((time.perf_counter() - t0) * 1000.0)
         return logits
 
     def close(self) -> None:

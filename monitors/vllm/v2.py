@@ -22,7 +22,7 @@ from vllm.v1.worker.gpu.sample.logits_processor import LogitsContext, LogitsProc
 
 from monitors.errors import MgdError
 from monitors.vllm.common import server_from_env, tokenizer_of, validate_sampling_params
-from monitors.vllm.core import TAG_KEY, MonitorCore, RequestMonitor, mask_row
+from monitors.vllm.core import TAG_KEY, MonitorCore, RequestMonitor, mask_rows
 from monitors.vllm.settings import MgdSettings
 
 __all__ = ["MgdV2LogitsProcessor"]
@@ -77,6 +77,8 @@ class MgdV2LogitsProcessor(LogitsProcessor):
         tokens = ctx.input_ids.tolist()
         pos = ctx.pos.tolist()
         rows: dict[int, list[int]] = {}
+        masked: list[int] = []
+        allowed: list[Any] = []
         for r, s in enumerate(mapping):
             if s in slots:
                 rows.setdefault(s, []).append(r)
@@ -93,7 +95,11 @@ class MgdV2LogitsProcessor(LogitsProcessor):
                 draft = [tokens[rs[j]] for j in range(1, k + 1)]
                 res = monitor.step(t0 + monitor.wait_s, draft)
                 if res.ids is not None:
-                    mask_row(logits[r], res.ids)
+                    masked.append(r)
+                    allowed.append(res.ids)
+        if masked:
+            mask_rows(logits, masked, allowed)
+        self.core._applied((time.perf_counter() - t0) * 1000.0)
         return logits
 
     def _monitor(self, s: int, slot: _Slot) -> RequestMonitor | None:
