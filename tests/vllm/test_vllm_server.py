@@ -99,6 +99,33 @@ def completion(base: str, model: Path, prompt: str, xargs: dict | None) -> tuple
     return post(base + "/v1/completions", body)
 
 
+def test_bad_requests_get_400_and_the_server_keeps_working(server, tiny_model, demo_project) -> None:
+    """Malformed settings (types, sizes, paths escaping the allow-list) and a prompt longer
+    than the context: HTTP 400 each; a good request afterwards still completes."""
+    _, base = server
+    text = (demo_project / "report.py").read_text()
+    at = text.index("total += c.") + len("total += c.")
+    settings = {"workspace": str(demo_project), "file": "report.py", "suffix": text[at:], "wait_ms": 30000}
+    bad = {
+        "wait_ms text": {**settings, "wait_ms": "soon"},
+        "monitors int": {**settings, "monitors": 5},
+        "suffix int": {**settings, "suffix": 7},
+        "file ..": {**settings, "file": "../../../etc/passwd"},
+        "file absolute": {**settings, "file": "/etc/passwd"},
+        "file name too long": {**settings, "file": "a" * 100_000},
+        "workspace ..": {**settings, "workspace": str(demo_project / "..")},
+        "workspace NUL": {**settings, "workspace": str(demo_project) + "\0"},
+        "suffix too long": {**settings, "suffix": "x" * 2_000_001},
+    }
+    for name, body in bad.items():
+        status, err = completion(base, tiny_model, text[:at], {"mgd": json.dumps(body)})
+        assert status == 400, (name, status, err)
+    status, err = completion(base, tiny_model, "x = 1\n" * 3000, {"mgd": json.dumps(settings)})
+    assert status == 400, err  # longer than --max-model-len
+    status, ok = completion(base, tiny_model, text[:at], {"mgd": json.dumps(settings)})
+    assert status == 200 and ok["choices"][0]["text"], ok
+
+
 def test_server_end_to_end(server, tiny_model, demo_project) -> None:
     proc, base = server
     text = (demo_project / "report.py").read_text()
