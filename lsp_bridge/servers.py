@@ -150,7 +150,7 @@ _JDTLS_JAVA_SETTINGS: Mapping[str, Any] = {
                    "lazyResolveTextEdit": {"enabled": False}},
     "import": {"gradle": {"enabled": False}, "maven": {"enabled": False}},
     "configuration": {"updateBuildConfiguration": "disabled"},
-    "signatureHelp": {"enabled": False},
+    "signatureHelp": {"enabled": True},  # the arguments monitor asks textDocument/signatureHelp
     "referencesCodeLens": {"enabled": False},
     "implementationsCodeLens": {"enabled": False},
 }

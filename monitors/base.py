@@ -187,11 +187,12 @@ class SpacedConstraint:
 class ExcludeConstraint:
     """Everything is allowed except the tokens these rules forbid (EOS is allowed).
 
-    ``stops``: bytes a token may not have as its first *structural* byte (the
-    first byte of the token among ``( ) [ ] { } , ; " ' ` #``), e.g. ``)`` while a
-    call still lacks required arguments. Bytes before it (identifiers, spaces,
-    operators, digits) do not change the nesting, so the verdict is exact for
-    that byte; what comes after it in the same token is not judged.
+    ``stops``: bytes a token may not have as its first *top-level structural*
+    byte: the first of ``) ] } , ; " ' ` #`` at the nesting level the token starts
+    in, skipping brackets the token opens and closes itself (``(),`` has ``,``;
+    ``()`` has none), e.g. ``)`` while a call still lacks required arguments, or
+    ``,`` once no overload accepts more. The verdict is exact for that byte;
+    what comes after it in the same token is not judged.
 
     ``names`` (not None): the keyword-argument rule. A token that spells
     ``[ws] ident [ws] =`` (an ``=`` not followed by ``=``) after the argument

@@ -102,7 +102,7 @@ _KNOWN_EOS = frozenset(
     }
 )
 _BYTE_PIECE = re.compile(r"<0x([0-9A-Fa-f]{2})>")
-# ExcludeConstraint: the first structural byte of a token, and ``[ws] ident [ws] =`` (not ``==``).
+# ExcludeConstraint: the first top-level structural byte of a token, and ``[ws] ident [ws] =`` (not ``==``).
 _STRUCTURAL = re.compile(rb"[()\[\]{},;\"'`#]")
 _ASSIGN = re.compile(rb"([ \t]*)([A-Za-z0-9_$\x80-\xff]*)([ \t]*)=(?!=)")
 # SpacedConstraint: a space followed by a byte that can start an identifier (not a digit).
@@ -579,7 +579,7 @@ class _RuleTables:
     ``all_ids``: every non-special id plus EOS. ``space_word``: ids whose bytes
     start with a space and an identifier-start byte; ``space_other``: with a space and
     then any non-space byte; ``word_start``: ids starting with a word byte. ``first_structural``: for each
-    structural byte, the ids whose first structural byte it is. ``assign``: ids
+    structural byte, the ids whose first top-level structural byte it is. ``assign``: ids
     spelling ``[ws] ident [ws] =`` (not ``==``) as ``(id, lead ws, ident, mid ws)``.
     """
 
@@ -619,9 +619,9 @@ class _RuleTables:
                 space_other.append(i)
             if _WORD_START.match(b):
                 word_start.append(i)
-            m = _STRUCTURAL.search(b)
-            if m is not None:
-                first.setdefault(b[m.start()], []).append(i)
+            event = _first_top_level_event(b)
+            if event is not None:
+                first.setdefault(event, []).append(i)
             if b"=" in b:
                 a = _ASSIGN.match(b)
                 if a is not None:
@@ -635,6 +635,36 @@ class _RuleTables:
             {k: _readonly(np.asarray(v, dtype=np.int32)) for k, v in first.items()},
             tuple(assign),
         )
+
+
+_OPENERS = frozenset(b"([{")
+_CLOSERS = frozenset(b")]}")
+_SEPARATORS = frozenset(b",;")
+
+
+def _first_top_level_event(token: bytes) -> int | None:
+    """The first structural byte of ``token`` at the nesting level the token starts in.
+
+    Brackets the token opens and closes itself are skipped (``(),`` -> ``,``;
+    ``()`` -> None); a closer, ``,`` or ``;`` at that level, or a quote/``#``
+    there, is the event. A quote inside a bracket the token opened ends the scan
+    (what follows is string text): no event.
+    """
+    depth = 0
+    for m in _STRUCTURAL.finditer(token):
+        byte = token[m.start()]
+        if byte in _OPENERS:
+            depth += 1
+        elif byte in _CLOSERS:
+            if depth == 0:
+                return byte
+            depth -= 1
+        elif byte in _SEPARATORS:
+            if depth == 0:
+                return byte
+        else:  # a quote, backtick or '#'
+            return byte if depth == 0 else None
+    return None
 
 
 def _tail_rule(c: IdentifierConstraint):  # -> Callable[[bytes], bool]

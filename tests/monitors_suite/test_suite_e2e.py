@@ -92,6 +92,21 @@ def test_argument_count_typescript(gen) -> None:
     assert len(args) <= 2 and (not closed or len(args) == 2), guided.completion
 
 
+def test_argument_count_java(gen) -> None:
+    """JDT LS signature help: ``new Money(long cents, String currencyCode)`` takes two."""
+    root = FIXTURES / "java_project"
+    file = root / "src" / "com" / "example" / "shop" / "Tracking.java"
+    text = file.read_text(encoding="utf-8")
+    prefix = text[: text.index("new Money(") + len("new Money(")]
+    prompt = Prompt("jmoney", root, file, prefix, "\n    }\n}\n", {"monitors": ["arguments"]})
+    plain_args, _ = call_arguments(run(gen, prompt, False).completion)
+    assert len(plain_args) > 2, plain_args  # e.g. `base, base, true)`
+    guided = run(gen, prompt, True)
+    args, closed = call_arguments(guided.completion)
+    assert len(args) <= 2 and (not closed or len(args) == 2), guided.completion
+    assert guided.stats["constrained_steps"] >= 1
+
+
 def test_keyword_arguments_python(gen) -> None:
     prompt = Prompt("box", PYPROJ, PYPROJ / "suite_box.py", BOX, "", {"monitors": ["keyword_arguments"]})
     legal = {"width", "height", "depth"}

@@ -246,7 +246,8 @@ def test_site_fork_is_independent() -> None:
 # ---------------------------------------------------------------------------- masking rules
 
 TOKENS = [b" ", b")", b"),", b"x)", b"(a)", b" Circle", b" Ci", b"rcle", b" 16", b" (", b"=", b"==",
-          b" =", b"width=", b"wid", b"th", b"colour=", b'"a)"', b"Value", b" 0"]
+          b" =", b"width=", b"wid", b"th", b"colour=", b'"a)"', b"Value", b" 0",
+          b"()", b"(),", b"())", b'("a,']
 
 
 @pytest.fixture(scope="module")
@@ -262,6 +263,13 @@ def test_exclude_stops(index: VocabIndex) -> None:
     got = _spelled(index, ExcludeConstraint(stops=frozenset({ord(")")})))
     assert b")" not in got and b"x)" not in got and b")," not in got
     assert b"(a)" in got and b'"a)"' in got and b"<eos>" in got  # nesting/string first
+    assert b"())" not in got and b"()," in got and b"()" in got  # brackets the token closes itself
+
+
+def test_exclude_judges_the_first_top_level_byte(index: VocabIndex) -> None:
+    got = _spelled(index, ExcludeConstraint(stops=frozenset({ord(",")})))
+    assert b"()," not in got and b")," in got  # `(),` adds an argument; `),` closes first
+    assert b"()" in got and b'("a,' in got  # nothing at top level / a comma inside a string
 
 
 def test_exclude_keyword_names(index: VocabIndex) -> None:
