@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from monitors.commands import register_all
@@ -38,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2), stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
     _quiet_libraries()
+    previous = _exit_on_sigterm()
     try:
         return int(args.func(args))
     except MgdError as exc:
@@ -45,6 +48,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_exit(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _exit_on_sigterm() -> signal.Handlers | object | None:
+    """SIGTERM unwinds like Ctrl-C: ``with`` blocks stop language servers, kill
+    checker subprocesses and remove temporary directories (the default action
+    would kill the process on the spot and leave them behind). Returns the
+    previous handler (None when not on the main thread, where it cannot be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_exit)
 
 
 if __name__ == "__main__":  # pragma: no cover
