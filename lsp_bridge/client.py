@@ -301,12 +301,7 @@ class LspServer:
             # Nothing to wait for: the server said it does not complete.
             raise LspError(f"language server {self.spec.name!r} does not offer completion (no completionProvider)")
         uri = path_to_uri(path)
-        if timeout is None and uri not in self._answered:
-            # The first completion in a document waits for the server to analyse
-            # it (seconds for pyright on a large file): unless the caller set a
-            # deadline, give it the longer budget.
-            timeout = max(self.spec.request_timeout_s, self.spec.first_request_timeout_s)
-        deadline = self._deadline(timeout)
+        deadline = self._document_deadline(uri, timeout)
         position = offset_to_position(text, offset, self.position_encoding)
         before = text[offset - 1] if offset > 0 else ""
         if before and before in self._completion_triggers():
@@ -355,9 +350,7 @@ class LspServer:
         """
         started = time.perf_counter()
         uri = path_to_uri(path)
-        if timeout is None and uri not in self._answered:
-            timeout = max(self.spec.request_timeout_s, self.spec.first_request_timeout_s)
-        deadline = self._deadline(timeout)
+        deadline = self._document_deadline(uri, timeout)
         position = offset_to_position(text, offset, self.position_encoding)
         before = text[offset - 1] if offset > 0 else ""
         if before in ("(", ","):
@@ -497,6 +490,14 @@ class LspServer:
             transport.close()
 
     # ------------------------------------------------------------- internals
+
+    def _document_deadline(self, uri: str, timeout: float | None) -> float:
+        """The deadline of a request in ``uri``. The first one in a document waits
+        for the server to analyse it (seconds for pyright on a large file): unless
+        the caller set a timeout, it gets ``spec.first_request_timeout_s``."""
+        if timeout is None and uri not in self._answered:
+            timeout = max(self.spec.request_timeout_s, self.spec.first_request_timeout_s)
+        return self._deadline(timeout)
 
     def _completion_triggers(self) -> frozenset[str]:
         """The server's completion trigger characters (``.`` when it names none)."""
