@@ -13,7 +13,7 @@ from lsprotocol.types import (
     TextEdit,
 )
 
-__all__ = ["IDENTIFIER", "identifier_names", "insert_text", "strip_snippet"]
+__all__ = ["IDENTIFIER", "identifier_entries", "identifier_names", "insert_text", "strip_snippet"]
 
 #: An identifier: ASCII letters, digits, ``_``, ``$`` and any non-ASCII character,
 #: not starting with a digit.
@@ -68,3 +68,22 @@ def identifier_names(
         if match is not None:
             names.add(match.group())
     return frozenset(names)
+
+
+def identifier_entries(
+    items: Sequence[CompletionItem] | Iterable[CompletionItem],
+    kinds: frozenset[CompletionItemKind] | frozenset[int],
+) -> tuple[tuple[str, int | None, str | None, str], ...]:
+    """``(name, kind, detail, text)`` per item that :func:`identifier_names` keeps:
+    the identifier, the LSP kind, ``detail`` and the whole insert text (snippets stripped)."""
+    out: list[tuple[str, int | None, str | None, str]] = []
+    for item in items:
+        if item.kind is not None and item.kind not in kinds:
+            continue
+        text = insert_text(item)
+        if item.insert_text_format == InsertTextFormat.Snippet:
+            text = strip_snippet(text)
+        match = IDENTIFIER.fullmatch(text) if item.kind is None else IDENTIFIER.match(text)
+        if match is not None:
+            out.append((match.group(), None if item.kind is None else int(item.kind), item.detail, text))
+    return tuple(out)

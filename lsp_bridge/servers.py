@@ -147,7 +147,11 @@ def _plain(value: Any) -> Any:
 _JDTLS_JAVA_SETTINGS: Mapping[str, Any] = {
     "autobuild": {"enabled": False},
     "completion": {"maxResults": 0, "guessMethodArguments": "off", "postfix": {"enabled": False},
-                   "lazyResolveTextEdit": {"enabled": False}},
+                   "lazyResolveTextEdit": {"enabled": False},
+                   # VS Code's default: JDK internals a modular JDK does not export
+                   # (sun.nio.cs.KOI8_R) are never offered, so never allowed.
+                   "filteredTypes": ["java.awt.*", "com.sun.*", "sun.*", "jdk.*", "org.graalvm.*",
+                                     "io.micrometer.shaded.*"]},
     "import": {"gradle": {"enabled": False}, "maven": {"enabled": False}},
     "configuration": {"updateBuildConfiguration": "disabled"},
     "signatureHelp": {"enabled": True},  # the arguments monitor asks textDocument/signatureHelp

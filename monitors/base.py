@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 __all__ = [
+    "CompletionEntry",
     "CompletionFacts",
     "CompletionNeed",
     "Constraint",
@@ -52,6 +53,21 @@ class CompletionNeed:
     #: LSP ``CompletionItemKind`` values that count (None: the server spec's
     #: identifier kinds). Monitors asking at the same place share one request.
     kinds: frozenset[int] | None = None
+    #: Also hand back :attr:`CompletionFacts.entries` (kind, detail and full insert
+    #: text of each identifier item of ``kinds``), for monitors that filter by type.
+    entries: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionEntry:
+    """One completion item, reduced: the identifier ``name`` it inserts, its LSP
+    ``kind``, its ``detail`` (often a type: gopls ``Level``) and its whole insert
+    ``text`` (JDT LS: ``Animal() {...}`` for an abstract type's anonymous class)."""
+
+    name: str
+    kind: int | None
+    detail: str | None
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +84,8 @@ class CompletionFacts:
     names: frozenset[str]
     incomplete: bool = False
     ok: bool = True
+    #: Filled only when the need asked for ``entries``.
+    entries: tuple[CompletionEntry, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,10 +170,13 @@ class PrefixConstraint:
 
     required: bytes
     then: IdentifierConstraint | None = None
+    #: Other spellings allowed instead of ``required`` (same rule, same ``then``),
+    #: e.g. ``(`` or ``[`` after ``new Name``.
+    alternatives: frozenset[bytes] = frozenset()
 
     def __post_init__(self) -> None:
-        if not self.required:
-            raise ValueError("PrefixConstraint.required must be non-empty")
+        if not self.required or b"" in self.alternatives:
+            raise ValueError("PrefixConstraint.required (and each alternative) must be non-empty")
 
 
 @dataclass(frozen=True, slots=True)

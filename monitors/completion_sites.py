@@ -34,15 +34,38 @@ names with the typed prefix (an empty answer fails open).
 Instantiation is *strict*: after ``new`` and a space only a name may follow
 (``new 16`` is forbidden along with names the server does not offer).
 
+Per-language item selection (``SiteRule.select``), from what the servers answer
+(see docs/monitors.md):
+
+- ``concrete`` (Java ``new``): constructor items whose insert text is not an
+  anonymous class body (JDT LS offers abstract classes and interfaces as
+  ``Animal() {...}``, and types without an accessible constructor as ``Class`` items). JDT's list for an empty name is incomplete, so the first
+  token must be a space and *one* initial character (``initial_only``); the
+  complete list for that initial is asked next and trusted.
+- ``probe_initials`` (Java ``case``): JDT LS answers ``case `` with nothing but
+  ``case L`` with the switch enum's constants starting with ``L``; the monitor asks
+  once per initial character (``probes``) and takes the union (enum constants
+  only; anything else means the switch is not on an enum: ``not_enum``, no opinion).
+- ``typed_constants`` (Go ``case``): gopls lists every name in scope with its type in
+  ``detail``; the switch subject's type is the detail of the item that spells the
+  subject (``l``, ``b.lvl``), and only constants of that type are allowed; for a type
+  of another package (``levels.Level``) the package name, then a dot, then its
+  constants of that type. No item for the subject: no opinion (``untyped_subject``).
+- ``qualified_enums`` (TypeScript ``case``): an enum's name, which must be followed by
+  a dot and one of its members (asked at ``Level.`` as if the dot were typed).
+
 Counters (``extra``): ``violations``, ``accepted``, ``missed``, ``not_site``,
-``incomplete_open``, ``rerequests``, ``stale_facts``; ``triggers``/``failed_lookups`` as usual.
+``incomplete_open``, ``rerequests``, ``stale_facts``, ``probes``, ``not_enum``,
+``untyped_subject``, ``qualified``; ``triggers``/``failed_lookups`` as usual.
 """
 
 from __future__ import annotations
 
 import codecs
 import dataclasses
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Final
 
 from lsprotocol.types import CompletionItemKind as K
@@ -53,20 +76,40 @@ from monitors.base import (
     Facts,
     IdentifierConstraint,
     MonitorStats,
+    PrefixConstraint,
     SpacedConstraint,
 )
 from monitors.languages import LanguageSpec
 from monitors.sites import SiteDetector
 from monitors.triggers import IDENT_BYTES, trailing_ident_length
 
-__all__ = ["ENUM_CASES", "IMPORTS", "INSTANTIATION", "SiteMonitor", "SiteRule"]
+__all__ = ["ENUM_CASES", "IMPORTS", "INITIALS", "INSTANTIATION", "SiteMonitor", "SiteRule", "switch_subject"]
 
 _IDLE: Final = "idle"
 _WAITING: Final = "waiting"
 _ACTIVE: Final = "active"
 _REASK: Final = "reask"  # an incomplete list came for an empty name: ask again once it has a prefix
+_PROBE: Final = "probe"  # asking once per initial character (Java case labels)
+_QWAIT: Final = "qwait"  # a qualifier is typed: waiting for its members (asked at "Q.")
+_QDOT: Final = "qdot"  # members known: the next token must start with the dot
 _SPACE: Final = 0x20
-_EXTRA_KEYS = ("violations", "accepted", "missed", "not_site", "incomplete_open", "rerequests", "stale_facts")
+_DOT: Final = 0x2E
+_EXTRA_KEYS = ("violations", "accepted", "missed", "not_site", "incomplete_open", "rerequests", "stale_facts",
+               "probes", "not_enum", "untyped_subject", "qualified")
+#: Characters an identifier may start with, asked one by one (``probe_initials``) or
+#: allowed as the only first token after ``new `` (``concrete``; incomplete lists).
+INITIALS: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_$"
+#: After ``new`` (JDT matches initials case-insensitively but answers type names,
+#: which start with a capital): upper-case letters.
+#: Java's primitive types: legal after ``new`` only as array element types (``new int[n]``).
+_JAVA_PRIMITIVES: Final = frozenset({b"boolean", b"byte", b"char", b"double", b"float", b"int", b"long", b"short"})
+_TYPE_INITIALS: Final = frozenset(c.encode() for c in INITIALS if c.isupper()) | {p[:1] for p in _JAVA_PRIMITIVES}
+#: What may follow a complete type name after ``new``: a call, an array dimension
+#: and, for a generic type, type arguments.
+_AFTER_CLASS: Final = frozenset({b"(", b"["})
+_AFTER_GENERIC: Final = _AFTER_CLASS | {b"<"}
+_AFTER_PRIMITIVE: Final = frozenset({b"["})
+_SWITCH = re.compile(r"\bswitch\b")
 
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 
@@ -89,6 +132,9 @@ class SiteRule:
     kinds: dict[str, frozenset[int]]
     import_dots: frozenset[str] = frozenset()
     strict: bool = False  # after the keyword only a name may follow the space
+    #: language -> how items become names (``concrete``, ``probe_initials``,
+    #: ``typed_constants``, ``qualified_enums``; see the module docstring). Absent: all names of ``kinds``.
+    select: dict[str, str] = field(default_factory=dict)
 
     def applies_to(self, language: str) -> bool:
         return language in self.keywords or language in self.import_dots
@@ -106,10 +152,10 @@ INSTANTIATION = SiteRule(
         **{lang: _TS_VALUES for lang in ("typescript", "tsx", "javascript")},
     },
     strict=True,
+    select={"java": "concrete"},
 )
-#: After ``case``: enum members (Java answers the switch's enum constants only;
-#: TypeScript the enums in scope (``case Color.Red``: the member follows a dot);
-#: gopls the constants).
+#: After ``case``: the switch enum's members (Java: JDT's case-label proposals, one
+#: initial at a time; TypeScript: ``EnumName.Member``; Go: constants of the subject's type).
 ENUM_CASES = SiteRule(
     "enum_cases",
     keywords={lang: ("case",) for lang in ("java", "typescript", "tsx", "go")},
@@ -117,9 +163,14 @@ ENUM_CASES = SiteRule(
         "java": _kinds(K.EnumMember, K.Enum, K.Constant, K.Field),
         "typescript": _kinds(K.Enum, K.EnumMember),
         "tsx": _kinds(K.Enum, K.EnumMember),
-        "go": _kinds(K.Constant, K.EnumMember),
+        # Variables/fields: the item spelling the switch subject carries its type.
+        "go": _kinds(K.Constant, K.EnumMember, K.Module, K.Variable, K.Field),
     },
+    select={"java": "probe_initials", "typescript": "qualified_enums", "tsx": "qualified_enums",
+            "go": "typed_constants"},
 )
+#: Kinds of the members asked for after a qualifier's dot (``Level.``, ``levels.``).
+_MEMBER_KINDS = {"qualified_enums": _kinds(K.EnumMember), "typed_constants": _kinds(K.Constant)}
 _PY_NAMES = frozenset(int(k) for k in K) - _kinds(K.Keyword, K.Snippet, K.Text)
 #: ``from pkg import |``, ``import pkg.|``, ``from pkg.|`` (Python), ``import a.b.|`` (Java).
 IMPORTS = SiteRule(
@@ -137,21 +188,33 @@ class SiteMonitor:
     """Constrains the name at a site (see the module docstring). Pure: no I/O."""
 
     __slots__ = (
+        "_after",
+        "_base",
         "_constraint",
         "_decoder",
         "_detector",
+        "_dots",
         "_gen_len",
-        "_kinds",
+        "_initial_only",
         "_keywords",
+        "_kinds",
         "_live",
+        "_member_detail",
+        "_member_phase",
+        "_members",
         "_need",
         "_need_space",
+        "_probe_left",
+        "_probe_names",
+        "_qualifiers",
+        "_select",
         "_serial",
         "_site",
         "_state",
         "_stats",
+        "_strict",
+        "_subject",
         "_typed",
-        "_dots",
         "rule",
         "spec",
     )
@@ -162,6 +225,7 @@ class SiteMonitor:
         self._keywords = rule.keywords.get(spec.name, ())
         self._dots = spec.name in rule.import_dots
         self._kinds = rule.kinds.get(spec.name)
+        self._select = rule.select.get(spec.name, "")
         self._detector = SiteDetector(spec, prefix)
         self._decoder = _Utf8Decoder("replace")
         self._gen_len = 0
@@ -172,7 +236,18 @@ class SiteMonitor:
         self._serial = 0
         self._site = -1  # end of the keyword (or the dot) of the last site triggered
         self._live: list[bytes] = []
-        self._constraint: IdentifierConstraint | SpacedConstraint | None = None
+        self._constraint: IdentifierConstraint | SpacedConstraint | PrefixConstraint | None = None
+        self._initial_only = False  # incomplete list, strict: the first token is one initial
+        self._after: dict[bytes, frozenset[bytes]] = {}  # Java new: what may follow a complete name
+        self._base = ""  # generated text up to the name (with the space), for probes
+        self._probe_left = ""
+        self._probe_names: frozenset[bytes] = frozenset()
+        self._qualifiers: frozenset[bytes] = frozenset()  # names that must go on with "." + member
+        self._members: frozenset[bytes] = frozenset()
+        self._member_phase = False  # asking for the members after "Qualifier."
+        self._member_detail: str | None = None  # Go: the members' type
+        self._subject: str | None = None
+        self._strict = rule.strict  # Java enum switches: set once the probes found constants
         self._stats = MonitorStats(extra=dict.fromkeys(_EXTRA_KEYS, 0))
         if prefix:
             self._scan(prefix)
@@ -201,6 +276,9 @@ class SiteMonitor:
         if self._state == _IDLE:
             self._scan(chars)
             return
+        if self._state in (_QWAIT, _QDOT):
+            self._feed_dot(data, chars)
+            return
         if self._need_space:
             if data[0] != _SPACE:
                 self._stats.extra["not_site"] += 1
@@ -216,6 +294,7 @@ class SiteMonitor:
         typed = self._typed + data[:run]
         self._typed = typed
         if self._state == _REASK:
+            self._initial_only = False
             if run < len(data) or not typed:
                 self._to_idle()
                 self._scan(chars)
@@ -223,19 +302,23 @@ class SiteMonitor:
                 self._stats.extra["rerequests"] += 1
                 self._state = _WAITING
                 self._serial += 1
-                self._need = CompletionNeed(self._gen_len, self.generated, self._serial, self._kinds)
+                self._need = self._completion_need(self._gen_len, self.generated)
             return
-        if self._state == _WAITING:
+        if self._state in (_WAITING, _PROBE):
             if run < len(data):
                 self._stats.extra["missed" if typed else "not_site"] += 1
                 self._to_idle()
                 self._scan(chars)
             return
         if run < len(data):
+            if typed and typed in self._qualifiers and data[run] == _DOT:
+                self._member_site(data[run + 1 :], chars)
+                return
             if not typed:
                 self._stats.extra["not_site"] += 1
             else:
-                self._stats.extra["accepted" if typed in self._live else "violations"] += 1
+                ok = typed in self._live and data[run : run + 1] in self._after.get(typed, (data[run : run + 1],))
+                self._stats.extra["accepted" if ok else "violations"] += 1
             self._to_idle()
             self._scan(chars)
             return
@@ -246,6 +329,8 @@ class SiteMonitor:
             return
         self._live = live
         self._constraint = None
+        if live == [typed] and typed in self._qualifiers:
+            self._ask_members()
 
     def need(self) -> CompletionNeed | None:
         return self._need
@@ -260,20 +345,44 @@ class SiteMonitor:
             self._stats.failed_lookups += 1
             self._to_idle()
             return
-        if facts.incomplete and not self._typed:
+        if self._state == _PROBE:
+            self._provide_probe(facts)
+            return
+        if self._state == _QWAIT:
+            members = self._member_names(facts)
+            if not members:
+                self._stats.failed_lookups += 1
+                self._to_idle()
+                return
+            self._members = members
+            self._state = _QDOT
+            self._constraint = None
+            return
+        if self._member_phase:  # after "Qualifier.": its members (the answer is the whole list)
+            usable, qualifiers = self._member_names(facts), frozenset()
+            incomplete = False
+        else:
+            usable, qualifiers = self._choose(facts)
+            # gopls marks every list incomplete (deep candidates), the names in scope are all there.
+            incomplete = facts.incomplete and self._select != "typed_constants"
+        if usable is None:
+            self._to_idle()
+            return
+        if incomplete and not self._typed:
             # JDT LS after "new ": a few constructors and isIncomplete. Forbidding the
-            # rest would be wrong: stay free, ask again once the name has a prefix.
+            # rest would be wrong: ask again once the name has a prefix (Java: one initial).
             self._stats.extra["incomplete_open"] += 1
             self._state = _REASK
+            self._initial_only = self._select == "concrete"
             return
-        usable = {
-            raw
-            for name in facts.names
-            if (raw := name.encode("utf-8", "surrogatepass")) and not raw.lstrip(IDENT_BYTES)
-        }
-        live = sorted(c for c in usable if c.startswith(self._typed))
+        if not usable and not qualifiers and self._select == "probe_initials" and not self._typed:
+            self._start_probe()
+            return
+        self._qualifiers = qualifiers
+        cands = usable | qualifiers
+        live = sorted(c for c in cands if c.startswith(self._typed))
         if not live:
-            if usable and not facts.incomplete:
+            if cands and not incomplete:
                 self._stats.extra["violations"] += 1
             else:
                 self._stats.failed_lookups += 1
@@ -282,17 +391,32 @@ class SiteMonitor:
         self._live = live
         self._constraint = None
         self._state = _ACTIVE
+        if self._typed and live == [self._typed] and self._typed in qualifiers:
+            self._ask_members()
 
-    def constraint(self) -> IdentifierConstraint | SpacedConstraint | None:
+    def constraint(self) -> IdentifierConstraint | SpacedConstraint | PrefixConstraint | None:
         if self._state == _REASK and self.rule.strict and not self._typed:
+            if self._initial_only:
+                # One initial character, then the complete list for it is asked.
+                initials = IdentifierConstraint(_TYPE_INITIALS, b"")
+                return SpacedConstraint(initials, strict=True) if self._need_space else initials
             # Some name (the list was incomplete), not "new 16".
             return SpacedConstraint(None, strict=True, spaced=self._need_space)
+        if self._state == _QDOT:
+            c = self._constraint
+            if c is None:
+                c = self._constraint = PrefixConstraint(b".", IdentifierConstraint(self._members, b""))
+            return c
         if self._state != _ACTIVE:
             return None
         c = self._constraint
+        if c is None and self._live == [self._typed] and self._typed in self._after:
+            # "new Lion" is complete: "(" or "[" (or "<" for a generic type) must follow, not ".x".
+            first, *rest = sorted(self._after[self._typed])
+            c = self._constraint = PrefixConstraint(first, alternatives=frozenset(rest))
         if c is None:
             if self._need_space:
-                c = SpacedConstraint(IdentifierConstraint(frozenset(self._live), b""), self.rule.strict)
+                c = SpacedConstraint(IdentifierConstraint(frozenset(self._live), b""), self._strict)
             else:
                 c = IdentifierConstraint(frozenset(self._live), self._typed)
             self._constraint = c
@@ -307,6 +431,147 @@ class SiteMonitor:
         new._decoder.setstate(self._decoder.getstate())
         new._stats = dataclasses.replace(self._stats, extra=dict(self._stats.extra))
         return new
+
+    # ------------------------------------------------------------------ selection
+
+    def _completion_need(self, offset: int, generated: str, kinds: frozenset[int] | None = None) -> CompletionNeed:
+        kinds = self._kinds if kinds is None else kinds
+        return CompletionNeed(offset, generated, self._serial, kinds, entries=bool(self._select))
+
+    def _choose(self, facts: CompletionFacts) -> tuple[frozenset[bytes] | None, frozenset[bytes]]:
+        """(allowed names, qualifiers) from an answer at the site; None: no opinion (counted)."""
+        sel = self._select
+        entries = facts.entries
+        if not sel or not entries:
+            return _usable(facts.names), frozenset()
+        if sel == "concrete":
+            # JDT: a constructor proposal is instantiable unless it is an anonymous class
+            # (abstract class, interface); a Class item has no accessible constructor (KEM).
+            concrete = [e for e in entries if e.kind == K.Constructor and "{" not in e.text]
+            # What may follow the type: "(" or "[", and "<" for generic types (JDT inserts "Name<>");
+            # a primitive type only starts an array ("new int[n]").
+            after = {e.name.encode(): _AFTER_GENERIC if e.text.startswith(e.name + "<") else _AFTER_CLASS
+                     for e in concrete if e.name.isascii()}
+            after.update(dict.fromkeys(_JAVA_PRIMITIVES, _AFTER_PRIMITIVE))
+            self._after = after
+            return _usable(e.name for e in concrete) | _JAVA_PRIMITIVES, frozenset()
+        if sel == "probe_initials":
+            if any(e.kind != K.EnumMember for e in entries):
+                self._stats.extra["not_enum"] += 1
+                return None, frozenset()
+            return _usable(e.name for e in entries), frozenset()
+        if sel == "qualified_enums":
+            return frozenset(), _usable(e.name for e in entries if e.kind == K.Enum)
+        # typed_constants (gopls): the subject's type is the detail of the item spelling it.
+        subject = self._subject
+        typ = next((e.detail for e in entries if subject and e.text == subject and e.detail), None)
+        if typ is None:
+            self._stats.extra["untyped_subject"] += 1
+            return None, frozenset()
+        pkg, dot, _ = typ.rpartition(".")
+        if dot and "." not in pkg and IDENT_RE.fullmatch(pkg):
+            if any(e.kind == K.Module and e.name == pkg for e in entries):
+                self._member_detail = typ
+                return frozenset(), _usable([pkg])
+            self._stats.extra["untyped_subject"] += 1
+            return None, frozenset()
+        self._member_detail = typ
+        return _usable(e.name for e in entries if e.kind == K.Constant and e.detail == typ and e.text == e.name), \
+            frozenset()
+
+    def _member_names(self, facts: CompletionFacts) -> frozenset[bytes]:
+        if self._select == "typed_constants" and facts.entries:
+            return _usable(e.name for e in facts.entries if e.detail == self._member_detail)
+        return _usable(facts.names)
+
+    def _start_probe(self) -> None:
+        """Java case labels: ask at ``case A``, ``case B``, ... and take the union."""
+        self._state = _PROBE
+        self._probe_left = INITIALS
+        self._probe_names = frozenset()
+        self._next_probe()
+
+    def _next_probe(self) -> None:
+        ch, self._probe_left = self._probe_left[0], self._probe_left[1:]
+        self._serial += 1
+        self._stats.extra["probes"] += 1
+        self._need = self._completion_need(len(self._base) + 1, self._base + ch)
+
+    def _provide_probe(self, facts: CompletionFacts) -> None:
+        names, _ = self._choose(facts)
+        if names is None:  # not an enum switch
+            self._to_idle()
+            return
+        self._probe_names |= names
+        if self._probe_left:
+            self._next_probe()
+            return
+        live = sorted(self._probe_names)
+        if not live:
+            self._stats.failed_lookups += 1
+            self._to_idle()
+            return
+        self._live = live
+        self._constraint = None
+        self._state = _ACTIVE
+        self._strict = True  # a Java enum case label is a constant's name, never a literal
+
+    def _ask_members(self) -> None:
+        """The qualifier is complete: ask for its members as if the dot were typed."""
+        self._stats.extra["qualified"] += 1
+        self._state = _QWAIT
+        self._serial += 1
+        self._constraint = None
+        gen = self.generated
+        self._need = self._completion_need(self._gen_len + 1, gen + ".", _MEMBER_KINDS.get(self._select))
+
+    def _feed_dot(self, data: bytes, chars: str) -> None:
+        """After a qualifier: the token must start with the dot, then a member."""
+        if data[0] != _DOT:
+            self._stats.extra["violations"] += 1
+            self._to_idle()
+            self._scan(chars)
+            return
+        rest = data[1:]
+        if self._state == _QWAIT:  # the members' answer has not come yet: ask at the dot
+            self._need = None
+            self._member_site(rest, chars)
+            return
+        run = len(rest) - len(rest.lstrip(IDENT_BYTES))
+        typed = rest[:run]
+        live = sorted(c for c in self._members if c.startswith(typed))
+        if run < len(rest):
+            self._stats.extra["accepted" if typed in self._members else "violations"] += 1
+            self._to_idle()
+            self._scan(chars)
+            return
+        self._typed = typed
+        self._qualifiers = frozenset()
+        self._constraint = None
+        if not live:
+            self._stats.extra["violations"] += 1
+            self._to_idle()
+            return
+        self._live = live
+        self._state = _ACTIVE
+
+    def _member_site(self, rest: bytes, chars: str) -> None:
+        """A dot after a qualifier was generated: the member is asked for at the dot."""
+        run = len(rest) - len(rest.lstrip(IDENT_BYTES))
+        if run < len(rest):
+            self._stats.extra["missed"] += 1
+            self._to_idle()
+            self._scan(chars)
+            return
+        self._state = _WAITING
+        self._typed = rest
+        self._qualifiers = frozenset()
+        self._live = []
+        self._constraint = None
+        self._serial += 1
+        self._need = self._completion_need(self._gen_len, self.generated, _MEMBER_KINDS.get(self._select))
+        self._members = frozenset()
+        self._member_phase = True
 
     # ------------------------------------------------------------------ internals
 
@@ -345,15 +610,23 @@ class SiteMonitor:
         self._need_space = need_space
         self._live = []
         self._constraint = None
+        self._qualifiers = frozenset()
+        self._members = frozenset()
+        self._member_phase = False
+        self._member_detail = None
         self._stats.triggers += 1
         if typed:
             self._stats.late_triggers += 1
         self._serial += 1
         gen = self.generated
+        if self._select == "typed_constants":
+            self._subject = switch_subject(self._detector.text)
         if need_space:
-            self._need = CompletionNeed(self._gen_len + 1, gen + " ", self._serial, self._kinds)
+            self._base = gen + " "
+            self._need = self._completion_need(self._gen_len + 1, gen + " ")
         else:
-            self._need = CompletionNeed(self._gen_len, gen, self._serial, self._kinds)
+            self._base = gen[: len(gen) - len(typed.decode("utf-8", "replace"))]
+            self._need = self._completion_need(self._gen_len, gen)
 
     def _to_idle(self) -> None:
         self._state = _IDLE
@@ -362,3 +635,47 @@ class SiteMonitor:
         self._typed = b""
         self._live = []
         self._constraint = None
+        self._initial_only = False
+        self._qualifiers = frozenset()
+        self._members = frozenset()
+        self._member_phase = False
+        self._member_detail = None
+        self._probe_left = ""
+        self._probe_names = frozenset()
+        self._strict = self.rule.strict
+        self._after = {}
+
+
+IDENT_RE = re.compile(r"[A-Za-z_]\w*")
+
+
+def _usable(names: Iterable[str]) -> frozenset[bytes]:
+    """Names as UTF-8 bytes, keeping only those made of identifier bytes."""
+    out = set()
+    for name in names:
+        raw = name.encode("utf-8", "surrogatepass")
+        if raw and not raw.lstrip(IDENT_BYTES):
+            out.add(raw)
+    return frozenset(out)
+
+
+def switch_subject(text: str) -> str | None:
+    """The expression the innermost still-open ``switch`` in ``text`` tests, as written
+    (``switch l {`` -> ``l``; Go ``switch x := f(); x.kind {`` -> ``x.kind``; ``switch (s) {`` -> ``s``).
+
+    None when there is none or it is a Go type switch (``.(type)``).
+    """
+    for m in reversed(list(_SWITCH.finditer(text))):
+        brace = text.find("{", m.end())
+        if brace < 0:
+            continue
+        body = text[brace:]
+        if body.count("{") <= body.count("}"):
+            continue  # that switch is closed
+        header = text[m.end() : brace].rsplit(";", 1)[-1].strip()
+        if header.startswith("(") and header.endswith(")"):
+            header = header[1:-1].strip()
+        if not header or ".(type)" in header:
+            return None
+        return header
+    return None

@@ -390,15 +390,16 @@ class VocabIndex:
         look-up each). Tokens that are prefixes of it: at most ``len(required)``
         dictionary look-ups.
         """
-        req = c.required
-        longer = self.ids_with_prefix(req)
-        if c.then is not None and len(longer):
-            ok = _tail_rule(c.then)
-            n = len(req)
-            tb = self._bytes
-            longer = longer[np.fromiter((ok(tb[i][n:]) for i in longer.tolist()), bool, len(longer))]
-        ids = np.union1d(longer, self.ids_prefix_of(req)).astype(np.int32, copy=False)
-        return _readonly(ids)
+        ids = _EMPTY_IDS
+        for req in sorted({c.required, *c.alternatives}):
+            longer = self.ids_with_prefix(req)
+            if c.then is not None and len(longer):
+                ok = _tail_rule(c.then)
+                n = len(req)
+                tb = self._bytes
+                longer = longer[np.fromiter((ok(tb[i][n:]) for i in longer.tolist()), bool, len(longer))]
+            ids = np.union1d(ids, np.union1d(longer, self.ids_prefix_of(req)))
+        return _readonly(ids.astype(np.int32, copy=False))
 
     def _rules(self) -> _RuleTables:
         """Tables for :class:`SpacedConstraint`/:class:`ExcludeConstraint` (built on first use)."""

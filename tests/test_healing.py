@@ -507,3 +507,14 @@ def test_e2e_cli_cases_heal(generator, click_project, tiny_model, tmp_path: Path
     for r, a in zip(got, api, strict=True):
         assert "error" not in r and r["stats"]["healed_chars"] >= 1
         assert r["completion"] == a.completion  # the CLI is the Python API
+
+
+def test_prefix_alternatives_mask_the_union(tiny_index: VocabIndex) -> None:
+    """``alternatives``: a token may spell any of the prefixes (``new Name`` then ``(`` or ``[``)."""
+    c = PrefixConstraint(b"(", alternatives=frozenset({b"[", b"<"}))
+    got = tiny_index.allowed_ids(c).tolist()
+    want = sorted(set().union(*(brute_prefix(tiny_index, PrefixConstraint(r)) for r in (b"(", b"[", b"<"))))
+    assert got == want
+    assert set(brute_prefix(tiny_index, PrefixConstraint(b"("))) < set(got)
+    with pytest.raises(ValueError):
+        PrefixConstraint(b"(", alternatives=frozenset({b""}))

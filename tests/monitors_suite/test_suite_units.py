@@ -209,7 +209,10 @@ def test_site_identifier_continuation_is_not_a_site() -> None:
 def test_incomplete_list_reasks_with_a_prefix() -> None:
     m = SiteMonitor(INSTANTIATION, JAVA, "class A { void f() { Object o = new")
     m.provide(CompletionFacts(m.need().serial, frozenset({"Object"}), incomplete=True))
-    assert m.constraint() == SpacedConstraint(None, strict=True)  # some name, not "new 16"
+    # Java: one initial character first (then the complete list for it is asked), not "new 16"
+    initials = m.constraint()
+    assert isinstance(initials, SpacedConstraint) and initials.strict
+    assert initials.then is not None and b"A" in initials.then.candidates and b"1" not in initials.then.candidates
     assert m.stats.extra["incomplete_open"] == 1
     m.feed(b" Arr")
     need = m.need()
