@@ -3,7 +3,10 @@
 Modules, one job each: :mod:`.options` (typed settings from TOML, flags and
 ``initializationOptions``), :mod:`.shape` (single vs multi-line from the syntax
 tree, stop rules), :mod:`.engines` (local transformers and remote
-OpenAI-compatible engines behind one interface), :mod:`.server` (the pygls
+OpenAI-compatible engines behind one interface), :mod:`.decode` (the local
+engine's masked decode loop), :mod:`.forward` / :mod:`.lean` (its forward pass:
+``model(...)`` or a lean hand-written Llama forward), :mod:`.reuse` (prompt
+windows and KV-cache reuse), :mod:`.server` (the pygls
 server: document sync, scheduling, cancellation). Imported only by ``mgd lsp``:
 ``import lsp_bridge`` does not load it.
 """

@@ -28,6 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from lsp_bridge.editor.decode import Clock, DecodeLoop
+from lsp_bridge.editor.forward import Forward, make_forward
+from lsp_bridge.editor.lean import lean_supported
 from lsp_bridge.editor.options import EditorOptions
 from lsp_bridge.editor.reuse import PrefixReuse, ReusePlan, anchored_start
 from lsp_bridge.editor.shape import CompletionShape, StopRule
@@ -163,11 +166,10 @@ class LocalEngine:
         self._stop_ids = frozenset(int(i) for i in self.tokenizer.all_special_ids)
         self._lock = threading.Lock()  # one generation at a time per model
         self._reuse = PrefixReuse()  # the last generation's KV cache (guarded by _lock)
-        # transformers 5.2x renamed ``past_key_values`` to ``cache`` (argument and output).
-        import inspect
-
-        params = inspect.signature(self.model.forward).parameters
-        self._cache_arg = "cache" if "cache" in params else "past_key_values"
+        if options.decoder == "lean" and lean_supported(self.model) is not None:
+            raise ConfigError(f"decoder = 'lean': {lean_supported(self.model)}")
+        capacity = options.max_prompt_tokens + options.max_suffix_tokens + options.max_tokens_multi + 32
+        self.forward: Forward = make_forward(self.model, options.decoder, capacity)
 
     # -- prompts -----------------------------------------------------------------
     def _encode(self, text: str) -> list[int]:
@@ -203,82 +205,56 @@ class LocalEngine:
 
     # -- generation --------------------------------------------------------------
     def complete(self, request: EngineRequest, cancel: threading.Event) -> EngineResult:
+        """Build the guide (its lookup starts now), the prompt, then the decode loop
+        (:mod:`.decode`) on the kept KV cache; ``stats`` has the time of every phase."""
         torch = self._torch
         t0 = time.perf_counter()
+        c0 = time.thread_time()
+        clock = Clock()
         rule = StopRule(request.shape, self.options.max_lines)
         guide = None
-        stats: dict[str, Any] = {"fim": self.fim_ids is not None}
+        stats: dict[str, Any] = {"fim": self.fim_ids is not None, "decoder": self.forward.name}
         if request.monitors and self.options.monitors:
             try:
+                # Built first: a trigger at the cursor starts its lookup now, during the prefill.
                 guide = self.session.guide(request.workspace, request.file, request.prefix, request.suffix)
             except MgdError as exc:  # unknown language, file outside the workspace: no monitors
                 stats["monitors_off"] = str(exc)
+        clock.lap("guide_ms")
         ids = self.prompt_ids(request.prefix, request.suffix)
+        clock.lap("prompt_ms")
         stats["prompt_tokens"] = len(ids)
-        gen_bytes = bytearray()
-        n = 0
-        stopped = "length"
-        text = ""
-        wait_s = self.options.lookup_wait_ms / 1000.0
         gen = torch.Generator().manual_seed(self.options.seed) if self.options.seed is not None else None
-        from monitors.decoding.hf import apply_allowed
-
+        greedy = self.options.temperature <= 0
+        loop = DecodeLoop(
+            self.forward, guide=guide, rule=rule, token_bytes=self.session.index.token_bytes,
+            stop_ids=self._stop_ids, cancel=cancel, deadline=request.deadline,
+            max_new_tokens=request.max_new_tokens, wait_s=self.options.lookup_wait_ms / 1000.0,
+            pick=lambda row: self._pick(row, gen), greedy=greedy, speculate=self.options.speculate_tokens,
+            clock=clock,
+        )
         with self._lock, torch.inference_mode():
             plan = self._reuse.plan(ids) if self.options.kv_reuse else ReusePlan(None, 0)
             stats["reused_tokens"] = plan.reused
-            past = plan.cache
-            fed = list(ids)  # every id given to the model (the last one may not have run yet)
-            held = plan.reused  # how many of them the KV cache holds
-            step_input = torch.tensor([ids[plan.reused :]], dtype=torch.long, device=self.model.device)
-            for _ in range(request.max_new_tokens):
-                if cancel.is_set():
-                    stopped = "cancelled"
-                    break
-                if time.perf_counter() >= request.deadline:
-                    stopped = "budget"
-                    break
-                out = self.model(input_ids=step_input, use_cache=True, logits_to_keep=1, **{self._cache_arg: past})
-                past = getattr(out, self._cache_arg)
-                held = len(fed)
-                logits = out.logits[0, -1].float()
-                if guide is not None:
-                    remaining = max(0.0, request.deadline - time.perf_counter())
-                    step = guide.allowed(wait_s=min(wait_s, remaining))
-                    if step.ids is not None:
-                        apply_allowed(logits, torch.from_numpy(step.ids.astype("int64")))
-                if cancel.is_set():
-                    stopped = "cancelled"
-                    break
-                if time.perf_counter() >= request.deadline:
-                    # Out of time (a late lookup may have left this step unguided): stop
-                    # rather than return a token the monitors could not check.
-                    stopped = "budget"
-                    break
-                tid = self._pick(logits, gen)
-                if tid in self._stop_ids:
-                    stopped = "eos"
-                    break
-                n += 1
-                if guide is not None:
-                    guide.advance([tid])
-                gen_bytes += self.session.index.token_bytes(tid)
-                text = gen_bytes.decode("utf-8", "ignore")
-                cut = rule.cut(text)
-                if cut is not None:
-                    text = text[:cut]
-                    stopped = "stop"
-                    break
-                step_input = torch.tensor([[tid]], dtype=torch.long, device=self.model.device)
-                fed.append(tid)
-            else:
-                text = gen_bytes.decode("utf-8", "replace")
+            cache = plan.cache if plan.cache is not None else self.forward.new_cache()
+            try:
+                out = loop.run(ids, cache, plan.reused)
+            except BaseException:
+                self._reuse.clear()  # a forward pass may have stopped half-way
+                raise
             if self.options.kv_reuse:
-                self._reuse.keep(fed[:held], past)
+                held = out.cache.get_seq_length() if out.cache is not None else 0
+                self._reuse.keep(out.seq[:held], out.cache)
+        clock.lap("other_ms")
+        n = len(out.tokens)
         stats["steps"] = n
+        stats.update(out.stats)
         if guide is not None:
             stats.update(guide.report())
-        final = rule.finish(text) if stopped != "cancelled" else text
-        return EngineResult(final, n, stopped, (time.perf_counter() - t0) * 1000.0, stats)
+        stats.update(clock.report())
+        final = rule.finish(out.text) if out.stopped != "cancelled" else out.text
+        stats["cpu_ms"] = round((time.thread_time() - c0) * 1000.0, 2)
+        return EngineResult(final, n, out.stopped, (time.perf_counter() - t0) * 1000.0, stats)
 
     def _pick(self, logits: Any, gen: Any) -> int:
         torch = self._torch
@@ -303,7 +279,8 @@ class LocalEngine:
         """One forward pass so the first request does not pay for lazy initialisation."""
         torch = self._torch
         with self._lock, torch.inference_mode():
-            self.model(input_ids=torch.tensor([self.prompt_ids("def f(x):\n    return x.", "\n")]))
+            self._reuse.clear()  # the lean forward's one cache buffer is about to be overwritten
+            self.forward.run(self.prompt_ids("def f(x):\n    return x.", "\n"), self.forward.new_cache())
 
     def close(self) -> None:
         self.session.close()
