@@ -16,7 +16,7 @@ import torch
 
 from lsp_bridge.editor.lean import LeanLlama, lean_supported
 
-__all__ = ["Forward", "HfForward", "LeanForward", "make_forward"]
+__all__ = ["LEAN_AUTO_MAX_BYTES", "Forward", "HfForward", "LeanForward", "make_forward"]
 
 
 class Forward(Protocol):
@@ -71,8 +71,19 @@ class LeanForward:
         return self.lean.forward(list(ids), cache, keep=keep), cache
 
 
+#: ``auto`` picks lean only below this weight size: lean keeps a second, transposed
+#: copy of every projection, and for big models a step is bound by arithmetic, not
+#: by the Python overhead lean removes.
+LEAN_AUTO_MAX_BYTES = 1 << 30
+
+
 def make_forward(model: Any, decoder: str, capacity: int = 512) -> Forward:
-    """``lean`` (raises if unsupported), ``hf``, or ``auto`` (lean when supported)."""
-    if decoder == "hf" or (decoder == "auto" and lean_supported(model) is not None):
+    """``lean`` (raises if unsupported), ``hf``, or ``auto`` (lean when supported and
+    the weights are under :data:`LEAN_AUTO_MAX_BYTES`)."""
+    if decoder == "auto":
+        size = sum(p.numel() * p.element_size() for p in model.parameters())
+        if lean_supported(model) is not None or size > LEAN_AUTO_MAX_BYTES:
+            return HfForward(model)
+    if decoder == "hf":
         return HfForward(model)
     return LeanForward(model, capacity)

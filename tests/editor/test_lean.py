@@ -64,8 +64,10 @@ def test_cache_crop_and_reserve() -> None:
     assert cache.get_seq_length() == 0
 
 
-def test_unsupported_models_keep_the_hf_forward(model) -> None:
+def test_unsupported_models_keep_the_hf_forward(model, monkeypatch) -> None:
     from transformers import LlamaConfig, LlamaForCausalLM
+
+    from lsp_bridge.editor import forward as forward_mod
 
     cfg = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
                       num_attention_heads=2, num_key_value_heads=2, attention_bias=True)
@@ -74,6 +76,10 @@ def test_unsupported_models_keep_the_hf_forward(model) -> None:
     assert "bias" in (lean_supported(odd) or "")
     assert isinstance(make_forward(odd, "auto"), HfForward)
     assert isinstance(make_forward(model, "auto"), LeanForward)
+    # A big model keeps the HF forward under auto (lean doubles the weight memory).
+    monkeypatch.setattr(forward_mod, "LEAN_AUTO_MAX_BYTES", 1024)
+    assert isinstance(make_forward(model, "auto"), HfForward)
+    assert isinstance(make_forward(model, "lean"), LeanForward)
     with pytest.raises(ValueError):
         LeanLlama(odd)
     with pytest.raises(ConfigError):
