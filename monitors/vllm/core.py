@@ -40,6 +40,7 @@ from monitors.decoding.lookup import BridgeLookup, DocumentContext
 from monitors.decoding.session import MgdSession, SessionConfig
 from monitors.languages import get_language
 from monitors.registry import build_monitors
+from monitors.vllm.gate import LookupGate
 from monitors.vllm.healing import removed_bytes, wrap_healing
 from monitors.vllm.settings import MgdSettings, allowed_roots_from_env
 
@@ -106,6 +107,11 @@ class SharedLookups:
     serial), the value the running or finished request. Answers live ``ttl_s``
     seconds (other files of the workspace may change) in an LRU of ``size``;
     failures are dropped as soon as they are known.
+
+    Requests hold the lookups they use (:meth:`hold`) and let go when they end
+    (:meth:`release`): a lookup nobody holds any more that has not answered yet
+    is cancelled, so the server never computes an answer no request will read
+    (one still queued behind the document's lock is never sent).
     """
 
     def __init__(self, ttl_s: float = 10.0, size: int = 4096) -> None:
@@ -113,7 +119,9 @@ class SharedLookups:
         self.size = size
         self._lock = threading.Lock()
         self._entries: OrderedDict[tuple[Any, ...], tuple[float, concurrent.futures.Future[Any]]] = OrderedDict()
+        self._holders: dict[concurrent.futures.Future[Any], int] = {}
         self.hits = 0
+        self.cancelled = 0
 
     def get(self, key: tuple[Any, ...]) -> concurrent.futures.Future[Any] | None:
         now = time.monotonic()
@@ -144,6 +152,28 @@ class SharedLookups:
                         del self._entries[key]
 
         fut.add_done_callback(drop_failure)
+
+    def hold(self, fut: concurrent.futures.Future[Any]) -> None:
+        """One more request reads ``fut``."""
+        with self._lock:
+            self._holders[fut] = self._holders.get(fut, 0) + 1
+
+    def release(self, fut: concurrent.futures.Future[Any]) -> bool:
+        """One request less reads ``fut``; cancel it if it was the last and ``fut``
+        has not answered (True if cancelled)."""
+        with self._lock:
+            left = self._holders.get(fut, 0) - 1
+            if left > 0:
+                self._holders[fut] = left
+                return False
+            self._holders.pop(fut, None)
+            if fut.done():
+                return False
+        if fut.cancel():  # outside the lock: callbacks (drop_failure) take it
+            with self._lock:
+                self.cancelled += 1
+            return True
+        return False
 
     def clear(self) -> None:
         with self._lock:
@@ -184,6 +214,7 @@ class CoreStats:
     waited_ms: float = 0.0
     draft_rows: int = 0
     shared_lookups: int = 0  # answered by another request's identical lookup
+    cancelled_lookups: int = 0  # not answered when the last request reading them ended: cancelled
     forked_monitors: int = 0  # requests whose monitors were forked from an identical prompt's
     apply_ms: float = 0.0  # processor time inside apply() (engine-thread wall time)
     apply_calls: int = 0
@@ -203,6 +234,7 @@ class CoreStats:
             "fail_open_rate": round(self.open_steps / gated, 4) if gated else 0.0,
             "draft_rows": self.draft_rows,
             "shared_lookups": self.shared_lookups,
+            "cancelled_lookups": self.cancelled_lookups,
             "forked_monitors": self.forked_monitors,
             "apply_ms": round(self.apply_ms, 3),
             "apply_calls": self.apply_calls,
@@ -210,12 +242,17 @@ class CoreStats:
 
 
 class _TimedLookup:
-    """A lookup shared across requests (:class:`SharedLookups`) that records how long requests took."""
+    """A lookup shared across requests (:class:`SharedLookups`) that records how long requests took.
+
+    One per request: ``held`` lists the lookups this request reads, released by
+    :meth:`release` when the request ends.
+    """
 
     def __init__(self, inner: BridgeLookup, core: MonitorCore, spec_name: str, doc: DocumentContext) -> None:
         self._inner = inner
         self._core = core
         self._base = (spec_name, str(doc.workspace), str(doc.file), _digest(doc.prefix), _digest(doc.suffix))
+        self.held: list[concurrent.futures.Future[Any]] = []
 
     def start(self, need: Any) -> concurrent.futures.Future[Any]:
         shared = self._core.shared
@@ -227,23 +264,34 @@ class _TimedLookup:
         hit = shared.get(key) if key is not None else None
         if hit is not None:
             self._core._lookup_shared()
+            shared.hold(hit)
+            self.held.append(hit)
             return _reserial(need, hit)
         t0 = time.perf_counter()
-        fut = self._inner.start(need)
+        fut = self._core.gate(self._base[0], self._base[1]).submit(lambda: self._inner.start(need))
         self._core._lookup_started()
-        fut.add_done_callback(lambda _f: self._core._lookup_done((time.perf_counter() - t0) * 1000.0))
+        fut.add_done_callback(lambda f: f.cancelled() or self._core._lookup_done((time.perf_counter() - t0) * 1000.0))
+        shared.hold(fut)
+        self.held.append(fut)
         if key is not None:
             shared.put(key, fut)
         return _reserial(need, fut)
+
+    def release(self) -> int:
+        """The request ended: let go of its lookups; how many were cancelled."""
+        held, self.held = self.held, []
+        return sum(self._core.shared.release(f) for f in held)
 
 
 class RequestMonitor:
     """One request's guide and its committed output tokens."""
 
-    def __init__(self, core: MonitorCore, settings: MgdSettings, guide: SequenceGuide) -> None:
+    def __init__(self, core: MonitorCore, settings: MgdSettings, guide: SequenceGuide,
+                 lookup: _TimedLookup | None = None) -> None:
         self.core = core
         self.settings = settings
         self.guide = guide
+        self._lookup = lookup
         self.wait_s = settings.wait_ms / 1000.0
         self._fed = 0
         self._last = -1
@@ -274,6 +322,14 @@ class RequestMonitor:
     def report(self) -> dict[str, float | int]:
         return self.guide.report()
 
+    def close(self) -> None:
+        """The request left the batch (finished, aborted or preempted): cancel the
+        lookups only it was waiting for (idempotent)."""
+        if self._lookup is not None:
+            n = self._lookup.release()
+            if n:
+                self.core._lookups_cancelled(n)
+
 
 class MonitorCore:
     """Session, stats and request monitors of one processor instance.
@@ -281,6 +337,8 @@ class MonitorCore:
     ``tokenizer``: a path/name for ``AutoTokenizer.from_pretrained`` or a tokenizer
     object. ``allowed_roots``: the operator's allow-list (default: from the
     environment). ``server``: language-server preset (None: the language's default).
+    ``max_inflight``: lookups per language server sent at a time (:class:`LookupGate`;
+    the others wait in mgd, where a request that ends cancels them for free).
     """
 
     def __init__(
@@ -290,8 +348,11 @@ class MonitorCore:
         allowed_roots: tuple[Path, ...] | None = None,
         server: str | None = None,
         request_timeout_s: float | None = None,
+        max_inflight: int = 1,
     ) -> None:
         self._tokenizer = tokenizer
+        self.max_inflight = max_inflight
+        self._gates: dict[tuple[str, str], LookupGate] = {}
         self.allowed_roots = allowed_roots if allowed_roots is not None else allowed_roots_from_env()
         self._config = SessionConfig(server=server, request_timeout_s=request_timeout_s,
                                      allowed_roots=self.allowed_roots)
@@ -320,6 +381,14 @@ class MonitorCore:
                 atexit.register(self._atexit)
             return self._session
 
+    def gate(self, server: str, workspace: str) -> LookupGate:
+        """The gate of one language server (one per preset and workspace, like the pool's)."""
+        with self._lock:
+            gate = self._gates.get((server, workspace))
+            if gate is None:
+                gate = self._gates[(server, workspace)] = LookupGate(self.max_inflight)
+            return gate
+
     def parse(self, raw: Any) -> MgdSettings:
         return MgdSettings.parse(raw, self.allowed_roots)
 
@@ -342,9 +411,9 @@ class MonitorCore:
         spec = session.server_for(language, ws)
         doc = DocumentContext(ws, path, prefix, settings.suffix)
         lookup = BridgeLookup(session.loop, session.pool, spec, doc, timeout_s=self._config.request_timeout_s)
-        guide = SequenceGuide(built, _TimedLookup(lookup, self, spec.name, doc), session.index,
-                              wait_s=settings.wait_ms / 1000.0, blocking=False)
-        monitor = RequestMonitor(self, settings, guide)
+        timed = _TimedLookup(lookup, self, spec.name, doc)
+        guide = SequenceGuide(built, timed, session.index, wait_s=settings.wait_ms / 1000.0, blocking=False)
+        monitor = RequestMonitor(self, settings, guide, timed)
         with self._lock:
             self.stats.requests += 1
             if tag is not None:
@@ -390,6 +459,10 @@ class MonitorCore:
         with self._lock:
             self.stats.shared_lookups += 1
 
+    def _lookups_cancelled(self, n: int) -> None:
+        with self._lock:
+            self.stats.cancelled_lookups += n
+
     def _applied(self, ms: float) -> None:
         with self._lock:
             self.stats.apply_ms += ms
@@ -420,7 +493,9 @@ class MonitorCore:
 
     def report(self) -> dict[str, float | int]:
         with self._lock:
-            return self.stats.as_dict()
+            out = self.stats.as_dict()
+            out["unsent_lookups"] = sum(g.never_sent for g in self._gates.values())
+            return out
 
     def close(self) -> None:
         """Stop every language server and the loop (idempotent)."""

@@ -31,6 +31,12 @@ log = logging.getLogger("monitors.vllm")
 class _Row:
     monitor: RequestMonitor
     output_ids: list[int]  # vLLM's live list of the request's output tokens
+    max_tokens: int | None = None  # the request ends after this many output tokens
+
+
+def _close(row: _Row | None) -> None:
+    if row is not None:
+        row.monitor.close()
 
 
 class MgdV1LogitsProcessor(LogitsProcessor):
@@ -53,9 +59,9 @@ class MgdV1LogitsProcessor(LogitsProcessor):
             return
         rows = self._rows
         for index in batch_update.removed:
-            rows.pop(index, None)
+            _close(rows.pop(index, None))  # finished, aborted or preempted: drop its pending lookups
         for index, params, prompt_ids, output_ids in batch_update.added:
-            rows.pop(index, None)
+            _close(rows.pop(index, None))
             row = self._open(params, prompt_ids or [], output_ids)
             if row is not None:
                 rows[index] = row
@@ -72,7 +78,8 @@ class MgdV1LogitsProcessor(LogitsProcessor):
             if settings is None:
                 return None
             tag = (params.extra_args or {}).get(TAG_KEY)
-            return _Row(self.core.open(settings, prompt_ids, None if tag is None else str(tag)), output_ids)
+            monitor = self.core.open(settings, prompt_ids, None if tag is None else str(tag))
+            return _Row(monitor, output_ids, getattr(params, "max_tokens", None))
         except (MgdError, ValueError, OSError) as exc:  # never raise into the engine step
             log.warning("mgd: request left unconstrained: %s", exc)
             return None
@@ -95,6 +102,11 @@ class MgdV1LogitsProcessor(LogitsProcessor):
             if res.ids is not None:
                 masked.append(index)
                 allowed.append(res.ids)
+            if row.max_tokens is not None and len(out) + 1 >= row.max_tokens:
+                # The token sampled now is the request's last: nothing can read its
+                # pending lookups any more, so they need not reach the server (vLLM
+                # reports the request as removed only when it schedules the next batch).
+                row.monitor.close()
         if masked:
             mask_rows(logits, masked, allowed)
         self.core._applied((time.perf_counter() - t0) * 1000.0)

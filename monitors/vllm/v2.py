@@ -53,7 +53,9 @@ class MgdV2LogitsProcessor(LogitsProcessor):
         validate_sampling_params(sampling_params)
 
     def add_request(self, req_idx: int, sampling_params: Any) -> bool:
-        self._slots.pop(req_idx, None)  # slots are recycled
+        old = self._slots.pop(req_idx, None)  # slots are recycled: the old request has ended
+        if old is not None and old.monitor is not None:
+            old.monitor.close()
         if not self.enabled:
             return False
         try:

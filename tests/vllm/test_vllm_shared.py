@@ -59,3 +59,91 @@ def test_identical_requests_share_one_lookup(core: MonitorCore, click_project: P
     assert (core.stats.lookups, core.stats.shared_lookups) == (3, 1)
     assert c.step(time.perf_counter() + 30).ids is not None
     assert core.report()["apply_ms"] == 0.0  # only apply() counts processor time
+
+
+def test_shared_lookup_is_cancelled_only_when_its_last_reader_ends() -> None:
+    import concurrent.futures
+
+    from monitors.vllm.core import SharedLookups
+
+    shared = SharedLookups()
+    fut: concurrent.futures.Future[object] = concurrent.futures.Future()
+    shared.put(("k",), fut)
+    shared.hold(fut)
+    shared.hold(fut)  # a second request reads the same lookup
+    assert not shared.release(fut) and not fut.cancelled()  # one reader left
+    assert shared.release(fut) and fut.cancelled() and shared.cancelled == 1
+    assert shared.get(("k",)) is None  # a cancelled lookup is not shared any more
+    done: concurrent.futures.Future[object] = concurrent.futures.Future()
+    shared.hold(done)
+    done.set_result(None)
+    assert not shared.release(done) and not done.cancelled()  # answered: nothing to cancel
+    assert not shared.release(done)  # releasing again is harmless
+
+
+def _jedi_server(core: MonitorCore):
+    return next(s for s in core.session.pool.servers() if s.spec.name == "jedi" and s.alive)
+
+
+@pytest.mark.e2e
+def test_ended_request_cancels_its_unanswered_lookup(core: MonitorCore, click_project: Path) -> None:
+    """A request that leaves the batch before its lookup ran never reaches the server."""
+    core.forget_lookups()
+    warm = core.open(_settings(click_project, "\n# warm\n"), [])
+    assert warm.step(time.perf_counter() + 30).ids is not None  # server up, file analysed once
+    warm.close()
+    path = click_project / "click" / "_mgd_shared_probe.py"
+    server = _jedi_server(core)
+    v0 = server.document_version(path)
+    cancelled0, lookups0 = core.stats.cancelled_lookups, core.stats.lookups
+    a = core.open(_settings(click_project, "\n# a\n"), [])  # sent at once
+    b = core.open(_settings(click_project, "\n# b\n"), [])  # another text of the same file: queued behind a
+    b.close()  # b finished before its lookup could run
+    assert core.stats.lookups == lookups0 + 2
+    assert core.stats.cancelled_lookups == cancelled0 + 1
+    ra = a.step(time.perf_counter() + 30)
+    assert ra.ids is not None and ra.ids.size < core.session.index.size  # a unaffected
+    time.sleep(0.5)
+    assert server.document_version(path) == v0 + 1  # only a's text was ever sent (b's would be +2)
+    assert core.report()["unsent_lookups"] >= 1  # b waited in mgd's gate, not in the server's pipe
+    assert b.step(time.perf_counter() + 0.05).ids is None  # b itself fails open, never raises
+    # An identical request shares a's lookup; it survives the end of the request that started it.
+    core.forget_lookups()
+    c = core.open(_settings(click_project, "\n# c\n"), [])
+    d = core.open(_settings(click_project, "\n# c\n"), [])
+    c.close()
+    assert core.stats.cancelled_lookups == cancelled0 + 1
+    assert d.step(time.perf_counter() + 30).ids is not None
+    d.close()
+    assert core.stats.cancelled_lookups == cancelled0 + 1  # answered lookups are never cancelled
+
+
+@pytest.mark.e2e
+def test_v1_last_step_lets_go_of_pending_lookups(core: MonitorCore, click_project: Path) -> None:
+    """At a request's last token (``max_tokens``) its unanswered lookups are cancelled
+    right away, not when vLLM reports the request removed (at the next batch)."""
+    from monitors.vllm.v1 import MgdV1LogitsProcessor, _Row
+
+    def quick(suffix: str) -> MgdSettings:
+        s = _settings(click_project, suffix)
+        return MgdSettings.parse({"workspace": str(click_project), "file": "click/_mgd_shared_probe.py",
+                                  "prefix": s.prefix, "suffix": suffix, "wait_ms": 0}, (click_project,))
+
+    core.forget_lookups()
+    proc = MgdV1LogitsProcessor.__new__(MgdV1LogitsProcessor)  # the engine's constructor needs a vllm_config
+    proc.enabled, proc.core = True, core
+    try:
+        last = core.open(quick("\n# last\n"), [])
+        more = core.open(quick("\n# more\n"), [])
+        proc._rows = {0: _Row(last, [], 1), 1: _Row(more, [], 16)}
+        c0 = core.stats.cancelled_lookups
+        logits = torch.zeros(2, core.session.index.size)
+        proc.apply(logits)
+        assert torch.isfinite(logits).all()  # nothing ready within 0 ms: both rows ran free
+        assert core.stats.cancelled_lookups == c0 + 1  # only the finishing request's lookup
+        deadline = time.perf_counter() + 30
+        while (res := more.step(deadline)).ids is None and time.perf_counter() < deadline:
+            time.sleep(0.05)  # its budget is 0 ms: poll until its answer is there
+        assert res.ids is not None  # the other request's lookup was left running and answers
+    finally:
+        proc.core = None  # the fixture owns the core (the processor's __del__ would close it)
