@@ -1,6 +1,6 @@
 """The monitor suite: per-monitor triggers and rule violations, and the cost of joint monitoring.
 
-    .venv/bin/python benchmarks/monitor_suite.py [--model PATH] [--max-new-tokens 32]
+    .venv/bin/python benchmarks/monitor_suite.py [--model PATH] [--max-new-tokens 32] [--repeats 1] [--no-replay]
 
 Prompts: short Python (jedi) and TypeScript files in the test fixtures, each ending
 at a place where one of the suite's monitors applies (a call, ``new``, an import
@@ -13,8 +13,12 @@ language (joint monitoring). Reported:
   real server, facts fetched at every step, nothing masked), so the same counter
   judges both; the text is re-tokenized for the replay (token boundaries may
   differ from the sampled ones, bytes do not);
-- tokens/s of each configuration, and the ratio joint / dereference-only;
-- LSP requests and shared (deduplicated) requests of the joint runs.
+- tokens/s of each configuration, and the ratio joint / dereference-only (each
+  timed generation starts with an empty request cache; ``--repeats`` runs each
+  configuration several times per prompt in rotated order, against drift);
+- per generation, for dereference-only and joint: LSP requests sent per kind
+  (``completion``, ``import`` listings, ``signature`` help), requests shared
+  (answered by an identical one), and the milliseconds decoding waited for them.
 
 JSON: ``benchmarks/results/monitor_suite.json``.
 """
@@ -69,70 +73,102 @@ def observe(gen: HFGenerator, prompt: Prompt, completion: str, name: str) -> dic
             "accepted": int(rep.get("accepted", 0)), "failed_lookups": int(rep.get("failed_lookups", 0))}
 
 
+def _lsp_row(stats: dict) -> dict[str, float]:
+    """The LSP side of one generation: requests per kind, shared ones, time decoding waited."""
+    row = {k[len("lsp_requests_"):]: int(v) for k, v in stats.items() if k.startswith("lsp_requests_")}
+    row.update(requests=int(stats.get("lsp_requests", 0)), shared=int(stats.get("lsp_shared", 0)),
+               waited_ms=round(float(stats.get("lsp_ms", 0.0)), 1))
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=default_model())
     ap.add_argument("--max-new-tokens", type=int, default=32)
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="timed runs of each configuration per prompt (order rotated each time)")
+    ap.add_argument("--no-replay", action="store_true",
+                    help="skip the per-monitor replays (timing and request counts only)")
     args = ap.parse_args()
 
     gen = HFGenerator(args.model, config=SessionConfig(wait_s=60.0))
     configs = {"plain": None, "dereference": ["dereference"], "joint": ["all"]}
     totals = {c: {"tokens": 0, "seconds": 0.0} for c in configs}
+    lsp_totals: dict[str, dict[str, float]] = {c: {} for c in configs if c != "plain"}
     per_monitor: dict[str, dict[str, dict[str, int]]] = {}
     cases = []
-    lsp = {"requests": 0, "shared": 0}
     try:
-        # Warm every server once (the first request analyses the project), untimed.
+        # Warm every server once (the first request analyses the project) and the model, untimed.
         for _cid, ws, rel, prefix in (PROMPTS[0], PROMPTS[-3]):
-            gen.generate([Prompt("warm", ws, ws / rel, prefix, "", {"monitors": ["all"]})],
-                         GenerateOptions(max_new_tokens=4))
+            for monitors in (["all"], None):
+                extra = {"monitors": monitors} if monitors else {}
+                gen.generate([Prompt("warm", ws, ws / rel, prefix, "", extra)],
+                             GenerateOptions(max_new_tokens=args.max_new_tokens, monitors=monitors is not None))
+        names = list(configs)
         for cid, ws, rel, prefix in PROMPTS:
             language = language_for_path(ws / rel).name
             outputs: dict[str, str] = {}
             row: dict[str, object] = {"id": cid, "language": language}
-            for cname, monitors in configs.items():
-                prompt = Prompt(cid, ws, ws / rel, prefix, "", {"monitors": monitors} if monitors else {})
-                opts = GenerateOptions(max_new_tokens=args.max_new_tokens, monitors=monitors is not None)
-                t0 = time.perf_counter()
-                (res,) = gen.generate([prompt], opts)
-                dt = time.perf_counter() - t0
-                if res.error:
-                    raise SystemExit(f"{cid}/{cname}: {res.error}")
-                totals[cname]["tokens"] += res.tokens
-                totals[cname]["seconds"] += dt
-                outputs[cname] = res.completion
-                row[cname] = {"completion": res.completion, "tokens": res.tokens, "seconds": round(dt, 3)}
-                if cname == "joint":
-                    lsp["requests"] += int(res.stats.get("lsp_requests", 0))
-                    lsp["shared"] += int(res.stats.get("lsp_shared", 0))
-            prompt = Prompt(cid, ws, ws / rel, prefix, "")
-            for name in monitors_for(language):
-                stats = {which: observe(gen, prompt, outputs[which], name) for which in ("plain", "joint")}
-                row.setdefault("monitors", {})[name] = stats  # type: ignore[union-attr]
-                agg = per_monitor.setdefault(name, {})
-                for which, s in stats.items():
-                    a = agg.setdefault(which, {"triggers": 0, "violations": 0, "accepted": 0, "failed_lookups": 0})
-                    for k, v in s.items():
-                        a[k] += v
+            for rep in range(args.repeats):
+                for cname in names[rep % 3:] + names[: rep % 3]:
+                    monitors = configs[cname]
+                    prompt = Prompt(cid, ws, ws / rel, prefix, "", {"monitors": monitors} if monitors else {})
+                    opts = GenerateOptions(max_new_tokens=args.max_new_tokens, monitors=monitors is not None)
+                    # Each timed generation starts without answers from earlier ones (the
+                    # session's request cache would otherwise carry them across runs).
+                    gen.session.request_cache.clear()
+                    t0 = time.perf_counter()
+                    (res,) = gen.generate([prompt], opts)
+                    dt = time.perf_counter() - t0
+                    if res.error:
+                        raise SystemExit(f"{cid}/{cname}: {res.error}")
+                    totals[cname]["tokens"] += res.tokens
+                    totals[cname]["seconds"] += dt
+                    outputs[cname] = res.completion
+                    entry = row.setdefault(cname, {"completion": res.completion, "tokens": res.tokens,
+                                                   "seconds": []})
+                    entry["seconds"].append(round(dt, 3))  # type: ignore[index]
+                    if cname in lsp_totals:
+                        lsp = _lsp_row(res.stats)
+                        entry["lsp"] = lsp  # type: ignore[index]
+                        for k, v in lsp.items():
+                            lsp_totals[cname][k] = lsp_totals[cname].get(k, 0) + v
+            if not args.no_replay:
+                prompt = Prompt(cid, ws, ws / rel, prefix, "")
+                for name in monitors_for(language):
+                    stats = {which: observe(gen, prompt, outputs[which], name) for which in ("plain", "joint")}
+                    row.setdefault("monitors", {})[name] = stats  # type: ignore[union-attr]
+                    agg = per_monitor.setdefault(name, {})
+                    for which, s in stats.items():
+                        a = agg.setdefault(which, {"triggers": 0, "violations": 0, "accepted": 0,
+                                                   "failed_lookups": 0})
+                        for k, v in s.items():
+                            a[k] += v
             cases.append(row)
             print(cid, {k: outputs[k][:40] for k in outputs}, flush=True)
     finally:
         gen.close()
 
     tps = {c: (t["tokens"] / t["seconds"] if t["seconds"] else 0.0) for c, t in totals.items()}
+    runs = len(PROMPTS) * args.repeats
     payload = {
         "model": args.model,
         "max_new_tokens": args.max_new_tokens,
         "prompts": len(PROMPTS),
+        "repeats": args.repeats,
         "tokens_per_s": {c: round(v, 2) for c, v in tps.items()},
         "ratio_joint_vs_dereference": round(tps["joint"] / tps["dereference"], 3) if tps["dereference"] else None,
         "ratio_joint_vs_plain": round(tps["joint"] / tps["plain"], 3) if tps["plain"] else None,
-        "joint_lsp_requests": lsp,
+        # Per generation (mean over prompts and repeats): requests sent per key kind
+        # (completion / import / signature), shared ones, and the time decoding waited.
+        "lsp_per_generation": {c: {k: round(v / runs, 2) for k, v in sorted(t.items())}
+                               for c, t in lsp_totals.items()},
         "per_monitor": per_monitor,
         "cases": cases,
     }
     out = write_result("monitor_suite", payload)
     print(f"tokens/s {payload['tokens_per_s']}  joint/dereference {payload['ratio_joint_vs_dereference']}")
+    print(f"LSP per generation {payload['lsp_per_generation']}")
     for name, agg in per_monitor.items():
         print(f"{name:18s} plain: {agg['plain']}  joint: {agg['joint']}")
     print(f"wrote {out}")

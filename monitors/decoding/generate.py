@@ -25,7 +25,7 @@ from transformers import (
 
 from monitors.decoding.cases import Case, CaseResult, load_case_text, run_batched
 from monitors.decoding.guide import SequenceGuide
-from monitors.decoding.hf import MonitorLogitsProcessor
+from monitors.decoding.hf import MonitorLogitsProcessor, MonitorPrefetch
 from monitors.decoding.session import MgdSession, SessionConfig
 from monitors.errors import ConfigError, MgdError
 from monitors.healing import HealedPrompt, HealingMonitor, completion_after, heal_prompt
@@ -240,10 +240,12 @@ class HFGenerator:
             input_ids[r, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
             attention[r, width - len(ids) :] = 1
         processors = []
+        stopping = StoppingCriteriaList()
         guides = [g for _, _, g in rows]
         if all(g is not None for g in guides):
             processors.append(MonitorLogitsProcessor([g for g in guides if g is not None], width))
-        stopping = StoppingCriteriaList()
+            # Start each step's lookups before the next forward pass, not after it.
+            stopping.append(MonitorPrefetch([g for g in guides if g is not None], width, options.max_new_tokens))
         if options.stop:
             skip = [
                 (lambda row, h=h: self._healed_completion(row, h)) if h is not None and h.removed else None

@@ -235,6 +235,10 @@ class SequenceGuide:
             n = getattr(self._lookup, key, None)
             if isinstance(n, int):
                 out[f"lsp_{key}"] = n
+        sent = getattr(self._lookup, "sent", None)  # BridgeLookup: requests sent per kind
+        if isinstance(sent, dict):
+            for kind, n in sent.items():
+                out[f"lsp_requests_{kind}"] = n
         for m in self._monitors:
             for k, v in m.stats.as_dict().items():
                 if k in ("constrained_steps", "fallbacks", "lsp_ms"):

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from transformers import LogitsProcessor
+from transformers import LogitsProcessor, StoppingCriteria
 
 from monitors.decoding.guide import SequenceGuide
 
-__all__ = ["MonitorLogitsProcessor", "apply_allowed"]
+__all__ = ["MonitorLogitsProcessor", "MonitorPrefetch", "apply_allowed"]
 
 
 def apply_allowed(row: torch.Tensor, ids: torch.Tensor) -> None:
@@ -47,3 +47,27 @@ class MonitorLogitsProcessor(LogitsProcessor):
                 ids = torch.from_numpy(step.ids.astype(np.int64)).to(scores.device, non_blocking=True)
                 apply_allowed(scores[b], ids)
         return scores
+
+
+class MonitorPrefetch(StoppingCriteria):
+    """Feeds each row's newly sampled token to its guide right after sampling.
+
+    ``generate`` calls stopping criteria after appending the sampled token and
+    before the next forward pass, so a lookup the token triggers (a ``(``, a dot,
+    an import site) runs on the server *while* the model computes the next logits;
+    :class:`MonitorLogitsProcessor` then finds the guide already in sync and waits
+    only for what is left. Never stops a row. No sync after the last token
+    (``max_new_tokens``): nobody would read that answer.
+    """
+
+    def __init__(self, guides: Sequence[SequenceGuide], prompt_length: int, max_new_tokens: int) -> None:
+        self.guides = list(guides)
+        self.prompt_length = prompt_length
+        self.max_new_tokens = max_new_tokens
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: object) -> torch.BoolTensor:
+        if input_ids.shape[1] - self.prompt_length < self.max_new_tokens:
+            generated = input_ids[:, self.prompt_length :].tolist()
+            for guide, row in zip(self.guides, generated, strict=False):
+                guide.sync(row)
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)

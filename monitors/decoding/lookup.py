@@ -5,28 +5,58 @@ or :class:`~monitors.base.SignatureNeed` (offsets into the generated text) onto
 the document an editor would hold, ``prefix + generated + suffix``, and asks the
 language server on the background event loop. Errors become facts with
 ``ok=False``: decoding never sees an exception from a language server.
+
+Requests are shared through a :class:`RequestCache` (one per session, or one per
+lookup when none is given): identical requests, running or answered, are one
+request. Two kinds of key (:func:`request_key`):
+
+* ``(kind, server, workspace, file, document text, offset)`` for every request:
+  the same question about the same document (several monitors at one place, the
+  rows of a batch that wrote the same text, a later case with the same prompt);
+* ``("import", server, workspace, file, statement)`` for a completion inside a
+  one-line import statement (Python ``import a.``/``from a.``/``from a import``,
+  Java ``import a.b.``): the names there (modules, a module's members) do not
+  depend on the rest of the document, so a listing is asked once per statement
+  (jedi takes up to a second to list a large package) however the text around it
+  changes. Incomplete listings are not shared this way.
+
+Answered entries live at most ``ttl_s`` (files on disk may change under a long
+session); failed requests are never kept.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import logging
+import re
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lsp_bridge import BackgroundLoop, ServerPool, ServerSpec, identifier_names
-from monitors.base import CompletionFacts, Facts, Need, SignatureFacts, SignatureNeed
+from lsp_bridge.names import identifier_entries
+from monitors.base import CompletionEntry, CompletionFacts, Facts, Need, SignatureFacts, SignatureNeed
 from monitors.calls import signature_of
-from monitors.errors import LspError
+from monitors.errors import ConfigError, LspError
 
-__all__ = ["BridgeLookup", "DocumentContext"]
+__all__ = ["BridgeLookup", "DocumentContext", "RequestCache", "import_statement", "request_key"]
 
 log = logging.getLogger(__name__)
 
-_Key = tuple[str, str, int]
+#: One-line import statements up to the cursor, per language (see :func:`import_statement`).
+_IMPORT_STATEMENTS: dict[str, re.Pattern[str]] = {
+    "python": re.compile(
+        r"^[ \t]*(?:import[ \t]+[\w.]*"
+        r"|from[ \t]+[\w.]*"
+        r"|from[ \t]+[\w.]+[ \t]+import[ \t]+(?:\w+(?:[ \t]+as[ \t]+\w+)?[ \t]*,[ \t]*)*\w*)$"
+    ),
+    "java": re.compile(r"^[ \t]*import[ \t]+(?:static[ \t]+)?[\w.]*$"),
+}
+_LANGUAGE_OF_SUFFIX = {".py": "python", ".pyi": "python", ".java": "java"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,15 +69,131 @@ class DocumentContext:
     suffix: str
 
 
+def import_statement(doc: DocumentContext, need: Need) -> str | None:
+    """The import statement a completion ``need`` is asked in (its line up to the
+    cursor), or None when the cursor is not in a one-line import statement."""
+    pattern = _IMPORT_STATEMENTS.get(_LANGUAGE_OF_SUFFIX.get(doc.file.suffix, ""))
+    if pattern is None or isinstance(need, SignatureNeed):
+        return None
+    before = need.generated[: need.offset]
+    nl = before.rfind("\n")
+    line = before[nl + 1 :] if nl >= 0 else doc.prefix[doc.prefix.rfind("\n") + 1 :] + before
+    if len(line) > 400 or "import" not in line and "from" not in line:
+        return None
+    return line if pattern.match(line) else None
+
+
+def request_key(spec: ServerSpec, doc: DocumentContext, need: Need) -> tuple[Hashable, ...]:
+    """The cache key of ``need`` asked of ``spec`` in ``doc`` (see the module docstring)."""
+    if isinstance(need, SignatureNeed):
+        return ("signature", spec, doc.workspace, doc.file, doc.prefix, need.generated, doc.suffix, need.offset)
+    statement = import_statement(doc, need)
+    if statement is not None:
+        return ("import", spec, doc.workspace, doc.file, statement)
+    return ("completion", spec, doc.workspace, doc.file, doc.prefix, need.generated, doc.suffix, need.offset)
+
+
+@dataclass(slots=True)
+class _Entry:
+    future: concurrent.futures.Future[Any]
+    born: float
+    waiters: int = 0
+
+
+class RequestCache:
+    """Requests (running or answered) by key, shared by the lookups of a session.
+
+    A bounded LRU of ``max_entries``; an answered entry older than ``ttl_s`` is
+    asked again. Thread-safe: lookups start on engine threads, answers arrive on
+    the loop's thread. ``hits``/``misses`` count :meth:`acquire` calls.
+    """
+
+    def __init__(self, max_entries: int = 1024, ttl_s: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if max_entries < 1:
+            raise ConfigError("RequestCache.max_entries must be >= 1")
+        if ttl_s < 0:
+            raise ConfigError("RequestCache.ttl_s must be >= 0")
+        self.max_entries = max_entries
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: Hashable) -> bool:
+        with self._lock:
+            return self._live(key) is not None
+
+    def acquire(
+        self, key: Hashable, start: Callable[[], concurrent.futures.Future[Any]]
+    ) -> tuple[concurrent.futures.Future[Any], bool]:
+        """The request for ``key``, started with ``start()`` if there is none
+        (or only an expired one); True if it was shared. The caller waits on it
+        until :meth:`release`."""
+        with self._lock:
+            entry = self._live(key)
+            shared = entry is not None
+            if entry is None:
+                entry = _Entry(start(), self._clock())
+                self._entries[key] = entry
+                while len(self._entries) > self.max_entries:
+                    self._entries.popitem(last=False)
+                self.misses += 1
+            else:
+                self._entries.move_to_end(key)
+                self.hits += 1
+            entry.waiters += 1
+            return entry.future, shared
+
+    def release(self, key: Hashable, future: concurrent.futures.Future[Any], *, abandoned: bool) -> bool:
+        """One caller of ``future`` is done; True if it was the last of an abandoned,
+        unfinished request (then forgotten here: the caller cancels it)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.future is not future:
+                return False  # answered and dropped, or evicted: others may still wait on it
+            entry.waiters = max(entry.waiters - 1, 0)
+            if entry.waiters or not abandoned or future.done():
+                return False
+            del self._entries[key]
+            return True
+
+    def forget(self, key: Hashable, future: concurrent.futures.Future[Any]) -> None:
+        """Drop ``key`` if it still holds ``future`` (a failed or unshareable answer)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry.future is future:
+                del self._entries[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def _live(self, key: Hashable) -> _Entry | None:
+        entry = self._entries.get(key)
+        if entry is not None and entry.future.done() and self._clock() - entry.born > self.ttl_s:
+            del self._entries[key]
+            return None
+        return entry
+
+
 class BridgeLookup:
     """Starts LSP requests on the bridge's loop; identical requests are shared.
 
-    A need is keyed by (request kind, document text, offset): several monitors
-    asking the same thing at the same place (a completion filtered by different
-    item kinds, one signature help for two call monitors) cause one request,
-    whether it is still running or already answered (an LRU of ``cache_size``
-    answers). Failed requests are not kept; a request every caller abandoned (the
-    guide's wait ran out) is cancelled. ``requests``/``shared`` count them.
+    A need is keyed by :func:`request_key`: several monitors asking the same
+    thing at the same place (a completion filtered by different item kinds, one
+    signature help for two call monitors) cause one request, whether it is still
+    running or already answered. With a session's ``cache`` the sharing reaches
+    across sequences and cases; without one the lookup keeps its own. A request
+    every caller abandoned (the guide's wait ran out) is cancelled.
+    ``requests``/``shared`` count this lookup's requests sent / answered by
+    another's; ``sent`` counts the sent ones per key kind (``completion``,
+    ``import``, ``signature``).
     """
 
     def __init__(
@@ -59,62 +205,45 @@ class BridgeLookup:
         *,
         timeout_s: float | None = None,
         cache_size: int = 256,
+        cache: RequestCache | None = None,
     ) -> None:
         self._loop = loop
         self._pool = pool
         self._spec = spec
         self._doc = doc
         self._timeout = timeout_s  # None: the server spec decides (longer for a first request)
-        self._cache: OrderedDict[_Key, concurrent.futures.Future[Any]] = OrderedDict()
-        self._cache_size = cache_size
-        self._lock = threading.Lock()  # start() runs on the engine thread, callbacks on the loop's
-        self._waiters: dict[concurrent.futures.Future[Any], int] = {}  # callers still waiting per request
+        self._cache = cache if cache is not None else RequestCache(cache_size, ttl_s=float("inf"))
         self.requests = 0
         self.shared = 0
+        self.sent: dict[str, int] = {}
 
     def start(self, need: Need) -> concurrent.futures.Future[Facts]:
         kind = "signature" if isinstance(need, SignatureNeed) else "completion"
-        key = (kind, need.generated, need.offset)
-        with self._lock:
-            raw = self._cache.get(key)
-            if raw is None:
-                raw = self._loop.submit(self._ask(kind, need))
-                self._cache[key] = raw
-                while len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
-                self.requests += 1
-            else:
-                self._cache.move_to_end(key)
-                self.shared += 1
-            self._waiters[raw] = self._waiters.get(raw, 0) + 1
+        key = request_key(self._spec, self._doc, need)
+        raw, shared = self._cache.acquire(key, lambda: self._loop.submit(self._ask(kind, need)))
+        if shared:
+            self.shared += 1
+        else:
+            self.requests += 1
+            self.sent[key[0]] = self.sent.get(key[0], 0) + 1
         out: concurrent.futures.Future[Facts] = concurrent.futures.Future()
+        cache = self._cache
 
-        def abandoned(o: concurrent.futures.Future[Facts]) -> None:
+        def finished(o: concurrent.futures.Future[Facts]) -> None:
             # Every caller gave up (the guide's wait ran out): cancel the request
             # itself, so the server and the document lock are free for the next one.
-            with self._lock:
-                left = self._waiters.get(raw, 1) - 1
-                if left > 0:
-                    self._waiters[raw] = left
-                    return
-                self._waiters.pop(raw, None)
-                if not o.cancelled() or raw.done():
-                    return
-                if self._cache.get(key) is raw:
-                    del self._cache[key]
-            raw.cancel()
+            if cache.release(key, raw, abandoned=o.cancelled()):
+                raw.cancel()
 
         def done(f: concurrent.futures.Future[Any]) -> None:
             facts = self._facts(need, f)
-            if not facts.ok:
-                with self._lock:
-                    if self._cache.get(key) is f:
-                        del self._cache[key]  # do not keep failures
+            if not facts.ok or (key[0] == "import" and getattr(_result(f), "incomplete", False)):
+                cache.forget(key, f)  # do not keep failures (nor share a partial listing)
             if out.set_running_or_notify_cancel():
                 out.set_result(facts)
 
         raw.add_done_callback(done)
-        out.add_done_callback(abandoned)
+        out.add_done_callback(finished)
         return out
 
     async def _ask(self, kind: str, need: Need) -> Any:
@@ -151,7 +280,19 @@ class BridgeLookup:
         if res is None:
             return CompletionFacts(need.serial, frozenset(), ok=False)
         names = res.names if need.kinds is None else identifier_names(res.items, need.kinds)
-        return CompletionFacts(need.serial, names, res.incomplete, ok=True)
+        entries = ()
+        if need.entries:  # monitors that filter by type/insert text (enum cases, Java new)
+            kinds = self._spec.identifier_kinds if need.kinds is None else need.kinds
+            entries = tuple(CompletionEntry(*e) for e in identifier_entries(res.items, kinds))
+        return CompletionFacts(need.serial, names, res.incomplete, ok=True, entries=entries)
+
+
+def _result(f: concurrent.futures.Future[Any]) -> Any:
+    """The result of a finished future, None if it failed."""
+    try:
+        return f.result(timeout=0)
+    except BaseException:  # noqa: BLE001 - only asked after _facts said ok
+        return None
 
 
 def _param_labels(sig: Any) -> tuple[str, ...]:

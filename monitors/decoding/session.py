@@ -16,7 +16,7 @@ from monitors.base import Monitor
 from monitors.config import DEFAULT_SERVERS as _BUILTIN_SERVERS
 from monitors.config import KNOWN_MONITORS, MgdConfig, find_config, load_config
 from monitors.decoding.guide import SequenceGuide
-from monitors.decoding.lookup import BridgeLookup, DocumentContext
+from monitors.decoding.lookup import BridgeLookup, DocumentContext, RequestCache
 from monitors.errors import ConfigError, WorkspaceError
 from monitors.healing import HealingMonitor
 from monitors.languages import LanguageSpec
@@ -84,6 +84,9 @@ class MgdSession:
         cfg = self.config.config
         self._explicit = cfg if isinstance(cfg, MgdConfig) or cfg is None else load_config(cfg)
         self._workspace_configs: dict[Path, MgdConfig] = {}
+        #: LSP requests shared by every guide of the session (identical requests,
+        #: import listings); see :mod:`monitors.decoding.lookup`.
+        self.request_cache = RequestCache()
 
     # -- guides ----------------------------------------------------------------
     def settings(self, workspace: str | Path | None = None) -> MgdConfig:
@@ -149,6 +152,7 @@ class MgdSession:
             spec,
             DocumentContext(ws, path, prefix, suffix),
             timeout_s=self.config.request_timeout_s,
+            cache=self.request_cache,
         )
         return SequenceGuide(built, lookup, self.index, wait_s=self.config.wait_s)
 

@@ -105,6 +105,7 @@ def test_hf_server_killed_mid_generation_is_restarted(with_session, demo_hole, t
         assert first.error is None and first.stats["constrained_steps"] >= 1
         assert first.completion.startswith(CIRCLE), first.completion
         [server] = pool.servers()
+        gen.session.request_cache.clear()  # the same document again: ask the server, not the session's cache
         (second,) = gen.generate([prompt(demo_hole, "second")], options)  # the server dies here
         assert second.error is None and second.tokens >= 1 and second.completion
         assert second.stats["failed_lookups"] >= 1
