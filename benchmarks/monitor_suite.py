@@ -2,9 +2,9 @@
 
     .venv/bin/python benchmarks/monitor_suite.py [--model PATH] [--max-new-tokens 32] [--repeats 1] [--no-replay]
 
-Prompts: short Python (jedi) and TypeScript files in the test fixtures, each ending
-at a place where one of the suite's monitors applies (a call, ``new``, an import
-path, a keyword argument). Each prompt runs, back to back in one process, three
+Prompts: short Python (jedi), TypeScript and Go (gopls) files in the test fixtures,
+each ending at a place where one of the suite's monitors applies (a call, ``new``,
+an import path, a keyword argument, a ``case`` in a switch on an enum). Each prompt runs, back to back in one process, three
 ways: plain (no monitors), ``dereference`` alone, and ``all`` monitors of its
 language (joint monitoring). Reported:
 
@@ -37,12 +37,16 @@ from monitors.languages import language_for_path
 from monitors.registry import monitors_for
 
 FIX = ROOT / "tests" / "fixtures"
-PY, TS = FIX / "pyproj", FIX / "ts_project"
+PY, TS, GO = FIX / "pyproj", FIX / "ts_project", FIX / "go_sites"
 
 _BOX = "def box(width, height, depth=1):\n    return width * height * depth\n\n\n"
 _AREA = "def area(width, height):\n    return width * height\n\n\n"
 _SHAPES = "from geometry.shapes import Circle, Square\n\n\n"
 _VEH = 'import { Vehicle } from "./vehicle";\n\n'
+_GOWEEK = ("package levels\n\nfunc Short(d Weekday) string {\n\tswitch d {\n"
+           "\tcase WeekdayMonday:\n\t\treturn \"Mon\"\n\tcase")
+_TSCOLOR = ('export enum Color {\n  Red = "red",\n  Blue = "blue",\n}\n\nexport function hex(c: Color): string {\n'
+            '  switch (c) {\n    case Color.Red:\n      return "#ff0000";\n    case')
 _TSAREA = "function area(width: number, height: number): number {\n  return width * height;\n}\n\n"
 
 PROMPTS: list[tuple[str, Path, str, str]] = [
@@ -57,6 +61,8 @@ PROMPTS: list[tuple[str, Path, str, str]] = [
     ("ts-new", TS, "src/bench_new.ts", _VEH + "export function make(): Vehicle {\n  const v = new "),
     ("ts-area-call", TS, "src/bench_area.ts", _TSAREA + "console.log(area("),
     ("ts-new-args", TS, "src/bench_args.ts", _VEH + "export function make(): Vehicle {\n  return new Vehicle("),
+    ("ts-case", TS, "src/bench_case.ts", _TSCOLOR),
+    ("go-case", GO, "levels/bench_week.go", _GOWEEK),
 ]
 
 
@@ -99,7 +105,7 @@ def main() -> None:
     cases = []
     try:
         # Warm every server once (the first request analyses the project) and the model, untimed.
-        for _cid, ws, rel, prefix in (PROMPTS[0], PROMPTS[-3]):
+        for _cid, ws, rel, prefix in (p for p in PROMPTS if p[0] in ("py-area-call", "ts-new", "go-case")):
             for monitors in (["all"], None):
                 extra = {"monitors": monitors} if monitors else {}
                 gen.generate([Prompt("warm", ws, ws / rel, prefix, "", extra)],
