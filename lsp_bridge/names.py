@@ -53,21 +53,7 @@ def identifier_names(
     (``area()`` -> ``area``); texts that do not start with an identifier are
     dropped. Duplicates (overloads) collapse.
     """
-    names: set[str] = set()
-    for item in items:
-        if item.kind is not None and item.kind not in kinds:
-            continue
-        text = insert_text(item)
-        if item.insert_text_format == InsertTextFormat.Snippet:
-            text = strip_snippet(text)
-        if item.kind is None:
-            if IDENTIFIER.fullmatch(text):
-                names.add(text)
-            continue
-        match = IDENTIFIER.match(text)
-        if match is not None:
-            names.add(match.group())
-    return frozenset(names)
+    return frozenset(entry[0] for entry in identifier_entries(items, kinds))
 
 
 def identifier_entries(
