@@ -134,3 +134,29 @@ def test_same_text_with_lean_hf_and_speculation(engine: LocalEngine, click_proje
     assert sum(s["spec_tokens"] for s in spec) > 0, spec  # it did decode during a wait
     assert all(0 <= s["spec_kept"] <= s["spec_tokens"] for s in spec)
     assert "spec_tokens" not in runs["lean"][0].stats
+
+
+@pytest.mark.parametrize("shape", [
+    {"num_key_value_heads": 2, "tie_word_embeddings": False, "rope_theta": 50000.0},  # GQA, untied
+    {"num_key_value_heads": 1},  # multi-query
+    {"num_key_value_heads": 4, "head_dim": 8},  # head_dim != hidden / heads
+])
+def test_lean_matches_other_llama_shapes(shape) -> None:
+    """Shapes real small Llamas use (SmolLM: GQA; untied heads): same logits as the model."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=100, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                      num_attention_heads=4, **shape)
+    odd = LlamaForCausalLM(cfg).eval()
+    assert lean_supported(odd) is None
+    lean = LeanLlama(odd)
+    ids = list(range(5, 60))
+    with torch.inference_mode():
+        want = odd(input_ids=torch.tensor([ids])).logits[0]
+        cache = lean.new_cache(capacity=8)
+        first = lean.forward(ids[:30], cache, keep=0)
+        steps = torch.stack([lean.forward([t], cache)[0] for t in ids[30:]])
+    assert torch.allclose(first, want[:30], atol=1e-4)
+    assert torch.allclose(steps, want[30:], atol=1e-4)
