@@ -148,6 +148,9 @@ _JDTLS_JAVA_SETTINGS: Mapping[str, Any] = {
     "autobuild": {"enabled": False},
     "completion": {"maxResults": 0, "guessMethodArguments": "off", "postfix": {"enabled": False},
                    "lazyResolveTextEdit": {"enabled": False},
+                   # Prefixes match case-insensitively ("case L" also lists "low"): the
+                   # enum-case monitor asks one request per upper-case initial.
+                   "matchCase": "off",
                    # VS Code's default: JDK internals a modular JDK does not export
                    # (sun.nio.cs.KOI8_R) are never offered, so never allowed.
                    "filteredTypes": ["java.awt.*", "com.sun.*", "sun.*", "jdk.*", "org.graalvm.*",

@@ -83,7 +83,7 @@ from monitors.languages import LanguageSpec
 from monitors.sites import SiteDetector
 from monitors.triggers import IDENT_BYTES, trailing_ident_length
 
-__all__ = ["ENUM_CASES", "IMPORTS", "INITIALS", "INSTANTIATION", "SiteMonitor", "SiteRule", "switch_subject"]
+__all__ = ["ENUM_CASES", "IMPORTS", "INITIALS", "INSTANTIATION", "PROBE_INITIALS", "SiteMonitor", "SiteRule", "switch_subject"]
 
 _IDLE: Final = "idle"
 _WAITING: Final = "waiting"
@@ -99,6 +99,10 @@ _EXTRA_KEYS = ("violations", "accepted", "missed", "not_site", "incomplete_open"
 #: Characters an identifier may start with, asked one by one (``probe_initials``) or
 #: allowed as the only first token after ``new `` (``concrete``; incomplete lists).
 INITIALS: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_$"
+#: The initials asked at a Java ``case`` (``probe_initials``): JDT LS matches a prefix
+#: case-insensitively (the ``jdtls`` preset sets ``java.completion.matchCase = "off"``),
+#: so ``case L`` also lists ``low``; half the requests of asking every initial.
+PROBE_INITIALS: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZ_$"
 #: After ``new`` (JDT matches initials case-insensitively but answers type names,
 #: which start with a capital): upper-case letters.
 #: Java's primitive types: legal after ``new`` only as array element types (``new int[n]``).
@@ -487,7 +491,7 @@ class SiteMonitor:
     def _start_probe(self) -> None:
         """Java case labels: ask at ``case A``, ``case B``, ... and take the union."""
         self._state = _PROBE
-        self._probe_left = INITIALS
+        self._probe_left = PROBE_INITIALS
         self._probe_names = frozenset()
         self._next_probe()
 

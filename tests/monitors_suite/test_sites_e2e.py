@@ -88,6 +88,18 @@ def test_enum_cases_java(gen, jdtls) -> None:
     assert guided.stats["probes"] >= len(legal) and guided.stats["accepted"] >= 1
 
 
+def test_jdt_case_initials_match_case_insensitively(gen, jdtls) -> None:
+    """Why the Java probe asks only upper-case initials: with the preset's matchCase=off,
+    JDT LS lists ``lazy`` at ``case L`` too (and nothing at ``case ``)."""
+    session = gen.session
+    text = ("package com.example.zoo;\nclass Probe {\n  enum Mode { LOUD, lazy, QUIET }\n"
+            "  int f(Mode m) {\n    switch (m) {\n      case L\n    }\n    return 0;\n  }\n}\n")
+    at = text.index("case L") + len("case L")
+    res = session.loop.run(session.pool.complete(jdtls, JAVA, ZOO / "Probe.java", text, at, timeout=30), timeout=60)
+    labels = {it.label for it in res.items if it.kind == CompletionItemKind.EnumMember}
+    assert {"LOUD", "lazy"} <= labels and "QUIET" not in labels, labels
+
+
 def test_instantiation_java(gen, jdtls) -> None:
     prefix = "package com.example.zoo;\n\npublic class Zoo {\n    private final Feeder feeder = new "
     prompt = Prompt("jnew", JAVA, ZOO / "Zoo.java", prefix, "\n}\n", {"monitors": ["instantiation"]})

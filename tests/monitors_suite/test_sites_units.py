@@ -13,7 +13,7 @@ from monitors.base import (
     PrefixConstraint,
     SpacedConstraint,
 )
-from monitors.completion_sites import ENUM_CASES, INITIALS, INSTANTIATION, SiteMonitor, switch_subject
+from monitors.completion_sites import ENUM_CASES, INSTANTIATION, PROBE_INITIALS, SiteMonitor, switch_subject
 from monitors.languages import get_language
 
 JAVA = get_language("java")
@@ -99,14 +99,14 @@ def test_typescript_dot_written_before_the_members_came() -> None:
 def test_java_case_probes_each_initial() -> None:
     m = SiteMonitor(ENUM_CASES, JAVA, "class A { String f(Level l) { switch (l) { case")
     facts(m)  # JDT LS: nothing for an empty name
-    for ch in INITIALS:
+    for ch in PROBE_INITIALS:
         need = m.need()
         assert need is not None and need.generated == " " + ch and need.offset == 2
-        names = {"L": ["LOW"], "l": ["LOW"], "H": ["HIGH"]}.get(ch, [])
+        names = {"L": ["LOW", "lower"], "H": ["HIGH"]}.get(ch, [])  # JDT: case-insensitive prefix
         facts(m, *[(n, K.EnumMember, f"Level.{n} : Level", n) for n in names])
-    assert m.stats.extra["probes"] == len(INITIALS)
+    assert m.stats.extra["probes"] == len(PROBE_INITIALS)
     # An enum switch: strict (a constant's name, never a literal).
-    assert m.constraint() == SpacedConstraint(IdentifierConstraint(frozenset({b"HIGH", b"LOW"})), strict=True)
+    assert m.constraint() == SpacedConstraint(IdentifierConstraint(frozenset({b"HIGH", b"LOW", b"lower"})), strict=True)
 
 
 def test_java_case_on_a_non_enum_has_no_opinion() -> None:
