@@ -346,8 +346,7 @@ class SiteMonitor:
             return
         self._need = None
         if not facts.ok:
-            self._stats.failed_lookups += 1
-            self._to_idle()
+            self._fail_open()
             return
         if self._state == _PROBE:
             self._provide_probe(facts)
@@ -355,8 +354,7 @@ class SiteMonitor:
         if self._state == _QWAIT:
             members = self._member_names(facts)
             if not members:
-                self._stats.failed_lookups += 1
-                self._to_idle()
+                self._fail_open()
                 return
             self._members = members
             self._state = _QDOT
@@ -392,9 +390,7 @@ class SiteMonitor:
                 self._stats.failed_lookups += 1
             self._to_idle()
             return
-        self._live = live
-        self._constraint = None
-        self._state = _ACTIVE
+        self._activate(live)
         if self._typed and live == [self._typed] and self._typed in qualifiers:
             self._ask_members()
 
@@ -512,12 +508,9 @@ class SiteMonitor:
             return
         live = sorted(self._probe_names)
         if not live:
-            self._stats.failed_lookups += 1
-            self._to_idle()
+            self._fail_open()
             return
-        self._live = live
-        self._constraint = None
-        self._state = _ACTIVE
+        self._activate(live)
         self._strict = True  # a Java enum case label is a constant's name, never a literal
 
     def _ask_members(self) -> None:
@@ -556,8 +549,7 @@ class SiteMonitor:
             self._stats.extra["violations"] += 1
             self._to_idle()
             return
-        self._live = live
-        self._state = _ACTIVE
+        self._activate(live)
 
     def _member_site(self, rest: bytes, chars: str) -> None:
         """A dot after a qualifier was generated: the member is asked for at the dot."""
@@ -631,6 +623,17 @@ class SiteMonitor:
         else:
             self._base = gen[: len(gen) - len(typed.decode("utf-8", "replace"))]
             self._need = self._completion_need(self._gen_len, gen)
+
+    def _activate(self, live: list[bytes]) -> None:
+        """Constrain to the ``live`` names (the constraint is rebuilt on demand)."""
+        self._live = live
+        self._constraint = None
+        self._state = _ACTIVE
+
+    def _fail_open(self) -> None:
+        """The server gave nothing usable at this site: no opinion (counted)."""
+        self._stats.failed_lookups += 1
+        self._to_idle()
 
     def _to_idle(self) -> None:
         self._state = _IDLE
