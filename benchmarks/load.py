@@ -136,6 +136,15 @@ class Sampler:
         self.peak_procs = max(self.peak_procs, procs)
         return rss, fds, procs
 
+    def report(self, before: tuple[float, int, int], after: tuple[float, int, int]) -> dict[str, float | int]:
+        """RSS, open fds and processes of the tree: before, peak while running, after."""
+        return {
+            "rss_mb_before": round(before[0], 1), "rss_mb_peak": round(self.peak_rss_mb, 1),
+            "rss_mb_after": round(after[0], 1),
+            "fds_before": before[1], "fds_peak": self.peak_fds, "fds_after": after[1],
+            "processes_before": before[2], "processes_peak": self.peak_procs, "processes_after": after[2],
+        }
+
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
         def loop() -> None:
@@ -255,12 +264,7 @@ def run_vllm(model: str, n: int, tokens: int) -> dict[str, Any]:
             "startup_s": round(startup_s, 1),
             **parts,
             "mgd_vs_plain_wall": round(parts["mgd"]["wall_s"] / parts["plain"]["wall_s"], 2),
-            "process_tree": {
-                "rss_mb_before": round(before[0], 1), "rss_mb_peak": round(sampler.peak_rss_mb, 1),
-                "rss_mb_after": round(after[0], 1),
-                "fds_before": before[1], "fds_peak": sampler.peak_fds, "fds_after": after[1],
-                "processes_before": before[2], "processes_peak": sampler.peak_procs, "processes_after": after[2],
-            },
+            "process_tree": sampler.report(before, after),
         }
     finally:
         if proc.poll() is None:
@@ -331,12 +335,7 @@ async def run_lsp(model: str, n: int, tokens: int) -> dict[str, Any]:
             "wall_s": round(wall, 2),
             "requests_per_s": round(n / wall, 2),
             **latency_stats([r[0] for r in results]),
-            "process_tree": {
-                "rss_mb_before": round(before[0], 1), "rss_mb_peak": round(sampler.peak_rss_mb, 1),
-                "rss_mb_after": round(after[0], 1),
-                "fds_before": before[1], "fds_peak": sampler.peak_fds, "fds_after": after[1],
-                "processes_before": before[2], "processes_peak": sampler.peak_procs, "processes_after": after[2],
-            },
+            "process_tree": sampler.report(before, after),
         }
     finally:
         with contextlib.suppress(Exception):
