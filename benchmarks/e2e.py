@@ -21,9 +21,9 @@ from pathlib import Path
 from _common import HELD_OUT_PACKAGES, default_model, fetch_package, write_result
 
 from monitors.casegen import dot_sites
-from monitors.decoding.check import check_member_accesses
-from monitors.decoding.generate import GenerateOptions, HFGenerator, Prompt
-from monitors.decoding.session import SessionConfig
+from lsp_bridge.check import check_member_accesses
+from mgd.engines.generate import GenerateOptions, HFGenerator, Prompt
+from mgd.session import SessionConfig
 from monitors.languages import language_for_path
 
 

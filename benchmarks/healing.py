@@ -28,7 +28,7 @@ from pathlib import Path
 from _common import HELD_OUT_PACKAGES, default_model, fetch_package, write_result
 
 from monitors.casegen import dot_sites
-from monitors.decoding.generate import GenerateOptions, HFGenerator, Prompt
+from mgd.engines.generate import GenerateOptions, HFGenerator, Prompt
 from monitors.languages import language_for_path
 
 _IDENT_RUN = re.compile(r"[A-Za-z0-9_]*")

@@ -207,7 +207,7 @@ def run_vllm(model: str, n: int, tokens: int) -> dict[str, Any]:
     port = free_port()
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
            "MGD_ALLOWED_WORKSPACES": ""}
-    cmd = [str(VLLM_PYTHON), "-m", "monitors.cli", "serve", model, "--allow-workspace", str(DEMO),
+    cmd = [str(VLLM_PYTHON), "-m", "mgd.cli", "serve", model, "--allow-workspace", str(DEMO),
            "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--enforce-eager",
            "--max-model-len", "2048", "--max-num-seqs", str(n)]
     t_start = time.perf_counter()
@@ -285,7 +285,7 @@ async def run_lsp(model: str, n: int, tokens: int) -> dict[str, Any]:
 
     client = LanguageClient("mgd-load", "0")
     t_start = time.perf_counter()
-    await client.start_io(sys.executable, "-m", "monitors.cli", "lsp", "--model", model, cwd=str(ROOT))
+    await client.start_io(sys.executable, "-m", "mgd.cli", "lsp", "--model", model, cwd=str(ROOT))
     pid = client._server.pid  # type: ignore[union-attr]
     init = {"debounce_ms": 0, "latency_budget_ms": 600_000, "lookup_wait_ms": 30_000,
             "max_tokens_single": tokens, "server": "jedi"}

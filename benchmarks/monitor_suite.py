@@ -31,8 +31,8 @@ from pathlib import Path
 
 from _common import ROOT, default_model, write_result
 
-from monitors.decoding.generate import GenerateOptions, HFGenerator, Prompt
-from monitors.decoding.session import SessionConfig
+from mgd.engines.generate import GenerateOptions, HFGenerator, Prompt
+from mgd.session import SessionConfig
 from monitors.languages import language_for_path
 from monitors.registry import monitors_for
 

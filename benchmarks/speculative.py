@@ -9,7 +9,7 @@ Workloads (held-out code: click 8.1.8 from tests/fixtures, not in tinycode's tra
 * ``completion``: the file up to a member-access dot (real sites), with the
   dereference monitor and the real jedi language server.
 
-Engines (all through :class:`~monitors.decoding.generate.HFGenerator`, greedy, the
+Engines (all through :class:`~mgd.engines.generate.HFGenerator`, greedy, the
 same prompts): ``plain`` (HF ``generate``), then ``--speculative`` with each draft
 source alone and combined. Every speculative output must equal plain greedy token
 for token (checked, reported). A sweep of the combined tree budget and the forward
@@ -42,11 +42,11 @@ from transformers import DynamicCache  # noqa: E402
 
 from benchmarks._common import default_model, write_result  # noqa: E402
 from monitors.casegen import dot_sites, sample_sites  # noqa: E402
-from monitors.decoding.generate import GenerateOptions, HFGenerator, Prompt  # noqa: E402
-from monitors.decoding.session import SessionConfig  # noqa: E402
+from mgd.engines.generate import GenerateOptions, HFGenerator, Prompt  # noqa: E402
+from mgd.session import SessionConfig  # noqa: E402
 from monitors.languages import language_for_path  # noqa: E402
-from monitors.speculative.decoder import cache_kwarg  # noqa: E402
-from monitors.speculative.tree import DraftTree  # noqa: E402
+from mgd.engines.speculative.decoder import cache_kwarg  # noqa: E402
+from mgd.engines.speculative.tree import DraftTree  # noqa: E402
 
 CLICK = ROOT / "tests" / "fixtures" / "projects" / "click"
 EDIT_FILES = ["click/formatting.py", "click/utils.py", "click/termui.py", "click/_compat.py"]

@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, default_model, write_result  # noqa: E402
 
 from monitors.casegen import dot_sites, sample_sites  # noqa: E402
-from monitors.decoding.generate import GenerateOptions, Prompt  # noqa: E402
+from mgd.engines.generate import GenerateOptions, Prompt  # noqa: E402
 from monitors.languages import language_for_path  # noqa: E402
 
 PROJECT = ROOT / "tests" / "fixtures" / "projects" / "click"
@@ -105,7 +105,7 @@ def renice_servers(nice: int) -> list[int]:
 def legality(ps: list[Prompt], texts: list[str], server: str) -> dict:
     """Identifiers generated after member-access dots, checked with the server (not timed)."""
     from lsp_bridge import BackgroundLoop, ServerPool, preset
-    from monitors.decoding.check import check_member_accesses
+    from lsp_bridge.check import check_member_accesses
 
     checked = violations = 0
     with BackgroundLoop() as loop:
@@ -184,7 +184,7 @@ def main() -> None:
     ap.add_argument("--no-check", action="store_true", help="skip the legality check of the outputs")
     args = ap.parse_args()
 
-    from monitors.vllm.offline import VllmGenerator
+    from mgd.vllm.offline import VllmGenerator
 
     ps = prompts(args.prompts)
     opts = dict(max_new_tokens=args.tokens, max_prompt_tokens=512)

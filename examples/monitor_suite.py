@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from monitors.decoding.generate import GenerateOptions, HFGenerator, Prompt
+from mgd.engines.generate import GenerateOptions, HFGenerator, Prompt
 
 ROOT = Path(__file__).resolve().parent / "demo_project"
 HEADER = "from geometry.shapes import Circle, Rectangle\n\n\n"

@@ -2,7 +2,7 @@
 
 One function, :func:`build_monitors`, used by every engine (the Hugging Face
 session and the vLLM processors), so a name means the same monitor everywhere.
-Names are those of :data:`monitors.config.KNOWN_MONITORS`; ``"all"`` stands for
+Names are those of :data:`mgd.config.KNOWN_MONITORS`; ``"all"`` stands for
 every monitor that applies to the language. A monitor that does not apply to a
 language (``keyword_arguments`` in Java) is skipped, so one list can serve every
 language; an unknown name raises :class:`~monitors.errors.ConfigError`.
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from monitors.base import Monitor
 from monitors.calls import ArgumentCountMonitor, KeywordArgumentMonitor
 from monitors.completion_sites import ENUM_CASES, IMPORTS, INSTANTIATION, SiteMonitor, SiteRule
-from monitors.config import KNOWN_MONITORS
+from mgd.config import KNOWN_MONITORS
 from monitors.dereference import DereferenceMonitor
 from monitors.errors import ConfigError
 from monitors.languages import LanguageSpec

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from monitors.decoding.cases import Case
+from mgd.engines.cases import Case
 from monitors.errors import ConfigError
 
-MGD = [sys.executable, "-m", "monitors.cli"]
+MGD = [sys.executable, "-m", "mgd.cli"]
 
 
 def test_case_validation() -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from lsp_bridge import ServerSpec
-from monitors.decoding.generate import GenerateOptions, HFGenerator, Prompt
-from monitors.decoding.session import SessionConfig
+from mgd.engines.generate import GenerateOptions, HFGenerator, Prompt
+from mgd.session import SessionConfig
 
 pytestmark = pytest.mark.e2e
 

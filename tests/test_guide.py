@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from monitors.base import CompletionFacts, CompletionNeed
-from monitors.decoding.guide import SequenceGuide
-from monitors.decoding.hf import MonitorLogitsProcessor, apply_allowed
+from monitors.guide import SequenceGuide
+from mgd.engines.hf import MonitorLogitsProcessor, apply_allowed
 from monitors.dereference import DereferenceMonitor
 from monitors.languages import get_language
 from monitors.vocab import VocabIndex

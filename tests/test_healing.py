@@ -366,7 +366,7 @@ def test_healed_index_queries_are_cached(tiny_index: VocabIndex) -> None:
 
 def click_cut_prompts(project: Path, n: int, cut: int, seed: int):
     from monitors.casegen import dot_sites, sample_sites
-    from monitors.decoding.generate import Prompt
+    from mgd.engines.generate import Prompt
     from monitors.languages import language_for_path
 
     path = project / "click/core.py"
@@ -381,8 +381,8 @@ def click_cut_prompts(project: Path, n: int, cut: int, seed: int):
 
 @pytest.fixture(scope="module")
 def generator(tiny_model):
-    from monitors.decoding.generate import HFGenerator
-    from monitors.decoding.session import SessionConfig
+    from mgd.engines.generate import HFGenerator
+    from mgd.session import SessionConfig
 
     gen = HFGenerator(tiny_model, config=SessionConfig(server="jedi", wait_s=20.0))
     yield gen
@@ -393,7 +393,7 @@ def _raw_generation(gen, prompt, options, healed: HealedPrompt) -> str:
     """Generate the healed prompt again with the public pieces; the exact text."""
     import torch
 
-    from monitors.decoding.hf import MonitorLogitsProcessor
+    from mgd.engines.hf import MonitorLogitsProcessor
 
     guide = gen.session.guide(prompt.workspace, prompt.file, prompt.prefix, prompt.suffix, heal=healed.removed,
                               monitors=() if not options.monitors else None)
@@ -433,7 +433,7 @@ def _check_results(generator, prompts, options, results) -> None:
 @pytest.mark.e2e
 @pytest.mark.parametrize("monitors", [False, True])
 def test_e2e_greedy_round_trip(generator, click_project, monitors: bool) -> None:
-    from monitors.decoding.generate import GenerateOptions
+    from mgd.engines.generate import GenerateOptions
 
     prompts = click_cut_prompts(click_project, 2, 2, seed=11)
     options = GenerateOptions(max_new_tokens=4, heal=True, monitors=monitors, max_prompt_tokens=64)
@@ -445,7 +445,7 @@ def test_e2e_greedy_round_trip(generator, click_project, monitors: bool) -> None
 
 @pytest.mark.e2e
 def test_e2e_sampling_and_stop(generator, click_project) -> None:
-    from monitors.decoding.generate import GenerateOptions
+    from mgd.engines.generate import GenerateOptions
 
     prompts = click_cut_prompts(click_project, 2, 1, seed=5)
     options = GenerateOptions(max_new_tokens=5, heal=True, monitors=False, do_sample=True, temperature=1.0,
@@ -457,8 +457,8 @@ def test_e2e_sampling_and_stop(generator, click_project) -> None:
 @pytest.mark.e2e
 def test_e2e_composition_dereference_legal(generator, click_project) -> None:
     """``obj.`` and ``obj.xy`` healed with jedi's names: every member generated is legal."""
-    from monitors.decoding.check import check_member_accesses
-    from monitors.decoding.generate import GenerateOptions
+    from lsp_bridge.check import check_member_accesses
+    from mgd.engines.generate import GenerateOptions
     from monitors.languages import language_for_path
 
     prompts = click_cut_prompts(click_project, 1, 0, seed=2) + click_cut_prompts(click_project, 1, 2, seed=3)
@@ -481,8 +481,8 @@ def test_e2e_composition_dereference_legal(generator, click_project) -> None:
 @pytest.mark.e2e
 def test_e2e_cli_cases_heal(generator, click_project, tiny_model, tmp_path: Path) -> None:
     """``mgd generate --cases --heal``: prefix_end inside an identifier and inside indentation."""
-    from monitors.cli import main
-    from monitors.decoding.generate import GenerateOptions, Prompt
+    from mgd.cli import main
+    from mgd.engines.generate import GenerateOptions, Prompt
 
     path = click_project / "click/core.py"
     text = path.read_text(encoding="utf-8")

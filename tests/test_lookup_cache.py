@@ -14,9 +14,9 @@ import torch
 
 from lsp_bridge import BackgroundLoop, ServerPool, preset
 from monitors.base import CompletionFacts, CompletionNeed, SignatureNeed
-from monitors.decoding.guide import SequenceGuide
-from monitors.decoding.hf import MonitorPrefetch
-from monitors.decoding.lookup import BridgeLookup, DocumentContext, RequestCache, import_statement
+from monitors.guide import SequenceGuide
+from mgd.engines.hf import MonitorPrefetch
+from lsp_bridge.lookup import BridgeLookup, DocumentContext, RequestCache, import_statement
 from monitors.dereference import DereferenceMonitor
 from monitors.errors import ConfigError
 from monitors.languages import get_language

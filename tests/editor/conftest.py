@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def mgd_lsp_command(*args: str) -> list[str]:
     """``mgd lsp ...`` run by this interpreter (the venv's)."""
-    return [sys.executable, "-m", "monitors.cli", "lsp", *args]
+    return [sys.executable, "-m", "mgd.cli", "lsp", *args]
 
 
 @contextlib.asynccontextmanager

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from lsp_bridge.editor.engines import EngineRequest, LocalEngine
-from lsp_bridge.editor.forward import HfForward, LeanForward, make_forward
-from lsp_bridge.editor.lean import LeanCache, LeanLlama, lean_supported
-from lsp_bridge.editor.options import EditorOptions
-from lsp_bridge.editor.shape import decide_shape
+from mgd.editor.engines import EngineRequest, LocalEngine
+from mgd.engines.local.forward import HfForward, LeanForward, make_forward
+from mgd.engines.local.lean import LeanCache, LeanLlama, lean_supported
+from mgd.editor.options import EditorOptions
+from mgd.editor.shape import decide_shape
 from monitors.errors import ConfigError
 from monitors.languages import get_language
 
@@ -67,7 +67,7 @@ def test_cache_crop_and_reserve() -> None:
 def test_unsupported_models_keep_the_hf_forward(model, monkeypatch) -> None:
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from lsp_bridge.editor import forward as forward_mod
+    from mgd.engines.local import forward as forward_mod
 
     cfg = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
                       num_attention_heads=2, num_key_value_heads=2, attention_bias=True)

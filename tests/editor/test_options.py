@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from lsp_bridge.editor.options import EditorOptions, load_toml_options
-from monitors.cli import build_parser
-from monitors.commands.lsp import options_from_args
+from mgd.editor.options import EditorOptions, load_toml_options
+from mgd.cli import build_parser
+from mgd.cli.commands.lsp import options_from_args
 from monitors.errors import ConfigError
 
 
@@ -58,7 +58,7 @@ def test_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_server_precedence_toml_then_flags_then_initialization_options(tmp_path: Path) -> None:
     from lsprotocol import types
 
-    from lsp_bridge.editor.server import build_server
+    from mgd.editor.server import build_server
 
     (tmp_path / "mgd.toml").write_text(
         '[editor]\ndebounce_ms = 5\nmax_lines = 7\nserver = "pyright"\n\n[languages.python]\nserver = "jedi"\n'

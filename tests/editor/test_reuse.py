@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from lsp_bridge.editor.engines import EngineRequest, LocalEngine
-from lsp_bridge.editor.options import EditorOptions
-from lsp_bridge.editor.reuse import PrefixReuse, anchored_start, common_prefix
-from lsp_bridge.editor.shape import decide_shape
+from mgd.editor.engines import EngineRequest, LocalEngine
+from mgd.editor.options import EditorOptions
+from mgd.engines.local.reuse import PrefixReuse, anchored_start, common_prefix
+from mgd.editor.shape import decide_shape
 from monitors.languages import get_language
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lsp_bridge.editor.shape import StopRule, decide_shape
+from mgd.editor.shape import StopRule, decide_shape
 from monitors.languages import get_language
 
 PY = get_language("python")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from monitors.decoding.cases import Case
+from mgd.engines.cases import Case
 from monitors.errors import ConfigError
-from monitors.evaluation.builder import BuildOptions, build_cases
+from mgd.evaluation.builder import BuildOptions, build_cases
 
 JAVA = """package demo;
 
@@ -103,7 +103,7 @@ def test_bad_repo() -> None:
 def test_cli_build(tmp_path: Path, click_project: Path) -> None:
     out = tmp_path / "cases.jsonl"
     proc = subprocess.run(
-        [sys.executable, "-m", "monitors.cli", "bench", "build", "--repo", str(click_project),
+        [sys.executable, "-m", "mgd.cli", "bench", "build", "--repo", str(click_project),
          "--language", "python", "--out", str(out), "--seed", "1", "--max", "7",
          "--include", "click/t*.py"],
         capture_output=True, text=True, timeout=120,

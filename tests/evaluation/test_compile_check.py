@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from monitors.evaluation.compile_check import CheckItem, available_checkers, check_items
+from mgd.evaluation.compile_check import CheckItem, available_checkers, check_items
 
 TOOLS = available_checkers()
 

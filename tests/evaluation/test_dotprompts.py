@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from monitors.errors import ConfigError
-from monitors.evaluation.dotprompts import load_dotprompts
+from mgd.evaluation.dotprompts import load_dotprompts
 
 JAVA = "class A {\n    int f(String s) {\n        return s.length();\n    }\n}\n"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from monitors.errors import ConfigError
-from monitors.evaluation.methods import cut_method, open_braces
+from mgd.evaluation.methods import cut_method, open_braces
 
 PY = {"kind": "indent", "indent": 4}
 

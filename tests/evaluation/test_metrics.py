@@ -7,7 +7,7 @@ from itertools import combinations
 import pytest
 
 from monitors.errors import ConfigError
-from monitors.evaluation.metrics import (
+from mgd.evaluation.metrics import (
     definition_site,
     expected_max_at_k,
     identifiers,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from monitors.errors import ConfigError
-from monitors.evaluation.builder import BuildOptions, build_cases, write_cases
-from monitors.evaluation.runner import (
+from mgd.evaluation.builder import BuildOptions, build_cases, write_cases
+from mgd.evaluation.runner import (
     RunSettings,
     check_settings,
     generate_config,
@@ -31,9 +31,9 @@ def test_parse_configs() -> None:
 
 
 def test_run_score_report_resume(tmp_path: Path, tiny_model: Path) -> None:
-    from monitors.decoding.generate import HFGenerator
-    from monitors.evaluation.report import write_report
-    from monitors.evaluation.scoring import score_run
+    from mgd.engines.generate import HFGenerator
+    from mgd.evaluation.report import write_report
+    from mgd.evaluation.scoring import score_run
 
     repo = tmp_path / "pyproj"
     shutil.copytree(Path(__file__).parents[1] / "fixtures" / "pyproj", repo)

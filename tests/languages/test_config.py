@@ -8,8 +8,8 @@ import pytest
 from lsprotocol.types import CompletionItemKind
 
 from lsp_bridge import PRESETS
-from monitors.config import DEFAULT_SERVERS, MgdConfig, load_config, parse_config
-from monitors.decoding.session import MgdSession, SessionConfig
+from mgd.config import DEFAULT_SERVERS, MgdConfig, load_config, parse_config
+from mgd.session import MgdSession, SessionConfig
 from monitors.errors import ConfigError
 
 EXAMPLE = """

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.e2e
 
 
 def doctor(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "monitors.cli", "doctor", *args],
+    return subprocess.run([sys.executable, "-m", "mgd.cli", "doctor", *args],
                           capture_output=True, text=True, timeout=600)
 
 

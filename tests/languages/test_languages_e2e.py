@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from lsp_bridge import resolve_command
-from monitors.decoding.check import check_member_accesses
-from monitors.decoding.generate import GenerateOptions, HFGenerator
-from monitors.decoding.session import SessionConfig
+from lsp_bridge.check import check_member_accesses
+from mgd.engines.generate import GenerateOptions, HFGenerator
+from mgd.session import SessionConfig
 from monitors.errors import ServerStartError
 from monitors.languages import language_for_path
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lsp_bridge import preset
-from monitors.decoding.session import SessionConfig
+from mgd.session import SessionConfig
 from monitors.errors import ConfigError
 
 pytest.importorskip("multilspy", reason="optional backend: pip install --no-deps multilspy psutil requests")

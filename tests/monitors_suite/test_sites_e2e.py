@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from lsprotocol.types import CompletionItemKind
 
-from monitors.decoding.generate import GenerateOptions, HFGenerator, Prompt
-from monitors.decoding.session import SessionConfig
+from mgd.engines.generate import GenerateOptions, HFGenerator, Prompt
+from mgd.session import SessionConfig
 from monitors.languages import get_language
 
 pytestmark = pytest.mark.e2e

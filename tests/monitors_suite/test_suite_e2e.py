@@ -16,9 +16,9 @@ import pytest
 from lsp_bridge import identifier_names
 from monitors.base import SignatureNeed
 from monitors.completion_sites import INSTANTIATION
-from monitors.decoding.generate import GenerateOptions, HFGenerator, Prompt
-from monitors.decoding.lookup import BridgeLookup, DocumentContext
-from monitors.decoding.session import SessionConfig
+from mgd.engines.generate import GenerateOptions, HFGenerator, Prompt
+from lsp_bridge.lookup import BridgeLookup, DocumentContext
+from mgd.session import SessionConfig
 from monitors.languages import get_language
 
 pytestmark = pytest.mark.e2e

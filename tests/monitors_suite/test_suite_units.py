@@ -13,7 +13,7 @@ from monitors.base import (
 )
 from monitors.calls import ArgumentCountMonitor, KeywordArgumentMonitor, keyword_names, signature_of
 from monitors.completion_sites import ENUM_CASES, IMPORTS, INSTANTIATION, SiteMonitor
-from monitors.config import KNOWN_MONITORS, parse_config
+from mgd.config import KNOWN_MONITORS, parse_config
 from monitors.errors import ConfigError
 from monitors.languages import get_language
 from monitors.registry import MONITORS, build_monitors, monitors_for

@@ -52,7 +52,7 @@ def demo_hole(demo_project: Path) -> tuple[Path, Path, str, str]:
 @pytest.fixture(scope="module")
 def generator(tiny_model: Path) -> Iterator[Any]:
     """One HF generator (model loaded once) for the module."""
-    from monitors.decoding.generate import HFGenerator
+    from mgd.engines.generate import HFGenerator
 
     gen = HFGenerator(tiny_model)
     yield gen
@@ -63,7 +63,7 @@ def generator(tiny_model: Path) -> Iterator[Any]:
 def with_session(generator: Any) -> Callable[..., contextlib.AbstractContextManager[Any]]:
     """``with with_session(config) as gen:`` the module's generator with a fresh
     session (own loop and server pool, shared vocabulary index), closed afterwards."""
-    from monitors.decoding.session import MgdSession
+    from mgd.session import MgdSession
 
     @contextlib.contextmanager
     def use(config: Any) -> Iterator[Any]:

@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 
 from lsp_bridge import preset
-from monitors.decoding.cases import iter_cases
-from monitors.decoding.generate import GenerateOptions, Prompt
-from monitors.decoding.session import MgdSession, SessionConfig
+from mgd.engines.cases import iter_cases
+from mgd.engines.generate import GenerateOptions, Prompt
+from mgd.session import MgdSession, SessionConfig
 from monitors.errors import ConfigError, MgdError, WorkspaceError
-from monitors.vllm.settings import MAX_TEXT_CHARS, MgdSettings
+from mgd.vllm.settings import MAX_TEXT_CHARS, MgdSettings
 
 from ._procs import children
 from .conftest import FAKES, fake_spec

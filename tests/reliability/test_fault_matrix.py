@@ -1,7 +1,7 @@
 """The fault matrix through the real generation paths (real fake-server processes).
 
 Each broken server stands behind the real tiny model: the Hugging Face generator
-(blocking guide) and the vLLM processor's :class:`~monitors.vllm.core.MonitorCore`
+(blocking guide) and the vLLM processor's :class:`~mgd.vllm.core.MonitorCore`
 (non-blocking guide, driven step by step with the same model). For every fault:
 generation completes, the fault shows in the counters (or the log), no decoding
 step waits past its budget, and no server process outlives the session.
@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import torch
 
-from monitors.decoding.generate import GenerateOptions, Prompt
-from monitors.decoding.session import SessionConfig
+from mgd.engines.generate import GenerateOptions, Prompt
+from mgd.session import SessionConfig
 
 from ._procs import children
 from .conftest import fake_spec, received_methods
@@ -132,7 +132,7 @@ CORE_FAULTS = [
 
 def drive_core(core: Any, model: Any, tokenizer: Any, settings: Any, steps: int) -> tuple[list[int], list[float], Any]:
     """What the vLLM processor does per step, with an HF forward pass as the engine."""
-    from monitors.vllm.core import mask_row
+    from mgd.vllm.core import mask_row
 
     ids = tokenizer(settings.prefix, verbose=False).input_ids[-PROMPT_TOKENS:]
     monitor = core.open(settings, ids)
@@ -154,7 +154,7 @@ def drive_core(core: Any, model: Any, tokenizer: Any, settings: Any, steps: int)
 
 @pytest.mark.parametrize("fault", CORE_FAULTS, ids=[f.name for f in CORE_FAULTS])
 def test_vllm_core_survives(fault: Fault, generator, demo_hole, tmp_path) -> None:
-    from monitors.vllm.core import MonitorCore
+    from mgd.vllm.core import MonitorCore
 
     ws, path, prefix, suffix = demo_hole
     spec = fake_spec(fault.script, tmp_path / "received.jsonl", fault.env, request_timeout_s=fault.request_timeout_s)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from monitors import base
 from monitors.base import CompletionFacts, CompletionNeed, IdentifierConstraint, PrefixConstraint
-from monitors.decoding.guide import SequenceGuide
+from monitors.guide import SequenceGuide
 from monitors.healing import HealingMonitor, heal_prompt
 from monitors.languages import LANGUAGES
 from monitors.triggers import IDENT_BYTES

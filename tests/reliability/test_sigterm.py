@@ -34,7 +34,7 @@ def test_sigterm_stops_generation_and_its_language_server(tiny_model: Path, demo
     line = next(i for i, t in enumerate(text, 1) if "total += c." in t)
     col = text[line - 1].index("c.") + 3
     proc = subprocess.Popen(
-        [sys.executable, "-m", "monitors.cli", "generate", "--model", str(tiny_model), "--workspace",
+        [sys.executable, "-m", "mgd.cli", "generate", "--model", str(tiny_model), "--workspace",
          str(demo_project), "--file", "report.py", "--line", str(line), "--column", str(col),
          "--max-new-tokens", "1500"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from monitors.base import CompletionFacts, CompletionNeed
-from monitors.decoding.guide import SequenceGuide
+from monitors.guide import SequenceGuide
 from monitors.dereference import DereferenceMonitor
 from monitors.languages import get_language
 from monitors.vocab import VocabIndex
@@ -89,8 +89,8 @@ def test_ready_allowed_matches_allowed_and_counts_nothing(index, tiny_tokenizer)
 
 
 def test_prune_drops_nodes_illegal_along_their_path(index, tiny_tokenizer) -> None:
-    from monitors.speculative.decoder import _prune
-    from monitors.speculative.tree import DraftTree
+    from mgd.engines.speculative.decoder import _prune
+    from mgd.engines.speculative.tree import DraftTree
 
     lookup = StaticLookup({"radius", "area"})
     guide = SequenceGuide([DereferenceMonitor(PY, PREFIX + ".")], lookup, index)

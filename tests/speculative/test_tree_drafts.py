@@ -8,9 +8,9 @@ import torch
 
 from monitors.base import IdentifierConstraint
 from monitors.errors import ConfigError
-from monitors.speculative.decoder import SpecConfig, sample_with_drafts
-from monitors.speculative.drafts import MonitorDraft, NgramDraft, TokenRecycler, parse_sources
-from monitors.speculative.tree import DraftTree
+from mgd.engines.speculative.decoder import SpecConfig, sample_with_drafts
+from mgd.engines.speculative.drafts import MonitorDraft, NgramDraft, TokenRecycler, parse_sources
+from mgd.engines.speculative.tree import DraftTree
 
 
 def sample_tree() -> DraftTree:

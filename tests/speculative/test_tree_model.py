@@ -6,8 +6,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, DynamicCache
 
-from monitors.speculative.decoder import TreeDecoder, cache_kwarg, gather_cache
-from monitors.speculative.tree import DraftTree
+from mgd.engines.speculative.decoder import TreeDecoder, cache_kwarg, gather_cache
+from mgd.engines.speculative.tree import DraftTree
 
 PROMPT = "def area(self):\n    return self.width * self.height\n\n\ndef perimeter(self):\n    return"
 
@@ -83,7 +83,7 @@ def test_greedy_equals_plain_without_monitors(model, tiny_tokenizer) -> None:
     def enc(s: str) -> list[int]:
         return tiny_tokenizer(s, add_special_tokens=False).input_ids
 
-    from monitors.speculative.decoder import SpecConfig
+    from mgd.engines.speculative.decoder import SpecConfig
 
     prompts = [
         PROMPT,

@@ -33,7 +33,7 @@ def allowed_workspaces():
 
 @pytest.fixture(scope="session")
 def vllm_generator(tiny_model, allowed_workspaces):
-    from monitors.vllm.offline import VllmGenerator
+    from mgd.vllm.offline import VllmGenerator
 
     gen = VllmGenerator(tiny_model, server="jedi", wait_ms=30_000, **LLM_ARGS)
     yield gen

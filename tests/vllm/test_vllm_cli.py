@@ -10,14 +10,14 @@ import json
 
 import pytest
 
-from monitors.decoding.cases import iter_cases
-from monitors.decoding.generate import GenerateOptions
+from mgd.engines.cases import iter_cases
+from mgd.engines.generate import GenerateOptions
 
 pytestmark = pytest.mark.e2e
 
 
 def test_cli_accepts_engine_vllm() -> None:
-    from monitors.cli import build_parser
+    from mgd.cli import build_parser
 
     args = build_parser().parse_args(["generate", "--engine", "vllm", "--cases", "c.jsonl", "--out", "o.jsonl"])
     assert args.engine == "vllm"

@@ -6,7 +6,7 @@ import concurrent.futures
 
 import pytest
 
-from monitors.vllm.gate import LookupGate
+from lsp_bridge.gate import LookupGate
 
 
 class _Starts:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from monitors.casegen import dot_sites, sample_sites
-from monitors.decoding.check import check_member_accesses
-from monitors.decoding.generate import GenerateOptions, Prompt
+from lsp_bridge.check import check_member_accesses
+from mgd.engines.generate import GenerateOptions, Prompt
 from monitors.languages import language_for_path
 
 pytestmark = pytest.mark.e2e

@@ -67,7 +67,7 @@ def server(tiny_model, demo_project):
     port = free_port()
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "MGD_ALLOWED_WORKSPACES": ""}
     env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # engine in the server process: starts in seconds
-    cmd = [sys.executable, "-m", "monitors.cli", "serve", str(tiny_model), "--allow-workspace", str(demo_project),
+    cmd = [sys.executable, "-m", "mgd.cli", "serve", str(tiny_model), "--allow-workspace", str(demo_project),
            "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--enforce-eager",
            "--max-model-len", "2048", "--max-num-seqs", "8"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from monitors.vllm.core import MonitorCore, mask_row, mask_rows
-from monitors.vllm.settings import MgdSettings
+from mgd.vllm.core import MonitorCore, mask_row, mask_rows
+from mgd.vllm.settings import MgdSettings
 
 
 def test_mask_rows_matches_masking_each_row() -> None:
@@ -64,7 +64,7 @@ def test_identical_requests_share_one_lookup(core: MonitorCore, click_project: P
 def test_shared_lookup_is_cancelled_only_when_its_last_reader_ends() -> None:
     import concurrent.futures
 
-    from monitors.vllm.core import SharedLookups
+    from mgd.vllm.core import SharedLookups
 
     shared = SharedLookups()
     fut: concurrent.futures.Future[object] = concurrent.futures.Future()
@@ -122,7 +122,7 @@ def test_ended_request_cancels_its_unanswered_lookup(core: MonitorCore, click_pr
 def test_v1_last_step_lets_go_of_pending_lookups(core: MonitorCore, click_project: Path) -> None:
     """At a request's last token (``max_tokens``) its unanswered lookups are cancelled
     right away, not when vLLM reports the request removed (at the next batch)."""
-    from monitors.vllm.v1 import MgdV1LogitsProcessor, _Row
+    from mgd.vllm.v1 import MgdV1LogitsProcessor, _Row
 
     def quick(suffix: str) -> MgdSettings:
         s = _settings(click_project, suffix)

@@ -48,6 +48,6 @@ def test_requests_with_mgd_settings_are_refused_under_v1_spec_decode(tiny_model,
 
 
 def test_the_engine_config_is_found_only_inside_vllm() -> None:
-    from monitors.vllm.common import calling_engine_config
+    from mgd.vllm.common import calling_engine_config
 
     assert calling_engine_config() is None

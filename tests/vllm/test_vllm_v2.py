@@ -18,9 +18,9 @@ import torch
 from vllm import SamplingParams
 from vllm.v1.worker.gpu.sample.logits_processor import LogitsContext, LogitsProcRequestState
 
-from monitors.vllm.plugin import MgdLogitsProcessor
-from monitors.vllm.v1 import MgdV1LogitsProcessor
-from monitors.vllm.v2 import MgdV2LogitsProcessor
+from mgd.vllm.plugin import MgdLogitsProcessor
+from mgd.vllm.v1 import MgdV1LogitsProcessor
+from mgd.vllm.v2 import MgdV2LogitsProcessor
 
 MAX_REQS, MAX_LEN = 4, 1024
 CIR, CUM, FERENCE, AREA, RADIUS, CALL, NEWLINE = 7039, 5625, 1201, 10990, 6871, 327, 204
@@ -79,7 +79,7 @@ def test_dispatch_by_runner(tiny_model, allowed_workspaces) -> None:
     v1 = MgdLogitsProcessor(cfg, torch.device("cpu"), False)
     assert isinstance(v1, MgdV1LogitsProcessor) and v1.enabled and not v1.is_argmax_invariant()
     # An explicit --logits-processors registration wins: the entry-point instance is inert.
-    v1b = MgdLogitsProcessor(fake_config(tiny_model, ["monitors.vllm.v1:MgdV1LogitsProcessor"]),
+    v1b = MgdLogitsProcessor(fake_config(tiny_model, ["mgd.vllm.v1:MgdV1LogitsProcessor"]),
                              torch.device("cpu"), False)
     assert not v1b.enabled
     for p in (v1, v1b):
@@ -155,7 +155,7 @@ def test_bad_settings_are_rejected(tiny_model, demo_project, allowed_workspaces)
 
 
 def test_v1_with_speculative_decoding_is_refused() -> None:
-    from monitors.vllm.common import spec_decode_problem
+    from mgd.vllm.common import spec_decode_problem
 
     assert "speculative" in (spec_decode_problem(True, False) or "")
     assert spec_decode_problem(True, True) is None and spec_decode_problem(False, False) is None

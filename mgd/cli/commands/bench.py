@@ -1,0 +1,155 @@
+"""``mgd bench build|run``: DotPrompts-style cases from repositories, and scored runs."""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+from monitors.errors import ConfigError
+
+__all__ = ["register"]
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from mgd.evaluation.builder import BuildOptions, build_cases, read_exclude_list, write_cases
+
+    exclude = frozenset()
+    for path in args.exclude_list or []:
+        exclude |= read_exclude_list(Path(path))
+    per_repo = []
+    for i, repo in enumerate(args.repo):
+        options = BuildOptions(
+            seed=args.seed + i,
+            max_cases=None if len(args.repo) > 1 else args.max,
+            include=tuple(args.include or ()),
+            exclude=exclude,
+            max_target_chars=args.max_target_chars,
+            min_target_chars=args.min_target_chars,
+            id_prefix=f"{Path(repo).name}/" if len(args.repo) > 1 else "",
+        )
+        per_repo.append(build_cases(repo, args.language, options))
+    cases = _round_robin(per_repo, args.max, args.seed)
+    if not cases:
+        raise ConfigError("no cases found (no functions with member-access dots in the given files)")
+    n = write_cases(cases, Path(args.out))
+    files = len({(c.workspace, c.file) for c in cases})
+    print(f"{n} cases from {files} files in {len(args.repo)} repositories -> {args.out}", file=sys.stderr)
+    return 0
+
+
+def _round_robin(groups: list[list[Any]], limit: int | None, seed: int) -> list[Any]:
+    """Take cases alternately from each repository (each group in a seeded order)."""
+    rng = random.Random(seed)
+    queues = []
+    for g in groups:
+        g = list(g)
+        rng.shuffle(g)
+        queues.append(g)
+    out: list[Any] = []
+    while any(queues) and (limit is None or len(out) < limit):
+        for q in queues:
+            if q and (limit is None or len(out) < limit):
+                out.append(q.pop())
+    out.sort(key=lambda c: (c.workspace, c.file, c.prefix_end))
+    return out
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from mgd.cli.commands.generate import model_arg
+    from mgd.evaluation.report import write_report
+    from mgd.evaluation.runner import (
+        RunSettings,
+        check_settings,
+        generate_config,
+        load_bench_cases,
+        parse_configs,
+    )
+    from mgd.evaluation.scoring import score_run
+
+    configs = parse_configs(args.configs)
+    cases = load_bench_cases(Path(args.cases), args.limit)
+    settings = RunSettings(
+        n=args.n,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        seed=args.seed,
+        max_new_tokens=args.max_new_tokens,
+        max_prompt_tokens=args.max_prompt_tokens,
+        batch_size=args.batch_size,
+    )
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    check_settings(out_dir, settings)
+    if not args.score_only:
+        from mgd.engines.generate import HFGenerator
+        from mgd.session import SessionConfig
+
+        config = SessionConfig(server=args.server, wait_s=args.wait_s, request_timeout_s=args.request_timeout)
+        with HFGenerator(model_arg(args.model), config=config, device=args.device) as gen:
+            for cfg in configs:
+                generate_config(gen, cfg, cases, settings, out_dir, progress=not args.quiet)
+    result = score_run(
+        cases, configs, settings, out_dir, ks=tuple(args.k), jobs=args.jobs, allow_partial=args.allow_partial,
+        compile_check=not args.no_cr,
+    )
+    paths = write_report(result, out_dir, name=args.name, command=" ".join(["mgd", *sys.argv[1:]]))
+    for p in paths:
+        print(p, file=sys.stderr)
+    return 0
+
+
+def register(sub: Any) -> None:
+    b = sub.add_parser("bench", help="evaluation: build DotPrompts-style cases, run and score configurations")
+    bsub = b.add_subparsers(dest="bench_command", required=True)
+
+    p = bsub.add_parser("build", help="cases from real repositories (prompt = file up to a dot in a method)")
+    p.add_argument("--repo", action="append", required=True, help="repository root (repeatable)")
+    p.add_argument("--language", required=True, help="python, java, go, typescript, ...")
+    p.add_argument("--out", required=True, help="cases JSONL to write")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max", type=int, default=None, help="at most N cases in all")
+    p.add_argument("--include", action="append", metavar="GLOB", help="only files whose path matches")
+    p.add_argument("--exclude-list", action="append", metavar="FILE",
+                   help="paths to leave out, one a line (.gz ok), e.g. a model's training file list")
+    p.add_argument("--max-target-chars", type=int, default=None,
+                   help="skip holes (rest of the method) longer than this")
+    p.add_argument("--min-target-chars", type=int, default=1)
+    p.set_defaults(func=cmd_build)
+
+    r = bsub.add_parser("run", help="generate per configuration, then score CR/NIM/ISM/PM/score@k")
+    r.add_argument("--model", help="HF model id or path (default: $MGD_MODEL)")
+    r.add_argument("--cases", required=True)
+    r.add_argument("--configs", default="plain,mgd", help="comma list of plain, mgd, heal, mgd+heal")
+    r.add_argument("-n", type=int, default=1, help="samples per case")
+    r.add_argument("--temperature", type=float, default=0.0)
+    r.add_argument("--top-p", type=float, default=0.95)
+    r.add_argument("-k", type=int, action="append", default=None, help="score@k (repeatable; default 1 and n)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--max-new-tokens", type=int, default=64)
+    r.add_argument("--max-prompt-tokens", type=int, default=1024)
+    r.add_argument("--batch-size", type=int, default=4)
+    r.add_argument("--server", default=None, help="language server preset (default: the language's)")
+    r.add_argument("--wait-s", type=float, default=30.0)
+    r.add_argument("--request-timeout", type=float, default=None)
+    r.add_argument("--device", default="cpu")
+    r.add_argument("--limit", type=int, default=None, help="only the first N cases")
+    r.add_argument("--jobs", type=int, default=2, help="parallel compile checks")
+    r.add_argument("--out", default="benchmarks/results/eval/run", help="directory for generations and reports")
+    r.add_argument("--name", default="eval", help="report file stem")
+    r.add_argument("--score-only", action="store_true", help="score existing generations only")
+    r.add_argument("--allow-partial", action="store_true",
+                   help="score only the cases generated in every configuration (with --score-only)")
+    r.add_argument("--no-cr", action="store_true", help="skip the compile/type checks (no CR)")
+    r.add_argument("--quiet", action="store_true")
+    r.set_defaults(func=_run_defaults)
+
+
+def _run_defaults(args: argparse.Namespace) -> int:
+    if args.k is None:
+        args.k = sorted({1, args.n})
+    if any(k < 1 or k > args.n for k in args.k):
+        raise ConfigError(f"-k must be between 1 and -n ({args.n})")
+    return cmd_run(args)

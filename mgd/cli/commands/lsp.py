@@ -1,0 +1,73 @@
+"""``mgd lsp``: serve inline completions with monitors to an editor over stdio (LSP)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["options_from_args", "register"]
+
+
+def options_from_args(args: argparse.Namespace):  # -> EditorOptions
+    """Defaults overridden by the flags that were given (None = not given)."""
+    from mgd.editor.options import EditorOptions
+
+    given: dict[str, Any] = {}
+    model = args.model or os.environ.get("MGD_MODEL")
+    if model:
+        given["model"] = model
+    if args.remote:
+        given["remote_url"] = args.remote
+    for key in ("remote_model", "server", "device", "threads", "fim", "debounce_ms", "latency_budget_ms",
+                "lookup_wait_ms", "max_tokens_single", "max_tokens_multi", "max_prompt_tokens", "temperature"):
+        value = getattr(args, key)
+        if value is not None:
+            given[key] = value
+    if args.no_monitors:
+        given["monitors"] = False
+    return EditorOptions().merged(given, "command line")
+
+
+def cmd_lsp(args: argparse.Namespace) -> int:
+    from mgd.editor.server import build_server
+
+    options = options_from_args(args)
+    config = Path(args.config).resolve() if args.config else None
+    if config is not None and not config.is_file():
+        from monitors.errors import ConfigError
+
+        raise ConfigError(f"--config {args.config}: no such file")
+    if args.log_file:
+        handler = logging.FileHandler(args.log_file)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger().addHandler(handler)
+    server = build_server(options, config_path=config)
+    # stdout carries LSP messages only; everything else goes to stderr.
+    server.start_io(sys.stdin.buffer, sys.stdout.buffer)
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("lsp", help="language server for editors: inline completions with monitors (stdio)")
+    p.add_argument("--model", help="local model path or id (default: $MGD_MODEL)")
+    p.add_argument("--remote", metavar="URL", help="use an OpenAI-compatible server (mgd serve / vLLM) instead")
+    p.add_argument("--remote-model", help="model name at the remote server (default: its first)")
+    p.add_argument("--server", help="language server preset for the monitors (jedi, pyright)")
+    p.add_argument("--config", help="settings file (default: the workspace's mgd.toml, [editor] table)")
+    p.add_argument("--no-monitors", action="store_true", help="complete without monitors")
+    p.add_argument("--device", default=None)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 1; 0 = torch's default)")
+    p.add_argument("--fim", choices=["auto", "on", "off"], default=None)
+    p.add_argument("--debounce-ms", type=int, default=None)
+    p.add_argument("--latency-budget-ms", type=int, default=None)
+    p.add_argument("--lookup-wait-ms", type=int, default=None)
+    p.add_argument("--max-tokens-single", type=int, default=None)
+    p.add_argument("--max-tokens-multi", type=int, default=None)
+    p.add_argument("--max-prompt-tokens", type=int, default=None)
+    p.add_argument("--temperature", type=float, default=None)
+    p.add_argument("--log-file", help="also write logs here (stderr always gets them)")
+    p.set_defaults(func=cmd_lsp)

@@ -1,0 +1,72 @@
+"""``mgd demo``: the same model with and without monitors, side by side.
+
+Completes the rest of the line after every member-access dot in
+``examples/demo_project/report.py`` and asks the language server whether each
+generated member exists.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from monitors.casegen import dot_sites
+from mgd.engines.cases import CaseResult
+from lsp_bridge.check import check_member_accesses
+from mgd.engines.generate import GenerateOptions, HFGenerator, Prompt
+from mgd.session import SessionConfig
+from monitors.languages import language_for_path
+
+__all__ = ["run_demo"]
+
+DEMO_PROJECT = Path(__file__).resolve().parents[2] / "examples" / "demo_project"
+
+
+def _verdicts(gen: HFGenerator, prompt: Prompt, res: CaseResult) -> list[tuple[str, bool | None]]:
+    language = language_for_path(prompt.file)
+    spec = gen.session.server_for(language)
+    checks = gen.session.loop.run(
+        check_member_accesses(
+            gen.session.pool, spec, language, prompt.workspace, prompt.file,
+            prompt.prefix, res.completion, prompt.suffix, open_end=True,
+        ),
+        timeout=60.0,
+    )
+    return [(c.name, c.legal) for c in checks]
+
+
+def run_demo(model: str, *, server: str | None = None, max_new_tokens: int = 24,
+             project: Path = DEMO_PROJECT, file: str = "report.py") -> int:
+    path = project / file
+    text = path.read_text(encoding="utf-8")
+    language = language_for_path(path)
+    prompts = [
+        Prompt(f"{i}", project, path, text[: s.prefix_end], text[s.suffix_start :])
+        for i, s in enumerate(dot_sites(language, text))
+    ]
+    stop = ("\n",)
+    legal = {"plain": [0, 0], "mgd": [0, 0]}
+    print(f"model: {model}\nproject: {project}  file: {file}  server: {server or 'default'}\n")
+    with HFGenerator(model, config=SessionConfig(server=server)) as gen:
+        runs = {
+            name: gen.generate(prompts, GenerateOptions(max_new_tokens=max_new_tokens, stop=stop, monitors=mon))
+            for name, mon in (("plain", False), ("mgd", True))
+        }
+        for i, p in enumerate(prompts):
+            line_start = p.prefix.rfind("\n") + 1
+            print(f"  {p.prefix[line_start:].strip()}")
+            for name in ("plain", "mgd"):
+                res = runs[name][i]
+                marks = []
+                for ident, ok in _verdicts(gen, p, res):
+                    if ok is None:
+                        continue
+                    legal[name][0] += int(ok)
+                    legal[name][1] += 1
+                    marks.append(f"{ident}:{'ok' if ok else 'NOT A MEMBER'}")
+                print(f"    {name:5} -> {res.completion!r:40}  {' '.join(marks)}")
+    print()
+    for name, (ok, total) in legal.items():
+        print(f"{name:5}: {ok}/{total} identifiers after a dot exist (checked with the language server)")
+    sys.stdout.flush()
+    return 0

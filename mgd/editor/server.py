@@ -1,0 +1,403 @@
+"""``mgd lsp``: an editor-facing language server that completes code with a model.
+
+It speaks LSP over stdio (pygls) and offers ``textDocument/inlineCompletion``
+(LSP 3.18, advertised with :class:`lsprotocol.types.InlineCompletionOptions`) and
+classic ``textDocument/completion``. Documents are synced incrementally; the
+completion sees the *editor buffer* (prefix + suffix around the cursor), never the
+file on disk. Behind it, the workspace's real language server (jedi, pyright...)
+feeds the mgd monitors through the bridge.
+
+Scheduling: a request waits ``debounce_ms``; a newer request for the same
+document (or a ``didChange``) supersedes it, and ``$/cancelRequest`` cancels it —
+both set the job's cancel flag, which the engine checks before every decoding
+step. Generation runs in one worker thread: the LSP loop never blocks. Every job
+is recorded (steps, why it stopped, how soon after cancellation it stopped) and
+``workspace/executeCommand mgd.stats`` returns the records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import itertools
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+from pygls.uris import to_fs_path
+
+from mgd.editor.engines import CompletionEngine, EngineRequest, EngineResult, make_engine
+from mgd.editor.options import CONFIG_FILE, EditorOptions, load_toml_options
+from mgd.editor.shape import decide_shape
+from monitors.errors import ConfigError, MgdError
+from monitors.languages import LanguageSpec, language_for_path
+from monitors.triggers import trailing_ident_length
+
+__all__ = ["STATS_COMMAND", "EditorServer", "JobRecord", "build_server"]
+
+log = logging.getLogger(__name__)
+
+#: ``workspace/executeCommand`` name that returns the server's job records.
+STATS_COMMAND = "mgd.stats"
+_VERSION = "0.1.0"
+
+
+@dataclass(slots=True)
+class JobRecord:
+    """One completion request, from arrival to its end (times: server clock, seconds)."""
+
+    id: int
+    uri: str
+    kind: str  # "inline" or "completion"
+    arrived: float
+    started: float | None = None  # generation began (after debounce)
+    ended: float | None = None
+    cancelled_at: float | None = None
+    cancel_reason: str | None = None  # "cancelRequest", "superseded", "didChange", "shutdown"
+    stopped: str | None = None  # the engine's reason, or "cancelled" before generating
+    steps: int = 0
+    multiline: bool = False
+    shape_reason: str = ""
+    text: str = ""
+    engine_ms: float = 0.0
+    total_ms: float = 0.0
+    stats: dict[str, Any] = field(default_factory=dict)
+    cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def stop(self, reason: str) -> None:
+        if not self.cancel.is_set():
+            self.cancelled_at = time.perf_counter()
+            self.cancel_reason = reason
+            self.cancel.set()
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "cancel"}
+        d["stop_after_cancel_ms"] = (
+            round((self.ended - self.cancelled_at) * 1000.0, 2)
+            if self.ended is not None and self.cancelled_at is not None
+            else None
+        )
+        return d
+
+
+class _Protocol(LanguageServerProtocol):
+    """pygls's protocol, but a request whose params do not parse gets an error reply.
+
+    (pygls logs such a message and never answers it, so the client would wait forever.)
+    """
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            if isinstance(data, dict) and "id" in data and "method" in data:
+                exc.message = exc.message or f"invalid params for {data['method']}"
+                self._send_response(data["id"], error=exc.to_response_error())
+                return _Dropped()
+            raise
+
+
+class _Dropped:
+    """A message already answered; pygls ignores it (its version is not "2.0")."""
+
+    jsonrpc = "dropped"
+
+
+class EditorServer(LanguageServer):
+    """The pygls server plus mgd's state: options, engine, jobs."""
+
+    def __init__(
+        self,
+        options: EditorOptions,
+        *,
+        config_path: Path | None = None,
+        engine_factory: Callable[[EditorOptions], CompletionEngine] = make_engine,
+    ) -> None:
+        super().__init__(
+            "mgd", _VERSION, text_document_sync_kind=types.TextDocumentSyncKind.Incremental, protocol_cls=_Protocol
+        )
+        self.options = options
+        self.config_path = config_path
+        self.engine_factory = engine_factory
+        self.roots: list[Path] = []
+        self.worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="mgd-generate")
+        self.engine_future: concurrent.futures.Future[CompletionEngine] | None = None
+        self.active: dict[str, JobRecord] = {}
+        self.history: deque[JobRecord] = deque(maxlen=256)
+        self._ids = itertools.count(1)
+        self._warmed: set[str] = set()
+
+    # -- setup ---------------------------------------------------------------------
+    def configure(self, params: types.InitializeParams) -> None:
+        """Roots from the client, then settings: TOML < (CLI, already in options) < initializationOptions."""
+        roots: list[Path] = []
+        for folder in params.workspace_folders or []:
+            path = to_fs_path(folder.uri)
+            if path:
+                roots.append(Path(path).resolve())
+        if not roots and params.root_uri:
+            path = to_fs_path(params.root_uri)
+            if path:
+                roots.append(Path(path).resolve())
+        if not roots and params.root_path:
+            roots.append(Path(params.root_path).resolve())
+        self.roots = roots
+        toml = self.config_path or next((r / CONFIG_FILE for r in roots if (r / CONFIG_FILE).is_file()), None)
+        options = self.options
+        if toml is not None:
+            # CLI flags were merged into self.options already; the file must not undo them.
+            options = EditorOptions().merged(load_toml_options(toml), str(toml)).merged(
+                _changed(self.options), "command line"
+            ).merged({"config_file": str(toml)}, "server")
+        init = params.initialization_options
+        if isinstance(init, dict) and "mgd" in init and isinstance(init["mgd"], dict):
+            init = init["mgd"]
+        self.options = options.merged(init, "initializationOptions")
+
+    def start_engine(self) -> None:
+        """Load the model in the worker thread (requests wait for it)."""
+        if self.engine_future is None:
+            self.engine_future = self.worker.submit(self._load_engine)
+
+    def _load_engine(self) -> CompletionEngine:
+        engine = self.engine_factory(self.options)
+        warm = getattr(engine, "warm_model", None)
+        if warm is not None:
+            warm()
+        return engine
+
+    async def engine(self) -> CompletionEngine:
+        self.start_engine()
+        assert self.engine_future is not None
+        try:
+            return await asyncio.wrap_future(self.engine_future)
+        except MgdError as exc:
+            raise JsonRpcInternalError(f"mgd: the completion engine could not start: {exc}") from exc
+
+    # -- documents -----------------------------------------------------------------
+    def workspace_for(self, path: Path) -> Path:
+        inside = [r for r in self.roots if path.is_relative_to(r)]
+        return max(inside, key=lambda r: len(r.parts)) if inside else path.parent
+
+    def document(self, uri: str) -> tuple[Any, Path]:
+        """The open document and its path; InvalidParams if it is not open or not a file."""
+        doc = self.workspace.text_documents.get(uri)
+        if doc is None:
+            raise JsonRpcInvalidParams(f"document {uri} is not open (send textDocument/didOpen first)")
+        path = to_fs_path(uri)
+        if not path or not uri.startswith("file:"):
+            raise JsonRpcInvalidParams(f"only file: documents can be completed, not {uri}")
+        return doc, Path(path).resolve()
+
+    def warm(self, uri: str) -> None:
+        """Let the language server analyse a newly opened file (background)."""
+        if not self.options.warm_server or not self.options.monitors or uri in self._warmed:
+            return
+        self._warmed.add(uri)
+        try:
+            doc, path = self.document(uri)
+        except JsonRpcInvalidParams:
+            return
+        text = doc.source
+
+        def go(fut: concurrent.futures.Future[CompletionEngine]) -> None:
+            if fut.exception() is None:
+                fut.result().warm(self.workspace_for(path), path, text)
+
+        self.start_engine()
+        assert self.engine_future is not None
+        self.engine_future.add_done_callback(go)
+
+    def cancel_document(self, uri: str, reason: str) -> None:
+        job = self.active.get(uri)
+        if job is not None:
+            job.stop(reason)
+
+    # -- completion ----------------------------------------------------------------
+    async def run_job(self, uri: str, position: types.Position, kind: str) -> tuple[EngineResult | None, JobRecord, int]:
+        """Debounce, supersede, generate in the worker; the result (None if cancelled)."""
+        doc, path = self.document(uri)
+        lines = doc.lines
+        if position.line < 0 or position.character < 0 or position.line > len(lines) or (
+            position.line == len(lines) and position.character > 0
+        ):
+            raise JsonRpcInvalidParams(f"position {position.line}:{position.character} is outside {uri}")
+        if position.line < len(lines):
+            line = lines[position.line].rstrip("\r\n")
+            if position.character > len(line.encode("utf-16-le")) // 2:
+                raise JsonRpcInvalidParams(f"position {position.line}:{position.character} is past the end of its line")
+        job = JobRecord(next(self._ids), uri, kind, time.perf_counter())
+        old = self.active.get(uri)
+        if old is not None:
+            old.stop("superseded")
+        self.active[uri] = job
+        self.history.append(job)
+        try:
+            if self.options.debounce_ms:
+                await asyncio.sleep(self.options.debounce_ms / 1000.0)
+            if job.cancel.is_set():
+                job.stopped, job.ended = "cancelled", time.perf_counter()
+                return None, job, 0
+            # The buffer as it is now (a didChange during debounce cancelled this job).
+            source = doc.source
+            offset = doc.offset_at_position(position)
+            engine = await self.engine()
+            loop = asyncio.get_running_loop()
+            request_args = (path, source, offset, job)
+            result = await loop.run_in_executor(self.worker, self._generate, engine, *request_args)
+            return result, job, offset
+        except asyncio.CancelledError:
+            job.stop("cancelRequest")
+            raise
+        finally:
+            if self.active.get(uri) is job:
+                del self.active[uri]
+            job.total_ms = (time.perf_counter() - job.arrived) * 1000.0
+
+    def _generate(self, engine: CompletionEngine, path: Path, source: str, offset: int, job: JobRecord) -> EngineResult | None:
+        """Worker thread: shape, request, engine; records the job."""
+        job.started = time.perf_counter()
+        try:
+            if job.cancel.is_set():
+                job.stopped = "cancelled"
+                return None
+            prefix, suffix = source[:offset], source[offset:]
+            language: LanguageSpec | None
+            try:
+                language = language_for_path(path)
+            except ConfigError:
+                language = None
+            shape = decide_shape(language, prefix, suffix)
+            job.multiline, job.shape_reason = shape.multiline, shape.reason
+            o = self.options
+            request = EngineRequest(
+                workspace=self.workspace_for(path),
+                file=path,
+                prefix=prefix,
+                suffix=suffix,
+                shape=shape,
+                max_new_tokens=o.max_tokens_multi if shape.multiline else o.max_tokens_single,
+                deadline=job.arrived + o.latency_budget_ms / 1000.0,
+                monitors=o.monitors and language is not None,
+            )
+            result = engine.complete(request, job.cancel)
+            job.stopped, job.steps, job.text = result.stopped, result.tokens, result.text
+            job.engine_ms, job.stats = result.elapsed_ms, result.stats
+            return None if result.stopped == "cancelled" else result
+        except MgdError as exc:
+            job.stopped = f"error: {exc}"
+            raise
+        finally:
+            job.ended = time.perf_counter()
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "options": self.options.as_dict(),
+            "engine_ready": bool(self.engine_future and self.engine_future.done()),
+            "active": len(self.active),
+            "jobs": [j.as_dict() for j in self.history],
+        }
+
+    def close(self) -> None:
+        for job in list(self.active.values()):
+            job.stop("shutdown")
+        fut = self.engine_future
+        if fut is not None:
+            try:
+                fut.result(timeout=60)
+                fut.result().close()
+            except BaseException as exc:  # noqa: BLE001 - closing: report, do not raise
+                log.debug("engine close: %s", exc)
+        self.worker.shutdown(wait=False, cancel_futures=True)
+
+
+def _changed(options: EditorOptions) -> dict[str, Any]:
+    """The settings that differ from the defaults (what the command line set)."""
+    default = EditorOptions().as_dict()
+    return {k: v for k, v in options.as_dict().items() if default.get(k) != v}
+
+
+def _pos_at(source: str, offset: int) -> types.Position:
+    line = source.count("\n", 0, offset)
+    start = source.rfind("\n", 0, offset) + 1
+    return types.Position(line, len(source[start:offset].encode("utf-16-le")) // 2)
+
+
+def build_server(
+    options: EditorOptions,
+    *,
+    config_path: Path | None = None,
+    engine_factory: Callable[[EditorOptions], CompletionEngine] = make_engine,
+) -> EditorServer:
+    """The server with every feature registered (start it with ``start_io()``)."""
+    server = EditorServer(options, config_path=config_path, engine_factory=engine_factory)
+
+    @server.feature(types.INITIALIZE)
+    def initialize(params: types.InitializeParams) -> None:
+        server.configure(params)
+
+    @server.feature(types.INITIALIZED)
+    def initialized(params: types.InitializedParams) -> None:
+        server.start_engine()
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(params: types.DidOpenTextDocumentParams) -> None:
+        server.warm(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(params: types.DidChangeTextDocumentParams) -> None:
+        server.cancel_document(params.text_document.uri, "didChange")
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(params: types.DidCloseTextDocumentParams) -> None:
+        server.cancel_document(params.text_document.uri, "didClose")
+        server._warmed.discard(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+    async def inline_completion(params: types.InlineCompletionParams) -> types.InlineCompletionList:
+        result, _job, _offset = await server.run_job(params.text_document.uri, params.position, "inline")
+        if result is None or not result.text:
+            return types.InlineCompletionList(items=[])
+        here = types.Range(params.position, params.position)
+        return types.InlineCompletionList(items=[types.InlineCompletionItem(insert_text=result.text, range=here)])
+
+    @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=["."]))
+    async def completion(params: types.CompletionParams) -> types.CompletionList:
+        result, _job, offset = await server.run_job(params.text_document.uri, params.position, "completion")
+        if result is None or not result.text:
+            return types.CompletionList(is_incomplete=True, items=[])
+        doc = server.workspace.get_text_document(params.text_document.uri)
+        source = doc.source
+        # Replace the word being typed so the client's filter keeps the item.
+        word = trailing_ident_length(source[:offset])
+        new_text = source[offset - word : offset] + result.text
+        start = _pos_at(source, offset - word)
+        item = types.CompletionItem(
+            label=new_text.splitlines()[0] if new_text.strip() else new_text,
+            kind=types.CompletionItemKind.Text,
+            detail="mgd",
+            documentation=new_text if "\n" in new_text else None,
+            filter_text=new_text,
+            sort_text="0",
+            text_edit=types.TextEdit(types.Range(start, params.position), new_text),
+        )
+        return types.CompletionList(is_incomplete=True, items=[item])
+
+    @server.feature(types.SHUTDOWN)
+    def shutdown(params: Any) -> None:
+        server.close()
+
+    @server.command(STATS_COMMAND)
+    def stats(*args: Any) -> dict[str, Any]:
+        return server.stats()
+
+    return server

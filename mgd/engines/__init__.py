@@ -1,0 +1,1 @@
+"""Engines: Hugging Face ``generate``, tree speculative decoding, the editor's local decoder."""

@@ -1,0 +1,245 @@
+"""``mgd bench run``: generate for each configuration, then score.
+
+Generation goes through :class:`~mgd.engines.generate.HFGenerator` (one model
+and one mgd session for the run). Each configuration writes
+``DIR/gen-<config>.jsonl`` (one line per case and sample, flushed as it goes); a
+rerun skips what is already there, so an interrupted run resumes. Scoring reads
+those files back, cuts every completion at its method end, checks it
+(:mod:`mgd.evaluation.compile_check`) and computes the metrics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mgd.engines.cases import Case, iter_cases
+from monitors.errors import ConfigError
+
+__all__ = [
+    "CONFIGS",
+    "RunConfig",
+    "RunSettings",
+    "generate_config",
+    "load_bench_cases",
+    "check_settings",
+    "parse_configs",
+    "read_generations",
+    "stop_texts",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """One decoding configuration of a run."""
+
+    name: str
+    monitors: bool
+    heal: bool = False
+
+
+#: Known configuration names.
+CONFIGS: dict[str, RunConfig] = {
+    "plain": RunConfig("plain", monitors=False),
+    "mgd": RunConfig("mgd", monitors=True),
+    "heal": RunConfig("heal", monitors=False, heal=True),
+    "mgd+heal": RunConfig("mgd+heal", monitors=True, heal=True),
+}
+
+
+def heal_supported() -> bool:
+    """Whether GenerateOptions has the token-healing field."""
+    from mgd.engines.generate import GenerateOptions
+
+    return any(f.name == "heal" for f in dataclasses.fields(GenerateOptions))
+
+
+def parse_configs(text: str) -> list[RunConfig]:
+    """``plain,mgd,...`` -> configs; unknown names and healing without support are errors."""
+    out: list[RunConfig] = []
+    for name in (t.strip() for t in text.split(",")):
+        if not name:
+            continue
+        cfg = CONFIGS.get(name)
+        if cfg is None:
+            raise ConfigError(f"unknown config {name!r}; known: {', '.join(CONFIGS)}")
+        if cfg.heal and not heal_supported():
+            raise ConfigError(f"config {name!r} needs token healing (GenerateOptions.heal), not available here")
+        out.append(cfg)
+    if not out:
+        raise ConfigError("--configs names no configuration")
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    """Decoding settings shared by every configuration of a run."""
+
+    n: int = 1
+    temperature: float = 0.0
+    top_p: float = 0.95
+    seed: int = 0
+    max_new_tokens: int = 64
+    max_prompt_tokens: int | None = 1024
+    batch_size: int = 4
+    extra_stop: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ConfigError("-n must be >= 1")
+        if self.n > 1 and self.temperature <= 0:
+            raise ConfigError("-n > 1 needs --temperature > 0 (greedy samples are identical)")
+
+
+def check_settings(out_dir: Path, settings: RunSettings) -> None:
+    """Record the run's settings in ``out_dir/settings.json``; a resumed run must match them."""
+    path = out_dir / "settings.json"
+    now = dataclasses.asdict(settings)
+    now["extra_stop"] = list(now["extra_stop"])
+    if path.exists():
+        old = json.loads(path.read_text())
+        keep = ("batch_size",)  # batching does not change greedy results' meaning
+        diff = {k: (old.get(k), v) for k, v in now.items() if k not in keep and old.get(k) != v}
+        if diff:
+            raise ConfigError(f"{out_dir} holds a run with other settings {diff}; use another --out")
+    path.write_text(json.dumps(now, indent=2) + "\n")
+
+
+def stop_texts(language: str) -> tuple[str, ...]:
+    """Texts that surely end a method (speed only: the exact cut is done when scoring)."""
+    if language == "python":
+        return ("\ndef ", "\nclass ", "\n    def ", "\n    async def ", "\n    @", "\n@", "\nif __name__")
+    return ("\n    }\n\n", "\n}\n")
+
+
+def load_bench_cases(path: Path, limit: int | None = None) -> list[Case]:
+    """Cases with their ground truth; a bad line is an error (benchmarks must be clean)."""
+    cases: list[Case] = []
+    for item in iter_cases(path):
+        if not isinstance(item, Case):
+            raise ConfigError(f"{path}: case {item.id}: {item.error}")
+        for key in ("target", "stop", "language"):
+            if key not in item.extra:
+                raise ConfigError(f"{path}: case {item.id} has no {key!r} (build it with `mgd bench build`)")
+        cases.append(item)
+        if limit is not None and len(cases) >= limit:
+            break
+    if not cases:
+        raise ConfigError(f"{path} holds no cases")
+    return cases
+
+
+def read_generations(path: Path) -> dict[tuple[str, int], dict[str, Any]]:
+    """(case id, sample) -> result line; a torn last line (killed run) is ignored."""
+    out: dict[tuple[str, int], dict[str, Any]] = {}
+    if not path.exists():
+        return out
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            out[(obj["id"], int(obj.get("sample", 0)))] = obj
+    return out
+
+
+def _options(cfg: RunConfig, settings: RunSettings, sample: int, language: str) -> Any:
+    from mgd.engines.generate import GenerateOptions
+
+    kwargs: dict[str, Any] = dict(
+        max_new_tokens=settings.max_new_tokens,
+        stop=stop_texts(language) + settings.extra_stop,
+        monitors=cfg.monitors,
+        do_sample=settings.temperature > 0,
+        temperature=settings.temperature if settings.temperature > 0 else 1.0,
+        top_p=settings.top_p if settings.temperature > 0 else 1.0,
+        seed=settings.seed + sample,
+        batch_size=settings.batch_size,
+        max_prompt_tokens=settings.max_prompt_tokens,
+    )
+    if cfg.heal:
+        kwargs["heal"] = True
+    return GenerateOptions(**kwargs)
+
+
+@dataclass(slots=True)
+class _Writer:
+    path: Path
+    sample: int
+    done: int = 0
+    tick: Callable[[], None] | None = None
+    fh: Any = field(default=None)
+
+    def __call__(self, res: Any) -> None:
+        obj = {"sample": self.sample, **res.to_json()}
+        self.fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        self.fh.flush()
+        self.done += 1
+        if self.tick:
+            self.tick()
+
+
+def generate_config(
+    generator: Any,
+    cfg: RunConfig,
+    cases: Sequence[Case],
+    settings: RunSettings,
+    out_dir: Path,
+    *,
+    progress: bool = True,
+) -> Path:
+    """Generate every missing (case, sample) of one config into ``out_dir/gen-<name>.jsonl``."""
+    path = out_dir / f"gen-{cfg.name}.jsonl"
+    have = read_generations(path)
+    todo = [(s, c) for s in range(settings.n) for c in cases if (c.id, s) not in have]
+    if not todo:
+        return path
+    # Rewrite the file without a torn last line before appending.
+    with path.open("w", encoding="utf-8") as fh:
+        for obj in have.values():
+            fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    bar = _bar(len(todo), f"{cfg.name}", progress)
+    t0 = time.perf_counter()
+    with path.open("a", encoding="utf-8") as fh:
+        for sample in range(settings.n):
+            batch = [c for s, c in todo if s == sample]
+            by_lang: dict[str, list[Case]] = {}
+            for c in batch:
+                by_lang.setdefault(str(c.extra["language"]), []).append(c)
+            for lang, group in by_lang.items():
+                writer = _Writer(path, sample, tick=bar.update1, fh=fh)
+                generator.run_cases(group, _options(cfg, settings, sample, lang), on_result=writer)
+    bar.close()
+    print(f"{cfg.name}: {len(todo)} generations in {time.perf_counter() - t0:.0f}s -> {path}", file=sys.stderr)
+    return path
+
+
+class _bar:
+    """A tqdm bar on a terminal, else a line every 10%."""
+
+    def __init__(self, total: int, desc: str, enabled: bool) -> None:
+        self.total, self.desc, self.n = total, desc, 0
+        self._tqdm = None
+        if enabled and sys.stderr.isatty():
+            from tqdm import tqdm  # type: ignore[import-untyped]
+
+            self._tqdm = tqdm(total=total, desc=desc, unit="gen", file=sys.stderr)
+        self._quiet = not enabled
+
+    def update1(self) -> None:
+        self.n += 1
+        if self._tqdm is not None:
+            self._tqdm.update(1)
+        elif not self._quiet and (self.n == self.total or self.n % max(1, self.total // 10) == 0):
+            print(f"[{self.desc}] {self.n}/{self.total}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._tqdm is not None:
+            self._tqdm.close()

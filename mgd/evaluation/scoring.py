@@ -1,0 +1,248 @@
+"""Score a run's generations: cut at the method end, check, match, aggregate.
+
+For every configuration it reads ``DIR/gen-<config>.jsonl``, cuts each
+completion at its method end (:mod:`mgd.evaluation.methods`), splices it
+into the file (prefix + method + the file after the method), checks all of them
+(:mod:`mgd.evaluation.compile_check`) and computes NIM/ISM/PM against the
+ground truth. Per case the n samples give score@k; the summary averages over
+cases (CR only over cases whose original file checks).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mgd.engines.cases import Case
+from monitors.errors import ConfigError
+from mgd.evaluation.compile_check import CheckItem, CheckResult, check_items
+from mgd.evaluation.methods import cut_method
+from mgd.evaluation.metrics import (
+    definition_site,
+    expected_max_at_k,
+    identifiers,
+    ism,
+    name_kind,
+    nim,
+    pass_at_k,
+    pm,
+)
+from mgd.evaluation.runner import RunConfig, RunSettings, read_generations
+
+__all__ = ["ConfigSummary", "RunResult", "SampleScore", "dump_samples", "score_run"]
+
+_STAT_KEYS = ("triggers", "constrained_steps", "fallbacks", "failed_lookups", "late_triggers")
+
+
+@dataclass(frozen=True, slots=True)
+class SampleScore:
+    """One generation, scored."""
+
+    case: str
+    sample: int
+    compiles: bool | None
+    nim: bool
+    ism: float
+    pm: float
+    finished: bool
+    tokens: int
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class ConfigSummary:
+    """Averages over cases for one configuration (``score@k`` keys like ``CR@1``)."""
+
+    config: str
+    cases: int
+    cr_cases: int
+    scores: dict[str, float] = field(default_factory=dict)
+    finished_rate: float = 0.0
+    tokens: int = 0
+    tokens_per_s: float = 0.0
+    stats: dict[str, float] = field(default_factory=dict)
+    #: NIM@1 split by properties of the ground truth: ``"name"``: its first
+    #: identifier's kind (metrics.name_kind), ``"site"``: ``definition`` (an
+    #: attribute assignment at statement start, metrics.definition_site) or ``use``;
+    #: e.g. ``{"name": {"private": {"cases": 65.0, "NIM@1": 0.1}, ...}, "site": ...}``.
+    nim_splits: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class RunResult:
+    """Everything a report needs."""
+
+    settings: dict[str, Any]
+    ks: tuple[int, ...]
+    summaries: list[ConfigSummary]
+    samples: dict[str, list[SampleScore]]
+    language: str
+    skipped: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "language": self.language,
+            "skipped_cases": self.skipped,
+            "settings": self.settings,
+            "ks": list(self.ks),
+            "summaries": [asdict(s) for s in self.summaries],
+        }
+
+
+def _file_text(case: Case, cache: dict[tuple[str, str], str]) -> str:
+    key = (case.workspace, case.file)
+    if key not in cache:
+        try:
+            cache[key] = (Path(case.workspace) / case.file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read {case.file} in {case.workspace}: {exc}") from exc
+    return cache[key]
+
+
+def score_run(
+    cases: Sequence[Case],
+    configs: Sequence[RunConfig],
+    settings: RunSettings,
+    out_dir: Path,
+    *,
+    ks: tuple[int, ...] = (1,),
+    jobs: int = 2,
+    allow_partial: bool = False,
+    compile_check: bool = True,
+) -> RunResult:
+    """Score every configuration's generations in ``out_dir``.
+
+    With ``allow_partial`` cases that lack a generation in some configuration are
+    left out of every configuration (counted in ``RunResult.skipped``). Without
+    ``compile_check`` no checker runs and CR is not reported.
+    """
+    texts: dict[tuple[str, str], str] = {}
+    all_gens = {cfg.name: read_generations(out_dir / f"gen-{cfg.name}.jsonl") for cfg in configs}
+    total = len(cases)
+    if allow_partial:
+        cases = [
+            c for c in cases
+            if all((c.id, s) in g for g in all_gens.values() for s in range(settings.n))
+        ]
+        if not cases:
+            raise ConfigError(f"no case has generations in every configuration under {out_dir}")
+    labels = {c.id: _labels(c, _file_text(c, texts)) for c in cases}
+    items: list[CheckItem] = []
+    partial: dict[str, list[tuple[Case, int, dict[str, Any], Any]]] = {}
+    for cfg in configs:
+        gens = all_gens[cfg.name]
+        rows = []
+        for case in cases:
+            text = _file_text(case, texts)
+            method_end = int(case.extra.get("method_end", case.suffix_start))
+            for s in range(settings.n):
+                g = gens.get((case.id, s))
+                if g is None:
+                    raise ConfigError(f"{cfg.name}: no generation for case {case.id} sample {s} (run without --score-only)")
+                ended = int(g.get("tokens", 0)) < settings.max_new_tokens
+                cut = cut_method(g.get("completion", ""), case.extra["stop"], ended=ended)
+                completed = text[: case.prefix_end] + cut.text + text[method_end:]
+                key = f"{cfg.name}|{case.id}|{s}"
+                items.append(
+                    CheckItem(
+                        key, str(case.extra["language"]), Path(case.workspace), case.file, text, completed,
+                        (case.prefix_end, case.prefix_end + len(cut.text)), (case.prefix_end, method_end),
+                    )
+                )
+                rows.append((case, s, g, cut))
+        partial[cfg.name] = rows
+    if compile_check:
+        checked = check_items(items, jobs=jobs)
+    else:
+        checked = {it.key: CheckResult(it.key, None, ("not checked",)) for it in items}
+    summaries: list[ConfigSummary] = []
+    samples: dict[str, list[SampleScore]] = {}
+    language = str(cases[0].extra["language"])
+    for cfg in configs:
+        scored: list[SampleScore] = []
+        for case, s, g, cut in partial[cfg.name]:
+            target = str(case.extra["target"])
+            lang = str(case.extra["language"])
+            res = checked[f"{cfg.name}|{case.id}|{s}"]
+            scored.append(
+                SampleScore(
+                    case.id, s, res.ok, nim(cut.text, target, lang), ism(cut.text, target, lang),
+                    pm(cut.text, target, lang), cut.finished, int(g.get("tokens", 0)), res.errors,
+                )
+            )
+        samples[cfg.name] = scored
+        summaries.append(_summarize(cfg.name, scored, partial[cfg.name], settings, ks, labels))
+    return RunResult(asdict(settings), ks, summaries, samples, language, total - len(cases))
+
+
+def _summarize(
+    name: str, scored: Sequence[SampleScore], rows: Sequence[tuple[Case, int, dict[str, Any], Any]],
+    settings: RunSettings, ks: tuple[int, ...], labels: dict[str, dict[str, str]],
+) -> ConfigSummary:
+    by_case: dict[str, list[SampleScore]] = {}
+    for sc in scored:
+        by_case.setdefault(sc.case, []).append(sc)
+    summary = ConfigSummary(name, len(by_case), 0)
+    cr_cases = [v for v in by_case.values() if all(x.compiles is not None for x in v)]
+    summary.cr_cases = len(cr_cases)
+    n = settings.n
+    for k in ks:
+        if cr_cases:
+            summary.scores[f"CR@{k}"] = _mean(pass_at_k(n, sum(bool(x.compiles) for x in v), k) for v in cr_cases)
+        summary.scores[f"NIM@{k}"] = _mean(pass_at_k(n, sum(x.nim for x in v), k) for v in by_case.values())
+        summary.scores[f"ISM@{k}"] = _mean(expected_max_at_k([x.ism for x in v], k) for v in by_case.values())
+        summary.scores[f"PM@{k}"] = _mean(expected_max_at_k([x.pm for x in v], k) for v in by_case.values())
+    summary.nim_splits = _nim_splits(by_case, labels)
+    summary.finished_rate = _mean(float(x.finished) for x in scored)
+    summary.tokens = sum(x.tokens for x in scored)
+    # elapsed_s of a result is its batch's wall time, shared by the batch's rows.
+    wall = sum(float(g.get("elapsed_s", 0.0)) for _, _, g, _ in rows) / max(1, settings.batch_size)
+    summary.tokens_per_s = summary.tokens / wall if wall > 0 else 0.0
+    for key in _STAT_KEYS:
+        summary.stats[key] = float(sum(float(g.get("stats", {}).get(key, 0)) for _, _, g, _ in rows))
+    summary.stats["lsp_ms"] = float(sum(float(g.get("stats", {}).get("lsp_ms", 0.0)) for _, _, g, _ in rows))
+    # generations whose triggers never constrained a step (every lookup failed open)
+    summary.stats["unconstrained"] = float(sum(
+        1 for _, _, g, _ in rows
+        if g.get("stats", {}).get("triggers", 0) and not g.get("stats", {}).get("constrained_steps", 0)
+    ))
+    return summary
+
+
+def _labels(case: Case, text: str) -> dict[str, str]:
+    """The ground truth's properties that NIM is split by."""
+    target, lang = str(case.extra["target"]), str(case.extra["language"])
+    first = identifiers(target, lang)[:1]
+    site = definition_site(text[: case.prefix_end], target, lang)
+    return {"name": name_kind(first[0]) if first else "none", "site": "definition" if site else "use"}
+
+
+def _nim_splits(
+    by_case: dict[str, list[SampleScore]], labels: dict[str, dict[str, str]]
+) -> dict[str, dict[str, dict[str, float]]]:
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for split in ("name", "site"):
+        groups: dict[str, list[list[SampleScore]]] = {}
+        for cid, v in by_case.items():
+            groups.setdefault(labels[cid][split], []).append(v)
+        out[split] = {
+            label: {"cases": float(len(g)), "NIM@1": _mean(_mean(float(x.nim) for x in v) for v in g)}
+            for label, g in sorted(groups.items())
+        }
+    return out
+
+
+def _mean(values: Any) -> float:
+    vals = list(values)
+    return sum(vals) / len(vals) if vals else 0.0
+
+
+def dump_samples(result: RunResult, path: Path) -> None:
+    """Every scored sample as JSONL (for digging into failures)."""
+    with path.open("w", encoding="utf-8") as fh:
+        for cfg, rows in result.samples.items():
+            for r in rows:
+                fh.write(json.dumps({"config": cfg, **asdict(r)}, ensure_ascii=False) + "\n")

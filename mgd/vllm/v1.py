@@ -1,0 +1,122 @@
+"""The V1-runner logits processor (``update_state``/``apply``).
+
+Register with ``LLM(logits_processors=[MgdV1LogitsProcessor])`` or
+``vllm serve ... --logits-processors mgd.vllm.v1:MgdV1LogitsProcessor``
+(the ``mgd`` entry point registers :class:`mgd.vllm.plugin.MgdLogitsProcessor`,
+which picks this class on the V1 runner). Output tokens are read in ``apply()``
+through the live ``output_ids`` list vLLM hands over (under GPU async scheduling
+it may hold placeholders until just before sampling).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDirectionality
+
+from monitors.errors import MgdError
+from mgd.vllm.common import server_from_env, tokenizer_of, validate_sampling_params
+from mgd.vllm.core import TAG_KEY, MonitorCore, RequestMonitor, mask_rows
+
+__all__ = ["MgdV1LogitsProcessor"]
+
+log = logging.getLogger("mgd.vllm")
+
+
+@dataclass(slots=True)
+class _Row:
+    monitor: RequestMonitor
+    output_ids: list[int]  # vLLM's live list of the request's output tokens
+    max_tokens: int | None = None  # the request ends after this many output tokens
+
+
+def _close(row: _Row | None) -> None:
+    if row is not None:
+        row.monitor.close()
+
+
+class MgdV1LogitsProcessor(LogitsProcessor):
+    """Masks the rows of requests with ``mgd`` settings; other rows are untouched."""
+
+    def __init__(self, vllm_config: Any, device: torch.device, is_pin_memory: bool, *, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.core = MonitorCore(tokenizer_of(vllm_config), server=server_from_env())
+        self._rows: dict[int, _Row] = {}
+
+    @classmethod
+    def validate_params(cls, sampling_params: Any) -> None:
+        validate_sampling_params(sampling_params)
+
+    def is_argmax_invariant(self) -> bool:
+        return False  # it masks tokens: greedy results change
+
+    def update_state(self, batch_update: BatchUpdate | None) -> None:
+        if batch_update is None or not self.enabled:
+            return
+        rows = self._rows
+        for index in batch_update.removed:
+            _close(rows.pop(index, None))  # finished, aborted or preempted: drop its pending lookups
+        for index, params, prompt_ids, output_ids in batch_update.added:
+            _close(rows.pop(index, None))
+            row = self._open(params, prompt_ids or [], output_ids)
+            if row is not None:
+                rows[index] = row
+        for a, b, direction in batch_update.moved:
+            ra, rb = rows.pop(a, None), rows.pop(b, None)
+            if ra is not None:
+                rows[b] = ra
+            if direction == MoveDirectionality.SWAP and rb is not None:
+                rows[a] = rb
+
+    def _open(self, params: Any, prompt_ids: list[int], output_ids: list[int]) -> _Row | None:
+        try:
+            settings = validate_sampling_params(params)
+            if settings is None:
+                return None
+            tag = (params.extra_args or {}).get(TAG_KEY)
+            monitor = self.core.open(settings, prompt_ids, None if tag is None else str(tag))
+            return _Row(monitor, output_ids, getattr(params, "max_tokens", None))
+        except (MgdError, ValueError, OSError) as exc:  # never raise into the engine step
+            log.warning("mgd: request left unconstrained: %s", exc)
+            return None
+
+    def apply(self, logits: torch.Tensor) -> torch.Tensor:
+        if not self._rows:
+            return logits
+        t0 = time.perf_counter()
+        n = logits.shape[0]
+        masked: list[int] = []
+        allowed: list[Any] = []
+        for index, row in self._rows.items():
+            if index >= n:
+                continue
+            out = row.output_ids
+            if out and out[-1] < 0:  # async-scheduling placeholder: not known yet
+                continue
+            row.monitor.sync(out)
+            res = row.monitor.step(t0 + row.monitor.wait_s)
+            if res.ids is not None:
+                masked.append(index)
+                allowed.append(res.ids)
+            if row.max_tokens is not None and len(out) + 1 >= row.max_tokens:
+                # The token sampled now is the request's last: nothing can read its
+                # pending lookups any more, so they need not reach the server (vLLM
+                # reports the request as removed only when it schedules the next batch).
+                row.monitor.close()
+        if masked:
+            mask_rows(logits, masked, allowed)
+        self.core._applied((time.perf_counter() - t0) * 1000.0)
+        return logits
+
+    def close(self) -> None:
+        self.core.close()
+
+    def __del__(self) -> None:  # the engine has no shutdown hook for processors
+        try:
+            self.core.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
