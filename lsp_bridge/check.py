@@ -12,14 +12,16 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from lsp_bridge import ServerPool, ServerSpec
+from lsp_bridge.pool import ServerPool
+from lsp_bridge.servers import ServerSpec
 from monitors.errors import LspError
+from monitors.identifiers import IDENT_CLASS
 from monitors.languages import LanguageSpec
 from monitors.triggers import TriggerDetector
 
 __all__ = ["MemberAccess", "check_member_accesses", "member_access_dots"]
 
-_IDENT = re.compile(r"[A-Za-z0-9_$\u0080-\U0010ffff]*")
+_IDENT_RUN = re.compile(IDENT_CLASS + "*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +51,7 @@ def member_access_dots(language: LanguageSpec, prefix: str, completion: str) -> 
     for pos in range(start, len(full)):
         if full[pos] not in triggers or not detector.is_member_access(pos):
             continue
-        name = _IDENT.match(full, pos + 1)
+        name = _IDENT_RUN.match(full, pos + 1)
         assert name is not None
         found.append((pos - len(prefix), name.group(0)))
     return found

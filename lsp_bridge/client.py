@@ -39,7 +39,7 @@ from monitors.errors import LspError, LspResponseError, LspTimeout, ServerExited
 from .documents import DocumentState
 from .names import identifier_names
 from .positions import ENCODINGS, Encoding, offset_to_position, position_to_offset
-from .servers import ServerSpec, _plain, resolve_command, server_env
+from .servers import ServerSpec, plain_data, resolve_command, server_env
 from .workspace import path_to_uri, resolve_workspace, uri_to_path
 
 __all__ = ["CLIENT_CAPABILITIES", "CompletionResult", "LspServer", "SignatureResult", "client_capabilities"]
@@ -240,7 +240,7 @@ class LspServer:
             root_path=str(self.root),
             root_uri=folder.uri,
             workspace_folders=[folder],
-            initialization_options=_plain(self.spec.initialization_options),
+            initialization_options=plain_data(self.spec.initialization_options),
         )
         result = await self._request(lsp.INITIALIZE, params, deadline)
         self.capabilities = getattr(result, "capabilities", None)

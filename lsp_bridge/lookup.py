@@ -22,6 +22,14 @@ request. Two kinds of key (:func:`request_key`):
 
 Answered entries live at most ``ttl_s`` (files on disk may change under a long
 session); failed requests are never kept.
+
+Sending: a request starts on the bridge's :class:`~lsp_bridge.loop.BackgroundLoop`,
+through a :class:`~lsp_bridge.gate.LookupGate` when one is given (at most a few
+requests per language server in flight; the rest wait where cancelling is free).
+There is one cancel path: a caller that gives up cancels the future
+:meth:`BridgeLookup.start` returned; when no caller waits for a request any more
+and it has not answered, the cache forgets it and cancels it (a gated request
+still queued is never sent; a sent one gets ``$/cancelRequest``).
 """
 
 from __future__ import annotations
@@ -37,13 +45,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lsp_bridge import BackgroundLoop, ServerPool, ServerSpec, identifier_names
-from lsp_bridge.names import identifier_entries
+from lsp_bridge.gate import LookupGate
+from lsp_bridge.loop import BackgroundLoop
+from lsp_bridge.names import identifier_entries, identifier_names
+from lsp_bridge.pool import ServerPool
+from lsp_bridge.servers import ServerSpec
 from monitors.base import CompletionEntry, CompletionFacts, Facts, Need, SignatureFacts, SignatureNeed
 from monitors.calls import signature_of
 from monitors.errors import ConfigError, LspError
 
-__all__ = ["BridgeLookup", "DocumentContext", "RequestCache", "import_statement", "request_key"]
+__all__ = ["BridgeLookup", "DocumentContext", "LookupStats", "RequestCache", "import_statement", "request_key"]
 
 log = logging.getLogger(__name__)
 
@@ -56,23 +67,27 @@ _IMPORT_STATEMENTS: dict[str, re.Pattern[str]] = {
     ),
     "java": re.compile(r"^[ \t]*import[ \t]+(?:static[ \t]+)?[\w.]*$"),
 }
+#: The language of a file when its :class:`DocumentContext` does not say (built-in extensions).
 _LANGUAGE_OF_SUFFIX = {".py": "python", ".pyi": "python", ".java": "java"}
 
 
 @dataclass(frozen=True, slots=True)
 class DocumentContext:
-    """Where a sequence is generated: the file and the text around the hole."""
+    """Where a sequence is generated: the file, the text around the hole, and the file's
+    language (as the configuration in force routes it; None: by its extension)."""
 
     workspace: Path
     file: Path
     prefix: str
     suffix: str
+    language: str | None = None
 
 
 def import_statement(doc: DocumentContext, need: Need) -> str | None:
     """The import statement a completion ``need`` is asked in (its line up to the
     cursor), or None when the cursor is not in a one-line import statement."""
-    pattern = _IMPORT_STATEMENTS.get(_LANGUAGE_OF_SUFFIX.get(doc.file.suffix, ""))
+    language = doc.language or _LANGUAGE_OF_SUFFIX.get(doc.file.suffix, "")
+    pattern = _IMPORT_STATEMENTS.get(language)
     if pattern is None or isinstance(need, SignatureNeed):
         return None
     before = need.generated[: need.offset]
@@ -91,6 +106,43 @@ def request_key(spec: ServerSpec, doc: DocumentContext, need: Need) -> tuple[Has
     if statement is not None:
         return ("import", spec, doc.workspace, doc.file, statement)
     return ("completion", spec, doc.workspace, doc.file, doc.prefix, need.generated, doc.suffix, need.offset)
+
+
+class LookupStats:
+    """Counters of the requests a session sent (thread-safe; shared by its lookups).
+
+    ``sent``: requests written to (or queued for) a server, per key kind;
+    ``shared``: answers taken from another caller's request; ``cancelled``:
+    requests cancelled because no caller waited any more; ``lsp_ms``: the sum of
+    send-to-answer times of answered requests.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.sent: dict[str, int] = {}
+        self.shared = 0
+        self.cancelled = 0
+        self.answered = 0
+        self.lsp_ms = 0.0
+
+    def count(self, field: str, n: int = 1) -> None:
+        with self._lock:
+            setattr(self, field, getattr(self, field) + n)
+
+    def count_sent(self, kind: str) -> None:
+        with self._lock:
+            self.sent[kind] = self.sent.get(kind, 0) + 1
+
+    def answered_in(self, ms: float) -> None:
+        with self._lock:
+            self.answered += 1
+            self.lsp_ms += ms
+
+    def as_dict(self) -> dict[str, float | int]:
+        with self._lock:
+            return {"lookups": sum(self.sent.values()), "shared_lookups": self.shared,
+                    "cancelled_lookups": self.cancelled, "answered_lookups": self.answered,
+                    "lsp_ms": round(self.lsp_ms, 3)}
 
 
 @dataclass(slots=True)
@@ -193,7 +245,8 @@ class BridgeLookup:
     every caller abandoned (the guide's wait ran out) is cancelled.
     ``requests``/``shared`` count this lookup's requests sent / answered by
     another's; ``sent`` counts the sent ones per key kind (``completion``,
-    ``import``, ``signature``).
+    ``import``, ``signature``). ``gate``: sends through a :class:`LookupGate`;
+    ``stats``: the session's :class:`LookupStats`, updated too.
     """
 
     def __init__(
@@ -206,6 +259,8 @@ class BridgeLookup:
         timeout_s: float | None = None,
         cache_size: int = 256,
         cache: RequestCache | None = None,
+        gate: LookupGate | None = None,
+        stats: LookupStats | None = None,
     ) -> None:
         self._loop = loop
         self._pool = pool
@@ -213,27 +268,50 @@ class BridgeLookup:
         self._doc = doc
         self._timeout = timeout_s  # None: the server spec decides (longer for a first request)
         self._cache = cache if cache is not None else RequestCache(cache_size, ttl_s=float("inf"))
+        self._gate = gate
+        self._stats = stats
         self.requests = 0
         self.shared = 0
         self.sent: dict[str, int] = {}
 
+    def _send(self, kind: str, need: Need) -> concurrent.futures.Future[Any]:
+        """Start the request now, or queue it at the gate (the coroutine is made only
+        when it is sent, so a request cancelled in the queue costs nothing)."""
+        t0 = time.perf_counter()
+        stats = self._stats
+
+        def submit() -> concurrent.futures.Future[Any]:
+            return self._loop.submit(self._ask(kind, need))
+
+        fut = self._gate.submit(submit) if self._gate is not None else submit()
+        if stats is not None:
+            fut.add_done_callback(
+                lambda f: f.cancelled() or stats.answered_in((time.perf_counter() - t0) * 1000.0))
+        return fut
+
     def start(self, need: Need) -> concurrent.futures.Future[Facts]:
         kind = "signature" if isinstance(need, SignatureNeed) else "completion"
         key = request_key(self._spec, self._doc, need)
-        raw, shared = self._cache.acquire(key, lambda: self._loop.submit(self._ask(kind, need)))
+        raw, shared = self._cache.acquire(key, lambda: self._send(kind, need))
+        stats = self._stats
         if shared:
             self.shared += 1
+            if stats is not None:
+                stats.count("shared")
         else:
             self.requests += 1
             self.sent[key[0]] = self.sent.get(key[0], 0) + 1
+            if stats is not None:
+                stats.count_sent(key[0])
         out: concurrent.futures.Future[Facts] = concurrent.futures.Future()
         cache = self._cache
 
         def finished(o: concurrent.futures.Future[Facts]) -> None:
-            # Every caller gave up (the guide's wait ran out): cancel the request
-            # itself, so the server and the document lock are free for the next one.
-            if cache.release(key, raw, abandoned=o.cancelled()):
-                raw.cancel()
+            # Every caller gave up (the guide's wait ran out, the sequence ended):
+            # cancel the request itself, so the server and the document lock are
+            # free for the next one (a queued one is never sent).
+            if cache.release(key, raw, abandoned=o.cancelled()) and raw.cancel() and stats is not None:
+                stats.count("cancelled")
 
         def done(f: concurrent.futures.Future[Any]) -> None:
             facts = self._facts(need, f)

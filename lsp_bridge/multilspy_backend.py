@@ -28,9 +28,9 @@ from typing import Any
 from lsprotocol.types import CompletionItemKind
 
 from monitors.errors import LspTimeout, ServerExited, ServerStartError
+from monitors.identifiers import IDENTIFIER
 
 from .client import CompletionResult
-from .names import IDENTIFIER
 from .pool import ServerPool
 from .servers import ServerSpec, resolve_command
 from .workspace import resolve_workspace

@@ -13,11 +13,12 @@ from lsprotocol.types import (
     TextEdit,
 )
 
-__all__ = ["IDENTIFIER", "identifier_entries", "identifier_names", "insert_text", "strip_snippet"]
+from monitors.identifiers import IDENTIFIER
+
+__all__ = ["identifier_entries", "identifier_names", "insert_text", "strip_snippet"]
 
 #: An identifier: ASCII letters, digits, ``_``, ``$`` and any non-ASCII character,
 #: not starting with a digit.
-IDENTIFIER = re.compile(r"[A-Za-z_$\u0080-\U0010ffff][A-Za-z0-9_$\u0080-\U0010ffff]*")
 
 # Snippet syntax: escapes ``\$``, tabstops ``$1``, placeholders ``${1:default}``,
 # choices ``${1|a,b|}``, variables ``$TM_FILENAME`` / ``${TM_FILENAME:default}``.

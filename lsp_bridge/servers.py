@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_IDENTIFIER_KINDS",
     "PRESETS",
     "ServerSpec",
+    "plain_data",
     "preset",
     "resolve_command",
     "server_env",
@@ -131,15 +132,15 @@ class ServerSpec:
             if not isinstance(node, Mapping) or key not in node:
                 return None
             node = node[key]
-        return _plain(node)
+        return plain_data(node)
 
 
-def _plain(value: Any) -> Any:
+def plain_data(value: Any) -> Any:
     """``value`` with mappings turned into dicts and tuples into lists (JSON-ready)."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_data(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain_data(v) for v in value]
     return value
 
 

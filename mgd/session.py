@@ -1,70 +1,50 @@
-"""An mgd session: the shared vocabulary index, one background loop, one server pool.
+"""An mgd session: the one place every engine gets its guides from.
 
-Create one per process (or per engine) and make a :class:`SequenceGuide` for each
-sequence to generate. Closing the session shuts every language server down.
+One :class:`MgdSession` owns the shared :class:`~monitors.vocab.VocabIndex`, one
+:class:`~lsp_bridge.loop.BackgroundLoop`, one :class:`~lsp_bridge.pool.ServerPool`,
+one :class:`~lsp_bridge.lookup.RequestCache` (identical LSP requests are sent
+once, across sequences, requests and cases), the lookup gates and the lookup
+counters. :meth:`MgdSession.guide` builds the :class:`~monitors.guide.SequenceGuide`
+of one sequence for every engine (Hugging Face, speculative, the editor's decoder,
+both vLLM runners), so the same ``mgd.toml`` and the same flags give the same
+monitors everywhere.
+
+Which monitors, which server (later wins): defaults < ``mgd.toml`` (the
+workspace's, or ``SessionConfig.config``) < :class:`~mgd.config.SessionConfig`
+(flags) < the per-request argument of :meth:`MgdSession.guide`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lsp_bridge import BackgroundLoop, ServerPool, ServerSpec, resolve_in_workspace
+from lsp_bridge.gate import LookupGate
+from lsp_bridge.lookup import BridgeLookup, DocumentContext, LookupStats, RequestCache
+from lsp_bridge.loop import BackgroundLoop
+from lsp_bridge.pool import ServerPool
+from lsp_bridge.servers import ServerSpec
+from lsp_bridge.workspace import resolve_in_workspace
+from mgd.config import MgdConfig, SessionConfig, find_config, load_config
 from monitors.base import Monitor
-from mgd.config import DEFAULT_SERVERS as _BUILTIN_SERVERS
-from mgd.config import KNOWN_MONITORS, MgdConfig, find_config, load_config
+from monitors.errors import WorkspaceError
 from monitors.guide import SequenceGuide
-from lsp_bridge.lookup import BridgeLookup, DocumentContext, RequestCache
-from monitors.errors import ConfigError, WorkspaceError
-from monitors.healing import HealingMonitor
-from monitors.languages import LanguageSpec
-from monitors.registry import build_monitors
+from monitors.healing import wrap_healing
+from monitors.languages import LanguageSpec, get_language
+from monitors.registry import DEFAULT_MONITORS, build_monitors
 from monitors.vocab import VocabIndex
 
-__all__ = ["DEFAULT_SERVERS", "MgdSession", "SessionConfig"]
+__all__ = ["MgdSession", "SessionConfig"]
 
-#: Language server used per language when none is named.
-DEFAULT_SERVERS: dict[str, str] = dict(_BUILTIN_SERVERS)
-
-
-
-@dataclass(frozen=True, slots=True)
-class SessionConfig:
-    """Settings of a session.
-
-    ``server``: a preset name (``jedi``, ``pyright``) or a :class:`ServerSpec`;
-    None picks the language's default. ``wait_s``: how long one decoding step may
-    wait for a language server before failing open (a synchronous engine waits for
-    the server's answer; the first request in a file can take seconds while the
-    server analyses it, later ones take milliseconds). ``request_timeout_s``: the
-    deadline of each LSP request (None: the server spec's). ``allowed_roots``:
-    if given, workspaces must lie inside one of them. ``config``: an
-    :class:`~mgd.config.MgdConfig` or the path of a TOML file; None reads
-    ``mgd.toml`` from each workspace root (built-in presets if there is none).
-    """
-
-    server: str | ServerSpec | None = None
-    wait_s: float = 30.0
-    request_timeout_s: float | None = None
-    monitors: tuple[str, ...] = ("dereference",)
-    allowed_roots: tuple[Path, ...] | None = None
-    config: MgdConfig | str | Path | None = None
-    backend: str = "builtin"  # or "multilspy" (optional; see lsp_bridge.multilspy_backend)
-
-    def __post_init__(self) -> None:
-        if self.backend not in ("builtin", "multilspy"):
-            raise ConfigError(f"unknown backend {self.backend!r}; known: ['builtin', 'multilspy']")
-        unknown = [m for m in self.monitors if m not in KNOWN_MONITORS]
-        if unknown:
-            raise ConfigError(f"unknown monitor(s) {unknown}; known: {list(KNOWN_MONITORS)}")
-        if self.wait_s < 0:
-            raise ConfigError("wait_s must be >= 0")
+_MAX_BUILT = 32  # prompts whose freshly built monitors are kept for forking
 
 
 class MgdSession:
-    """Owns the background loop, the server pool and the vocabulary index."""
+    """Owns the background loop, the server pool, the request cache and the vocabulary index."""
 
     def __init__(self, tokenizer_or_index: Any, config: SessionConfig | None = None) -> None:
         self.config = config or SessionConfig()
@@ -86,9 +66,16 @@ class MgdSession:
         self._workspace_configs: dict[Path, MgdConfig] = {}
         #: LSP requests shared by every guide of the session (identical requests,
         #: import listings); see :mod:`lsp_bridge.lookup`.
-        self.request_cache = RequestCache()
+        self.request_cache = RequestCache(self.config.cache_size, self.config.cache_ttl_s)
+        #: Requests sent, shared, cancelled; time to answer.
+        self.lookup_stats = LookupStats()
+        self._gates: dict[tuple[str, Path], LookupGate] = {}
+        self._built: OrderedDict[tuple[Any, ...], list[Monitor]] = OrderedDict()
+        #: Guides whose monitors were forked from an identical prompt's (not rebuilt).
+        self.forked_monitors = 0
+        self._lock = threading.Lock()
 
-    # -- guides ----------------------------------------------------------------
+    # -- settings ------------------------------------------------------------------
     def settings(self, workspace: str | Path | None = None) -> MgdConfig:
         """The configuration in force: the explicit one, else ``<workspace>/mgd.toml``,
         else the built-in presets."""
@@ -97,11 +84,23 @@ class MgdSession:
         if workspace is None:
             return MgdConfig()
         ws = Path(workspace).resolve()
-        if ws not in self._workspace_configs:
-            self._workspace_configs[ws] = load_config(find_config(ws))
-        return self._workspace_configs[ws]
+        with self._lock:
+            if ws not in self._workspace_configs:
+                self._workspace_configs[ws] = load_config(find_config(ws))
+            return self._workspace_configs[ws]
+
+    def language_of(self, file: str | Path, workspace: str | Path | None = None,
+                    language: str | None = None) -> LanguageSpec:
+        """The language of ``file`` under the configuration in force (``language``
+        names it explicitly; its configured trigger rules still apply)."""
+        settings = self.settings(workspace)
+        if language is not None:
+            get_language(language)  # unknown name: ConfigError
+            return settings.language_spec(language)
+        return settings.language_for_path(file)
 
     def server_for(self, language: LanguageSpec, workspace: str | Path | None = None) -> ServerSpec:
+        """The language server of ``language``: the flag, else ``mgd.toml``, else the default."""
         server = self.config.server
         if isinstance(server, ServerSpec):
             return server
@@ -109,6 +108,17 @@ class MgdSession:
         if server is not None:
             return settings.server(server)
         return settings.server_for(language.name)
+
+    def monitor_names(self, language: LanguageSpec, workspace: str | Path | None = None,
+                      requested: Iterable[str] | None = None) -> tuple[str, ...]:
+        """The monitors for ``language``: ``requested`` (per request), else the
+        session's (flags), else ``mgd.toml``'s, else :data:`DEFAULT_MONITORS`."""
+        if requested is not None:
+            return tuple(requested)
+        if self.config.monitors is not None:
+            return self.config.monitors
+        configured = self.settings(workspace).configured_monitors(language.name)
+        return configured if configured is not None else DEFAULT_MONITORS
 
     def check_workspace(self, workspace: str | Path, file: str | Path) -> tuple[Path, Path]:
         """Resolve ``file`` inside ``workspace`` and the workspace inside the allowed roots."""
@@ -119,6 +129,7 @@ class MgdSession:
             raise WorkspaceError(f"workspace {ws} is outside the allowed roots")
         return ws, path
 
+    # -- guides ----------------------------------------------------------------
     def guide(
         self,
         workspace: str | Path,
@@ -127,37 +138,88 @@ class MgdSession:
         suffix: str = "",
         *,
         monitors: Iterable[str] | None = None,
+        language: str | None = None,
         heal: bytes = b"",
+        wait_s: float | None = None,
+        blocking: bool = True,
     ) -> SequenceGuide:
         """A guide for one sequence generated into ``file`` between prefix and suffix.
 
-        ``heal``: the bytes :func:`monitors.healing.heal_prompt` removed from the end
-        of ``prefix`` (``prefix`` stays the user's original prompt); each monitor is
-        wrapped in a :class:`~monitors.healing.HealingMonitor` that makes the model
-        re-spell them first.
+        ``monitors``/``language``: per-request choices (None: the configuration's).
+        ``heal``: the bytes token healing removed from the end of the prompt
+        (``prefix`` stays the user's original text); each monitor is wrapped in a
+        :class:`~monitors.healing.HealingMonitor` that makes the model re-spell them
+        first. ``wait_s``: the guide's wait budget (None: the session's).
+        ``blocking=False``: a lookup not ready within the budget leaves that one step
+        free and keeps running (vLLM); blocking guides fail open for the trigger.
+        Call :meth:`~monitors.guide.SequenceGuide.close` when the sequence ends.
         """
         ws, path = self.check_workspace(workspace, file)
-        settings = self.settings(ws)
-        language = settings.language_for_path(path)
-        spec = self.server_for(language, ws)
-        configured = settings.monitors_for(language.name)
-        if monitors is None:
-            monitors = configured if configured is not None else self.config.monitors
-        built: list[Monitor] = build_monitors(monitors, language, prefix)
-        if heal:
-            built = [HealingMonitor(heal, inner=m) for m in built] or [HealingMonitor(heal)]
+        lang = self.language_of(path, ws, language)
+        spec = self.server_for(lang, ws)
+        names = self.monitor_names(lang, ws, monitors)
+        built = wrap_healing(self._monitors(names, lang, prefix), heal)
         lookup = BridgeLookup(
             self.loop,
             self.pool,
             spec,
-            DocumentContext(ws, path, prefix, suffix),
+            DocumentContext(ws, path, prefix, suffix, lang.name),
             timeout_s=self.config.request_timeout_s,
             cache=self.request_cache,
+            gate=self._gate(spec, ws),
+            stats=self.lookup_stats,
         )
-        return SequenceGuide(built, lookup, self.index, wait_s=self.config.wait_s)
+        budget = self.config.wait_s if wait_s is None else wait_s
+        return SequenceGuide(built, lookup, self.index, wait_s=budget, blocking=blocking)
 
     def guides(self, n: int, *args: Any, **kwargs: Any) -> Sequence[SequenceGuide]:
         return [self.guide(*args, **kwargs) for _ in range(n)]
+
+    def _monitors(self, names: Sequence[str], language: LanguageSpec, prefix: str) -> list[Monitor]:
+        """Fresh monitors at the end of ``prefix``; forks of earlier ones for a repeated prompt.
+
+        Building parses the whole prefix (tens of ms for a large file); sequences
+        with the same prompt (``n > 1`` samples, retries, a batch of one file) fork.
+        """
+        key = (tuple(names), language, hashlib.blake2b(prefix.encode("utf-8", "surrogatepass"),
+                                                        digest_size=16).digest())
+        with self._lock:
+            cached = self._built.get(key)
+            if cached is not None:
+                self._built.move_to_end(key)
+                self.forked_monitors += 1
+                return [m.fork() for m in cached]
+        built = build_monitors(names, language, prefix)
+        with self._lock:
+            self._built[key] = [m.fork() for m in built]
+            while len(self._built) > _MAX_BUILT:
+                self._built.popitem(last=False)
+        return built
+
+    def _gate(self, spec: ServerSpec, workspace: Path) -> LookupGate | None:
+        """The gate of one language server (one per server and workspace, like the pool's)."""
+        if self.config.max_inflight is None:
+            return None
+        with self._lock:
+            gate = self._gates.get((spec.name, workspace))
+            if gate is None:
+                gate = self._gates[(spec.name, workspace)] = LookupGate(self.config.max_inflight)
+            return gate
+
+    def forget(self) -> None:
+        """Drop what is shared across sequences: answered requests and built monitors
+        (benchmarks: no run profits from an earlier one)."""
+        self.request_cache.clear()
+        with self._lock:
+            self._built.clear()
+
+    def report(self) -> dict[str, float | int]:
+        """Session-wide lookup counters."""
+        out = self.lookup_stats.as_dict()
+        with self._lock:
+            out["unsent_lookups"] = sum(g.never_sent for g in self._gates.values())
+            out["forked_monitors"] = self.forked_monitors
+        return out
 
     # -- lifecycle ---------------------------------------------------------------
     def close(self) -> None:

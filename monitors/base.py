@@ -13,6 +13,7 @@ healing can explore and roll back.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Protocol, runtime_checkable
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "ExcludeConstraint",
     "Facts",
     "IdentifierConstraint",
+    "ItemKind",
     "Monitor",
     "MonitorStats",
     "Need",
@@ -33,6 +35,37 @@ __all__ = [
     "SpacedConstraint",
     "failed_facts",
 ]
+
+
+class ItemKind(IntEnum):
+    """LSP ``CompletionItemKind`` values (LSP 3.17 §textDocument/completion), so that
+    monitors can name item kinds without importing an LSP library."""
+
+    Text = 1
+    Method = 2
+    Function = 3
+    Constructor = 4
+    Field = 5
+    Variable = 6
+    Class = 7
+    Interface = 8
+    Module = 9
+    Property = 10
+    Unit = 11
+    Value = 12
+    Enum = 13
+    Keyword = 14
+    Snippet = 15
+    Color = 16
+    File = 17
+    Reference = 18
+    Folder = 19
+    EnumMember = 20
+    Constant = 21
+    Struct = 22
+    Event = 23
+    Operator = 24
+    TypeParameter = 25
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,9 +44,9 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from monitors.base import ExcludeConstraint, Facts, MonitorStats, Signature, SignatureFacts, SignatureNeed
+from monitors.identifiers import is_ident_char
 from monitors.languages import LanguageSpec
 from monitors.sites import SiteDetector
-from monitors.triggers import is_ident_char
 
 __all__ = ["ArgumentCountMonitor", "KeywordArgumentMonitor", "keyword_names", "signature_of"]
 

@@ -11,15 +11,14 @@ original text of the hole and ``name`` the identifier that followed the dot.
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import dataclass
 
+from monitors.identifiers import IDENTIFIER
 from monitors.languages import LanguageSpec
 from monitors.triggers import TriggerDetector
 
 __all__ = ["DotSite", "dot_sites", "sample_sites"]
 
-_IDENT = re.compile(r"[A-Za-z_$\u0080-\U0010ffff][A-Za-z0-9_$\u0080-\U0010ffff]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +37,7 @@ def dot_sites(language: LanguageSpec, text: str, *, indented_only: bool = True) 
     for pos, ch in enumerate(text):
         if ch not in triggers:
             continue
-        m = _IDENT.match(text, pos + 1)
+        m = IDENTIFIER.match(text, pos + 1)
         if m is None:
             continue
         line_start = text.rfind("\n", 0, pos) + 1

@@ -68,8 +68,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
-from lsprotocol.types import CompletionItemKind as K
-
 from monitors.base import (
     CompletionFacts,
     CompletionNeed,
@@ -79,9 +77,10 @@ from monitors.base import (
     PrefixConstraint,
     SpacedConstraint,
 )
+from monitors.base import ItemKind as K
+from monitors.identifiers import IDENT_BYTES, IDENTIFIER, trailing_ident_length
 from monitors.languages import LanguageSpec
 from monitors.sites import SiteDetector
-from monitors.triggers import IDENT_BYTES, trailing_ident_length
 
 __all__ = ["ENUM_CASES", "IMPORTS", "INITIALS", "INSTANTIATION", "PROBE_INITIALS", "SiteMonitor", "SiteRule", "switch_subject"]
 
@@ -469,7 +468,7 @@ class SiteMonitor:
             self._stats.extra["untyped_subject"] += 1
             return None, frozenset()
         pkg, dot, _ = typ.rpartition(".")
-        if dot and "." not in pkg and IDENT_RE.fullmatch(pkg):
+        if dot and "." not in pkg and IDENTIFIER.fullmatch(pkg):
             if any(e.kind == K.Module and e.name == pkg for e in entries):
                 self._member_detail = typ
                 return frozenset(), _usable([pkg])
@@ -651,9 +650,6 @@ class SiteMonitor:
         self._probe_names = frozenset()
         self._strict = self.rule.strict
         self._after = {}
-
-
-IDENT_RE = re.compile(r"[A-Za-z_]\w*")
 
 
 def _usable(names: Iterable[str]) -> frozenset[bytes]:

@@ -55,8 +55,9 @@ import dataclasses
 from typing import Final
 
 from monitors.base import CompletionFacts, CompletionNeed, IdentifierConstraint, MonitorStats
+from monitors.identifiers import IDENT_BYTES, trailing_ident_length
 from monitors.languages import LanguageSpec
-from monitors.triggers import IDENT_BYTES, TriggerDetector, trailing_ident_length
+from monitors.triggers import TriggerDetector
 
 __all__ = ["DereferenceMonitor"]
 

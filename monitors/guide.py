@@ -91,11 +91,21 @@ class SequenceGuide:
             if len(all_generated) > n:
                 self.advance(all_generated[n:])
             return
-        # The engine reordered rows (e.g. beam search): replay from the start.
+        # The engine rewrote the history (beam reordering, preemption): replay from the start.
+        self._drop_pending()
         self._monitors = [m.fork() for m in self._initial]
-        self._pending.clear()
         self._fed = []
         self.advance(all_generated)
+
+    def close(self) -> None:
+        """The sequence ended: give up its pending lookups (a lookup no other sequence
+        waits for is cancelled, or never sent). Idempotent; the guide stays usable."""
+        self._drop_pending()
+
+    def _drop_pending(self) -> None:
+        pending, self._pending = self._pending, {}
+        for _serial, fut, _t0 in pending.values():
+            fut.cancel()
 
     @property
     def generated_ids(self) -> list[int]:
@@ -113,6 +123,12 @@ class SequenceGuide:
             return StepResult(None, fallback=True)
         self.stats.constrained_steps += 1
         return StepResult(result)
+
+    def unmasked(self) -> None:
+        """The engine could not apply the last allowed set (no allowed id lies inside
+        its logits row), so that step ran free: count it as a fallback."""
+        self.stats.constrained_steps = max(self.stats.constrained_steps - 1, 0)
+        self.stats.fallbacks += 1
 
     def _failed(self, i: int, serial: int) -> Facts:
         """The fail-open answer for monitor ``i``'s need ``serial``."""

@@ -46,7 +46,17 @@ from monitors.base import (
 )
 from monitors.vocab import VocabIndex
 
-__all__ = ["HealedPrompt", "HealingMonitor", "completion_after", "heal_prompt"]
+__all__ = [
+    "HealedPrompt",
+    "HealingMonitor",
+    "completion_after",
+    "heal_prompt",
+    "heal_prompt_of",
+    "removed_bytes",
+    "wrap_healing",
+]
+
+_TAIL = 64  # bytes of a kept prompt matched against the original text (removed_bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +125,47 @@ def heal_prompt(
         chop = j + 1
         return HealedPrompt(ids[: len(ids) - chop], tail[len(tail) - lengths[j] :])
     return HealedPrompt(ids, b"")
+
+
+def heal_prompt_of(index: VocabIndex, prefix: str, prompt_ids: Sequence[int]) -> HealedPrompt:
+    """:func:`heal_prompt` for a prompt tokenized from the text ``prefix``, with the guard
+    every engine needs: the prompt is left alone (``removed == b""``) when the removed
+    bytes are not the end of ``prefix`` as typed (a tokenizer that normalizes text, a
+    synthetic leading space on the first token) or when nothing would be left of it."""
+    healed = heal_prompt(index, prompt_ids)
+    if healed.removed and (not healed.ids or not prefix.endswith(healed.removed_text)):
+        return HealedPrompt(tuple(prompt_ids), b"")
+    return healed
+
+
+def removed_bytes(index: VocabIndex, prefix: str, kept_ids: Sequence[int]) -> bytes:
+    """The bytes of ``prefix`` past a healed prompt's kept ids (b"" if it cannot be told).
+
+    For engines that receive an already healed prompt (vLLM requests): the kept ids'
+    bytes are matched against the end of ``prefix`` (the original text), trying at
+    most four longest tokens' worth of removed bytes. An empty kept prompt, or an
+    empty match, gives b"" (nothing to re-spell).
+    """
+    kept = b"".join(index.token_bytes(int(t)) for t in kept_ids if 0 <= int(t) < index.size)
+    full = prefix.encode("utf-8", "surrogatepass")
+    tail = kept[-_TAIL:]
+    if not tail:
+        return b""
+    for r in range(0, min(len(full), 4 * index.max_token_bytes) + 1):
+        if full[: len(full) - r].endswith(tail):
+            return full[len(full) - r :]
+    return b""
+
+
+def wrap_healing(monitors: Sequence[Monitor], removed: bytes) -> list[Monitor]:
+    """Monitors that make the model re-spell ``removed`` first (see the module
+    docstring); unchanged when nothing was removed, a bare :class:`HealingMonitor`
+    when there are no other monitors."""
+    if not removed:
+        return list(monitors)
+    if not monitors:
+        return [HealingMonitor(removed)]
+    return [HealingMonitor(removed, inner=m) for m in monitors]
 
 
 def completion_after(generated_text: str, healed: HealedPrompt) -> str:

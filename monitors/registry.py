@@ -2,13 +2,12 @@
 
 One function, :func:`build_monitors`, used by every engine (the Hugging Face
 session and the vLLM processors), so a name means the same monitor everywhere.
-Names are those of :data:`mgd.config.KNOWN_MONITORS`; ``"all"`` stands for
+The registry owns the monitor names (:data:`KNOWN_MONITORS`); ``"all"`` stands for
 every monitor that applies to the language. A monitor that does not apply to a
 language (``keyword_arguments`` in Java) is skipped, so one list can serve every
 language; an unknown name raises :class:`~monitors.errors.ConfigError`.
 
-The default set stays ``["dereference"]`` (see ``SessionConfig.monitors`` and the
-vLLM settings): the other monitors add a request per site (a signature help at
+The default set stays :data:`DEFAULT_MONITORS` (``["dereference"]``): the other monitors add a request per site (a signature help at
 every call) and change what gets generated, so they are opted into per language
 (``monitors = [...]`` in ``mgd.toml``) or per request.
 """
@@ -21,12 +20,19 @@ from dataclasses import dataclass
 from monitors.base import Monitor
 from monitors.calls import ArgumentCountMonitor, KeywordArgumentMonitor
 from monitors.completion_sites import ENUM_CASES, IMPORTS, INSTANTIATION, SiteMonitor, SiteRule
-from mgd.config import KNOWN_MONITORS
 from monitors.dereference import DereferenceMonitor
 from monitors.errors import ConfigError
 from monitors.languages import LanguageSpec
 
-__all__ = ["MONITORS", "MonitorEntry", "build_monitors", "monitors_for"]
+__all__ = [
+    "DEFAULT_MONITORS",
+    "KNOWN_MONITORS",
+    "MONITORS",
+    "MonitorEntry",
+    "applicable_monitors",
+    "build_monitors",
+    "check_monitor_names",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +65,22 @@ MONITORS: dict[str, MonitorEntry] = {
         MonitorEntry("keyword_arguments", KeywordArgumentMonitor, frozenset({"python"})),
     )
 }
-assert set(MONITORS) | {"all"} == set(KNOWN_MONITORS), "registry and KNOWN_MONITORS disagree"
+#: Every name a configuration may use: the monitors, and ``"all"``.
+KNOWN_MONITORS: tuple[str, ...] = (*MONITORS, "all")
+#: The monitors used when neither a request, a flag nor ``mgd.toml`` names any.
+DEFAULT_MONITORS: tuple[str, ...] = ("dereference",)
 
 
-def monitors_for(language: str) -> tuple[str, ...]:
+def check_monitor_names(names: Iterable[str], where: str = "monitors") -> tuple[str, ...]:
+    """``names`` as a tuple; :class:`ConfigError` naming ``where`` for an unknown one."""
+    out = tuple(names)
+    unknown = [m for m in out if m not in KNOWN_MONITORS]
+    if unknown:
+        raise ConfigError(f"{where}: unknown monitor(s) {unknown}; known: {list(KNOWN_MONITORS)}")
+    return out
+
+
+def applicable_monitors(language: str) -> tuple[str, ...]:
     """The names of the monitors that apply to ``language`` (what ``"all"`` means)."""
     return tuple(name for name, e in MONITORS.items() if e.applies_to(language))
 
@@ -76,7 +94,7 @@ def build_monitors(names: Iterable[str], language: LanguageSpec, prefix: str) ->
     wanted: list[str] = []
     for name in names:
         if name == "all":
-            wanted.extend(monitors_for(language.name))
+            wanted.extend(applicable_monitors(language.name))
         elif name not in MONITORS:
             raise ConfigError(f"unknown monitor {name!r}; known: {list(KNOWN_MONITORS)}")
         else:

@@ -31,8 +31,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from monitors.identifiers import is_ident_char
 from monitors.languages import LanguageSpec
-from monitors.triggers import is_ident_char
 
 if TYPE_CHECKING:  # pragma: no cover
     import tree_sitter

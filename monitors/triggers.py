@@ -49,42 +49,16 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from monitors.identifiers import IDENT_CLASS, IDENTIFIER, is_ident_char
 from monitors.languages import LanguageSpec, LexSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     import tree_sitter
 
 __all__ = [
-    "IDENT_BYTES",
     "TriggerDetector",
-    "is_ident_char",
-    "trailing_ident_length",
     "trigger_chars",
 ]
-
-_ASCII_IDENT = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$"
-_ASCII_IDENT_SET = frozenset(_ASCII_IDENT)
-
-#: Every byte that can be part of an identifier (the rule of :mod:`monitors.vocab`).
-IDENT_BYTES: bytes = bytes(sorted(set(_ASCII_IDENT.encode()) | set(range(0x80, 0x100))))
-
-
-def is_ident_char(ch: str) -> bool:
-    """Whether the character ``ch`` can be part of an identifier."""
-    return ch in _ASCII_IDENT_SET or ch >= "\x80"
-
-
-def trailing_ident_length(text: str) -> int:
-    """Number of identifier characters at the end of ``text``."""
-    n = len(text)
-    i = n
-    while i > 0:
-        ch = text[i - 1]
-        if ch in _ASCII_IDENT_SET or ch >= "\x80":
-            i -= 1
-        else:
-            break
-    return n - i
 
 
 # --------------------------------------------------------------------------- lexer
@@ -95,8 +69,6 @@ _PY_CODE_INTERP = re.compile(r"[#'\"\\\n;()\[\]{}:]")
 _PY_FMT = re.compile(r"[{}'\"\n]")
 _HSPACE = re.compile(r"[ \t\f\r]*")
 _SPACE = re.compile(r"[ \t\f\r\n]*")
-_PY_WORD = re.compile(r"[^\W\d]\w*")
-_C_WORD = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 _BLOCK_END = re.compile(r"\*/")
 _BLOCK_NESTED = re.compile(r"\*/|/\*")
 _REGEX_BODY = re.compile(r"[\\\[\]/\n]")
@@ -174,7 +146,7 @@ def _c_code_regex(lex: LexSpec) -> re.Pattern[str]:
     chars = "/" + re.escape(quotes) + r"()\[\]{};"
     if lex.asi_newlines:
         chars += r"\n"
-    alt = r"(?<![A-Za-z0-9_$])b?r#*\"|" if lex.rust_raw_strings else ""
+    alt = rf"(?<!{IDENT_CLASS})b?r#*\"|" if lex.rust_raw_strings else ""
     return re.compile(f"{alt}[{chars}]")
 
 
@@ -240,7 +212,7 @@ class _Lexer:
         ch = text[j]
         if ch == "\n" or ch == ("#" if self.lex.family == "python" else "/"):
             return j, False  # a newline or comment: the main loop handles it; still pending
-        m = (_PY_WORD if self.lex.family == "python" else _C_WORD).match(text, j)
+        m = IDENTIFIER.match(text, j)
         if m is None:
             self.stmt_word = ""
             self.stmt_pending = False

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from monitors.base import CompletionFacts, CompletionNeed, IdentifierConstraint, Monitor
 from monitors.dereference import DereferenceMonitor
 from monitors.languages import get_language
-from monitors.triggers import IDENT_BYTES, TriggerDetector
+from monitors.identifiers import IDENT_BYTES
+from monitors.triggers import TriggerDetector
 
 PY = get_language("python")
 STDLIB = Path(sysconfig.get_paths()["stdlib"])

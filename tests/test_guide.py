@@ -13,7 +13,8 @@ import torch
 
 from monitors.base import CompletionFacts, CompletionNeed
 from monitors.guide import SequenceGuide
-from mgd.engines.hf import MonitorLogitsProcessor, apply_allowed
+from mgd.engines.hf import MonitorLogitsProcessor
+from mgd.engines.masking import mask_row
 from monitors.dereference import DereferenceMonitor
 from monitors.languages import get_language
 from monitors.vocab import VocabIndex
@@ -108,9 +109,9 @@ def test_sync_replays_after_reorder(index, tiny_tokenizer) -> None:
     assert guide.generated_ids == r
 
 
-def test_apply_allowed_keeps_only_ids() -> None:
+def test_mask_row_keeps_only_ids() -> None:
     row = torch.arange(10, dtype=torch.float32)
-    apply_allowed(row, torch.tensor([2, 7, 12]))  # 12 is beyond a padded row: ignored
+    assert mask_row(row, np.array([2, 7, 12]))  # 12 is beyond the row: ignored
     assert row[2] == 2 and row[7] == 7
     assert torch.isinf(row[[0, 1, 3, 4, 5, 6, 8, 9]]).all()
 

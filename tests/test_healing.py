@@ -24,7 +24,8 @@ from monitors.base import CompletionFacts, IdentifierConstraint, PrefixConstrain
 from monitors.dereference import DereferenceMonitor
 from monitors.healing import HealedPrompt, HealingMonitor, completion_after, heal_prompt
 from monitors.languages import get_language
-from monitors.vocab import VocabIndex, ident_run_length
+from monitors.identifiers import ident_run_length
+from monitors.vocab import VocabIndex
 
 CLICK_FILES = ["click/core.py", "click/types.py", "click/parser.py", "click/utils.py"]
 PY = get_language("python")

@@ -62,6 +62,10 @@ def test_import_statement_java_and_other_languages() -> None:
     assert import_statement(java, need_at_end("x.")) is None
     ts = DocumentContext(PYPROJ, PYPROJ / "a.ts", "", "")
     assert import_statement(ts, need_at_end("import a.")) is None
+    # The configuration's routing wins over the extension (mgd.toml: .pyw files are Python).
+    pyw = DocumentContext(PYPROJ, PYPROJ / "tool.pyw", "", "", "python")
+    assert import_statement(pyw, need_at_end("from os import pa")) == "from os import pa"
+    assert import_statement(DocumentContext(PYPROJ, PYPROJ / "tool.pyw", "", ""), need_at_end("from os import pa")) is None
     assert import_statement(doc(""), SignatureNeed(len("from a."), "from a.", 1)) is None
 
 

@@ -1,5 +1,5 @@
 """The ``mgd`` command line."""
 
-from mgd.cli.main import build_parser, main
+from mgd.cli.main import main
 
-__all__ = ["build_parser", "main"]
+__all__ = ["main"]

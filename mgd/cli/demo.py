@@ -10,12 +10,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from monitors.casegen import dot_sites
-from mgd.engines.cases import CaseResult
 from lsp_bridge.check import check_member_accesses
+from mgd.config import SessionConfig
+from mgd.engines.cases import CaseResult
 from mgd.engines.generate import GenerateOptions, HFGenerator, Prompt
-from mgd.session import SessionConfig
-from monitors.languages import language_for_path
+from monitors.casegen import dot_sites
 
 __all__ = ["run_demo"]
 
@@ -23,8 +22,8 @@ DEMO_PROJECT = Path(__file__).resolve().parents[2] / "examples" / "demo_project"
 
 
 def _verdicts(gen: HFGenerator, prompt: Prompt, res: CaseResult) -> list[tuple[str, bool | None]]:
-    language = language_for_path(prompt.file)
-    spec = gen.session.server_for(language)
+    language = gen.session.language_of(prompt.file, prompt.workspace)
+    spec = gen.session.server_for(language, prompt.workspace)
     checks = gen.session.loop.run(
         check_member_accesses(
             gen.session.pool, spec, language, prompt.workspace, prompt.file,
@@ -39,15 +38,15 @@ def run_demo(model: str, *, server: str | None = None, max_new_tokens: int = 24,
              project: Path = DEMO_PROJECT, file: str = "report.py") -> int:
     path = project / file
     text = path.read_text(encoding="utf-8")
-    language = language_for_path(path)
-    prompts = [
-        Prompt(f"{i}", project, path, text[: s.prefix_end], text[s.suffix_start :])
-        for i, s in enumerate(dot_sites(language, text))
-    ]
     stop = ("\n",)
     legal = {"plain": [0, 0], "mgd": [0, 0]}
     print(f"model: {model}\nproject: {project}  file: {file}  server: {server or 'default'}\n")
     with HFGenerator(model, config=SessionConfig(server=server)) as gen:
+        language = gen.session.language_of(path, project)
+        prompts = [
+            Prompt(f"{i}", project, path, text[: s.prefix_end], text[s.suffix_start :])
+            for i, s in enumerate(dot_sites(language, text))
+        ]
         runs = {
             name: gen.generate(prompts, GenerateOptions(max_new_tokens=max_new_tokens, stop=stop, monitors=mon))
             for name, mon in (("plain", False), ("mgd", True))

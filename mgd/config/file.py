@@ -17,8 +17,13 @@ A file (``mgd.toml`` in the workspace, or ``--config PATH``) overrides anything:
     base = "gopls"
     args = ["-remote=auto"]
 
-Unknown keys and wrong types raise :class:`~monitors.errors.ConfigError` naming
-the file and the key. Built-in defaults: see :data:`DEFAULT_SERVERS`.
+    [editor]                         # settings of ``mgd lsp`` (:class:`~mgd.config.editor.EditorOptions`)
+    debounce_ms = 60
+
+This module is the only reader of the file: every engine (``mgd generate``, the
+vLLM processors, ``mgd lsp``) gets the same :class:`MgdConfig` from it. Unknown
+keys and wrong types raise :class:`~monitors.errors.ConfigError` naming the file
+and the key. Built-in defaults: see :data:`DEFAULT_SERVERS`.
 """
 
 from __future__ import annotations
@@ -33,14 +38,16 @@ from typing import Any
 
 from lsprotocol.types import CompletionItemKind
 
-from lsp_bridge.servers import PRESETS, ServerSpec, _plain
+from lsp_bridge.servers import PRESETS, ServerSpec, plain_data
+from mgd.config.editor import EditorOptions
+from mgd.config.validate import check_keys, number, str_list, sub_table, table_value
 from monitors.errors import ConfigError
 from monitors.languages import LANGUAGES, LanguageSpec, language_for_path
+from monitors.registry import check_monitor_names
 
 __all__ = [
     "CONFIG_FILE",
     "DEFAULT_SERVERS",
-    "KNOWN_MONITORS",
     "LanguageConfig",
     "MgdConfig",
     "find_config",
@@ -50,18 +57,6 @@ __all__ = [
 
 #: The project file looked up in the workspace root.
 CONFIG_FILE = "mgd.toml"
-
-#: Monitors a language may turn on (see :mod:`monitors.registry`; ``"all"``: every
-#: monitor that applies to the language).
-KNOWN_MONITORS: tuple[str, ...] = (
-    "dereference",
-    "instantiation",
-    "enum_cases",
-    "imports",
-    "arguments",
-    "keyword_arguments",
-    "all",
-)
 
 #: Language server used per language when the configuration names none.
 DEFAULT_SERVERS: Mapping[str, str] = MappingProxyType(
@@ -87,7 +82,6 @@ _STR_LIST_KEYS = ("command", "args", "file_extensions", "position_encodings", "i
 _TABLE_KEYS = ("env", "extension_language_ids", "initialization_options", "settings")
 _SERVER_KEYS = frozenset({"base", "language_id", "install_hint", *_FLOAT_KEYS, *_STR_LIST_KEYS, *_TABLE_KEYS})
 _LANGUAGE_KEYS = frozenset({"server", "monitors", "extensions", "member_access_tokens", "reject_ancestor_types"})
-#: ``[editor]`` belongs to ``mgd lsp`` (lsp_bridge/editor/options.py) and is checked there.
 _TOP_KEYS = frozenset({"languages", "servers", "editor"})
 _KINDS = {kind.name.lower(): kind for kind in CompletionItemKind}
 
@@ -110,6 +104,9 @@ class MgdConfig:
     servers: Mapping[str, ServerSpec] = field(default_factory=lambda: PRESETS)
     languages: Mapping[str, LanguageConfig] = field(default_factory=lambda: MappingProxyType({}))
     source: Path | None = None
+    #: The ``[editor]`` table as written (validated against :class:`EditorOptions`);
+    #: ``mgd lsp`` applies it between the defaults and its flags.
+    editor: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def server(self, name: str) -> ServerSpec:
         """The server called ``name``; :class:`ConfigError` lists the known ones."""
@@ -125,8 +122,8 @@ class MgdConfig:
             raise ConfigError(f"no language server configured for {language}")
         return self.server(name)
 
-    def monitors_for(self, language: str) -> tuple[str, ...] | None:
-        """The monitors configured for ``language`` (None: the session's default)."""
+    def configured_monitors(self, language: str) -> tuple[str, ...] | None:
+        """The monitors ``[languages.<language>] monitors`` names (None: not configured)."""
         return self._language(language).monitors
 
     def language_for_path(self, path: str | PurePath) -> LanguageSpec:
@@ -184,62 +181,36 @@ def load_config(path: str | Path | None = None) -> MgdConfig:
 def parse_config(data: Mapping[str, Any], source: Path | None = None) -> MgdConfig:
     """Validate decoded TOML ``data`` and merge it over the built-in presets."""
     where = str(source) if source is not None else "config"
-    _check_keys(data, _TOP_KEYS, where)
+    check_keys(data, _TOP_KEYS, where)
     servers = dict(PRESETS)
-    for name, table in _table(data, "servers", where).items():
-        servers[name] = _server(name, _table_value(table, f"{where}: servers.{name}"), servers, source)
+    for name, table in sub_table(data, "servers", where).items():
+        servers[name] = _server(name, table_value(table, f"{where}: servers.{name}"), servers, source)
     languages: dict[str, LanguageConfig] = {}
-    for name, table in _table(data, "languages", where).items():
+    for name, table in sub_table(data, "languages", where).items():
         if name not in LANGUAGES:
             raise ConfigError(f"{where}: unknown language {name!r}; known: {', '.join(sorted(LANGUAGES))}")
-        lang = _language(_table_value(table, f"{where}: languages.{name}"), f"{where}: languages.{name}")
+        lang = _language(table_value(table, f"{where}: languages.{name}"), f"{where}: languages.{name}")
         if lang.server is not None and lang.server not in servers:
             raise ConfigError(
                 f"{where}: languages.{name}.server: unknown server {lang.server!r}; known: {', '.join(sorted(servers))}"
             )
         languages[name] = lang
-    return MgdConfig(MappingProxyType(servers), MappingProxyType(languages), source)
+    editor = dict(sub_table(data, "editor", where))
+    EditorOptions().merged(editor, f"{where}: editor")  # validates; applied by mgd lsp
+    return MgdConfig(MappingProxyType(servers), MappingProxyType(languages), source, MappingProxyType(editor))
 
 
 # -- validation ------------------------------------------------------------------
 
 
-def _check_keys(table: Mapping[str, Any], known: frozenset[str], where: str) -> None:
-    unknown = sorted(set(table) - known)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
-
-
-def _table(data: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
-    return _table_value(data.get(key, {}), f"{where}: {key}")
-
-
-def _table_value(value: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{where} must be a table, not {type(value).__name__}")
-    return value
-
-
-def _str_list(value: Any, where: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{where} must be a list of strings")
-    return tuple(value)
-
-
-def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{where} must be a number")
-    return float(value)
-
-
 def _merge(base: Any, over: Mapping[str, Any]) -> dict[str, Any]:
     """``over`` deep-merged onto ``base`` (tables merge, everything else replaces)."""
-    out = dict(_plain(base)) if isinstance(base, Mapping) else {}
+    out = dict(plain_data(base)) if isinstance(base, Mapping) else {}
     for key, value in over.items():
         if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
             out[key] = _merge(out[key], value)
         else:
-            out[key] = _plain(value)
+            out[key] = plain_data(value)
     return out
 
 
@@ -252,7 +223,7 @@ def _command(words: tuple[str, ...], source: Path | None) -> tuple[str, ...]:
 
 def _server(name: str, table: Mapping[str, Any], known: Mapping[str, ServerSpec], source: Path | None) -> ServerSpec:
     where = f"{source or 'config'}: servers.{name}"
-    _check_keys(table, _SERVER_KEYS, where)
+    check_keys(table, _SERVER_KEYS, where)
     base_name = table.get("base", name)
     if not isinstance(base_name, str):
         raise ConfigError(f"{where}.base must be a string")
@@ -264,7 +235,7 @@ def _server(name: str, table: Mapping[str, Any], known: Mapping[str, ServerSpec]
     changes: dict[str, Any] = {"name": name}
     for key in _FLOAT_KEYS:
         if key in table:
-            changes[key] = _number(table[key], f"{where}.{key}")
+            changes[key] = number(table[key], f"{where}.{key}")
     for key in ("language_id", "install_hint"):
         if key in table:
             if not isinstance(table[key], str):
@@ -272,22 +243,22 @@ def _server(name: str, table: Mapping[str, Any], known: Mapping[str, ServerSpec]
             changes[key] = table[key]
     command = base.command if base is not None else ()
     if "command" in table:
-        command = _command(_str_list(table["command"], f"{where}.command"), source)
+        command = _command(str_list(table["command"], f"{where}.command"), source)
     if "args" in table:
-        command = (*command, *_str_list(table["args"], f"{where}.args"))
+        command = (*command, *str_list(table["args"], f"{where}.args"))
     changes["command"] = command
     for key in ("file_extensions", "position_encodings"):
         if key in table:
-            changes[key] = _str_list(table[key], f"{where}.{key}")
+            changes[key] = str_list(table[key], f"{where}.{key}")
     if "identifier_kinds" in table:
-        kinds = _str_list(table["identifier_kinds"], f"{where}.identifier_kinds")
+        kinds = str_list(table["identifier_kinds"], f"{where}.identifier_kinds")
         bad = [k for k in kinds if k.lower() not in _KINDS]
         if bad:
             raise ConfigError(f"{where}.identifier_kinds: unknown kind(s) {bad}; known: {sorted(k.name for k in CompletionItemKind)}")
         changes["identifier_kinds"] = frozenset(_KINDS[k.lower()] for k in kinds)
     for key in _TABLE_KEYS:
         if key in table:
-            value = _table_value(table[key], f"{where}.{key}")
+            value = table_value(table[key], f"{where}.{key}")
             if key in ("env", "extension_language_ids"):
                 if not all(isinstance(v, str) for v in value.values()):
                     raise ConfigError(f"{where}.{key} values must be strings")
@@ -301,27 +272,24 @@ def _server(name: str, table: Mapping[str, Any], known: Mapping[str, ServerSpec]
 
 
 def _language(table: Mapping[str, Any], where: str) -> LanguageConfig:
-    _check_keys(table, _LANGUAGE_KEYS, where)
+    check_keys(table, _LANGUAGE_KEYS, where)
     server = table.get("server")
     if server is not None and not isinstance(server, str):
         raise ConfigError(f"{where}.server must be a string")
     monitors = None
     if "monitors" in table:
-        monitors = _str_list(table["monitors"], f"{where}.monitors")
-        unknown = [m for m in monitors if m not in KNOWN_MONITORS]
-        if unknown:
-            raise ConfigError(f"{where}.monitors: unknown monitor(s) {unknown}; known: {list(KNOWN_MONITORS)}")
+        monitors = check_monitor_names(str_list(table["monitors"], f"{where}.monitors"), f"{where}.monitors")
     extensions = None
     if "extensions" in table:
-        extensions = tuple(e.lower() for e in _str_list(table["extensions"], f"{where}.extensions"))
+        extensions = tuple(e.lower() for e in str_list(table["extensions"], f"{where}.extensions"))
         if not all(e.startswith(".") and len(e) > 1 for e in extensions):
             raise ConfigError(f"{where}.extensions must look like \".ext\"")
     tokens = None
     if "member_access_tokens" in table:
-        tokens = _str_list(table["member_access_tokens"], f"{where}.member_access_tokens")
+        tokens = str_list(table["member_access_tokens"], f"{where}.member_access_tokens")
         if not tokens or not all(tokens):
             raise ConfigError(f"{where}.member_access_tokens must be non-empty strings")
     reject = ()
     if "reject_ancestor_types" in table:
-        reject = _str_list(table["reject_ancestor_types"], f"{where}.reject_ancestor_types")
+        reject = str_list(table["reject_ancestor_types"], f"{where}.reject_ancestor_types")
     return LanguageConfig(server, monitors, extensions, tokens, reject)

@@ -7,9 +7,10 @@ decoding step (local) or every streamed chunk (remote), so a cancelled or
 superseded request stops within one step.
 
 * :class:`LocalEngine`: a transformers causal LM in process, decoding token by
-  token with a KV cache; every step is masked by a
-  :class:`~monitors.guide.SequenceGuide` whose monitors see the
-  *document* prefix (the model's prompt may be a FIM string).
+  token with a KV cache (:mod:`mgd.engines.local`); every step is masked by a
+  :class:`~monitors.guide.SequenceGuide` from the session (the same factory and
+  ``mgd.toml`` as ``mgd generate``) whose monitors see the *document* prefix (the
+  model's prompt may be a FIM string).
 * :class:`RemoteEngine`: an OpenAI-compatible ``/v1/completions`` endpoint
   (``mgd serve``, or vLLM with the mgd plugin), streamed; the mgd settings go with
   each request as ``vllm_xargs["mgd"]`` (a JSON string), and the connection is
@@ -28,12 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from mgd.config import EditorOptions, MgdConfig
+from mgd.editor.shape import CompletionShape, StopRule
 from mgd.engines.local.decode import Clock, DecodeLoop
 from mgd.engines.local.forward import Forward, make_forward
 from mgd.engines.local.lean import lean_supported
-from mgd.editor.options import EditorOptions
 from mgd.engines.local.reuse import PrefixReuse, ReusePlan, anchored_start
-from mgd.editor.shape import CompletionShape, StopRule
+from mgd.engines.sampling import Sampling
 from monitors.errors import ConfigError, LspError, MgdError
 
 __all__ = [
@@ -102,23 +104,6 @@ class CompletionEngine(Protocol):
         """Release the model and the language servers."""
 
 
-def language_config(path: str | None) -> Any:
-    """The ``mgd.toml`` languages/servers configuration without its ``[editor]`` table.
-
-    None when there is no file (the session then uses the built-in presets)."""
-    if path is None:
-        return None
-    import tomllib
-
-    from mgd.config import parse_config
-
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
-    return parse_config({k: v for k, v in data.items() if k != "editor"}, source=Path(path).resolve())
-
-
 def fim_prompt(prefix: str, suffix: str) -> str:
     """The FIM prompt text: ``<fim_prefix>P<fim_suffix>S<fim_middle>``."""
     return f"{FIM_TOKENS[0]}{prefix}{FIM_TOKENS[1]}{suffix}{FIM_TOKENS[2]}"
@@ -132,11 +117,12 @@ class LocalEngine:
 
     name = "local"
 
-    def __init__(self, options: EditorOptions) -> None:
+    def __init__(self, options: EditorOptions, config: MgdConfig | None = None) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from mgd.session import MgdSession, SessionConfig
+        from mgd.config import SessionConfig
+        from mgd.session import MgdSession
 
         if not options.model:
             raise ConfigError("the local engine needs a model: --model PATH, $MGD_MODEL or 'model' in the options")
@@ -152,8 +138,7 @@ class LocalEngine:
         self.model.eval()
         self.session = MgdSession(
             self.tokenizer,
-            SessionConfig(server=options.server, wait_s=options.lookup_wait_ms / 1000.0,
-                          config=language_config(options.config_file)),
+            SessionConfig(server=options.server, wait_s=options.lookup_wait_ms / 1000.0, config=config),
         )
         vocab = self.tokenizer.get_vocab()
         fim_ids = [vocab.get(t) for t in FIM_TOKENS]
@@ -224,14 +209,13 @@ class LocalEngine:
         ids = self.prompt_ids(request.prefix, request.suffix)
         clock.lap("prompt_ms")
         stats["prompt_tokens"] = len(ids)
-        gen = torch.Generator().manual_seed(self.options.seed) if self.options.seed is not None else None
-        greedy = self.options.temperature <= 0
+        sampling = Sampling(self.options.temperature, self.options.top_p, self.options.seed)
         loop = DecodeLoop(
             self.forward, guide=guide, rule=rule, token_bytes=self.session.index.token_bytes,
             stop_ids=self._stop_ids, cancel=cancel, deadline=request.deadline,
             max_new_tokens=request.max_new_tokens, wait_s=self.options.lookup_wait_ms / 1000.0,
-            pick=lambda row: self._pick(row, gen), greedy=greedy, speculate=self.options.speculate_tokens,
-            clock=clock,
+            sampling=sampling, speculate=self.options.speculate_tokens, clock=clock,
+            generator=sampling.generator(),
         )
         with self._lock, torch.inference_mode():
             plan = self._reuse.plan(ids) if self.options.kv_reuse else ReusePlan(None, 0)
@@ -242,6 +226,9 @@ class LocalEngine:
             except BaseException:
                 self._reuse.clear()  # a forward pass may have stopped half-way
                 raise
+            finally:
+                if guide is not None:
+                    guide.close()
             if self.options.kv_reuse:
                 held = out.cache.get_seq_length() if out.cache is not None else 0
                 self._reuse.keep(out.seq[:held], out.cache)
@@ -256,20 +243,11 @@ class LocalEngine:
         stats["cpu_ms"] = round((time.thread_time() - c0) * 1000.0, 2)
         return EngineResult(final, n, out.stopped, (time.perf_counter() - t0) * 1000.0, stats)
 
-    def _pick(self, logits: Any, gen: Any) -> int:
-        torch = self._torch
-        if self.options.temperature <= 0:
-            return int(torch.argmax(logits))
-        probs = torch.softmax(logits / self.options.temperature, dim=-1)
-        return int(torch.multinomial(probs, 1, generator=gen))
-
     def warm(self, workspace: Path, file: Path, text: str) -> None:
         """Start the file's language server and let it analyse the file (in the background)."""
         try:
             ws, path = self.session.check_workspace(workspace, file)
-            from monitors.languages import language_for_path
-
-            spec = self.session.server_for(language_for_path(path))
+            spec = self.session.server_for(self.session.language_of(path, ws), ws)
         except MgdError:
             return
         fut = self.session.loop.submit(self.session.pool.complete(spec, ws, path, text, len(text), timeout=30.0))
@@ -303,7 +281,7 @@ class RemoteEngine:
 
     name = "remote"
 
-    def __init__(self, options: EditorOptions) -> None:
+    def __init__(self, options: EditorOptions, config: MgdConfig | None = None) -> None:
         if not options.remote_url:
             raise ConfigError("the remote engine needs remote_url")
         url = urllib.parse.urlsplit(options.remote_url)
@@ -356,6 +334,8 @@ class RemoteEngine:
             "temperature": o.temperature,
             "stream": True,
         }
+        if o.top_p < 1:
+            body["top_p"] = o.top_p
         if o.seed is not None:
             body["seed"] = o.seed
         if not request.shape.multiline:
@@ -418,8 +398,9 @@ class RemoteEngine:
         return None
 
 
-def make_engine(options: EditorOptions) -> CompletionEngine:
-    """The engine ``options`` ask for (loads the model for ``local``)."""
+def make_engine(options: EditorOptions, config: MgdConfig | None = None) -> CompletionEngine:
+    """The engine ``options`` ask for (loads the model for ``local``); ``config``: the
+    workspace's mgd.toml (languages and servers behind the monitors)."""
     if options.engine == "remote":
-        return RemoteEngine(options)
-    return LocalEngine(options)
+        return RemoteEngine(options, config)
+    return LocalEngine(options, config)

@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -35,12 +35,14 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.uris import to_fs_path
 
+from lsp_bridge.positions import Encoding, offset_to_position, position_to_offset, unit_len
+from mgd import __version__
+from mgd.config import CONFIG_FILE, EditorOptions, MgdConfig, load_config
 from mgd.editor.engines import CompletionEngine, EngineRequest, EngineResult, make_engine
-from mgd.editor.options import CONFIG_FILE, EditorOptions, load_toml_options
 from mgd.editor.shape import decide_shape
 from monitors.errors import ConfigError, MgdError
-from monitors.languages import LanguageSpec, language_for_path
-from monitors.triggers import trailing_ident_length
+from monitors.identifiers import trailing_ident_length
+from monitors.languages import LanguageSpec
 
 __all__ = ["STATS_COMMAND", "EditorServer", "JobRecord", "build_server"]
 
@@ -48,7 +50,6 @@ log = logging.getLogger(__name__)
 
 #: ``workspace/executeCommand`` name that returns the server's job records.
 STATS_COMMAND = "mgd.stats"
-_VERSION = "0.1.0"
 
 
 @dataclass(slots=True)
@@ -117,16 +118,20 @@ class EditorServer(LanguageServer):
 
     def __init__(
         self,
-        options: EditorOptions,
+        flags: Mapping[str, Any] | None = None,
         *,
         config_path: Path | None = None,
-        engine_factory: Callable[[EditorOptions], CompletionEngine] = make_engine,
+        engine_factory: Callable[[EditorOptions, MgdConfig], CompletionEngine] = make_engine,
     ) -> None:
         super().__init__(
-            "mgd", _VERSION, text_document_sync_kind=types.TextDocumentSyncKind.Incremental, protocol_cls=_Protocol
+            "mgd", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental, protocol_cls=_Protocol
         )
-        self.options = options
+        #: Settings given on the command line (they beat ``[editor]`` in mgd.toml).
+        self.flags = dict(flags or {})
+        self.options = EditorOptions().merged(self.flags, "command line")
         self.config_path = config_path
+        #: The workspace's ``mgd.toml`` (or ``--config``): languages, servers, ``[editor]``.
+        self.config = MgdConfig()
         self.engine_factory = engine_factory
         self.roots: list[Path] = []
         self.worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="mgd-generate")
@@ -152,16 +157,30 @@ class EditorServer(LanguageServer):
             roots.append(Path(params.root_path).resolve())
         self.roots = roots
         toml = self.config_path or next((r / CONFIG_FILE for r in roots if (r / CONFIG_FILE).is_file()), None)
-        options = self.options
-        if toml is not None:
-            # CLI flags were merged into self.options already; the file must not undo them.
-            options = EditorOptions().merged(load_toml_options(toml), str(toml)).merged(
-                _changed(self.options), "command line"
-            ).merged({"config_file": str(toml)}, "server")
+        self.config = load_config(toml)
+        where = str(self.config.source) if self.config.source else "mgd.toml"
+        options = EditorOptions().merged(self.config.editor, f"{where}: editor").merged(self.flags, "command line")
         init = params.initialization_options
         if isinstance(init, dict) and "mgd" in init and isinstance(init["mgd"], dict):
             init = init["mgd"]
         self.options = options.merged(init, "initializationOptions")
+
+    @property
+    def encoding(self) -> Encoding:
+        """The position encoding negotiated with the client (UTF-16 unless it chose another)."""
+        try:
+            kind = self.workspace.position_encoding
+        except RuntimeError:  # not initialized yet
+            kind = None
+        value = str(getattr(kind, "value", kind) or "utf-16")
+        return value if value in ("utf-8", "utf-16", "utf-32") else "utf-16"  # type: ignore[return-value]
+
+    def language_of(self, path: Path) -> LanguageSpec | None:
+        """The language of ``path`` under the workspace configuration (None: not one mgd knows)."""
+        try:
+            return self.config.language_for_path(path)
+        except ConfigError:
+            return None
 
     def start_engine(self) -> None:
         """Load the model in the worker thread (requests wait for it)."""
@@ -169,7 +188,7 @@ class EditorServer(LanguageServer):
             self.engine_future = self.worker.submit(self._load_engine)
 
     def _load_engine(self) -> CompletionEngine:
-        engine = self.engine_factory(self.options)
+        engine = self.engine_factory(self.options, self.config)
         warm = getattr(engine, "warm_model", None)
         if warm is not None:
             warm()
@@ -217,24 +236,30 @@ class EditorServer(LanguageServer):
         assert self.engine_future is not None
         self.engine_future.add_done_callback(go)
 
+    def check_position(self, source: str, position: types.Position, uri: str) -> None:
+        """InvalidParams unless ``position`` lies in ``source`` (in the negotiated encoding)."""
+        lines = source.splitlines(keepends=True) or [""]
+        if source.endswith(("\n", "\r")):
+            lines.append("")
+        if position.line < 0 or position.character < 0 or position.line >= len(lines):
+            raise JsonRpcInvalidParams(f"position {position.line}:{position.character} is outside {uri}")
+        line = lines[position.line].rstrip("\r\n")
+        if position.character > unit_len(line, self.encoding):
+            raise JsonRpcInvalidParams(f"position {position.line}:{position.character} is past the end of its line")
+
     def cancel_document(self, uri: str, reason: str) -> None:
         job = self.active.get(uri)
         if job is not None:
             job.stop(reason)
 
     # -- completion ----------------------------------------------------------------
-    async def run_job(self, uri: str, position: types.Position, kind: str) -> tuple[EngineResult | None, JobRecord, int]:
-        """Debounce, supersede, generate in the worker; the result (None if cancelled)."""
+    async def run_job(
+        self, uri: str, position: types.Position, kind: str
+    ) -> tuple[EngineResult | None, JobRecord, int, str]:
+        """Debounce, supersede, generate in the worker: the result (None if cancelled),
+        the job, and the cursor offset in the buffer text the completion was made for."""
         doc, path = self.document(uri)
-        lines = doc.lines
-        if position.line < 0 or position.character < 0 or position.line > len(lines) or (
-            position.line == len(lines) and position.character > 0
-        ):
-            raise JsonRpcInvalidParams(f"position {position.line}:{position.character} is outside {uri}")
-        if position.line < len(lines):
-            line = lines[position.line].rstrip("\r\n")
-            if position.character > len(line.encode("utf-16-le")) // 2:
-                raise JsonRpcInvalidParams(f"position {position.line}:{position.character} is past the end of its line")
+        self.check_position(doc.source, position, uri)
         job = JobRecord(next(self._ids), uri, kind, time.perf_counter())
         old = self.active.get(uri)
         if old is not None:
@@ -246,15 +271,16 @@ class EditorServer(LanguageServer):
                 await asyncio.sleep(self.options.debounce_ms / 1000.0)
             if job.cancel.is_set():
                 job.stopped, job.ended = "cancelled", time.perf_counter()
-                return None, job, 0
+                return None, job, 0, ""
             # The buffer as it is now (a didChange during debounce cancelled this job).
             source = doc.source
-            offset = doc.offset_at_position(position)
+            self.check_position(source, position, uri)
+            offset = position_to_offset(source, position, self.encoding)
             engine = await self.engine()
             loop = asyncio.get_running_loop()
             request_args = (path, source, offset, job)
             result = await loop.run_in_executor(self.worker, self._generate, engine, *request_args)
-            return result, job, offset
+            return result, job, offset, source
         except asyncio.CancelledError:
             job.stop("cancelRequest")
             raise
@@ -271,11 +297,7 @@ class EditorServer(LanguageServer):
                 job.stopped = "cancelled"
                 return None
             prefix, suffix = source[:offset], source[offset:]
-            language: LanguageSpec | None
-            try:
-                language = language_for_path(path)
-            except ConfigError:
-                language = None
+            language = self.language_of(path)
             shape = decide_shape(language, prefix, suffix)
             job.multiline, job.shape_reason = shape.multiline, shape.reason
             o = self.options
@@ -320,26 +342,17 @@ class EditorServer(LanguageServer):
         self.worker.shutdown(wait=False, cancel_futures=True)
 
 
-def _changed(options: EditorOptions) -> dict[str, Any]:
-    """The settings that differ from the defaults (what the command line set)."""
-    default = EditorOptions().as_dict()
-    return {k: v for k, v in options.as_dict().items() if default.get(k) != v}
-
-
-def _pos_at(source: str, offset: int) -> types.Position:
-    line = source.count("\n", 0, offset)
-    start = source.rfind("\n", 0, offset) + 1
-    return types.Position(line, len(source[start:offset].encode("utf-16-le")) // 2)
-
-
 def build_server(
-    options: EditorOptions,
+    flags: Mapping[str, Any] | None = None,
     *,
     config_path: Path | None = None,
-    engine_factory: Callable[[EditorOptions], CompletionEngine] = make_engine,
+    engine_factory: Callable[[EditorOptions, MgdConfig], CompletionEngine] = make_engine,
 ) -> EditorServer:
-    """The server with every feature registered (start it with ``start_io()``)."""
-    server = EditorServer(options, config_path=config_path, engine_factory=engine_factory)
+    """The server with every feature registered (start it with ``start_io()``).
+
+    ``flags``: the settings given on the command line (validated now; they beat the
+    ``[editor]`` table of mgd.toml and lose to the client's initializationOptions)."""
+    server = EditorServer(flags, config_path=config_path, engine_factory=engine_factory)
 
     @server.feature(types.INITIALIZE)
     def initialize(params: types.InitializeParams) -> None:
@@ -364,7 +377,7 @@ def build_server(
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(params: types.InlineCompletionParams) -> types.InlineCompletionList:
-        result, _job, _offset = await server.run_job(params.text_document.uri, params.position, "inline")
+        result, _job, _offset, _source = await server.run_job(params.text_document.uri, params.position, "inline")
         if result is None or not result.text:
             return types.InlineCompletionList(items=[])
         here = types.Range(params.position, params.position)
@@ -372,15 +385,13 @@ def build_server(
 
     @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=["."]))
     async def completion(params: types.CompletionParams) -> types.CompletionList:
-        result, _job, offset = await server.run_job(params.text_document.uri, params.position, "completion")
+        result, _job, offset, source = await server.run_job(params.text_document.uri, params.position, "completion")
         if result is None or not result.text:
             return types.CompletionList(is_incomplete=True, items=[])
-        doc = server.workspace.get_text_document(params.text_document.uri)
-        source = doc.source
         # Replace the word being typed so the client's filter keeps the item.
         word = trailing_ident_length(source[:offset])
         new_text = source[offset - word : offset] + result.text
-        start = _pos_at(source, offset - word)
+        start = offset_to_position(source, offset - word, server.encoding)
         item = types.CompletionItem(
             label=new_text.splitlines()[0] if new_text.strip() else new_text,
             kind=types.CompletionItemKind.Text,

@@ -4,21 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from transformers import LogitsProcessor, StoppingCriteria
 
+from mgd.engines.masking import mask_rows
 from monitors.guide import SequenceGuide
 
-__all__ = ["MonitorLogitsProcessor", "MonitorPrefetch", "apply_allowed"]
-
-
-def apply_allowed(row: torch.Tensor, ids: torch.Tensor) -> None:
-    """Keep only ``ids`` in one logits row (in place); ids beyond the row are dropped."""
-    ids = ids[ids < row.shape[-1]]
-    keep = row.index_select(0, ids)
-    row.fill_(float("-inf"))
-    row.index_copy_(0, ids, keep)
+__all__ = ["MonitorLogitsProcessor", "MonitorPrefetch"]
 
 
 class MonitorLogitsProcessor(LogitsProcessor):
@@ -40,12 +32,16 @@ class MonitorLogitsProcessor(LogitsProcessor):
                 f"batch has {input_ids.shape[0]} rows but {len(self.guides)} guides were given"
             )
         generated = input_ids[:, self.prompt_length :].tolist()
+        rows: list[int] = []
+        allowed = []
         for b, guide in enumerate(self.guides):
             guide.sync(generated[b])
             step = guide.allowed()
             if step.ids is not None:
-                ids = torch.from_numpy(step.ids.astype(np.int64)).to(scores.device, non_blocking=True)
-                apply_allowed(scores[b], ids)
+                rows.append(b)
+                allowed.append(step.ids)
+        for b in mask_rows(scores, rows, allowed):
+            self.guides[b].unmasked()
         return scores
 
 

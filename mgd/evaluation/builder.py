@@ -22,9 +22,9 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from mgd.evaluation.methods import open_braces
 from monitors.casegen import dot_sites
 from monitors.errors import ConfigError
-from mgd.evaluation.methods import open_braces
 from monitors.languages import LanguageSpec, get_language
 
 __all__ = [

@@ -20,9 +20,9 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitors.errors import ConfigError
 from mgd.evaluation.builder import BenchCase
 from mgd.evaluation.methods import open_braces
+from monitors.errors import ConfigError
 
 __all__ = ["DotPromptsColumns", "load_dotprompts"]
 

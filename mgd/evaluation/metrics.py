@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from math import comb
 
 from monitors.errors import ConfigError
+from monitors.identifiers import IDENT_PATTERN
 
 __all__ = [
     "KEYWORDS",
@@ -66,7 +67,7 @@ KEYWORDS: dict[str, frozenset[str]] = {
     "javascript": _TS_KEYWORDS,
 }
 
-_IDENT = r"[A-Za-z_$\u0080-\U0010ffff][A-Za-z0-9_$\u0080-\U0010ffff]*"
+_IDENT = IDENT_PATTERN
 _LEXEME = re.compile(
     r"""
     (?P<ws>\s+)

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from mgd.engines.cases import Case
-from monitors.errors import ConfigError
 from mgd.evaluation.compile_check import CheckItem, CheckResult, check_items
 from mgd.evaluation.methods import cut_method
 from mgd.evaluation.metrics import (
@@ -31,6 +30,7 @@ from mgd.evaluation.metrics import (
     pm,
 )
 from mgd.evaluation.runner import RunConfig, RunSettings, read_generations
+from monitors.errors import ConfigError
 
 __all__ = ["ConfigSummary", "RunResult", "SampleScore", "dump_samples", "score_run"]
 

@@ -1,4 +1,13 @@
-"""What both vLLM processors share: settings validation and runner checks."""
+"""What both vLLM processors share: settings validation, the operator's settings, runner checks.
+
+The operator configures the processors through the environment of the vLLM
+process (``mgd serve`` and the offline engine set it; vLLM's workers inherit it):
+``MGD_ALLOWED_WORKSPACES`` (the allow-list), ``MGD_LSP_SERVER`` (one language
+server for every request), ``MGD_CONFIG`` (an ``mgd.toml`` for every workspace;
+default: each workspace's own), ``MGD_MONITORS`` (comma-separated monitors for
+requests that name none; default: ``mgd.toml``, else ``dereference``) and
+``MGD_REQUEST_TIMEOUT_S`` (the deadline of each LSP request).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +16,17 @@ import os
 import sys
 from typing import Any
 
-from mgd.vllm.settings import KEY, MgdSettings, allowed_roots_from_env, settings_of
+from mgd.config import KEY, MgdSettings, SessionConfig, allowed_roots_from_env, settings_of
+from monitors.errors import ConfigError
 
 __all__ = [
+    "CONFIG_ENV",
+    "MONITORS_ENV",
+    "REQUEST_TIMEOUT_ENV",
     "SERVER_ENV",
     "calling_engine_config",
     "explicitly_registered",
+    "processor_config",
     "spec_decode_problem",
     "validate_sampling_params",
 ]
@@ -21,6 +35,12 @@ log = logging.getLogger("mgd.vllm")
 
 #: Language-server preset for every request (default: the language's own).
 SERVER_ENV = "MGD_LSP_SERVER"
+#: An ``mgd.toml`` used for every workspace (default: each workspace's own).
+CONFIG_ENV = "MGD_CONFIG"
+#: Comma-separated monitors for requests that name none (default: mgd.toml, else dereference).
+MONITORS_ENV = "MGD_MONITORS"
+#: Deadline of each LSP request in seconds (default: the server's).
+REQUEST_TIMEOUT_ENV = "MGD_REQUEST_TIMEOUT_S"
 #: Module prefix of mgd's processor classes (to spot an explicit registration).
 _OWN_MODULE = "mgd.vllm"
 
@@ -67,8 +87,25 @@ def calling_engine_config(max_depth: int = 16) -> Any | None:
     return None
 
 
-def server_from_env() -> str | None:
-    return os.environ.get(SERVER_ENV) or None
+def processor_config(environ: dict[str, str] | None = None) -> SessionConfig:
+    """The session settings of a processor, from the operator's environment (see the
+    module docstring); :class:`ConfigError` for a malformed value."""
+    env = os.environ if environ is None else environ
+    timeout = env.get(REQUEST_TIMEOUT_ENV) or None
+    try:
+        timeout_s = float(timeout) if timeout is not None else None
+    except ValueError as exc:
+        raise ConfigError(f"{REQUEST_TIMEOUT_ENV}={timeout!r} is not a number") from exc
+    monitors = env.get(MONITORS_ENV)
+    names = tuple(m.strip() for m in monitors.split(",") if m.strip()) if monitors is not None else None
+    return SessionConfig(
+        server=env.get(SERVER_ENV) or None,
+        config=env.get(CONFIG_ENV) or None,
+        monitors=names,
+        request_timeout_s=timeout_s,
+        allowed_roots=allowed_roots_from_env(env),
+        max_inflight=1,
+    )
 
 
 def explicitly_registered(vllm_config: Any) -> bool:

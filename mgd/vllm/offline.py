@@ -1,31 +1,35 @@
 """``mgd generate --engine vllm``: the cases-JSONL contract through an offline vLLM ``LLM``.
 
-:class:`VllmGenerator` mirrors :class:`~mgd.engines.generate.HFGenerator`
-(``generate(prompts, options)``, ``run_cases(cases, options, on_result)``, results
-as :class:`~mgd.engines.cases.CaseResult`), so both engines run on identical
-inputs. The mgd processor comes from the ``vllm.logits_processors`` entry point;
-each prompt with monitors carries its ``mgd`` settings (and a tag for its
-counters) in ``SamplingParams.extra_args``. With ``heal`` the prompt ids are
-healed here and the processor re-spells the removed text.
+:class:`VllmGenerator` is a :class:`~mgd.engines.base.Generator` like
+:class:`~mgd.engines.generate.HFGenerator` (the same prompts, healing, stop texts
+and cases contract), so both engines run on identical inputs and settings. The mgd
+processor comes from the ``vllm.logits_processors`` entry point; each prompt with
+monitors carries its ``mgd`` settings (and a tag for its counters) in
+``SamplingParams.extra_args``. With ``heal`` the prompt ids are healed here and
+the processor re-spells the removed text.
 
-The CLI user is the operator: unless ``MGD_ALLOWED_WORKSPACES`` is set, the
-workspaces of the prompts given are allowed.
+Session settings (language server, ``mgd.toml``, monitors, request timeout) reach
+the processor through the operator environment (:mod:`mgd.vllm.common`); the
+allow-list is the caller's: ``allowed_workspaces`` (the CLI passes the workspaces
+of its cases) or ``MGD_ALLOWED_WORKSPACES``; with neither, no workspace is allowed.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mgd.engines.cases import Case, CaseResult, load_case_text, run_batched
-from mgd.engines.generate import GenerateOptions, Prompt
-from monitors.errors import ConfigError, MgdError
-from mgd.vllm.common import SERVER_ENV, spec_decode_problem
+from lsp_bridge.workspace import resolve_in_workspace
+from mgd.config import ALLOWED_WORKSPACES_ENV, KEY, SessionConfig, allowed_roots_from_env
+from mgd.engines.base import GenerateOptions, Generator, Prompt
+from mgd.engines.cases import CaseResult
+from mgd.vllm.common import CONFIG_ENV, MONITORS_ENV, REQUEST_TIMEOUT_ENV, SERVER_ENV, spec_decode_problem
 from mgd.vllm.core import TAG_KEY
-from mgd.vllm.settings import ALLOWED_WORKSPACES_ENV, KEY, allowed_roots_from_env
+from monitors.errors import ConfigError, MgdError, WorkspaceError
+from monitors.vocab import VocabIndex
 
 __all__ = ["VllmGenerator", "worker_close", "worker_forget_lookups", "worker_reports"]
 
@@ -76,26 +80,30 @@ def worker_close(worker: Any) -> int:
     return len(procs)
 
 
-class VllmGenerator:
-    """An offline vLLM ``LLM`` with the mgd processor; generates for prompts or cases."""
+class VllmGenerator(Generator):
+    """An offline vLLM ``LLM`` with the mgd processor; generates for prompts or cases.
+
+    ``config``: the session settings the processor uses (its ``server``, ``config``,
+    ``monitors`` and ``request_timeout_s``; ``wait_s`` becomes each request's
+    ``wait_ms``, at most 60 s). ``allowed_workspaces``: the workspaces requests may
+    use (with ``MGD_ALLOWED_WORKSPACES`` unset); None allows none.
+    """
 
     def __init__(
         self,
         model: str | Path,
         *,
-        server: str | None = None,
-        wait_ms: float = 30_000.0,
+        config: SessionConfig | None = None,
         allowed_workspaces: Sequence[str | Path] | None = None,
         **llm_args: Any,
     ) -> None:
         from transformers import AutoTokenizer
 
-        if server:
-            os.environ[SERVER_ENV] = server  # read by the processor in this process's workers
-        if allowed_roots_from_env() is None:
-            roots = [str(Path(w).resolve()) for w in (allowed_workspaces or [os.sep])]
-            os.environ[ALLOWED_WORKSPACES_ENV] = os.pathsep.join(roots)
-        self.wait_ms = wait_ms
+        config = config or SessionConfig()
+        if config.backend != "builtin":
+            raise ConfigError("--engine vllm uses the built-in LSP client (backend 'builtin')")
+        self._set_operator_env(config, allowed_workspaces)
+        self.wait_ms = min(config.wait_s * 1000.0, 60_000.0)
         args = {**DEFAULT_LLM_ARGS, **llm_args}
         problem = spec_decode_problem(args.get("speculative_config") is not None,
                                       os.environ.get("VLLM_USE_V2_MODEL_RUNNER", "") in ("1", "true", "True"))
@@ -107,56 +115,58 @@ class VllmGenerator:
         self.llm = LLM(model=str(model), **args)
         self.tokenizer = AutoTokenizer.from_pretrained(str(model))
         self.context = int(args["max_model_len"])
-        self._index: Any = None
+        self._index: VocabIndex | None = None
+        self._roots = allowed_roots_from_env()
         self._serial = 0
         self._closed = False
 
+    @staticmethod
+    def _set_operator_env(config: SessionConfig, allowed_workspaces: Sequence[str | Path] | None) -> None:
+        """The processor's settings, through the environment its workers inherit."""
+        server = config.server
+        if server is not None and not isinstance(server, str):
+            raise ConfigError("--engine vllm takes a language-server preset name, not a ServerSpec")
+        settings = {
+            SERVER_ENV: server,
+            CONFIG_ENV: None if config.config is None else str(getattr(config.config, "source", config.config)
+                                                                  or ""),
+            MONITORS_ENV: None if config.monitors is None else ",".join(config.monitors),
+            REQUEST_TIMEOUT_ENV: None if config.request_timeout_s is None else repr(config.request_timeout_s),
+        }
+        if settings[CONFIG_ENV] == "":
+            raise ConfigError("--engine vllm needs mgd.toml settings as a file path")
+        for key, value in settings.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if allowed_roots_from_env() is None and allowed_workspaces:
+            roots = [str(Path(w).resolve()) for w in allowed_workspaces]
+            os.environ[ALLOWED_WORKSPACES_ENV] = os.pathsep.join(roots)
+
     # -- prompts -----------------------------------------------------------------
-    def prompt_for_case(self, case: Case) -> Prompt:
-        from lsp_bridge import resolve_in_workspace
+    def check_workspace(self, workspace: str | Path, file: str | Path) -> tuple[Path, Path]:
+        """The file inside the workspace, and the workspace inside the allow-list."""
+        ws = Path(workspace).resolve()
+        roots = self._roots
+        if roots is None:
+            raise WorkspaceError(f"no workspace is allowed: set {ALLOWED_WORKSPACES_ENV} or pass allowed_workspaces")
+        if not any(ws.is_relative_to(r) for r in roots):
+            raise WorkspaceError(f"workspace {ws} is outside the allowed workspaces")
+        return ws, resolve_in_workspace(ws, file)
 
-        ws = Path(case.workspace).resolve()
-        path = resolve_in_workspace(ws, case.file)
-        prefix, suffix = load_case_text(case, path)
-        return Prompt(case.id, ws, path, prefix, suffix, case.extra)
-
-    def prompt_ids(self, prefix: str, options: GenerateOptions) -> list[int]:
-        ids: list[int] = self.tokenizer(prefix, verbose=False).input_ids
-        budget = self.context - options.max_new_tokens
-        if options.max_prompt_tokens is not None:
-            budget = min(budget, options.max_prompt_tokens)
-        if budget < 1:
-            raise ConfigError(f"max_new_tokens {options.max_new_tokens} leaves no room in a {self.context}-token context")
-        return ids[-budget:] if len(ids) > budget else ids
-
-    def _vocab(self) -> Any:
+    def vocab(self) -> VocabIndex:
         if self._index is None:
-            from monitors.vocab import VocabIndex
-
             self._index = VocabIndex.from_tokenizer(self.tokenizer)
         return self._index
 
     # -- generation ----------------------------------------------------------------
     def generate(self, prompts: Sequence[Prompt], options: GenerateOptions) -> list[CaseResult]:
         """Generate for every prompt, ``batch_size`` requests at a time; errors are per prompt."""
-        if getattr(options, "speculative", None):
+        if options.speculative:
             raise ConfigError("--speculative is the hf engine's tree decoding; with vLLM pass a speculative_config "
                               "to the V2 model runner instead")
-        results: list[CaseResult] = []
-        for start in range(0, len(prompts), options.batch_size):
-            results.extend(self._generate_batch(prompts[start : start + options.batch_size], options))
-        return results
-
-    def run_cases(
-        self,
-        cases: Iterable[Case | CaseResult],
-        options: GenerateOptions,
-        on_result: Callable[[CaseResult], None] | None = None,
-    ) -> list[CaseResult]:
-        """Cases in, results out, in input order; bad cases become error results."""
-        return run_batched(
-            cases, self.prompt_for_case, lambda batch: self.generate(batch, options), options.batch_size, on_result
-        )
+        return super().generate(prompts, options)
 
     def sampling_params(self, p: Prompt, options: GenerateOptions, tag: str | None, heal: bool) -> Any:
         from vllm import SamplingParams
@@ -165,8 +175,9 @@ class VllmGenerator:
         if options.monitors or heal:
             mgd: dict[str, Any] = {"workspace": str(p.workspace), "file": str(p.file), "suffix": p.suffix,
                                    "prefix": p.prefix, "wait_ms": self.wait_ms}
-            if not options.monitors:
-                mgd["monitors"] = []
+            monitors = p.monitors if options.monitors else []
+            if monitors is not None:
+                mgd["monitors"] = list(monitors)
             if heal:
                 mgd["heal"] = True
             extra = {KEY: mgd, TAG_KEY: tag}
@@ -183,22 +194,18 @@ class VllmGenerator:
         from vllm.inputs import TokensPrompt
 
         t0 = time.perf_counter()
-        heal = bool(getattr(options, "heal", False))
         inputs, params, tags, heals, order = [], [], [], [], []
         errors: dict[int, CaseResult] = {}
         for i, p in enumerate(prompts):
             try:
-                ids = self.prompt_ids(p.prefix, options)
-                healed = None
-                if heal:
-                    from monitors.healing import heal_prompt
-
-                    healed = heal_prompt(self._vocab(), ids)
+                ids = self.prompt_ids(p.prefix, options.max_new_tokens, options.max_prompt_tokens)
+                healed = self.heal(p.prefix, ids) if options.heal else None
+                if healed is not None:
                     ids = list(healed.ids)
                 self._serial += 1
                 tag = f"{self._serial}"
                 inputs.append(TokensPrompt(prompt_token_ids=ids))
-                params.append(self.sampling_params(p, options, tag, heal and healed is not None and healed.healed))
+                params.append(self.sampling_params(p, options, tag, healed is not None and healed.healed))
                 tags.append(tag)
                 heals.append(healed)
                 order.append(i)
@@ -206,18 +213,20 @@ class VllmGenerator:
                 errors[i] = CaseResult(id=p.id, error=str(exc))
         outputs = self.llm.generate(inputs, params, use_tqdm=False) if inputs else []
         elapsed = time.perf_counter() - t0
-        reports = self.reports(tags)["requests"] if options.monitors or heal else {}
+        reports = self.reports(tags)["requests"] if options.monitors or options.heal else {}
         results: list[CaseResult | None] = [None] * len(prompts)
         for i, err in errors.items():
             results[i] = err
         for i, out, tag, healed in zip(order, outputs, tags, heals, strict=True):
             o = out.outputs[0]
-            text = o.text
-            if healed is not None and healed.healed:
-                from monitors.healing import completion_after
-
-                text = completion_after(text, healed)
-            results[i] = CaseResult(prompts[i].id, text, len(o.token_ids), elapsed, reports.get(tag, {}))
+            text = self.completion_text(o.token_ids, healed) if healed is not None and healed.healed else o.text
+            cut = options.stops.cut(text)
+            if cut is not None:
+                text = text[:cut]
+            stats = dict(reports.get(tag, {}))
+            if healed is not None:
+                stats["healed_chars"] = len(healed.removed_text)
+            results[i] = CaseResult(prompts[i].id, options.stops.finish(text), len(o.token_ids), elapsed, stats)
         return [r for r in results if r is not None]
 
     def reports(self, tags: Sequence[str] = ()) -> dict[str, Any]:
@@ -245,9 +254,3 @@ class VllmGenerator:
             shutdown = getattr(getattr(engine, "engine_core", None), "shutdown", None)
             if callable(shutdown):
                 shutdown()
-
-    def __enter__(self) -> VllmGenerator:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -18,9 +18,10 @@ from typing import Any
 import torch
 from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDirectionality
 
+from mgd.engines.masking import mask_rows
+from mgd.vllm.common import processor_config, tokenizer_of, validate_sampling_params
+from mgd.vllm.core import TAG_KEY, MonitorCore, RequestMonitor
 from monitors.errors import MgdError
-from mgd.vllm.common import server_from_env, tokenizer_of, validate_sampling_params
-from mgd.vllm.core import TAG_KEY, MonitorCore, RequestMonitor, mask_rows
 
 __all__ = ["MgdV1LogitsProcessor"]
 
@@ -44,7 +45,7 @@ class MgdV1LogitsProcessor(LogitsProcessor):
 
     def __init__(self, vllm_config: Any, device: torch.device, is_pin_memory: bool, *, enabled: bool = True) -> None:
         self.enabled = enabled
-        self.core = MonitorCore(tokenizer_of(vllm_config), server=server_from_env())
+        self.core = MonitorCore(tokenizer_of(vllm_config), processor_config())
         self._rows: dict[int, _Row] = {}
 
     @classmethod
@@ -107,8 +108,8 @@ class MgdV1LogitsProcessor(LogitsProcessor):
                 # pending lookups any more, so they need not reach the server (vLLM
                 # reports the request as removed only when it schedules the next batch).
                 row.monitor.close()
-        if masked:
-            mask_rows(logits, masked, allowed)
+        for index in mask_rows(logits, masked, allowed):
+            self._rows[index].monitor.unmasked()
         self.core._applied((time.perf_counter() - t0) * 1000.0)
         return logits
 

@@ -20,10 +20,11 @@ from typing import Any
 import torch
 from vllm.v1.worker.gpu.sample.logits_processor import LogitsContext, LogitsProcessor, LogitsProcRequestState
 
+from mgd.config import MgdSettings
+from mgd.engines.masking import mask_rows
+from mgd.vllm.common import processor_config, tokenizer_of, validate_sampling_params
+from mgd.vllm.core import TAG_KEY, MonitorCore, RequestMonitor
 from monitors.errors import MgdError
-from mgd.vllm.common import server_from_env, tokenizer_of, validate_sampling_params
-from mgd.vllm.core import TAG_KEY, MonitorCore, RequestMonitor, mask_rows
-from mgd.vllm.settings import MgdSettings
 
 __all__ = ["MgdV2LogitsProcessor"]
 
@@ -45,7 +46,7 @@ class MgdV2LogitsProcessor(LogitsProcessor):
     def __init__(self, vllm_config: Any, req_states: LogitsProcRequestState, *, enabled: bool = True) -> None:
         self.enabled = enabled
         self.req_states = req_states
-        self.core = MonitorCore(tokenizer_of(vllm_config), server=server_from_env())
+        self.core = MonitorCore(tokenizer_of(vllm_config), processor_config())
         self._slots: dict[int, _Slot] = {}
 
     @classmethod
@@ -81,6 +82,7 @@ class MgdV2LogitsProcessor(LogitsProcessor):
         rows: dict[int, list[int]] = {}
         masked: list[int] = []
         allowed: list[Any] = []
+        owner: dict[int, RequestMonitor] = {}
         for r, s in enumerate(mapping):
             if s in slots:
                 rows.setdefault(s, []).append(r)
@@ -99,8 +101,9 @@ class MgdV2LogitsProcessor(LogitsProcessor):
                 if res.ids is not None:
                     masked.append(r)
                     allowed.append(res.ids)
-        if masked:
-            mask_rows(logits, masked, allowed)
+                    owner[r] = monitor
+        for r in mask_rows(logits, masked, allowed):
+            owner[r].unmasked()
         self.core._applied((time.perf_counter() - t0) * 1000.0)
         return logits
 

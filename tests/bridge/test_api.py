@@ -9,8 +9,13 @@ import lsp_bridge
 PUBLIC = {
     "PRESETS",
     "BackgroundLoop",
+    "BridgeLookup",
     "CompletionResult",
+    "DocumentContext",
     "DocumentState",
+    "LookupGate",
+    "LookupStats",
+    "RequestCache",
     "LspServer",
     "ServerPool",
     "ServerSpec",
@@ -24,7 +29,8 @@ PUBLIC = {
     "resolve_in_workspace",
     "uri_to_path",
 }
-MODULES = ["client", "documents", "loop", "names", "pool", "positions", "servers", "workspace"]
+MODULES = ["check", "client", "documents", "gate", "lookup", "loop", "names", "pool", "positions", "servers",
+           "workspace"]
 
 
 def test_exported_names() -> None:

@@ -3,7 +3,7 @@
 A real process (stdlib HTTP, the tiny model, mgd monitors): ``POST /v1/completions``
 with ``stream: true`` streams one SSE chunk per token, reading the mgd settings from
 ``vllm_xargs["mgd"]`` with the vLLM plugin's own parser when it is importable
-(``mgd.vllm.settings``), and guiding decoding with them. ``GET /v1/models``
+(``mgd.config``), and guiding decoding with them. ``GET /v1/models``
 lists the model; ``GET /stats`` returns what each request received and how it
 ended (``disconnected`` when the client went away mid-stream).
 
@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from mgd.engines.hf import apply_allowed
+from mgd.engines.masking import mask_row
 from mgd.session import MgdSession, SessionConfig
 
 torch.set_num_threads(1)
@@ -37,14 +37,14 @@ RECORDS: list[dict[str, Any]] = []
 
 def parse_settings(raw: Any) -> dict[str, Any]:
     try:
-        from mgd.vllm.settings import MgdSettings
+        from mgd.config import MgdSettings
     except ImportError:  # the plugin is not there: plain JSON
         data = json.loads(raw) if isinstance(raw, str) else raw
         return {"workspace": data["workspace"], "file": data["file"], "prefix": data.get("prefix"),
                 "suffix": data.get("suffix", ""), "parser": "json"}
     s = MgdSettings.parse(raw, (Path("/"),))
     return {"workspace": str(s.workspace), "file": str(s.file), "prefix": s.prefix, "suffix": s.suffix,
-            "parser": "mgd.vllm.settings"}
+            "parser": "mgd.config"}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -107,7 +107,7 @@ class Handler(BaseHTTPRequestHandler):
                     if guide is not None:
                         allowed = guide.allowed()
                         if allowed.ids is not None:
-                            apply_allowed(logits, torch.from_numpy(allowed.ids.astype("int64")))
+                            mask_row(logits, allowed.ids)
                     tid = int(torch.argmax(logits))
                     if tid in tokenizer.all_special_ids:
                         finish = "stop"

@@ -14,7 +14,7 @@ import pytest
 from mgd.editor.engines import EngineRequest, LocalEngine
 from mgd.engines.local.forward import HfForward, LeanForward, make_forward
 from mgd.engines.local.lean import LeanCache, LeanLlama, lean_supported
-from mgd.editor.options import EditorOptions
+from mgd.config import EditorOptions
 from mgd.editor.shape import decide_shape
 from monitors.errors import ConfigError
 from monitors.languages import get_language

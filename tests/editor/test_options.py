@@ -1,4 +1,4 @@
-"""Editor settings: merging, type checks, TOML, the command line."""
+"""Editor settings: merging, type checks, TOML (through the one config reader), the command line."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from mgd.editor.options import EditorOptions, load_toml_options
-from mgd.cli import build_parser
-from mgd.cli.commands.lsp import options_from_args
+from mgd.cli.commands.lsp import flags_from_args
+from mgd.cli.main import build_parser
+from mgd.config import EditorOptions, load_config
 from monitors.errors import ConfigError
 
 
@@ -25,6 +25,8 @@ def test_merge_checks_keys_and_types() -> None:
         EditorOptions().merged({"fim": "maybe"})
     with pytest.raises(ConfigError, match=">= 1"):
         EditorOptions().merged({"max_lines": 0})
+    with pytest.raises(ConfigError, match="top_p"):
+        EditorOptions().merged({"top_p": 0})
     with pytest.raises(ConfigError, match="table/object"):
         EditorOptions().merged([1, 2])  # type: ignore[arg-type]
 
@@ -36,41 +38,63 @@ def test_remote_url_selects_the_remote_engine() -> None:
         EditorOptions(engine="remote")
 
 
-def test_toml(tmp_path: Path) -> None:
+def test_toml_editor_table_is_read_and_checked_by_the_config_reader(tmp_path: Path) -> None:
     f = tmp_path / "mgd.toml"
-    f.write_text('[editor]\ndebounce_ms = 5\nserver = "pyright"\n\n[other]\nx = 1\n')
-    assert load_toml_options(f) == {"debounce_ms": 5, "server": "pyright"}
+    f.write_text('[editor]\ndebounce_ms = 5\nserver = "pyright"\n')
+    assert dict(load_config(f).editor) == {"debounce_ms": 5, "server": "pyright"}
+    f.write_text('[editor]\ndebounce_ms = "5"\n')
+    with pytest.raises(ConfigError, match="editor: debounce_ms: expected an integer"):
+        load_config(f)
     f.write_text("[editor\n")
     with pytest.raises(ConfigError, match="invalid TOML"):
-        load_toml_options(f)
+        load_config(f)
     with pytest.raises(ConfigError, match="cannot read"):
-        load_toml_options(tmp_path / "missing.toml")
+        load_config(tmp_path / "missing.toml")
 
 
 def test_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MGD_MODEL", raising=False)
-    args = build_parser().parse_args(["lsp", "--remote", "http://h:1", "--debounce-ms", "0", "--no-monitors"])
-    o = options_from_args(args)
-    assert (o.engine, o.remote_url, o.debounce_ms, o.monitors) == ("remote", "http://h:1", 0, False)
+    args = build_parser().parse_args(["lsp", "--remote", "http://h:1", "--debounce-ms", "0", "--no-monitors",
+                                      "--top-p", "0.9"])
+    flags = flags_from_args(args)
+    assert flags == {"remote_url": "http://h:1", "debounce_ms": 0, "monitors": False, "top_p": 0.9}
+    o = EditorOptions().merged(flags)
+    assert (o.engine, o.remote_url, o.debounce_ms, o.monitors, o.top_p) == ("remote", "http://h:1", 0, False, 0.9)
     assert o.latency_budget_ms == EditorOptions().latency_budget_ms
 
 
-def test_server_precedence_toml_then_flags_then_initialization_options(tmp_path: Path) -> None:
+def _init(root: Path, options: object = None):
     from lsprotocol import types
 
+    return types.InitializeParams(capabilities=types.ClientCapabilities(), root_uri=root.as_uri(),
+                                  initialization_options=options)
+
+
+def test_server_precedence_toml_then_flags_then_initialization_options(tmp_path: Path) -> None:
     from mgd.editor.server import build_server
 
     (tmp_path / "mgd.toml").write_text(
-        '[editor]\ndebounce_ms = 5\nmax_lines = 7\nserver = "pyright"\n\n[languages.python]\nserver = "jedi"\n'
+        '[editor]\ndebounce_ms = 5\nmax_lines = 7\nserver = "pyright"\nlatency_budget_ms = 900\n\n'
+        '[languages.python]\nserver = "jedi"\nextensions = [".py", ".pyw"]\n'
     )
-    server = build_server(EditorOptions().merged({"max_lines": 9}))  # as if from --max-lines 9
-    server.configure(types.InitializeParams(capabilities=types.ClientCapabilities(), root_uri=tmp_path.as_uri(),
-                                            initialization_options={"mgd": {"server": "jedi"}}))
+    # --max-lines 9 and, explicitly, --latency-budget-ms at its default value: both beat the file.
+    server = build_server({"max_lines": 9, "latency_budget_ms": EditorOptions().latency_budget_ms})
+    server.configure(_init(tmp_path, {"mgd": {"server": "jedi"}}))
     o = server.options
     assert (o.debounce_ms, o.max_lines, o.server) == (5, 9, "jedi")
-    assert o.config_file == str(tmp_path / "mgd.toml")
+    assert o.latency_budget_ms == EditorOptions().latency_budget_ms  # the flag, though equal to the default
+    assert server.config.source == (tmp_path / "mgd.toml").resolve()
     assert server.roots == [tmp_path.resolve()]
+    # The workspace config decides which files are in a language mgd knows (not the built-in table).
+    assert server.language_of(tmp_path / "tool.pyw") is not None
+    assert server.language_of(tmp_path / "notes.txt") is None
     with pytest.raises(ConfigError, match="initializationOptions: unknown setting"):
-        server.configure(types.InitializeParams(capabilities=types.ClientCapabilities(), root_uri=tmp_path.as_uri(),
-                                                initialization_options={"bogus": 1}))
+        server.configure(_init(tmp_path, {"bogus": 1}))
     server.worker.shutdown()
+
+
+def test_bad_flags_fail_when_the_server_is_built() -> None:
+    from mgd.editor.server import build_server
+
+    with pytest.raises(ConfigError, match="command line: debounce_ms"):
+        build_server({"debounce_ms": "soon"})

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mgd.editor.engines import EngineRequest, LocalEngine
-from mgd.editor.options import EditorOptions
+from mgd.config import EditorOptions
 from mgd.engines.local.reuse import PrefixReuse, anchored_start, common_prefix
 from mgd.editor.shape import decide_shape
 from monitors.languages import get_language

@@ -63,8 +63,8 @@ def test_file_overrides_servers_and_languages(tmp_path: Path) -> None:
     # tables merge: the preset's other settings stay
     assert java.setting("java.completion.maxResults") == 7
     assert java.setting("java.import.maven.enabled") is False
-    assert cfg.monitors_for("java") == ()
-    assert cfg.monitors_for("python") is None
+    assert cfg.configured_monitors("java") == ()
+    assert cfg.configured_monitors("python") is None
 
     gopls = cfg.server_for("go")
     assert gopls.command == ("gopls", "-rpc.trace")

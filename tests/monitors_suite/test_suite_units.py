@@ -13,10 +13,10 @@ from monitors.base import (
 )
 from monitors.calls import ArgumentCountMonitor, KeywordArgumentMonitor, keyword_names, signature_of
 from monitors.completion_sites import ENUM_CASES, IMPORTS, INSTANTIATION, SiteMonitor
-from mgd.config import KNOWN_MONITORS, parse_config
+from mgd.config import parse_config
 from monitors.errors import ConfigError
 from monitors.languages import get_language
-from monitors.registry import MONITORS, build_monitors, monitors_for
+from monitors.registry import KNOWN_MONITORS, MONITORS, applicable_monitors, build_monitors
 from monitors.sites import SiteDetector
 from monitors.vocab import VocabIndex
 
@@ -305,8 +305,8 @@ def test_spaced_constraint(index: VocabIndex) -> None:
 
 def test_registry_names_and_languages() -> None:
     assert set(MONITORS) | {"all"} == set(KNOWN_MONITORS)
-    assert monitors_for("python") == ("dereference", "imports", "arguments", "keyword_arguments")
-    assert monitors_for("java") == ("dereference", "instantiation", "enum_cases", "imports", "arguments")
+    assert applicable_monitors("python") == ("dereference", "imports", "arguments", "keyword_arguments")
+    assert applicable_monitors("java") == ("dereference", "instantiation", "enum_cases", "imports", "arguments")
     built = build_monitors(["all"], TS, "")
     assert [type(m).__name__ for m in built] == [
         "DereferenceMonitor", "SiteMonitor", "SiteMonitor", "ArgumentCountMonitor"
@@ -318,6 +318,6 @@ def test_registry_names_and_languages() -> None:
 
 def test_toml_accepts_new_monitor_names() -> None:
     cfg = parse_config({"languages": {"python": {"monitors": ["dereference", "keyword_arguments"]}}})
-    assert cfg.monitors_for("python") == ("dereference", "keyword_arguments")
+    assert cfg.configured_monitors("python") == ("dereference", "keyword_arguments")
     with pytest.raises(ConfigError):
         parse_config({"languages": {"python": {"monitors": ["kwargs"]}}})

@@ -25,7 +25,7 @@ from mgd.engines.cases import iter_cases
 from mgd.engines.generate import GenerateOptions, Prompt
 from mgd.session import MgdSession, SessionConfig
 from monitors.errors import ConfigError, MgdError, WorkspaceError
-from mgd.vllm.settings import MAX_TEXT_CHARS, MgdSettings
+from mgd.config import MAX_TEXT_CHARS, MgdSettings
 
 from ._procs import children
 from .conftest import FAKES, fake_spec

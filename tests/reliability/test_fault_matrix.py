@@ -132,7 +132,7 @@ CORE_FAULTS = [
 
 def drive_core(core: Any, model: Any, tokenizer: Any, settings: Any, steps: int) -> tuple[list[int], list[float], Any]:
     """What the vLLM processor does per step, with an HF forward pass as the engine."""
-    from mgd.vllm.core import mask_row
+    from mgd.engines.masking import mask_row
 
     ids = tokenizer(settings.prefix, verbose=False).input_ids[-PROMPT_TOKENS:]
     monitor = core.open(settings, ids)
@@ -160,7 +160,9 @@ def test_vllm_core_survives(fault: Fault, generator, demo_hole, tmp_path) -> Non
     spec = fake_spec(fault.script, tmp_path / "received.jsonl", fault.env, request_timeout_s=fault.request_timeout_s)
     before = children()
     # The generator's vocabulary index stands in for the tokenizer (MgdSession takes either).
-    core = MonitorCore(generator.session.index, allowed_roots=(ws,), server=spec)  # type: ignore[arg-type]
+    from mgd.config import SessionConfig
+
+    core = MonitorCore(generator.session.index, SessionConfig(allowed_roots=(ws,), server=spec))
     try:
         settings = core.parse({"workspace": str(ws), "file": path.name, "prefix": prefix, "suffix": suffix,
                                "wait_ms": fault.wait_s * 1000})

@@ -23,7 +23,7 @@ from monitors.base import CompletionFacts, CompletionNeed, IdentifierConstraint,
 from monitors.guide import SequenceGuide
 from monitors.healing import HealingMonitor, heal_prompt
 from monitors.languages import LANGUAGES
-from monitors.triggers import IDENT_BYTES
+from monitors.identifiers import IDENT_BYTES
 from monitors.vocab import VocabIndex
 
 try:  # the registry builds every monitor in KNOWN_MONITORS by name

@@ -28,7 +28,7 @@ def test_supported_transformers_range() -> None:
     import transformers
 
     major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
-    assert (5, 0) <= (major, minor) < (5, 40), "monitors/speculative supports transformers >=5.0,<5.40"
+    assert (5, 0) <= (major, minor) < (5, 40), "mgd/engines/speculative supports transformers >=5.0,<5.40"
 
 
 def test_tree_logits_equal_sequential_paths(model, tiny_tokenizer) -> None:

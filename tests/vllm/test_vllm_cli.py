@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_cli_accepts_engine_vllm() -> None:
-    from mgd.cli import build_parser
+    from mgd.cli.main import build_parser
 
     args = build_parser().parse_args(["generate", "--engine", "vllm", "--cases", "c.jsonl", "--out", "o.jsonl"])
     assert args.engine == "vllm"

@@ -84,8 +84,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     check_settings(out_dir, settings)
     if not args.score_only:
+        from mgd.config import SessionConfig
         from mgd.engines.generate import HFGenerator
-        from mgd.session import SessionConfig
 
         config = SessionConfig(server=args.server, wait_s=args.wait_s, request_timeout_s=args.request_timeout)
         with HFGenerator(model_arg(args.model), config=config, device=args.device) as gen:

@@ -10,8 +10,8 @@ __all__ = ["register"]
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from mgd.config import load_config
     from mgd.cli.doctor import EXPERIMENTAL, SNIPPETS, run_checks
+    from mgd.config import load_config
 
     config = load_config(args.config)
     languages = args.language or list(SNIPPETS)

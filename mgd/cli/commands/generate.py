@@ -43,7 +43,7 @@ def add_decoding_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--speculative", default=None, metavar="SOURCES[:N]",
                    help="tree speculative decoding (batch size 1): draft sources among monitor,ngram,recycle "
                         "and an optional node budget, e.g. 'monitor,ngram,recycle:16'")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default=None, help="torch device of the hf engine (default: cpu)")
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     p.add_argument("--top-p", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=None)
@@ -54,7 +54,7 @@ def add_decoding_args(p: argparse.ArgumentParser) -> None:
 
 
 def _options(args: argparse.Namespace):  # -> GenerateOptions
-    from mgd.engines.generate import GenerateOptions
+    from mgd.engines.base import GenerateOptions
 
     stop = tuple(s.encode().decode("unicode_escape") for s in args.stop)
     return GenerateOptions(
@@ -72,19 +72,29 @@ def _options(args: argparse.Namespace):  # -> GenerateOptions
     )
 
 
-def _generator(args: argparse.Namespace):  # -> HFGenerator
-    if getattr(args, "engine", "hf") == "vllm":  # the same cases contract through offline vLLM
-        from mgd.vllm.offline import VllmGenerator
-
-        return VllmGenerator(model_arg(args.model), server=args.server, wait_ms=min(args.wait_s * 1000.0, 60_000.0))
-    from mgd.engines.generate import HFGenerator
-    from mgd.session import SessionConfig
+def session_config(args: argparse.Namespace):  # -> SessionConfig
+    """The session settings the decoding flags give (None where a flag was not given)."""
+    from mgd.config import SessionConfig
 
     names = getattr(args, "monitors", None)
-    extra = {"monitors": tuple(n.strip() for n in names.split(",") if n.strip())} if names else {}
-    config = SessionConfig(server=args.server, wait_s=args.wait_s, request_timeout_s=args.request_timeout,
-                           config=args.config, **extra)
-    return HFGenerator(model_arg(args.model), config=config, device=args.device)
+    monitors = tuple(n.strip() for n in names.split(",") if n.strip()) if names else None
+    return SessionConfig(server=args.server, wait_s=args.wait_s, request_timeout_s=args.request_timeout,
+                         config=args.config, monitors=monitors)
+
+
+def _generator(args: argparse.Namespace, workspaces: list[str]):  # -> Generator
+    """The engine ``--engine`` names, with every decoding flag applied (both engines)."""
+    config = session_config(args)
+    if getattr(args, "engine", "hf") == "vllm":  # the same cases contract through offline vLLM
+        if args.device is not None:
+            raise ConfigError("--device does not apply to --engine vllm (vLLM places the model itself; "
+                              "choose GPUs with CUDA_VISIBLE_DEVICES)")
+        from mgd.vllm.offline import VllmGenerator
+
+        return VllmGenerator(model_arg(args.model), config=config, allowed_workspaces=workspaces)
+    from mgd.engines.generate import HFGenerator
+
+    return HFGenerator(model_arg(args.model), config=config, device=args.device or "cpu")
 
 
 def _offset_in(text: str, args: argparse.Namespace) -> int:
@@ -115,7 +125,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         cases = list(iter_cases(Path(args.cases)))
         out_path = Path(args.out)
         out_path.parent.mkdir(parents=True, exist_ok=True)
-        with _generator(args) as gen, out_path.open("w", encoding="utf-8") as fh:
+        workspaces = sorted({c.workspace for c in cases if isinstance(c, Case)})
+        with _generator(args, workspaces) as gen, out_path.open("w", encoding="utf-8") as fh:
             progress = _progress(len(cases), args.quiet)
 
             def write(res) -> None:
@@ -138,7 +149,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise ConfigError(f"cannot read {args.file}: {exc}") from exc
     at = _offset_in(text, args)
     case = Case("cli", str(workspace), str(path), at, at)
-    with _generator(args) as gen:
+    with _generator(args, [str(workspace)]) as gen:
         (res,) = gen.run_cases([case], options)
     if res.error:
         raise ConfigError(res.error)

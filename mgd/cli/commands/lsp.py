@@ -9,13 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["options_from_args", "register"]
+__all__ = ["flags_from_args", "register"]
 
 
-def options_from_args(args: argparse.Namespace):  # -> EditorOptions
-    """Defaults overridden by the flags that were given (None = not given)."""
-    from mgd.editor.options import EditorOptions
-
+def flags_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The editor settings the flags give (flags not given are left out, so that
+    ``[editor]`` in mgd.toml applies to them)."""
     given: dict[str, Any] = {}
     model = args.model or os.environ.get("MGD_MODEL")
     if model:
@@ -23,19 +22,20 @@ def options_from_args(args: argparse.Namespace):  # -> EditorOptions
     if args.remote:
         given["remote_url"] = args.remote
     for key in ("remote_model", "server", "device", "threads", "fim", "debounce_ms", "latency_budget_ms",
-                "lookup_wait_ms", "max_tokens_single", "max_tokens_multi", "max_prompt_tokens", "temperature"):
+                "lookup_wait_ms", "max_tokens_single", "max_tokens_multi", "max_prompt_tokens", "temperature",
+                "top_p"):
         value = getattr(args, key)
         if value is not None:
             given[key] = value
     if args.no_monitors:
         given["monitors"] = False
-    return EditorOptions().merged(given, "command line")
+    return given
 
 
 def cmd_lsp(args: argparse.Namespace) -> int:
     from mgd.editor.server import build_server
 
-    options = options_from_args(args)
+    flags = flags_from_args(args)
     config = Path(args.config).resolve() if args.config else None
     if config is not None and not config.is_file():
         from monitors.errors import ConfigError
@@ -45,7 +45,7 @@ def cmd_lsp(args: argparse.Namespace) -> int:
         handler = logging.FileHandler(args.log_file)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logging.getLogger().addHandler(handler)
-    server = build_server(options, config_path=config)
+    server = build_server(flags, config_path=config)
     # stdout carries LSP messages only; everything else goes to stderr.
     server.start_io(sys.stdin.buffer, sys.stdout.buffer)
     return 0
@@ -69,5 +69,6 @@ def register(sub: Any) -> None:
     p.add_argument("--max-tokens-multi", type=int, default=None)
     p.add_argument("--max-prompt-tokens", type=int, default=None)
     p.add_argument("--temperature", type=float, default=None)
+    p.add_argument("--top-p", type=float, default=None)
     p.add_argument("--log-file", help="also write logs here (stderr always gets them)")
     p.set_defaults(func=cmd_lsp)

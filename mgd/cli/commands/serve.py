@@ -26,8 +26,8 @@ _SPEC_FLAGS = ("--speculative-config", "--speculative_config", "-sc")
 
 def build_command(args: argparse.Namespace, extra: list[str]) -> tuple[list[str], dict[str, str]]:
     """The ``vllm serve`` command line and environment for ``mgd serve``."""
-    from mgd.vllm.common import SERVER_ENV, spec_decode_problem
-    from mgd.vllm.settings import ALLOWED_WORKSPACES_ENV
+    from mgd.config import ALLOWED_WORKSPACES_ENV
+    from mgd.vllm.common import CONFIG_ENV, SERVER_ENV, spec_decode_problem
 
     env = dict(os.environ)
     roots = [str(Path(d).expanduser().resolve()) for d in args.allow_workspace]
@@ -42,6 +42,14 @@ def build_command(args: argparse.Namespace, extra: list[str]) -> tuple[list[str]
     env[ALLOWED_WORKSPACES_ENV] = os.pathsep.join(roots)
     if args.lsp_server:
         env[SERVER_ENV] = args.lsp_server
+    if args.config:
+        path = Path(args.config).expanduser().resolve()
+        if not path.is_file():
+            raise ConfigError(f"--config {args.config}: no such file")
+        from mgd.config import load_config
+
+        load_config(path)  # a bad file fails here, not in every request
+        env[CONFIG_ENV] = str(path)
     speculative = any(a == f or a.startswith(f + "=") for a in extra for f in _SPEC_FLAGS)
     problem = spec_decode_problem(speculative, env.get("VLLM_USE_V2_MODEL_RUNNER", "") in ("1", "true", "True"))
     if problem:
@@ -58,15 +66,17 @@ def split_own_args(args: argparse.Namespace) -> list[str]:
     it = iter(args.vllm_args)
     for a in it:
         name, eq, value = a.partition("=")
-        if name in ("--allow-workspace", "--lsp-server"):
+        if name in ("--allow-workspace", "--lsp-server", "--config"):
             if not eq:
                 value = next(it, None)
                 if value is None:
                     raise ConfigError(f"{name} needs a value")
             if name == "--allow-workspace":
                 args.allow_workspace.append(value)
-            else:
+            elif name == "--lsp-server":
                 args.lsp_server = value
+            else:
+                args.config = value
         else:
             rest.append(a)
     return rest
@@ -109,5 +119,7 @@ def register(sub: Any) -> None:
                    help="a workspace root requests may use (repeatable; also MGD_ALLOWED_WORKSPACES)")
     p.add_argument("--lsp-server", default=None, metavar="PRESET",
                    help="language server for every request (default: the language's own)")
+    p.add_argument("--config", default=None, metavar="TOML",
+                   help="an mgd.toml for every workspace (default: each workspace's own mgd.toml)")
     p.add_argument("vllm_args", nargs=argparse.REMAINDER, help="arguments for `vllm serve`")
     p.set_defaults(func=cmd_serve)

@@ -27,10 +27,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from mgd.engines.kvcache import crop_cache
 from mgd.engines.local.forward import Forward
-from mgd.editor.shape import StopRule
+from mgd.engines.masking import mask_row
+from mgd.engines.sampling import Sampling
+from mgd.engines.stopping import StopRule
 from monitors.guide import SequenceGuide
-from mgd.engines.hf import apply_allowed
 
 __all__ = ["Clock", "DecodeLoop", "DecodeOutcome"]
 
@@ -78,16 +80,17 @@ class DecodeLoop:
         deadline: float,
         max_new_tokens: int,
         wait_s: float,
-        pick: Any,  # (row) -> id
-        greedy: bool,
+        sampling: Sampling,
         speculate: int,
         clock: Clock,
+        generator: torch.Generator | None = None,
     ) -> None:
         self.forward, self.guide, self.rule = forward, guide, rule
         self.token_bytes, self.stop_ids, self.cancel = token_bytes, stop_ids, cancel
         self.deadline, self.max_new, self.wait_s = deadline, max_new_tokens, wait_s
-        self.pick, self.greedy, self.clock = pick, greedy, clock
-        self.speculate = speculate if greedy and guide is not None else 0
+        self.sampling, self.generator, self.clock = sampling, generator, clock
+        self.greedy = sampling.greedy
+        self.speculate = speculate if self.greedy and guide is not None else 0
         self.seq: list[int] = []
         self.new: list[int] = []
         self.gen_bytes = bytearray()
@@ -133,13 +136,13 @@ class DecodeLoop:
         if self.guide is not None:
             step = self.guide.allowed(wait_s=min(wait_s, max(0.0, self.deadline - time.perf_counter())))
             if step.ids is not None:
-                apply_allowed(row, torch.from_numpy(step.ids.astype("int64")))
+                mask_row(row, step.ids)
         self.clock.lap("guide_step_ms")
         if self._interrupted():
             # Out of time (a late lookup may have left this step unguided): stop rather
             # than return a token the monitors could not check.
             return None
-        return self.pick(row)
+        return self.sampling.pick(row, self.generator)
 
     def _run(self, ids: list[int], cache: Any) -> tuple[torch.Tensor, Any]:
         self.clock.lap("other_ms")
@@ -150,10 +153,7 @@ class DecodeLoop:
 
     def _crop(self, cache: Any) -> None:
         """Drop cached positions of tokens that were not committed (keeps seq[:-1] at most)."""
-        keep = len(self.seq) - 1
-        held = cache.get_seq_length()
-        if held > keep:
-            cache.crop(keep - held)  # negative: drop from the end (transformers 5.24 style)
+        crop_cache(cache, len(self.seq) - 1)
 
     # -- the loop ----------------------------------------------------------------------
     def run(self, prompt: list[int], cache: Any, reused: int) -> DecodeOutcome:
@@ -227,8 +227,8 @@ class DecodeLoop:
                 if self._commit(tid):
                     return row, cache, None
                 continue
-            apply_allowed(old_row, torch.from_numpy(step.ids.astype("int64")))
-            return row, cache, self.pick(old_row)
+            mask_row(old_row, step.ids)
+            return row, cache, self.sampling.pick(old_row, self.generator)
         return row, cache, None
 
 

@@ -8,12 +8,12 @@ positions; transformers 5.24 accepts only negative counts), which is all
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 import torch
 
+from mgd.engines.kvcache import cache_kwarg
 from mgd.engines.local.lean import LeanLlama, lean_supported
 
 __all__ = ["LEAN_AUTO_MAX_BYTES", "Forward", "HfForward", "LeanForward", "make_forward"]
@@ -37,8 +37,7 @@ class HfForward:
     def __init__(self, model: Any) -> None:
         self.model = model
         # transformers 5.2x renamed ``past_key_values`` to ``cache`` (argument and output).
-        params = inspect.signature(model.forward).parameters
-        self._cache_arg = "cache" if "cache" in params else "past_key_values"
+        self._cache_arg = cache_kwarg(model)
 
     def new_cache(self) -> Any:
         return None

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mgd.engines.kvcache import crop_cache
+
 __all__ = ["PrefixReuse", "ReusePlan", "anchored_start", "common_prefix"]
 
 
@@ -81,11 +83,9 @@ class PrefixReuse:
         n = min(common_prefix(held, ids), len(ids) - 1)
         if n < self.min_tokens:
             return ReusePlan(None, 0)
-        extra = cache.get_seq_length() - n
-        if extra < 0:  # the cache holds fewer ids than recorded: do not trust it
+        if cache.get_seq_length() < n:  # the cache holds fewer ids than recorded: do not trust it
             return ReusePlan(None, 0)
-        if extra:
-            cache.crop(-extra)
+        crop_cache(cache, n)
         self.hits += 1
         self.reused_tokens += n
         return ReusePlan(cache, n)

@@ -21,7 +21,6 @@ the forward takes ``cache=`` from 5.24, ``past_key_values=`` before). Batch size
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,12 +30,15 @@ import numpy as np
 import torch
 from transformers import DynamicCache
 
-from monitors.guide import SequenceGuide, StepResult
-from monitors.errors import ConfigError
+from mgd.engines.kvcache import cache_kwarg, gather_cache
+from mgd.engines.masking import masked_copy
+from mgd.engines.sampling import Sampling, sample_with_drafts
 from mgd.engines.speculative.drafts import MonitorDraft, NgramDraft, TokenRecycler, parse_sources
 from mgd.engines.speculative.tree import DraftTree
+from monitors.errors import ConfigError
+from monitors.guide import SequenceGuide, StepResult
 
-__all__ = ["SpecConfig", "SpecStats", "TreeDecoder", "cache_kwarg", "gather_cache", "sample_with_drafts"]
+__all__ = ["SpecConfig", "SpecStats", "TreeDecoder"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,79 +95,6 @@ class SpecStats:
         return out
 
 
-def gather_cache(cache: DynamicCache, past: int, keep_nodes: Sequence[int]) -> None:
-    """Keep the first ``past`` positions plus tree nodes ``keep_nodes`` (positions past+i)."""
-    k = len(keep_nodes)
-    if list(keep_nodes) == list(range(k)):
-        for layer in cache.layers:
-            if layer.keys is None:
-                continue
-            layer.keys = layer.keys[..., : past + k, :]
-            layer.values = layer.values[..., : past + k, :]
-        return
-    for layer in cache.layers:
-        if layer.keys is None:
-            continue
-        idx = torch.cat(
-            [
-                torch.arange(past, device=layer.keys.device),
-                torch.as_tensor([past + i for i in keep_nodes], device=layer.keys.device),
-            ]
-        )
-        layer.keys = layer.keys.index_select(-2, idx)
-        layer.values = layer.values.index_select(-2, idx)
-
-
-def cache_kwarg(model: Any) -> str:
-    """The forward's cache argument: ``cache`` (transformers >= 5.24) or ``past_key_values``."""
-    params = inspect.signature(model.forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
-
-
-def _mask_row(row: torch.Tensor, step: StepResult | None) -> torch.Tensor:
-    if step is None or step.ids is None:
-        return row
-    ids = torch.from_numpy(step.ids.astype(np.int64)).to(row.device)
-    ids = ids[ids < row.shape[-1]]
-    out = torch.full_like(row, float("-inf"))
-    out[ids] = row[ids]
-    return out
-
-
-def _warp(row: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
-    """Probabilities after temperature and top-p (as HF's warpers)."""
-    logits = row.float() / max(temperature, 1e-6)
-    if top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, descending=False)
-        cum = sorted_logits.softmax(-1).cumsum(-1)
-        remove = cum <= (1 - top_p)
-        remove[-1] = False
-        logits = logits.scatter(0, order, sorted_logits.masked_fill(remove, float("-inf")))
-    return logits.softmax(-1)
-
-
-def sample_with_drafts(
-    probs: torch.Tensor, drafts: Sequence[int], generator: torch.Generator | None = None
-) -> int:
-    """One token distributed exactly as ``probs``, trying deterministic drafts first.
-
-    Multi-candidate rejection (SpecInfer-style) for point-mass drafts: draft ``d``
-    is accepted with probability ``p(d)``; on rejection ``p(d)`` is set to 0 and ``p``
-    renormalised; when every draft is rejected the token is sampled from what is left.
-    """
-    p = probs.float().clone()
-    for d in drafts:
-        pd = float(p[d])
-        if pd > 0 and float(torch.rand((), generator=generator)) < pd:
-            return int(d)
-        p[d] = 0.0
-        total = float(p.sum())
-        if total <= 0:
-            return int(torch.multinomial(probs.float(), 1, generator=generator))
-        p /= total
-    return int(torch.multinomial(p, 1, generator=generator))
-
-
 class TreeDecoder:
     """One causal LM + draft sources; generates one sequence at a time."""
 
@@ -190,12 +119,16 @@ class TreeDecoder:
         guide: SequenceGuide | None = None,
         eos_ids: Sequence[int] = (),
         stop: Callable[[list[int]], bool] | None = None,
-        do_sample: bool = False,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
+        sampling: Sampling | None = None,
         generator: torch.Generator | None = None,
     ) -> tuple[list[int], SpecStats]:
-        """Generated ids (EOS / the token completing a stop text included) and counters."""
+        """Generated ids (EOS / the token completing a stop text included) and counters.
+
+        ``sampling``: greedy when None or its temperature is 0; else the masked,
+        temperature/top-p warped distribution is sampled exactly (drafts by rejection).
+        """
+        sampling = sampling or Sampling()
+        do_sample = not sampling.greedy
         if not prompt_ids:
             raise ConfigError("speculative decoding needs a non-empty prompt")
         cfg = self.config
@@ -212,10 +145,11 @@ class TreeDecoder:
         step = guide.allowed() if guide is not None else None
 
         def choose_greedy(row: torch.Tensor, st: StepResult | None) -> int:
-            return int(torch.argmax(_mask_row(row, st)))
+            return int(torch.argmax(masked_copy(row, None if st is None else st.ids)))
 
         def choose_sample(row: torch.Tensor, st: StepResult | None, drafts: Sequence[int]) -> int:
-            return sample_with_drafts(_warp(_mask_row(row, st), temperature, top_p), drafts, generator)
+            probs = sampling.probs(masked_copy(row, None if st is None else st.ids))
+            return sample_with_drafts(probs, drafts, generator)
 
         first = choose_sample(logits[0], step, ()) if do_sample else choose_greedy(logits[0], step)
         generated = [first]

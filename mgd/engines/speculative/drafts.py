@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from monitors.errors import ConfigError
 from mgd.engines.speculative.tree import DraftTree
+from monitors.errors import ConfigError
 
 __all__ = ["DRAFT_SOURCES", "MonitorDraft", "NgramDraft", "TokenRecycler", "parse_sources"]
 

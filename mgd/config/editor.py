@@ -1,28 +1,22 @@
 """Settings of ``mgd lsp``: one typed, frozen object, merged from several sources.
 
 Precedence (later wins): defaults < ``[editor]`` table of ``mgd.toml`` (the
-workspace's, or ``--config``) < command-line flags < the editor's
-``initializationOptions``. Unknown keys and wrong types raise
-:class:`~monitors.errors.ConfigError` naming the key.
+workspace's, or ``--config``; read by :func:`mgd.config.load_config`) <
+command-line flags < the editor's ``initializationOptions``. Unknown keys and
+wrong types raise :class:`~monitors.errors.ConfigError` naming the key.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import tomllib
-import types
-import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Literal
 
+from mgd.config.validate import merge_fields
 from monitors.errors import ConfigError
 
-__all__ = ["CONFIG_FILE", "EditorOptions", "load_toml_options"]
-
-#: Looked up in the workspace root when no ``--config`` is given.
-CONFIG_FILE = "mgd.toml"
+__all__ = ["EditorOptions"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +40,8 @@ class EditorOptions:
     ``auto``: lean when the model is a plain Llama). ``speculate_tokens``: while
     the language server has not answered, greedy decoding goes on unmasked for up
     to this many tokens, each checked against its mask when the answer comes (the
-    text is the same as waiting; 0: wait).
+    text is the same as waiting; 0: wait). ``temperature``/``top_p``: sampling
+    (temperature 0: greedy), the same sampler as ``mgd generate``.
     """
 
     engine: Literal["local", "remote"] = "local"
@@ -68,12 +63,12 @@ class EditorOptions:
     max_prompt_tokens: int = 256
     max_suffix_tokens: int = 64
     temperature: float = 0.0
+    top_p: float = 1.0
     seed: int | None = None
     kv_reuse: bool = True
     decoder: Literal["auto", "lean", "hf"] = "auto"
     speculate_tokens: int = 0
     warm_server: bool = True
-    config_file: str | None = None  # the mgd.toml in force (set by the server; its other tables configure languages)
 
     def __post_init__(self) -> None:
         if self.engine not in ("local", "remote"):
@@ -95,78 +90,16 @@ class EditorOptions:
                 raise ConfigError(f"{name} must be >= 1")
         if self.temperature < 0 or self.remote_timeout_s <= 0:
             raise ConfigError("temperature must be >= 0 and remote_timeout_s > 0")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError("top_p must be in (0, 1]")
 
     def merged(self, values: Mapping[str, Any] | None, source: str = "options") -> EditorOptions:
-        """A copy with ``values`` applied (checked: unknown keys and bad types raise)."""
-        if not values:
-            return self
-        if not isinstance(values, Mapping):
-            raise ConfigError(f"{source}: expected a table/object of settings, got {type(values).__name__}")
-        known = {f.name: f for f in fields(self)}
-        hints = typing.get_type_hints(EditorOptions)
-        changes: dict[str, Any] = {}
-        for key, value in values.items():
-            name = str(key).replace("-", "_")
-            if name not in known:
-                raise ConfigError(f"{source}: unknown setting {key!r} (known: {', '.join(sorted(known))})")
-            changes[name] = _coerce(hints[name], value, f"{source}: {key}")
-        # A remote URL alone selects the remote engine.
-        if "remote_url" in changes and changes["remote_url"] and "engine" not in changes:
-            changes["engine"] = "remote"
-        return replace(self, **changes)
+        """A copy with ``values`` applied (checked: unknown keys and bad types raise).
+        A ``remote_url`` alone selects the remote engine."""
+        out = merge_fields(self, values, source)
+        if values and (values.get("remote_url") or values.get("remote-url")) and "engine" not in values:
+            out = dataclasses.replace(out, engine="remote")
+        return out
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def _coerce(hint: Any, value: Any, where: str) -> Any:
-    """Check ``value`` against a field's type (ints are accepted for floats)."""
-    origin = typing.get_origin(hint)
-    if origin in (types.UnionType, typing.Union):
-        args = typing.get_args(hint)
-        if value is None and type(None) in args:
-            return None
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(arg, value, where)
-            except ConfigError:
-                continue
-        raise ConfigError(f"{where}: bad value {value!r}")
-    if origin is Literal:
-        if value not in typing.get_args(hint):
-            raise ConfigError(f"{where}: must be one of {list(typing.get_args(hint))}, not {value!r}")
-        return value
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true/false, got {value!r}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return value
-    raise ConfigError(f"{where}: unsupported setting type {hint!r}")  # pragma: no cover
-
-
-def load_toml_options(path: str | Path) -> dict[str, Any]:
-    """The ``[editor]`` table of an ``mgd.toml`` (empty when the file has none)."""
-    p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read {p}: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: invalid TOML: {exc}") from exc
-    table = data.get("editor", {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"{p}: [editor] must be a table")
-    return table

@@ -1,4 +1,4 @@
-"""Per-request mgd settings for vLLM: parse and validate ``extra_args["mgd"]``.
+"""Per-request mgd settings (vLLM ``extra_args["mgd"]`` / ``vllm_xargs``): parse and validate.
 
 Offline the value is a dict; over HTTP (``vllm_xargs`` only carries str, int,
 float or lists of them) it is the same object as a JSON string. Keys:
@@ -6,8 +6,9 @@ float or lists of them) it is the same object as a JSON string. Keys:
 ``workspace`` (str, required), ``file`` (str, required, relative to the
 workspace or absolute inside it), ``suffix`` (str, text after the hole),
 ``prefix`` (str, document text before the hole; default: the decoded prompt),
-``language`` (str, default: from the file's extension), ``monitors`` (list of
-names, default ``["dereference"]``), ``heal`` (bool: token healing), ``wait_ms``
+``language`` (str, default: from the file's extension and the workspace's
+``mgd.toml``), ``monitors`` (list of names; default: the workspace's ``mgd.toml``
+for the language, else ``["dereference"]``), ``heal`` (bool: token healing), ``wait_ms``
 (number >= 0: how long one step may wait for a language server). Unknown keys
 are rejected. The workspace must lie inside one of the operator's allowed roots
 (:func:`allowed_roots_from_env`, ``MGD_ALLOWED_WORKSPACES`` or ``mgd serve
@@ -23,8 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mgd.config import KNOWN_MONITORS
+from lsp_bridge.workspace import resolve_in_workspace
 from monitors.errors import ConfigError, WorkspaceError
+from monitors.languages import LANGUAGES
+from monitors.registry import check_monitor_names
 
 __all__ = [
     "ALLOWED_WORKSPACES_ENV",
@@ -57,7 +60,7 @@ class MgdSettings:
     suffix: str = ""
     prefix: str | None = None
     language: str | None = None
-    monitors: tuple[str, ...] = ("dereference",)
+    monitors: tuple[str, ...] | None = None  # None: the workspace's mgd.toml, else the default
     heal: bool = False
     wait_ms: float = DEFAULT_WAIT_MS
 
@@ -86,14 +89,13 @@ class MgdSettings:
         for key in ("suffix", "prefix"):
             if len(raw.get(key) or "") > MAX_TEXT_CHARS:
                 raise ConfigError(f"mgd setting {key!r} is longer than {MAX_TEXT_CHARS} characters")
-        monitors = raw.get("monitors", ["dereference"])
+        monitors = raw.get("monitors")
         if isinstance(monitors, str):
             monitors = [monitors]
-        if not isinstance(monitors, list) or not all(isinstance(m, str) for m in monitors):
-            raise ConfigError("mgd setting 'monitors' must be a list of names")
-        bad = [m for m in monitors if m not in KNOWN_MONITORS]
-        if bad:
-            raise ConfigError(f"unknown monitor(s) {bad}; known: {list(KNOWN_MONITORS)}")
+        if monitors is not None:
+            if not isinstance(monitors, list) or not all(isinstance(m, str) for m in monitors):
+                raise ConfigError("mgd setting 'monitors' must be a list of names")
+            monitors = check_monitor_names(monitors, "mgd setting 'monitors'")
         heal = _boolean(raw.get("heal", False))
         if heal and not isinstance(raw.get("prefix"), str):
             raise ConfigError("mgd setting 'heal' needs 'prefix' (the original text before the hole; "
@@ -103,13 +105,11 @@ class MgdSettings:
             raise ConfigError(f"mgd setting 'wait_ms' must be a number in [0, {MAX_WAIT_MS:g}]")
         language = raw.get("language")
         if language is not None:
-            from monitors.languages import LANGUAGES
-
             if language not in LANGUAGES:
                 raise ConfigError(f"unknown language {language!r}; known: {sorted(LANGUAGES)}")
         workspace, file = _check_paths(raw["workspace"], raw["file"], allowed_roots)
         return cls(workspace, file, raw.get("suffix") or "", raw.get("prefix"), language,
-                   tuple(monitors), heal, float(wait))
+                   monitors, heal, float(wait))
 
 
 def settings_of(extra_args: Mapping[str, Any] | None, allowed_roots: tuple[Path, ...] | None) -> MgdSettings | None:
@@ -148,8 +148,6 @@ def _check_paths(workspace: str, file: str, roots: tuple[Path, ...] | None) -> t
         raise WorkspaceError(f"workspace {workspace[:200]!r} cannot be resolved: {exc}") from exc
     if not any(ws.is_relative_to(r) for r in roots):
         raise WorkspaceError(f"workspace {workspace!r} is outside the allowed workspaces")
-    from lsp_bridge import resolve_in_workspace
-
     try:
         path = resolve_in_workspace(ws, file)
     except ValueError as exc:  # WorkspaceError/ConfigError from the bridge

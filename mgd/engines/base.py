@@ -1,0 +1,168 @@
+"""What every batch generator shares: options, prompts, the cases contract, healing, stops.
+
+:class:`Generator` is the base of :class:`~mgd.engines.generate.HFGenerator` and
+:class:`~mgd.vllm.offline.VllmGenerator`: one way to turn a case into a
+:class:`Prompt`, a prefix into prompt ids (longer than the context keeps its
+tail), to heal a prompt, to cut a completion at its stop texts, and to run a
+cases file in batches (a bad case becomes an error result; the batch goes on).
+Subclasses only say how a batch of prompts is generated.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mgd.engines.cases import Case, CaseResult, load_case_text, run_batched
+from mgd.engines.stopping import StopTexts
+from monitors.errors import ConfigError
+from monitors.healing import HealedPrompt, completion_after, heal_prompt_of
+from monitors.vocab import VocabIndex
+
+__all__ = ["GenerateOptions", "Generator", "Prompt"]
+
+
+@dataclass(frozen=True, slots=True)
+class GenerateOptions:
+    """Decoding settings shared by a run (every engine reads the same ones)."""
+
+    max_new_tokens: int = 64
+    stop: tuple[str, ...] = ()
+    monitors: bool = True
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int | None = None
+    batch_size: int = 1
+    max_prompt_tokens: int | None = None  # keep only the prompt's tail (speed)
+    heal: bool = False  # token healing: re-spell the prompt's last tokens (monitors/healing.py)
+    speculative: str | None = None  # draft sources, e.g. "monitor,ngram,recycle[:budget]" (batch 1)
+    spec_budget: int = 16  # drafted nodes per tree (unless the spec says ":N")
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ConfigError("max_new_tokens must be >= 1")
+        if self.batch_size < 1:
+            raise ConfigError("batch_size must be >= 1")
+        if self.max_prompt_tokens is not None and self.max_prompt_tokens < 1:
+            raise ConfigError("max_prompt_tokens must be >= 1")
+        StopTexts(self.stop)  # validates
+        if self.speculative is not None:
+            from mgd.engines.speculative.decoder import SpecConfig
+
+            SpecConfig.parse(self.speculative, self.spec_budget)  # validates
+
+    @property
+    def stops(self) -> StopTexts:
+        return StopTexts(self.stop)
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """One sequence to generate: the file it goes into and the text around the hole."""
+
+    id: str
+    workspace: Path
+    file: Path
+    prefix: str
+    suffix: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def monitors(self) -> tuple[str, ...] | None:
+        """Per-case monitor names (a case's ``"monitors"`` key), None if not given."""
+        names = self.extra.get("monitors")
+        if names is None:
+            return None
+        if isinstance(names, str):
+            names = [names]
+        if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
+            raise ConfigError("a case's 'monitors' must be a list of names")
+        return tuple(names)
+
+
+class Generator(ABC):
+    """A model that completes prompts; subclasses implement :meth:`_generate_batch`.
+
+    Subclasses set ``tokenizer`` (a Hugging Face tokenizer) and ``context`` (the
+    model's context length in tokens) and provide :meth:`check_workspace` and
+    :meth:`vocab`.
+    """
+
+    tokenizer: Any
+    context: int
+
+    # -- hooks -------------------------------------------------------------------
+    @abstractmethod
+    def check_workspace(self, workspace: str | Path, file: str | Path) -> tuple[Path, Path]:
+        """Resolve ``file`` inside ``workspace`` (and the workspace inside what is allowed)."""
+
+    @abstractmethod
+    def vocab(self) -> VocabIndex:
+        """The vocabulary index of the tokenizer (for healing and exact completion bytes)."""
+
+    @abstractmethod
+    def _generate_batch(self, prompts: Sequence[Prompt], options: GenerateOptions) -> list[CaseResult]:
+        """Results for one batch, in order; a bad prompt becomes an error result."""
+
+    # -- prompts -----------------------------------------------------------------
+    def prompt_for_case(self, case: Case) -> Prompt:
+        ws, path = self.check_workspace(case.workspace, case.file)
+        prefix, suffix = load_case_text(case, path)
+        return Prompt(case.id, ws, path, prefix, suffix, case.extra)
+
+    def prompt_ids(self, prefix: str, max_new_tokens: int, max_prompt_tokens: int | None = None) -> list[int]:
+        """Token ids of the prompt; longer than the context keeps its tail."""
+        ids: list[int] = self.tokenizer(prefix, verbose=False).input_ids
+        budget = self.context - max_new_tokens
+        if max_prompt_tokens is not None:
+            budget = min(budget, max_prompt_tokens)
+        if budget < 1:
+            raise ConfigError(f"max_new_tokens {max_new_tokens} leaves no room in a {self.context}-token context")
+        return ids[-budget:] if len(ids) > budget else ids
+
+    def heal(self, prefix: str, ids: list[int]) -> HealedPrompt:
+        """The healed prompt (unchanged where healing cannot apply; see
+        :func:`monitors.healing.heal_prompt_of`)."""
+        return heal_prompt_of(self.vocab(), prefix, ids)
+
+    def completion_text(self, gen: Sequence[int], healed: HealedPrompt | None = None) -> str:
+        """The text of generated ids relative to the original prompt: exact token bytes
+        minus the re-spelled removed text when the prompt was healed."""
+        if healed is None or not healed.removed:
+            return self.tokenizer.decode(list(gen), skip_special_tokens=True)
+        index = self.vocab()
+        data = b"".join(index.token_bytes(i) for i in gen if 0 <= i < index.size)
+        return completion_after(data.decode("utf-8", "replace"), healed)
+
+    # -- batches -------------------------------------------------------------------
+    def generate(self, prompts: Sequence[Prompt], options: GenerateOptions) -> list[CaseResult]:
+        """Generate for every prompt, ``batch_size`` at a time; errors are per prompt."""
+        results: list[CaseResult] = []
+        for start in range(0, len(prompts), options.batch_size):
+            results.extend(self._generate_batch(prompts[start : start + options.batch_size], options))
+        return results
+
+    def run_cases(
+        self,
+        cases: Iterable[Case | CaseResult],
+        options: GenerateOptions,
+        on_result: Callable[[CaseResult], None] | None = None,
+    ) -> list[CaseResult]:
+        """Cases in, results out, in input order; bad cases become error results."""
+        return run_batched(
+            cases, self.prompt_for_case, lambda batch: self.generate(batch, options), options.batch_size, on_result
+        )
+
+    # -- lifecycle -----------------------------------------------------------------
+    def close(self) -> None:  # noqa: B027 - optional hook: nothing to release by default
+        """Release the model and the language servers."""
+
+    def __enter__(self) -> Generator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,268 @@
+"""The constraint rules: which token ids each :data:`~monitors.base.Constraint` allows.
+
+One function per constraint type, over the tables of a
+:class:`~monitors.vocab.index.VocabIndex` (see its docstring for the identifier
+rule). Pure numpy; nothing loops over the vocabulary per call except the
+one-time :class:`RuleTables` build for the "everything except" rules.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from monitors.base import ExcludeConstraint, IdentifierConstraint, PrefixConstraint, SpacedConstraint
+from monitors.identifiers import IDENT_BYTE_CLASS, IDENT_BYTES, IDENT_START_BYTE_CLASS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from monitors.vocab.index import VocabIndex
+
+__all__ = ["EMPTY_IDS", "TRIE_IDS", "RuleTables", "constraint_ids", "readonly"]
+
+EMPTY_IDS = np.zeros(0, dtype=np.int32)
+EMPTY_IDS.flags.writeable = False
+#: Key of a trie node's token ids (children are keyed by byte 0..255).
+TRIE_IDS = -1
+
+# ExcludeConstraint: the first top-level structural byte of a token, and ``[ws] ident [ws] =`` (not ``==``).
+_STRUCTURAL = re.compile(rb"[()\[\]{},;\"'`#]")
+_ASSIGN = re.compile(rb"([ \t]*)(" + IDENT_BYTE_CLASS + rb"*)([ \t]*)=(?!=)")
+# SpacedConstraint: a space followed by a byte that can start an identifier (not a digit).
+_SPACE_WORD = re.compile(rb" " + IDENT_START_BYTE_CLASS)
+_WORD_START = re.compile(IDENT_START_BYTE_CLASS)
+
+
+def readonly(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+def constraint_ids(index: VocabIndex, c: IdentifierConstraint | PrefixConstraint | SpacedConstraint
+                   | ExcludeConstraint) -> tuple[np.ndarray, bool]:
+    """``(sorted ids, typed-is-complete)`` for ``c``; the second part is True only for an
+    :class:`IdentifierConstraint` whose ``typed`` is a whole candidate (then the break-
+    starting tokens and EOS are allowed too, added by the index)."""
+    if isinstance(c, PrefixConstraint):
+        return prefix_ids(index, c), False
+    if isinstance(c, SpacedConstraint):
+        return spaced_ids(index, c), False
+    if isinstance(c, ExcludeConstraint):
+        return exclude_ids(index, c), False
+    return identifier_ids(index, c)
+
+
+def identifier_ids(index: VocabIndex, c: IdentifierConstraint) -> tuple[np.ndarray, bool]:
+    """Rules (a) and (b) of the identifier rule for every live candidate."""
+    typed = c.typed
+    n = len(typed)
+    root = index._trie
+    lead_get = index._lead.get
+    acc: list[int] = []
+    complete = False
+    for cand in c.candidates:
+        if n:
+            if not cand.startswith(typed):
+                continue
+            s = cand[n:]
+        else:
+            s = cand
+        if not s:
+            complete = True
+            continue
+        t = lead_get(s)  # rule (b)
+        if t:
+            acc += t
+        node = root  # rule (a): walk s down the trie of pure-identifier tokens
+        for x in s:
+            node = node.get(x)
+            if node is None:
+                break
+            t = node.get(TRIE_IDS)
+            if t:
+                acc += t
+    if not acc:
+        return EMPTY_IDS, complete
+    ids = np.asarray(acc, dtype=np.int32)
+    if len(ids) > 1:
+        ids.sort()
+        ids = ids[np.concatenate(([True], ids[1:] != ids[:-1]))]
+    return readonly(ids), complete
+
+
+def prefix_ids(index: VocabIndex, c: PrefixConstraint) -> np.ndarray:
+    """Token healing: ids spelling ``required`` first (see :class:`PrefixConstraint`).
+
+    Tokens extending ``required`` are one sorted range (binary search); with
+    ``then`` their tails are checked against the identifier rule (a set
+    look-up each). Tokens that are prefixes of it: at most ``len(required)``
+    dictionary look-ups.
+    """
+    ids = EMPTY_IDS
+    for req in sorted({c.required, *c.alternatives}):
+        longer = index.ids_with_prefix(req)
+        if c.then is not None and len(longer):
+            ok = _tail_rule(c.then)
+            n = len(req)
+            tb = index.token_bytes
+            longer = longer[np.fromiter((ok(tb(i)[n:]) for i in longer.tolist()), bool, len(longer))]
+        ids = np.union1d(ids, np.union1d(longer, index.ids_prefix_of(req)))
+    return readonly(ids.astype(np.int32, copy=False))
+
+
+def spaced_ids(index: VocabIndex, c: SpacedConstraint) -> np.ndarray:
+    """Tokens not starting with space+word, plus those spelling `` `` then ``c.then``."""
+    rules = index.rule_tables()
+    if c.then is None and not c.spaced:
+        return rules.word_start
+    if c.then is None:
+        spelled = rules.space_word
+    else:
+        spelled = prefix_ids(index, PrefixConstraint(b" ", c.then))
+    banned = rules.space_other if c.strict else rules.space_word
+    free = np.setdiff1d(rules.all_ids, banned, assume_unique=True)
+    return readonly(np.union1d(free, spelled).astype(np.int32, copy=False))
+
+
+def exclude_ids(index: VocabIndex, c: ExcludeConstraint) -> np.ndarray:
+    """Every id (EOS included) except the ones ``c`` forbids (see :class:`ExcludeConstraint`)."""
+    rules = index.rule_tables()
+    banned: list[np.ndarray] = [rules.first_structural[b] for b in c.stops if b in rules.first_structural]
+    if c.names is not None:
+        names, typed, spaced = c.names, c.typed, c.spaced
+        bad: list[int] = []
+        for i, lead, run, _mid in rules.assign:
+            if spaced:
+                if not run and typed not in names:
+                    bad.append(i)  # "x  =" / "x =" with x typed already
+            elif typed:
+                if lead:
+                    if not run and typed not in names:
+                        bad.append(i)
+                elif typed + run not in names:
+                    bad.append(i)
+            elif run and run not in names:
+                bad.append(i)
+        if bad:
+            banned.append(np.asarray(bad, dtype=np.int32))
+    if not banned:
+        return rules.all_ids
+    out = np.setdiff1d(rules.all_ids, np.concatenate(banned))
+    return readonly(out.astype(np.int32, copy=False))
+
+
+class RuleTables:
+    """Per-vocabulary tables of the "everything except" rules (built once, read-only).
+
+    ``all_ids``: every non-special id plus EOS. ``space_word``: ids whose bytes
+    start with a space and an identifier-start byte; ``space_other``: with a space and
+    then any non-space byte; ``word_start``: ids starting with a word byte. ``first_structural``: for each
+    structural byte, the ids whose first top-level structural byte it is. ``assign``: ids
+    spelling ``[ws] ident [ws] =`` (not ``==``) as ``(id, lead ws, ident, mid ws)``.
+    """
+
+    __slots__ = ("all_ids", "assign", "first_structural", "space_other", "space_word", "word_start")
+
+    def __init__(
+        self,
+        all_ids: np.ndarray,
+        space_word: np.ndarray,
+        space_other: np.ndarray,
+        word_start: np.ndarray,
+        first_structural: dict[int, np.ndarray],
+        assign: tuple[tuple[int, bytes, bytes, bytes], ...],
+    ) -> None:
+        self.all_ids = all_ids
+        self.space_word = space_word
+        self.space_other = space_other
+        self.word_start = word_start
+        self.first_structural = first_structural
+        self.assign = assign
+
+    @classmethod
+    def build(cls, table: Sequence[bytes], eos: frozenset[int]) -> RuleTables:
+        ordinary: list[int] = []
+        space_word: list[int] = []
+        space_other: list[int] = []
+        word_start: list[int] = []
+        first: dict[int, list[int]] = {}
+        assign: list[tuple[int, bytes, bytes, bytes]] = []
+        for i, b in enumerate(table):
+            if not b:
+                continue
+            ordinary.append(i)
+            if _SPACE_WORD.match(b):
+                space_word.append(i)
+            if b[:1] == b" " and b.strip(b" "):
+                space_other.append(i)
+            if _WORD_START.match(b):
+                word_start.append(i)
+            event = _first_top_level_event(b)
+            if event is not None:
+                first.setdefault(event, []).append(i)
+            if b"=" in b:
+                a = _ASSIGN.match(b)
+                if a is not None:
+                    assign.append((i, a.group(1), a.group(2), a.group(3)))
+        all_ids = np.asarray(sorted(set(ordinary) | set(eos)), dtype=np.int32)
+        return cls(
+            readonly(all_ids),
+            readonly(np.asarray(space_word, dtype=np.int32)),
+            readonly(np.asarray(space_other, dtype=np.int32)),
+            readonly(np.asarray(word_start, dtype=np.int32)),
+            {k: readonly(np.asarray(v, dtype=np.int32)) for k, v in first.items()},
+            tuple(assign),
+        )
+
+
+_OPENERS = frozenset(b"([{")
+_CLOSERS = frozenset(b")]}")
+_SEPARATORS = frozenset(b",;")
+
+
+def _first_top_level_event(token: bytes) -> int | None:
+    """The first structural byte of ``token`` at the nesting level the token starts in.
+
+    Brackets the token opens and closes itself are skipped (``(),`` -> ``,``;
+    ``()`` -> None); a closer, ``,`` or ``;`` at that level, or a quote/``#``
+    there, is the event. A quote inside a bracket the token opened ends the scan
+    (what follows is string text): no event.
+    """
+    depth = 0
+    for m in _STRUCTURAL.finditer(token):
+        byte = token[m.start()]
+        if byte in _OPENERS:
+            depth += 1
+        elif byte in _CLOSERS:
+            if depth == 0:
+                return byte
+            depth -= 1
+        elif byte in _SEPARATORS:
+            if depth == 0:
+                return byte
+        else:  # a quote, backtick or '#'
+            return byte if depth == 0 else None
+    return None
+
+
+def _tail_rule(c: IdentifierConstraint) -> Callable[[bytes], bool]:
+    """The identifier rule of :class:`IdentifierConstraint` for a token's tail bytes.
+
+    Used by :class:`PrefixConstraint` with ``then``: the part of a token past the
+    healed text must be allowed as a token would be; an empty tail always is.
+    """
+    typed = c.typed
+    live = {cand[len(typed) :] for cand in c.candidates if cand.startswith(typed)}
+    prefixes = {s[:k] for s in live for k in range(1, len(s) + 1)}
+
+    def ok(tail: bytes) -> bool:
+        if not tail:
+            return True
+        run = len(tail) - len(tail.lstrip(IDENT_BYTES))
+        if run == len(tail):
+            return tail in prefixes
+        return tail[:run] in live
+
+    return ok
