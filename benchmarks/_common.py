@@ -69,5 +69,6 @@ def write_result(name: str, payload: dict[str, Any]) -> Path:
         **payload,
     }
     out = RESULTS / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(payload, indent=2) + "\n")
     return out

@@ -34,7 +34,7 @@ from _common import ROOT, default_model, write_result
 from mgd.engines.generate import GenerateOptions, HFGenerator, Prompt
 from mgd.session import SessionConfig
 from monitors.languages import language_for_path
-from monitors.registry import monitors_for
+from monitors.registry import applicable_monitors
 
 FIX = ROOT / "tests" / "fixtures"
 PY, TS, GO = FIX / "pyproj", FIX / "ts_project", FIX / "go_sites"
@@ -141,7 +141,7 @@ def main() -> None:
                             lsp_totals[cname][k] = lsp_totals[cname].get(k, 0) + v
             if not args.no_replay:
                 prompt = Prompt(cid, ws, ws / rel, prefix, "")
-                for name in monitors_for(language):
+                for name in applicable_monitors(language):
                     stats = {which: observe(gen, prompt, outputs[which], name) for which in ("plain", "joint")}
                     row.setdefault("monitors", {})[name] = stats  # type: ignore[union-attr]
                     agg = per_monitor.setdefault(name, {})

@@ -139,7 +139,8 @@ def run(gen, ps: list[Prompt], options: GenerateOptions, batch: int, wait_ms: fl
     tokens, seconds = 0, 0.0
     for start in range(0, len(ps), batch):
         chunk = ps[start : start + batch]
-        inputs = [TokensPrompt(prompt_token_ids=gen.prompt_ids(p.prefix, options)) for p in chunk]
+        inputs = [TokensPrompt(prompt_token_ids=gen.prompt_ids(p.prefix, options.max_new_tokens,
+                                                               options.max_prompt_tokens)) for p in chunk]
         params = []
         for p in chunk:
             sp = gen.sampling_params(p, options, None, False)
@@ -184,13 +185,15 @@ def main() -> None:
     ap.add_argument("--no-check", action="store_true", help="skip the legality check of the outputs")
     args = ap.parse_args()
 
+    from mgd.config import SessionConfig
     from mgd.vllm.offline import VllmGenerator
 
     ps = prompts(args.prompts)
     opts = dict(max_new_tokens=args.tokens, max_prompt_tokens=512)
     plain_o, mgd_o = GenerateOptions(monitors=False, **opts), GenerateOptions(monitors=True, **opts)
     rows = []
-    with VllmGenerator(args.model, server=args.server, allowed_workspaces=[PROJECT], dtype="float32",
+    with VllmGenerator(args.model, config=SessionConfig(server=args.server), allowed_workspaces=[PROJECT],
+                       dtype="float32",
                        enforce_eager=True, max_model_len=2048, max_num_seqs=max(32, args.prompts)) as gen:
         # Warm-up (not measured): model, and one analysed file per server (long waits allowed).
         t0 = time.perf_counter()
