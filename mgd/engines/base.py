@@ -124,6 +124,18 @@ class Generator(ABC):
             raise ConfigError(f"max_new_tokens {max_new_tokens} leaves no room in a {self.context}-token context")
         return ids[-budget:] if len(ids) > budget else ids
 
+    def prepare(self, p: Prompt, options: GenerateOptions) -> tuple[list[int], HealedPrompt | None]:
+        """The prompt ids of ``p`` (healed with ``options.heal``) and the healing, if any."""
+        ids = self.prompt_ids(p.prefix, options.max_new_tokens, options.max_prompt_tokens)
+        healed = self.heal(p.prefix, ids) if options.heal else None
+        return (list(healed.ids) if healed is not None else ids), healed
+
+    def finish(self, text: str, options: GenerateOptions) -> str:
+        """The completion text cut at the first stop text."""
+        stops = options.stops
+        cut = stops.cut(text)
+        return stops.finish(text if cut is None else text[:cut])
+
     def heal(self, prefix: str, ids: list[int]) -> HealedPrompt:
         """The healed prompt (unchanged where healing cannot apply; see
         :func:`monitors.healing.heal_prompt_of`)."""

@@ -104,10 +104,7 @@ class HFGenerator(Generator):
         errors: dict[int, CaseResult] = {}
         for i, p in enumerate(prompts):
             try:
-                ids = self.prompt_ids(p.prefix, options.max_new_tokens, options.max_prompt_tokens)
-                healed = self.heal(p.prefix, ids) if options.heal else None
-                if healed is not None:
-                    ids = list(healed.ids)
+                ids, healed = self.prepare(p, options)
                 heal = healed.removed if healed is not None else b""
                 guide = (
                     self.session.guide(p.workspace, p.file, p.prefix, p.suffix, heal=heal, monitors=p.monitors)
@@ -249,11 +246,7 @@ class HFGenerator(Generator):
             gen = gen[: gen.index(eos)]
         while gen and gen[-1] == self.pad_id:
             gen = gen[:-1]
-        text = self.completion_text(gen, healed)
-        cut = options.stops.cut(text)
-        if cut is not None:
-            text = text[:cut]
-        return options.stops.finish(text), len(gen)
+        return self.finish(self.completion_text(gen, healed), options), len(gen)
 
     def close(self) -> None:
         self.session.close()

@@ -198,10 +198,7 @@ class VllmGenerator(Generator):
         errors: dict[int, CaseResult] = {}
         for i, p in enumerate(prompts):
             try:
-                ids = self.prompt_ids(p.prefix, options.max_new_tokens, options.max_prompt_tokens)
-                healed = self.heal(p.prefix, ids) if options.heal else None
-                if healed is not None:
-                    ids = list(healed.ids)
+                ids, healed = self.prepare(p, options)
                 self._serial += 1
                 tag = f"{self._serial}"
                 inputs.append(TokensPrompt(prompt_token_ids=ids))
@@ -220,13 +217,10 @@ class VllmGenerator(Generator):
         for i, out, tag, healed in zip(order, outputs, tags, heals, strict=True):
             o = out.outputs[0]
             text = self.completion_text(o.token_ids, healed) if healed is not None and healed.healed else o.text
-            cut = options.stops.cut(text)
-            if cut is not None:
-                text = text[:cut]
             stats = dict(reports.get(tag, {}))
             if healed is not None:
                 stats["healed_chars"] = len(healed.removed_text)
-            results[i] = CaseResult(prompts[i].id, options.stops.finish(text), len(o.token_ids), elapsed, stats)
+            results[i] = CaseResult(prompts[i].id, self.finish(text, options), len(o.token_ids), elapsed, stats)
         return [r for r in results if r is not None]
 
     def reports(self, tags: Sequence[str] = ()) -> dict[str, Any]:
