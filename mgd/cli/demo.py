@@ -15,10 +15,19 @@ from mgd.config import SessionConfig
 from mgd.engines.cases import CaseResult
 from mgd.engines.generate import GenerateOptions, HFGenerator, Prompt
 from monitors.casegen import dot_sites
+from monitors.errors import MgdError
 
-__all__ = ["run_demo"]
+__all__ = ["demo_project", "run_demo"]
 
-DEMO_PROJECT = Path(__file__).resolve().parents[2] / "examples" / "demo_project"
+def demo_project() -> Path:
+    """The demo project: ``mgd/_demo_project`` in a wheel (setup.py puts it there),
+    ``examples/demo_project`` in a source checkout or an editable install."""
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package / "_demo_project", package.parent / "examples" / "demo_project"):
+        if (candidate / "report.py").is_file():
+            return candidate
+    raise MgdError(f"the demo project is missing (looked in {package / '_demo_project'} and "
+                   f"{package.parent / 'examples' / 'demo_project'}): reinstall mgd")
 
 
 def _verdicts(gen: HFGenerator, prompt: Prompt, res: CaseResult) -> list[tuple[str, bool | None]]:
@@ -35,7 +44,8 @@ def _verdicts(gen: HFGenerator, prompt: Prompt, res: CaseResult) -> list[tuple[s
 
 
 def run_demo(model: str, *, server: str | None = None, max_new_tokens: int = 24,
-             project: Path = DEMO_PROJECT, file: str = "report.py") -> int:
+             project: Path | None = None, file: str = "report.py") -> int:
+    project = project or demo_project()
     path = project / file
     text = path.read_text(encoding="utf-8")
     stop = ("\n",)
