@@ -61,32 +61,27 @@ def demo_project() -> Path:
 _MISSING_INSTALL = re.compile(r"not installed|could not import|no module named|pip install", re.IGNORECASE)
 
 
-def _missing_install(report: pytest.CollectReport | pytest.TestReport) -> str | None:
+def _fail_missing_install(report: pytest.CollectReport | pytest.TestReport) -> None:
+    """In CI, turn a skip for a missing install into a failure."""
     if not os.environ.get("CI") or not report.skipped:
-        return None
+        return
     longrepr = report.longrepr
     reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
-    return reason if _MISSING_INSTALL.search(reason) else None
+    if _MISSING_INSTALL.search(reason):
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI for a missing install (make test installs it): {reason}"
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_make_collect_report(collector: pytest.Collector):
     outcome = yield
-    report = outcome.get_result()
-    reason = _missing_install(report)
-    if reason is not None:
-        report.outcome = "failed"
-        report.longrepr = f"skipped in CI for a missing install (make test installs it): {reason}"
+    _fail_missing_install(outcome.get_result())
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
-    report = outcome.get_result()
-    reason = _missing_install(report)
-    if reason is not None:
-        report.outcome = "failed"
-        report.longrepr = f"skipped in CI for a missing install (make test installs it): {reason}"
+    _fail_missing_install(outcome.get_result())
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
