@@ -193,3 +193,21 @@ def test_package_metadata_is_complete() -> None:
         assert needed in core
     for package in ("monitors", "lsp_bridge", "mgd"):
         assert (ROOT / package / "py.typed").is_file()
+
+
+def test_commands_load_only_what_they_need(tmp_path: Path) -> None:
+    rc, heavy, _ = probe("--version", cwd=tmp_path)
+    assert rc == 0 and heavy == []
+    rc, heavy, stderr = probe("doctor", "--language", "python", "--json", cwd=tmp_path)
+    assert rc == 0, stderr
+    assert heavy == [], f"mgd doctor imported {heavy}"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_serve_takes_its_own_options_after_the_model() -> None:
+    from mgd.cli.commands.serve import split_own_args
+
+    args = build_parser().parse_args(["serve", "M", "--port", "8000", "-vv", "--lsp-server=pyright",
+                                      "--allow-workspace", "/w", "--max-model-len", "512"])
+    assert split_own_args(args) == ["--port", "8000", "--max-model-len", "512"]
+    assert (args.lsp_server, args.allow_workspace, verbosity(args)) == ("pyright", ["/w"], 2)
