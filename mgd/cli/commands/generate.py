@@ -111,14 +111,14 @@ def _generator(args: argparse.Namespace, workspaces: list[str]):  # -> Generator
         if args.device is not None:
             raise UsageError("--device does not apply to --engine vllm (vLLM places the model itself; "
                              "choose GPUs with CUDA_VISIBLE_DEVICES)")
-        model = model_arg(args.model)
+        model = _model(args)
         require_extra("vllm", ("vllm",), "--engine vllm")
         config = session_config(args)
         from mgd.vllm.offline import VllmGenerator
 
         with loading(model):
             return VllmGenerator(model, config=config, allowed_workspaces=workspaces)
-    model = model_arg(args.model)
+    model = _model(args)
     require_extra("hf", ("torch", "transformers"), "mgd generate")
     config = session_config(args)
     from mgd.engines.generate import HFGenerator
@@ -161,7 +161,13 @@ def _check_usage(args: argparse.Namespace) -> None:
         parse_sources(names)
         if budget and not (budget.isdigit() and int(budget) >= 1):
             raise UsageError(f"--speculative {args.speculative}: the node budget after ':' must be an integer >= 1")
-    model_arg(args.model)
+    args.model = model_arg(args.model)
+    args.model_checked = True
+
+
+def _model(args: argparse.Namespace) -> str:
+    """The model, checked once (a Hub id costs a request)."""
+    return args.model if getattr(args, "model_checked", False) else model_arg(args.model)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
