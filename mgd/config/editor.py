@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mgd.config.validate import merge_fields
 from monitors.errors import ConfigError
 
-__all__ = ["EditorOptions"]
+__all__ = ["API_KEY_ENV", "FIM_FAMILIES", "EditorOptions"]
+
+#: The FIM template families (:mod:`mgd.editor.fim` has one template per name).
+FIM_FAMILIES = ("starcoder", "santacoder", "qwen", "deepseek", "codellama", "codestral")
+FimTemplateName = Literal["auto", "starcoder", "santacoder", "qwen", "deepseek", "codellama", "codestral"]
+#: The environment variable the remote engine reads its API key from (unless told another).
+API_KEY_ENV = "MGD_REMOTE_API_KEY"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +48,14 @@ class EditorOptions:
     to this many tokens, each checked against its mask when the answer comes (the
     text is the same as waiting; 0: wait). ``temperature``/``top_p``: sampling
     (temperature 0: greedy), the same sampler as ``mgd generate``.
+    ``fim_template``: the FIM prompt layout (``auto``: detected from the
+    tokenizer's special tokens, or for a remote server from its ``/tokenize``).
+    ``remote_api_key``: sent as ``Authorization: Bearer`` (default: the
+    environment variable named by ``remote_api_key_env``); never logged nor shown
+    in ``mgd.stats``. ``remote_tls_verify``/``remote_ca_file``: certificate checks
+    for ``https`` (a CA bundle for private endpoints). ``startup_timeout_ms``: how
+    long a request that arrives while the model loads waits for it (its latency
+    budget starts when the model is ready).
     """
 
     engine: Literal["local", "remote"] = "local"
@@ -51,9 +65,14 @@ class EditorOptions:
     remote_url: str | None = None
     remote_model: str | None = None
     remote_timeout_s: float = 30.0
+    remote_api_key: str | None = field(default=None, repr=False)
+    remote_api_key_env: str = API_KEY_ENV
+    remote_tls_verify: bool = True
+    remote_ca_file: str | None = None
     server: str | None = None
     monitors: bool = True
     fim: Literal["auto", "on", "off"] = "auto"
+    fim_template: FimTemplateName = "auto"
     debounce_ms: int = 60
     latency_budget_ms: int = 2000
     lookup_wait_ms: int = 1500
@@ -69,6 +88,7 @@ class EditorOptions:
     decoder: Literal["auto", "lean", "hf"] = "auto"
     speculate_tokens: int = 0
     warm_server: bool = True
+    startup_timeout_ms: int = 120000
 
     def __post_init__(self) -> None:
         if self.engine not in ("local", "remote"):
@@ -84,7 +104,9 @@ class EditorOptions:
         for name in ("debounce_ms", "lookup_wait_ms", "threads"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0")
-        for name in ("latency_budget_ms", "max_tokens_single", "max_tokens_multi", "max_lines",
+        if self.fim_template != "auto" and self.fim_template not in FIM_FAMILIES:
+            raise ConfigError(f"fim_template must be 'auto' or one of {', '.join(FIM_FAMILIES)}, not {self.fim_template!r}")
+        for name in ("latency_budget_ms", "startup_timeout_ms", "max_tokens_single", "max_tokens_multi", "max_lines",
                      "max_prompt_tokens", "max_suffix_tokens"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1")
@@ -102,4 +124,8 @@ class EditorOptions:
         return out
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The settings, with the API key redacted (safe to log or return to a client)."""
+        out = dataclasses.asdict(self)
+        if out["remote_api_key"]:
+            out["remote_api_key"] = "<redacted>"
+        return out

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from mgd.editor.engines import EngineRequest, LocalEngine
+from mgd.config import EditorOptions
+from mgd.editor.engines import LocalEngine
+from mgd.editor.protocol import EngineRequest
+from mgd.editor.shape import decide_shape
 from mgd.engines.local.forward import HfForward, LeanForward, make_forward
 from mgd.engines.local.lean import LeanCache, LeanLlama, lean_supported
-from mgd.config import EditorOptions
-from mgd.editor.shape import decide_shape
 from monitors.errors import ConfigError
 from monitors.languages import get_language
 
