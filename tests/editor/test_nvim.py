@@ -46,11 +46,31 @@ def nvim() -> str:
     return path
 
 
+def run_nvim(nvim: str, work: Path, spec: dict, *, config: str = "NONE", env: dict | None = None) -> dict:
+    """Run ``complete.lua`` in headless Neovim (``-u config``) and return what it wrote."""
+    spec = {**spec, "out": str(work / "result.json")}
+    (work / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
+    env = {**os.environ, **(env or {}), "MGD_NVIM_SPEC": str(work / "spec.json"),
+           "XDG_STATE_HOME": str(work / "state"), "XDG_CACHE_HOME": str(work / "cache"),
+           "XDG_DATA_HOME": str(work / "data"), "XDG_CONFIG_HOME": str(work / "config")}
+    proc = subprocess.run([nvim, "--headless", "-n", "-i", "NONE", "-u", config, "-c",
+                           f"luafile {HERE / 'nvim' / 'complete.lua'}"],
+                          env=env, cwd=work, capture_output=True, text=True, timeout=900)
+    out = work / "result.json"
+    assert out.is_file(), f"nvim wrote nothing (rc {proc.returncode}): {proc.stderr[-2000:]}"
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def copy_project(demo_project: Path, work: Path) -> Path:
+    project = work / "demo_project"
+    shutil.copytree(demo_project, project)
+    return project
+
+
 @pytest.fixture(scope="module")
 def nvim_run(nvim, tiny_model, demo_project, tmp_path_factory) -> dict:
     work = tmp_path_factory.mktemp("nvim")
-    project = work / "demo_project"
-    shutil.copytree(demo_project, project)
+    project = copy_project(demo_project, work)
     spec = {
         "cmd": [sys.executable, "-m", "mgd.cli", "lsp", "--model", str(tiny_model)],
         "root": str(project),
@@ -58,18 +78,9 @@ def nvim_run(nvim, tiny_model, demo_project, tmp_path_factory) -> dict:
         # The latency budget is raised so a loaded CI machine still finishes; the lookup wait too.
         "init_options": {"server": "jedi", "latency_budget_ms": 60000, "lookup_wait_ms": 30000},
         "timeout_ms": 240000,
-        "out": str(work / "result.json"),
         "steps": STEPS,
     }
-    (work / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
-    env = {**os.environ, "MGD_NVIM_SPEC": str(work / "spec.json"), "XDG_STATE_HOME": str(work / "state"),
-           "XDG_CACHE_HOME": str(work / "cache"), "XDG_DATA_HOME": str(work / "data")}
-    proc = subprocess.run([nvim, "--headless", "-n", "-i", "NONE", "-u", "NONE", "-c",
-                           f"luafile {HERE / 'nvim' / 'complete.lua'}"],
-                          env=env, cwd=work, capture_output=True, text=True, timeout=900)
-    out = work / "result.json"
-    assert out.is_file(), f"nvim wrote nothing (rc {proc.returncode}): {proc.stderr[-2000:]}"
-    result = json.loads(out.read_text(encoding="utf-8"))
+    result = run_nvim(nvim, work, spec)
     result["project"] = project
     return result
 
@@ -119,3 +130,27 @@ def test_identifiers_after_the_dot_are_legal(nvim_run) -> None:
         completion = step["answers"][0]["items"][0]["text"]
         checks = asyncio.run(check(prefix, suffix, completion))
         assert checks and checks[0].dot == -1 and checks[0].legal, (completion, checks)
+
+
+def test_the_example_config_for_neovim_07(nvim, tiny_model, demo_project, tmp_path) -> None:
+    """examples/editors/nvim/init-0.7.lua as a user's init: it starts ``mgd`` (from PATH) on FileType."""
+    project = copy_project(demo_project, tmp_path)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "mgd"
+    shim.write_text(f"#!/bin/sh\nexec {sys.executable} -m mgd.cli \"$@\"\n", encoding="utf-8")
+    shim.chmod(0o755)
+    spec = {"file": str(project / "report.py"), "timeout_ms": 240000,
+            "steps": [{"line": 10, "text": "        total += c.", "requests": ["completion"]}]}
+    config = HERE.parents[1] / "examples" / "editors" / "nvim" / "init-0.7.lua"
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "MGD_MODEL": str(tiny_model)}
+    got = run_nvim(nvim, tmp_path, spec, config=str(config), env=env)
+    assert got["errors"] == [] and got["from_config"] is True, got
+    assert got["omnifunc"] == "v:lua.vim.lsp.omnifunc"
+    answer = got["steps"][0]["answers"][0]
+    assert answer.get("error") is None, answer
+    job = got["stats"]["jobs"][-1]
+    assert job["stats"]["triggers"] >= 1 and job["kind"] == "completion"
+    # The example keeps a 1.5 s budget: on a loaded machine the answer may be cut, never wrong.
+    assert answer["items"] or job["stopped"] == "budget", (answer, job)
+    assert got["stats"]["options"]["latency_budget_ms"] == 1500  # its initializationOptions arrived

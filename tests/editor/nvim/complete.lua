@@ -3,7 +3,8 @@
 --   nvim --headless -u NONE -c 'luafile complete.lua'   with MGD_NVIM_SPEC=spec.json
 --
 -- spec.json: {
---   "cmd": ["python", "-m", "mgd.cli", "lsp", ...],   -- the server command
+--   "cmd": ["python", "-m", "mgd.cli", "lsp", ...],   -- the server command (absent: the -u config
+--                                                      -- starts it on FileType, as a user's would)
 --   "root": "/abs/workspace", "file": "/abs/workspace/report.py",
 --   "init_options": {...},                             -- sent as initializationOptions
 --   "timeout_ms": 120000,                              -- per request
@@ -29,19 +30,31 @@ local ok, err = pcall(function()
   vim.cmd('edit ' .. vim.fn.fnameescape(spec.file))
   local buf = vim.api.nvim_get_current_buf()
   vim.bo[buf].filetype = 'python'
-  local ready = false
-  local client_id = vim.lsp.start_client({
-    name = 'mgd',
-    cmd = spec.cmd,
-    root_dir = spec.root,
-    init_options = spec.init_options,
-    on_init = function() ready = true end,
-    on_exit = function(code) result.exit_code = code end,
-  })
-  assert(client_id, 'vim.lsp.start_client failed')
-  assert(vim.wait(120000, function() return ready end, 50), 'mgd lsp did not initialize')
+  local client_id
+  if spec.cmd then
+    local ready = false
+    client_id = vim.lsp.start_client({
+      name = 'mgd',
+      cmd = spec.cmd,
+      root_dir = spec.root,
+      init_options = spec.init_options,
+      on_init = function() ready = true end,
+      on_exit = function(code) result.exit_code = code end,
+    })
+    assert(client_id, 'vim.lsp.start_client failed')
+    assert(vim.wait(120000, function() return ready end, 50), 'mgd lsp did not initialize')
+    vim.lsp.buf_attach_client(buf, client_id)
+  else
+    -- No cmd: the user's config (-u examples/editors/nvim/init-0.7.lua) starts and attaches it.
+    assert(vim.wait(120000, function()
+      for id, c in pairs(vim.lsp.buf_get_clients(buf)) do
+        if c.name == 'mgd' and c.server_capabilities ~= nil then client_id = id; return true end
+      end
+      return false
+    end, 50), 'the config did not start and attach an mgd client')
+    result.from_config = true
+  end
   local client = vim.lsp.get_client_by_id(client_id)
-  vim.lsp.buf_attach_client(buf, client_id)
   result.offset_encoding = client.offset_encoding
   local caps = client.server_capabilities or client.resolved_capabilities
   result.inline_provider = caps.inlineCompletionProvider ~= nil
@@ -90,6 +103,7 @@ local ok, err = pcall(function()
     end
     table.insert(result.steps, got)
   end
+  result.omnifunc = vim.bo[buf].omnifunc
   local stats = vim.lsp.buf_request_sync(buf, 'workspace/executeCommand', { command = 'mgd.stats' }, 30000)
   for _, r in pairs(stats or {}) do result.stats = r.result end
   local stopped = false
