@@ -43,7 +43,9 @@ class EditorOptions:
     generation's KV cache and reuse the prompt prefix it shares with the next one.
     ``decoder``: the local engine's forward pass (``lean``: a hand-written Llama
     forward with a preallocated KV cache, :mod:`.lean`; ``hf``: ``model(...)``;
-    ``auto``: lean when the model is a plain Llama). ``speculate_tokens``: while
+    ``auto``: lean when the model is a plain Llama). ``quantize``: ``int8`` runs the
+    lean decoder's layer projections as int8 GEMMs (faster on CPU; the text can differ
+    from the model's exact one). ``speculate_tokens``: while
     the language server has not answered, greedy decoding goes on unmasked for up
     to this many tokens, each checked against its mask when the answer comes (the
     text is the same as waiting; 0: wait). ``temperature``/``top_p``: sampling
@@ -86,6 +88,7 @@ class EditorOptions:
     seed: int | None = None
     kv_reuse: bool = True
     decoder: Literal["auto", "lean", "hf"] = "auto"
+    quantize: Literal["none", "int8"] = "none"
     speculate_tokens: int = 0
     warm_server: bool = True
     startup_timeout_ms: int = 120000
@@ -95,6 +98,8 @@ class EditorOptions:
             raise ConfigError(f"engine must be 'local' or 'remote', not {self.engine!r}")
         if self.decoder not in ("auto", "lean", "hf"):
             raise ConfigError(f"decoder must be 'auto', 'lean' or 'hf', not {self.decoder!r}")
+        if self.quantize not in ("none", "int8"):
+            raise ConfigError(f"quantize must be 'none' or 'int8', not {self.quantize!r}")
         if not 0 <= self.speculate_tokens <= 256:
             raise ConfigError("speculate_tokens must be between 0 and 256")
         if self.fim not in ("auto", "on", "off"):

@@ -115,7 +115,7 @@ class LocalEngine:
             raise ConfigError(f"decoder = 'lean': {lean_supported(model)}")
         capacity = o.max_prompt_tokens + o.max_suffix_tokens + o.max_tokens_multi + 32
         self.model = model
-        self.forward = make_forward(model, o.decoder, capacity)
+        self.forward = make_forward(model, o.decoder, capacity, o.quantize)
 
     def describe(self) -> dict[str, Any]:
         """What the engine runs (for ``mgd.stats``)."""

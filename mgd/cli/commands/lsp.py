@@ -24,7 +24,7 @@ def flags_from_args(args: argparse.Namespace) -> dict[str, Any]:
         given["remote_url"] = args.remote
     for key in ("remote_model", "server", "device", "threads", "fim", "debounce_ms", "latency_budget_ms",
                 "lookup_wait_ms", "max_tokens_single", "max_tokens_multi", "max_prompt_tokens", "temperature",
-                "top_p", "fim_template", "startup_timeout_ms", "remote_ca_file", "remote_api_key_env"):
+                "top_p", "fim_template", "quantize", "startup_timeout_ms", "remote_ca_file", "remote_api_key_env"):
         value = getattr(args, key)
         if value is not None:
             given[key] = value
@@ -81,6 +81,9 @@ def register(sub: Any) -> None:
     p.add_argument("--fim-template", default=None,
                    choices=["auto", "starcoder", "santacoder", "qwen", "deepseek", "codellama", "codestral"],
                    help="FIM prompt layout (default: auto, detected from the tokenizer or the server's /tokenize)")
+    p.add_argument("--quantize", choices=["none", "int8"], default=None,
+                   help="int8: the lean decoder's projections as int8 GEMMs, faster on CPU, text may differ "
+                        "(default: none)")
     p.add_argument("--startup-timeout-ms", type=int, default=None, metavar="MS",
                    help="how long a request waits for the model to load (default: 120000)")
     p.add_argument("--remote-api-key-env", default=None, metavar="NAME",
