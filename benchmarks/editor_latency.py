@@ -30,7 +30,7 @@ ratios are measured side by side under the same load. Each request's phases
 (monitor construction, prefill, decode, language-server wait, masking, stop
 rules, CPU time) come from the server's job stats (``breakdown_*``).
 
-Writes benchmarks/results/editor_latency.json.
+Writes benchmarks/results/editor_latency.json (``--out NAME``: NAME.json).
 """
 
 from __future__ import annotations
@@ -319,10 +319,11 @@ def main() -> None:
     ap.add_argument("--compare", nargs="*", default=None, metavar="KEY=VALUE",
                     help="also run a second server with these settings changed (e.g. decoder=hf) side by side, "
                          "and report new/before ratios")
+    ap.add_argument("--out", default="editor_latency", help="result name: benchmarks/results/NAME.json")
     ap.add_argument("--dump", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     result = asyncio.run(run(args))
-    out = write_result("editor_latency", result)
+    out = write_result(args.out, result)
     if result["cold"]:
         for mode, c in result["cold"].items():
             print(f"cold {mode}: p50 {c['latency_ms']['p50']} ms (after the model: {c['after_model_ms']['p50']} ms)")

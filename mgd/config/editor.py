@@ -36,7 +36,9 @@ class EditorOptions:
     newer request in that time replaces this one without any model work).
     ``latency_budget_ms``: generation stops (returning what it has) this long after
     the request arrived. ``lookup_wait_ms``: the longest one decoding step waits for
-    the language server (it fails open after). ``fim``: fill-in-the-middle prompts
+    the language server (it fails open after) — except the first token after the
+    cursor, which waits until the latency budget ends rather than write unchecked
+    text right after the user's dot. ``fim``: fill-in-the-middle prompts
     (``auto``: when the tokenizer has the FIM tokens). ``threads``: torch CPU
     threads of the local engine (1 keeps latency steady next to the editor and the
     language server; 0 leaves torch's default). ``kv_reuse``: keep the last

@@ -21,6 +21,12 @@ in chunks of :data:`PREFILL_CHUNK` tokens with the cancel flag checked between
 them (a superseded request stops within one chunk and what it ran stays in the
 KV cache for the next prompt), and the first token is picked no earlier than
 ``decode_after``.
+
+**The first token** waits for the language server's answer at the cursor until the
+deadline, not just ``wait_s``: a step that failed open right after the user's dot
+would write unchecked text (``t_class``) where the completion matters most; out of
+time, the request answers what it has (nothing). Later triggers fail open after
+``wait_s`` as everywhere.
 """
 
 from __future__ import annotations
@@ -211,7 +217,11 @@ class DecodeLoop:
                     continue
                 if self.stopped is not None:
                     break
-            tid = self._masked_pick(row, self.wait_s)
+            # The first token waits for the lookup at the cursor as long as the budget allows:
+            # unchecked text right after the user's dot is worse than none (a cold language
+            # server's first answer can take longer than wait_s).
+            wait = self.wait_s if self.new else max(self.wait_s, self.deadline - time.perf_counter())
+            tid = self._masked_pick(row, wait)
             if tid is None or self._commit(tid):
                 break
             pending = [tid]
