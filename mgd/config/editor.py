@@ -32,10 +32,12 @@ class EditorOptions:
     ``engine``: ``local`` (transformers, in process) or ``remote`` (an
     OpenAI-compatible ``/v1/completions`` endpoint at ``remote_url``, such as
     ``mgd serve``/vLLM with the mgd plugin). ``server``: language server preset
-    (None: the language's default). ``debounce_ms``: wait before generating (a
-    newer request in that time replaces this one without any model work).
+    (None: the language's default). ``debounce_ms``: the first token is picked no
+    earlier than this after the request (the lookup and the prompt's prefill run in
+    the window; a newer request in that time replaces this one).
     ``latency_budget_ms``: generation stops (returning what it has) this long after
-    the request arrived. ``lookup_wait_ms``: the longest one decoding step waits for
+    the request arrived (or after the model became ready, for a request that waited
+    for it). ``lookup_wait_ms``: the longest one decoding step waits for
     the language server (it fails open after) — except the first token after the
     cursor, which waits until the latency budget ends rather than write unchecked
     text right after the user's dot. ``fim``: fill-in-the-middle prompts
