@@ -7,8 +7,8 @@ script of each tree runs in that tree (``git worktree`` of ``--ref`` under
 ``benchmarks/.cache``), with that tree's packages first on ``PYTHONPATH``,
 ``--rounds`` times each, alternating (before, after, before, after, ...) so both
 see the same machine load. Each run's result file is kept; the summary pairs the
-headline numbers of both trees and is written to
-``benchmarks/results/before_after/<benchmark>.json``.
+results of both trees are written to ``benchmarks/results/before_after/<benchmark>.json``
+(each tree's own result file is left as it was).
 
 Installed entry points name the working tree's modules (``mgd.vllm.plugin``); for
 the older tree a shim package on its path maps the vLLM entry point to that tree's
@@ -66,11 +66,17 @@ def _run(tree: Path, bench: str, args: list[str], python: str, shim: Path | None
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(tree), *([str(shim)] if shim else []), env.get("PYTHONPATH", "")])
     out = tree / OUTPUTS[bench]
-    if out.exists():
-        out.unlink()
+    kept = out.read_bytes() if out.exists() else None  # the tree's committed result stays as it was
+    out.unlink(missing_ok=True)
     t0 = time.perf_counter()
-    subprocess.run([python, str(tree / "benchmarks" / f"{bench}.py"), *args], cwd=tree, env=env, check=True)
-    result = json.loads(out.read_text())
+    try:
+        subprocess.run([python, str(tree / "benchmarks" / f"{bench}.py"), *args], cwd=tree, env=env, check=True)
+        result = json.loads(out.read_text())
+    finally:
+        if kept is not None:
+            out.write_bytes(kept)
+        else:
+            out.unlink(missing_ok=True)
     result["_wall_s"] = round(time.perf_counter() - t0, 1)
     return result
 

@@ -1,4 +1,4 @@
-"""Warm latency of single-line inline completions from ``mgd lsp`` (tiny model, CPU, jedi).
+"""Cold and warm latency of single-line inline completions from ``mgd lsp`` (tiny model, CPU, jedi).
 
 The editor's view of it: pygls's LanguageClient starts ``mgd lsp`` over stdio on
 the click project, opens each file, and at real member-access dots (the rest of
@@ -14,7 +14,14 @@ user then types the first N characters of the original text, one request per
 keystroke, as an editor asks while one types; those requests are reported apart
 (``typing_latency_ms``): they reuse the previous request's KV cache.
 
-    python benchmarks/editor_latency.py [--positions 60] [--typing 2] [--model PATH]
+**Cold** (``--cold N``, default 3; reported apart in ``cold``): the first
+completion in a project, N times, each with a fresh ``mgd lsp`` on another file:
+``from_start`` sends the request as soon as the server is initialized and the
+file opened (it waits for the model to load: ``waited_for_model_ms``);
+``model_ready`` waits until the model has loaded, then opens the file and asks
+(the language server's first answer in the project is in it).
+
+    python benchmarks/editor_latency.py [--positions 60] [--typing 2] [--cold 3] [--model PATH]
         [--set KEY=VALUE ...] [--compare KEY=VALUE ...]
 
 ``--compare decoder=hf`` starts a second ``mgd lsp`` with that setting changed and
@@ -23,7 +30,7 @@ ratios are measured side by side under the same load. Each request's phases
 (monitor construction, prefill, decode, language-server wait, masking, stop
 rules, CPU time) come from the server's job stats (``breakdown_*``).
 
-Writes benchmarks/results/editor_latency.json.
+Writes benchmarks/results/editor_latency.json (``--out NAME``: NAME.json).
 """
 
 from __future__ import annotations
@@ -158,6 +165,41 @@ def first_name(text: str) -> str:
     return m.group(0) if m else ""
 
 
+async def cold_runs(args: argparse.Namespace, init: dict) -> dict:
+    """The first completion in a project, with a fresh server each time (see the module docstring)."""
+    py = get_language("python")
+    out: dict[str, list[dict]] = {"from_start": [], "model_ready": []}
+    for i in range(args.cold):
+        for mode in out:
+            rel = FILES[(2 * i + (mode == "model_ready")) % len(FILES)]
+            path = PROJECT / rel
+            text = path.read_text(encoding="utf-8")
+            site = sample_sites(dot_sites(py, text), 1, seed=100 + i)[0]
+            t_start = time.perf_counter()
+            async with lsp_client(PROJECT, "--model", args.model, init=init) as (client, _):
+                initialized_ms = (time.perf_counter() - t_start) * 1000.0
+                if mode == "model_ready":
+                    while not (await server_stats(client))["engine_ready"]:
+                        await asyncio.sleep(0.05)
+                uri = open_doc(client, path, text)
+                a, b = position_of(text, site.prefix_end), position_of(text, site.suffix_start)
+                client.text_document_did_change(edit(uri, 2, a, b, ""))
+                t0 = time.perf_counter()
+                res = await client.text_document_inline_completion_async(inline_params(uri, a))
+                ms = (time.perf_counter() - t0) * 1000.0
+                job = (await server_stats(client))["jobs"][-1]
+            out[mode].append({"file": rel, "offset": site.prefix_end, "ms": round(ms, 1),
+                              "initialized_ms": round(initialized_ms, 1),
+                              "waited_for_model_ms": round(job["waited_for_model_ms"], 1),
+                              "after_model_ms": round(ms - job["waited_for_model_ms"], 1),
+                              "text": res.items[0].insert_text if res and res.items else "",
+                              "stopped": job["stopped"], **breakdown(job["stats"])})
+    return {mode: {"runs": runs, "latency_ms": _summary([r["ms"] for r in runs]),
+                   "after_model_ms": _summary([r["after_model_ms"] for r in runs]),
+                   "lsp_ms": _summary([r.get("lsp_ms") or 0.0 for r in runs])}
+            for mode, runs in out.items()}
+
+
 async def run(args: argparse.Namespace) -> dict:
     py = get_language("python")
     per_file = -(-args.positions // len(FILES))
@@ -169,6 +211,7 @@ async def run(args: argparse.Namespace) -> dict:
     if args.compare:
         inits["before"] = {**init, **parse_set(args.compare)}
     load_at_start = os.getloadavg()
+    cold = await cold_runs(args, init) if args.cold else None
     async with contextlib.AsyncExitStack() as stack:
         sides = []
         for name, opts in inits.items():
@@ -223,7 +266,10 @@ async def run(args: argparse.Namespace) -> dict:
     result = {
         "settings": {**init, "model": args.model, "positions": len(new.at_dot), "warmup_per_file": args.warmup,
                      "files": FILES, "project": "click 8.1.8 (tests/fixtures/projects/click)"},
+        "warm": "latency_ms (at a fresh dot: a new position in a file opened in a warm session) and "
+                "typing_latency_ms (keystrokes after it)",
         **{k: v for k, v in new.summary().items() if k != "settings"},
+        "cold": cold,
         "targets_ms": {"p50": 300, "p95": 800},
         "load_average_at_end": os.getloadavg(),
         "load_average_at_start": load_at_start,
@@ -266,17 +312,22 @@ def main() -> None:
                     help="max_tokens_single of the server (default: the server's default)")
     ap.add_argument("--budget-ms", type=int, default=2000, help="latency budget (the server's default is 2000)")
     ap.add_argument("--typing", type=int, default=2, help="keystroke requests after each position (0: none)")
+    ap.add_argument("--cold", type=int, default=3, help="cold runs: fresh servers, first completion (0: none)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads of the local engine (0: torch default)")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="more settings for the measured server (initializationOptions), e.g. draft_tokens=4")
     ap.add_argument("--compare", nargs="*", default=None, metavar="KEY=VALUE",
                     help="also run a second server with these settings changed (e.g. decoder=hf) side by side, "
                          "and report new/before ratios")
+    ap.add_argument("--out", default="editor_latency", help="result name: benchmarks/results/NAME.json")
     ap.add_argument("--dump", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     result = asyncio.run(run(args))
-    out = write_result("editor_latency", result)
-    print(f"p50 {result['latency_ms']['p50']} ms, p95 {result['latency_ms']['p95']} ms "
+    out = write_result(args.out, result)
+    if result["cold"]:
+        for mode, c in result["cold"].items():
+            print(f"cold {mode}: p50 {c['latency_ms']['p50']} ms (after the model: {c['after_model_ms']['p50']} ms)")
+    print(f"warm p50 {result['latency_ms']['p50']} ms, p95 {result['latency_ms']['p95']} ms "
           f"over {result['settings']['positions']} positions -> {out}")
     if "ratio_new_over_before" in result:
         print(f"before: p50 {result['before']['latency_ms']['p50']} ms, p95 {result['before']['latency_ms']['p95']} ms; "

@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mgd.config.validate import merge_fields
 from monitors.errors import ConfigError
 
-__all__ = ["EditorOptions"]
+__all__ = ["API_KEY_ENV", "FIM_FAMILIES", "EditorOptions"]
+
+#: The FIM template families (:mod:`mgd.editor.fim` has one template per name).
+FIM_FAMILIES = ("starcoder", "santacoder", "qwen", "deepseek", "codellama", "codestral")
+FimTemplateName = Literal["auto", "starcoder", "santacoder", "qwen", "deepseek", "codellama", "codestral"]
+#: The environment variable the remote engine reads its API key from (unless told another).
+API_KEY_ENV = "MGD_REMOTE_API_KEY"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,22 +32,36 @@ class EditorOptions:
     ``engine``: ``local`` (transformers, in process) or ``remote`` (an
     OpenAI-compatible ``/v1/completions`` endpoint at ``remote_url``, such as
     ``mgd serve``/vLLM with the mgd plugin). ``server``: language server preset
-    (None: the language's default). ``debounce_ms``: wait before generating (a
-    newer request in that time replaces this one without any model work).
+    (None: the language's default). ``debounce_ms``: the first token is picked no
+    earlier than this after the request (the lookup and the prompt's prefill run in
+    the window; a newer request in that time replaces this one).
     ``latency_budget_ms``: generation stops (returning what it has) this long after
-    the request arrived. ``lookup_wait_ms``: the longest one decoding step waits for
-    the language server (it fails open after). ``fim``: fill-in-the-middle prompts
+    the request arrived (or after the model became ready, for a request that waited
+    for it). ``lookup_wait_ms``: the longest one decoding step waits for
+    the language server (it fails open after) — except the first token after the
+    cursor, which waits until the latency budget ends rather than write unchecked
+    text right after the user's dot. ``fim``: fill-in-the-middle prompts
     (``auto``: when the tokenizer has the FIM tokens). ``threads``: torch CPU
     threads of the local engine (1 keeps latency steady next to the editor and the
     language server; 0 leaves torch's default). ``kv_reuse``: keep the last
     generation's KV cache and reuse the prompt prefix it shares with the next one.
     ``decoder``: the local engine's forward pass (``lean``: a hand-written Llama
     forward with a preallocated KV cache, :mod:`.lean`; ``hf``: ``model(...)``;
-    ``auto``: lean when the model is a plain Llama). ``speculate_tokens``: while
+    ``auto``: lean when the model is a plain Llama). ``quantize``: ``int8`` runs the
+    lean decoder's layer projections as int8 GEMMs (faster on CPU; the text can differ
+    from the model's exact one). ``speculate_tokens``: while
     the language server has not answered, greedy decoding goes on unmasked for up
     to this many tokens, each checked against its mask when the answer comes (the
     text is the same as waiting; 0: wait). ``temperature``/``top_p``: sampling
     (temperature 0: greedy), the same sampler as ``mgd generate``.
+    ``fim_template``: the FIM prompt layout (``auto``: detected from the
+    tokenizer's special tokens, or for a remote server from its ``/tokenize``).
+    ``remote_api_key``: sent as ``Authorization: Bearer`` (default: the
+    environment variable named by ``remote_api_key_env``); never logged nor shown
+    in ``mgd.stats``. ``remote_tls_verify``/``remote_ca_file``: certificate checks
+    for ``https`` (a CA bundle for private endpoints). ``startup_timeout_ms``: how
+    long a request that arrives while the model loads waits for it (its latency
+    budget starts when the model is ready).
     """
 
     engine: Literal["local", "remote"] = "local"
@@ -51,9 +71,14 @@ class EditorOptions:
     remote_url: str | None = None
     remote_model: str | None = None
     remote_timeout_s: float = 30.0
+    remote_api_key: str | None = field(default=None, repr=False)
+    remote_api_key_env: str = API_KEY_ENV
+    remote_tls_verify: bool = True
+    remote_ca_file: str | None = None
     server: str | None = None
     monitors: bool = True
     fim: Literal["auto", "on", "off"] = "auto"
+    fim_template: FimTemplateName = "auto"
     debounce_ms: int = 60
     latency_budget_ms: int = 2000
     lookup_wait_ms: int = 1500
@@ -67,14 +92,18 @@ class EditorOptions:
     seed: int | None = None
     kv_reuse: bool = True
     decoder: Literal["auto", "lean", "hf"] = "auto"
+    quantize: Literal["none", "int8"] = "none"
     speculate_tokens: int = 0
     warm_server: bool = True
+    startup_timeout_ms: int = 120000
 
     def __post_init__(self) -> None:
         if self.engine not in ("local", "remote"):
             raise ConfigError(f"engine must be 'local' or 'remote', not {self.engine!r}")
         if self.decoder not in ("auto", "lean", "hf"):
             raise ConfigError(f"decoder must be 'auto', 'lean' or 'hf', not {self.decoder!r}")
+        if self.quantize not in ("none", "int8"):
+            raise ConfigError(f"quantize must be 'none' or 'int8', not {self.quantize!r}")
         if not 0 <= self.speculate_tokens <= 256:
             raise ConfigError("speculate_tokens must be between 0 and 256")
         if self.fim not in ("auto", "on", "off"):
@@ -84,7 +113,9 @@ class EditorOptions:
         for name in ("debounce_ms", "lookup_wait_ms", "threads"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0")
-        for name in ("latency_budget_ms", "max_tokens_single", "max_tokens_multi", "max_lines",
+        if self.fim_template != "auto" and self.fim_template not in FIM_FAMILIES:
+            raise ConfigError(f"fim_template must be 'auto' or one of {', '.join(FIM_FAMILIES)}, not {self.fim_template!r}")
+        for name in ("latency_budget_ms", "startup_timeout_ms", "max_tokens_single", "max_tokens_multi", "max_lines",
                      "max_prompt_tokens", "max_suffix_tokens"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1")
@@ -102,4 +133,8 @@ class EditorOptions:
         return out
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The settings, with the API key redacted (safe to log or return to a client)."""
+        out = dataclasses.asdict(self)
+        if out["remote_api_key"]:
+            out["remote_api_key"] = "<redacted>"
+        return out

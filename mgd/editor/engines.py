@@ -11,26 +11,27 @@ superseded request stops within one step.
   :class:`~monitors.guide.SequenceGuide` from the session (the same factory and
   ``mgd.toml`` as ``mgd generate``) whose monitors see the *document* prefix (the
   model's prompt may be a FIM string).
-* :class:`RemoteEngine`: an OpenAI-compatible ``/v1/completions`` endpoint
-  (``mgd serve``, or vLLM with the mgd plugin), streamed; the mgd settings go with
-  each request as ``vllm_xargs["mgd"]`` (a JSON string), and the connection is
-  closed on cancel (the server aborts the request).
+* :class:`~mgd.editor.remote.RemoteEngine`: an OpenAI-compatible
+  ``/v1/completions`` endpoint (``mgd serve``, or vLLM with the mgd plugin),
+  streamed with httpx (:mod:`mgd.editor.remote`).
+
+Prompts use the model family's FIM template (:mod:`mgd.editor.fim`). A request
+may carry ``decode_after``: the prompt's prefill and the language server's lookup
+start at once, decoding waits until then (the debounce window is not idle).
 """
 
 from __future__ import annotations
 
-import http.client
-import json
 import logging
 import threading
 import time
-import urllib.parse
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from mgd.config import EditorOptions, MgdConfig
-from mgd.editor.shape import CompletionShape, StopRule
+from mgd.editor.fim import FimTemplate, resolve_template, vocab_lookup
+from mgd.editor.protocol import CompletionEngine, EngineRequest, EngineResult
+from mgd.editor.shape import StopRule
 from mgd.engines.local.decode import Clock, DecodeLoop
 from mgd.engines.local.forward import Forward, make_forward
 from mgd.engines.local.lean import lean_supported
@@ -39,74 +40,19 @@ from mgd.engines.sampling import Sampling
 from monitors.errors import ConfigError, LspError, MgdError
 
 __all__ = [
-    "FIM_TOKENS",
     "CompletionEngine",
     "EngineRequest",
     "EngineResult",
     "LocalEngine",
-    "RemoteEngine",
-    "fim_prompt",
-    "make_engine",
 ]
 
 log = logging.getLogger(__name__)
 
-#: The fill-in-the-middle tokens (StarCoder/SantaCoder convention).
-FIM_TOKENS = ("<fim_prefix>", "<fim_suffix>", "<fim_middle>")
 #: Prompt window: characters per token first assumed (code averages ~3.8 with a
 #: byte-level BPE), the step the window start moves in, and how often it is narrowed.
 _CHARS_PER_TOKEN = 4
 _WINDOW_GRAIN = 256
 _WINDOW_TRIES = 4
-
-
-@dataclass(frozen=True, slots=True)
-class EngineRequest:
-    """One completion: where, what shape, how long it may take."""
-
-    workspace: Path
-    file: Path
-    prefix: str
-    suffix: str
-    shape: CompletionShape
-    max_new_tokens: int
-    deadline: float  # time.perf_counter() value after which generation stops
-    monitors: bool = True
-
-
-@dataclass(slots=True)
-class EngineResult:
-    """The completion text (already cut by the stop rule) and what happened.
-
-    ``stopped``: ``stop`` (a stop rule), ``eos``, ``length`` (token limit),
-    ``budget`` (latency budget), ``cancelled``.
-    """
-
-    text: str
-    tokens: int
-    stopped: str
-    elapsed_ms: float
-    stats: dict[str, Any] = field(default_factory=dict)
-
-
-class CompletionEngine(Protocol):
-    """What the editor server needs from a model."""
-
-    name: str
-
-    def complete(self, request: EngineRequest, cancel: threading.Event) -> EngineResult:
-        """Generate (blocking; run it in a worker thread). Checks ``cancel`` every step."""
-
-    def warm(self, workspace: Path, file: Path, text: str) -> None:
-        """Optional: start the language server / caches for a file that was opened."""
-
-    def close(self) -> None:
-        """Release the model and the language servers."""
-
-
-def fim_prompt(prefix: str, suffix: str) -> str:
-    """The FIM prompt text: ``<fim_prefix>P<fim_suffix>S<fim_middle>``."""
-    return f"{FIM_TOKENS[0]}{prefix}{FIM_TOKENS[1]}{suffix}{FIM_TOKENS[2]}"
 
 
 # --------------------------------------------------------------------------- local
@@ -117,9 +63,11 @@ class LocalEngine:
 
     name = "local"
 
-    def __init__(self, options: EditorOptions, config: MgdConfig | None = None) -> None:
+    def __init__(self, options: EditorOptions, config: MgdConfig | None = None, *, defer_model: bool = False) -> None:
+        """Tokenizer, session (language servers can start now) and FIM template; then
+        the model, unless ``defer_model`` (then :meth:`load_model` loads it)."""
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
         from mgd.config import SessionConfig
         from mgd.session import MgdSession
@@ -132,29 +80,48 @@ class LocalEngine:
             torch.set_num_threads(options.threads)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(options.model)
-            self.model = AutoModelForCausalLM.from_pretrained(options.model, dtype=torch.float32).to(options.device)
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot load model {options.model!r}: {exc}") from exc
-        self.model.eval()
+            raise ConfigError(f"cannot load the tokenizer of {options.model!r}: {exc}") from exc
         self.session = MgdSession(
             self.tokenizer,
             SessionConfig(server=options.server, wait_s=options.lookup_wait_ms / 1000.0, config=config),
         )
-        vocab = self.tokenizer.get_vocab()
-        fim_ids = [vocab.get(t) for t in FIM_TOKENS]
-        has_fim = all(i is not None for i in fim_ids)
-        if options.fim == "on" and not has_fim:
-            raise ConfigError(f"fim = 'on' but the tokenizer has no {'/'.join(FIM_TOKENS)} tokens")
-        self.fim_ids: tuple[int, int, int] | None = (
-            tuple(int(i) for i in fim_ids) if has_fim and options.fim != "off" else None  # type: ignore[assignment]
-        )
-        self._stop_ids = frozenset(int(i) for i in self.tokenizer.all_special_ids)
+        lookup = vocab_lookup(self.tokenizer)
+        self.template: FimTemplate | None
+        self.template, self._fim_ids, self.template_source = resolve_template(options.fim, options.fim_template, lookup)
+        stops = {int(i) for i in self.tokenizer.all_special_ids}
+        stops.update(i for t in (self.template.stops if self.template else ()) if (i := lookup(t)) is not None)
+        self._stop_ids = frozenset(stops)
         self._lock = threading.Lock()  # one generation at a time per model
         self._reuse = PrefixReuse()  # the last generation's KV cache (guarded by _lock)
-        if options.decoder == "lean" and lean_supported(self.model) is not None:
-            raise ConfigError(f"decoder = 'lean': {lean_supported(self.model)}")
-        capacity = options.max_prompt_tokens + options.max_suffix_tokens + options.max_tokens_multi + 32
-        self.forward: Forward = make_forward(self.model, options.decoder, capacity)
+        self.model: Any = None
+        self.forward: Forward | None = None
+        if not defer_model:
+            self.load_model()
+
+    def load_model(self) -> None:
+        """Load the weights and build the forward pass (idempotent)."""
+        if self.forward is not None:
+            return
+        from transformers import AutoModelForCausalLM
+
+        torch, o = self._torch, self.options
+        try:
+            model = AutoModelForCausalLM.from_pretrained(o.model, dtype=torch.float32).to(o.device)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot load model {o.model!r}: {exc}") from exc
+        model.eval()
+        if o.decoder == "lean" and lean_supported(model) is not None:
+            raise ConfigError(f"decoder = 'lean': {lean_supported(model)}")
+        capacity = o.max_prompt_tokens + o.max_suffix_tokens + o.max_tokens_multi + 32
+        self.model = model
+        self.forward = make_forward(model, o.decoder, capacity, o.quantize)
+
+    def describe(self) -> dict[str, Any]:
+        """What the engine runs (for ``mgd.stats``)."""
+        return {"engine": self.name, "model": self.options.model,
+                "fim_template": self.template.name if self.template else None, "fim_source": self.template_source,
+                "decoder": self.forward.name if self.forward else None}
 
     # -- prompts -----------------------------------------------------------------
     def _encode(self, text: str) -> list[int]:
@@ -182,23 +149,25 @@ class LocalEngine:
             if chars <= 0:
                 break
         head = head[-budget:]  # still too long after the tries: cut (this request only)
-        if self.fim_ids is None:
+        if self.template is None:
             return head
         tail = self._encode(suffix[: o.max_suffix_tokens * 8])[: o.max_suffix_tokens]
-        p, s, m = self.fim_ids
-        return [p, *head, s, *tail, m]
+        return self.template.ids(self._fim_ids, head, tail, self.tokenizer.bos_token_id)
 
     # -- generation --------------------------------------------------------------
     def complete(self, request: EngineRequest, cancel: threading.Event) -> EngineResult:
         """Build the guide (its lookup starts now), the prompt, then the decode loop
         (:mod:`.decode`) on the kept KV cache; ``stats`` has the time of every phase."""
         torch = self._torch
+        self.load_model()
+        assert self.forward is not None
         t0 = time.perf_counter()
         c0 = time.thread_time()
         clock = Clock()
         rule = StopRule(request.shape, self.options.max_lines)
         guide = None
-        stats: dict[str, Any] = {"fim": self.fim_ids is not None, "decoder": self.forward.name}
+        stats: dict[str, Any] = {"fim": self.template is not None, "decoder": self.forward.name,
+                                 "fim_template": self.template.name if self.template else None}
         if request.monitors and self.options.monitors:
             try:
                 # Built first: a trigger at the cursor starts its lookup now, during the prefill.
@@ -215,7 +184,7 @@ class LocalEngine:
             stop_ids=self._stop_ids, cancel=cancel, deadline=request.deadline,
             max_new_tokens=request.max_new_tokens, wait_s=self.options.lookup_wait_ms / 1000.0,
             sampling=sampling, speculate=self.options.speculate_tokens, clock=clock,
-            generator=sampling.generator(),
+            generator=sampling.generator(), decode_after=request.decode_after,
         )
         with self._lock, torch.inference_mode():
             plan = self._reuse.plan(ids) if self.options.kv_reuse else ReusePlan(None, 0)
@@ -256,6 +225,8 @@ class LocalEngine:
     def warm_model(self) -> None:
         """One forward pass so the first request does not pay for lazy initialisation."""
         torch = self._torch
+        self.load_model()
+        assert self.forward is not None
         with self._lock, torch.inference_mode():
             self._reuse.clear()  # the lean forward's one cache buffer is about to be overwritten
             self.forward.run(self.prompt_ids("def f(x):\n    return x.", "\n"), self.forward.new_cache())
@@ -271,136 +242,3 @@ def _swallow(fut: Any) -> None:
         log.debug("warm-up lookup failed: %s", exc)
     except BaseException:  # noqa: BLE001 - cancelled at shutdown
         pass
-
-
-# --------------------------------------------------------------------------- remote
-
-
-class RemoteEngine:
-    """An OpenAI-compatible ``/v1/completions`` server with the mgd plugin, streamed."""
-
-    name = "remote"
-
-    def __init__(self, options: EditorOptions, config: MgdConfig | None = None) -> None:
-        if not options.remote_url:
-            raise ConfigError("the remote engine needs remote_url")
-        url = urllib.parse.urlsplit(options.remote_url)
-        if url.scheme not in ("http", "https") or not url.hostname:
-            raise ConfigError(f"remote_url must be an http(s) URL, not {options.remote_url!r}")
-        self.options = options
-        self._url = url
-        self._base = url.path.rstrip("/")
-        if self._base.endswith("/v1"):
-            self._base = self._base[:-3]
-        self._model = options.remote_model
-
-    def _connect(self) -> http.client.HTTPConnection:
-        cls = http.client.HTTPSConnection if self._url.scheme == "https" else http.client.HTTPConnection
-        return cls(self._url.hostname, self._url.port, timeout=self.options.remote_timeout_s)
-
-    def model_name(self) -> str:
-        """The served model (asked once from ``/v1/models`` unless configured)."""
-        if self._model is None:
-            conn = self._connect()
-            try:
-                conn.request("GET", f"{self._base}/v1/models")
-                resp = conn.getresponse()
-                body = resp.read()
-                if resp.status != 200:
-                    raise LspError(f"{self.options.remote_url}: /v1/models answered {resp.status}")
-                self._model = json.loads(body)["data"][0]["id"]
-            except (OSError, KeyError, IndexError, ValueError) as exc:
-                raise LspError(f"cannot list models at {self.options.remote_url}: {exc}") from exc
-            finally:
-                conn.close()
-        return self._model
-
-    def body(self, request: EngineRequest) -> dict[str, Any]:
-        """The JSON body of one request (the FIM prompt, the mgd settings)."""
-        o = self.options
-        head = request.prefix[-o.max_prompt_tokens * 4 :]
-        prompt = fim_prompt(head, request.suffix[: o.max_suffix_tokens * 4]) if o.fim != "off" else head
-        settings: dict[str, Any] = {
-            "workspace": str(request.workspace),
-            "file": str(request.file),
-            "prefix": request.prefix,
-            "suffix": request.suffix,
-            "wait_ms": o.lookup_wait_ms,
-        }
-        body: dict[str, Any] = {
-            "model": self.model_name(),
-            "prompt": prompt,
-            "max_tokens": request.max_new_tokens,
-            "temperature": o.temperature,
-            "stream": True,
-        }
-        if o.top_p < 1:
-            body["top_p"] = o.top_p
-        if o.seed is not None:
-            body["seed"] = o.seed
-        if not request.shape.multiline:
-            body["stop"] = ["\n"]
-        if request.monitors and o.monitors:
-            body["vllm_xargs"] = {"mgd": json.dumps(settings)}
-        return body
-
-    def complete(self, request: EngineRequest, cancel: threading.Event) -> EngineResult:
-        t0 = time.perf_counter()
-        rule = StopRule(request.shape, self.options.max_lines)
-        payload = json.dumps(self.body(request)).encode()
-        conn = self._connect()
-        text, chunks, stopped = "", 0, "length"
-        try:
-            conn.request("POST", f"{self._base}/v1/completions", body=payload,
-                         headers={"Content-Type": "application/json", "Accept": "text/event-stream"})
-            resp = conn.getresponse()
-            if resp.status != 200:
-                detail = resp.read(2000).decode("utf-8", "replace")
-                raise LspError(f"{self.options.remote_url} answered {resp.status}: {detail}")
-            while True:
-                if cancel.is_set():
-                    stopped = "cancelled"
-                    break
-                if time.perf_counter() >= request.deadline:
-                    stopped = "budget"
-                    break
-                line = resp.readline()
-                if not line:
-                    break
-                line = line.strip()
-                if not line.startswith(b"data:"):
-                    continue
-                data = line[5:].strip()
-                if data == b"[DONE]":
-                    break
-                choice = json.loads(data)["choices"][0]
-                text += choice.get("text") or ""
-                chunks += 1
-                cut = rule.cut(text)
-                if cut is not None:
-                    text, stopped = text[:cut], "stop"
-                    break
-                reason = choice.get("finish_reason")
-                if reason is not None:
-                    stopped = "eos" if reason == "stop" else "length"
-                    break
-        except (OSError, ValueError, KeyError, IndexError) as exc:
-            raise LspError(f"remote completion failed ({self.options.remote_url}): {exc}") from exc
-        finally:
-            conn.close()  # on cancel this aborts the request on the server
-        final = rule.finish(text) if stopped != "cancelled" else text
-        return EngineResult(final, chunks, stopped, (time.perf_counter() - t0) * 1000.0, {"chunks": chunks})
-
-    def warm(self, workspace: Path, file: Path, text: str) -> None:
-        return None
-
-    def close(self) -> None:
-        return None
-
-
-def make_engine(options: EditorOptions, config: MgdConfig | None = None) -> CompletionEngine:
-    """The engine ``options`` ask for (loads the model for ``local``); ``config``: the
-    workspace's mgd.toml (languages and servers behind the monitors)."""
-    if options.engine == "remote":
-        return RemoteEngine(options, config)
-    return LocalEngine(options, config)

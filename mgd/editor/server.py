@@ -7,12 +7,22 @@ completion sees the *editor buffer* (prefix + suffix around the cursor), never t
 file on disk. Behind it, the workspace's real language server (jedi, pyright...)
 feeds the mgd monitors through the bridge.
 
-Scheduling: a request waits ``debounce_ms``; a newer request for the same
-document (or a ``didChange``) supersedes it, and ``$/cancelRequest`` cancels it —
-both set the job's cancel flag, which the engine checks before every decoding
-step. Generation runs in one worker thread: the LSP loop never blocks. Every job
-is recorded (steps, why it stopped, how soon after cancellation it stopped) and
-``workspace/executeCommand mgd.stats`` returns the records.
+Scheduling: a request starts at once — the language server's lookup and the
+prompt's prefill run during the ``debounce_ms`` window — and picks its first
+token when the window has passed; a newer request for the same document (or a
+``didChange``) supersedes it, and ``$/cancelRequest`` cancels it — both set the
+job's cancel flag, which the engine checks between prefill chunks and before
+every decoding step. Generation runs in one worker thread: the LSP loop never
+blocks. A request that arrives while the model loads waits for it (at most
+``startup_timeout_ms``) and its latency budget starts when the model is ready.
+Every job is recorded (steps, why it stopped, how soon after cancellation it
+stopped) and ``workspace/executeCommand mgd.stats`` returns the records.
+
+Positions are in the encoding negotiated with the client (UTF-8, UTF-16 or
+UTF-32, through :mod:`lsp_bridge.positions`). An inline request's
+``context.selectedCompletionInfo`` (the completion item the user is choosing)
+is honoured: the completion continues the document as if that item were
+accepted, and the answer starts with the item's text over the item's range.
 """
 
 from __future__ import annotations
@@ -38,7 +48,7 @@ from pygls.uris import to_fs_path
 from lsp_bridge.positions import Encoding, offset_to_position, position_to_offset, unit_len
 from mgd import __version__
 from mgd.config import CONFIG_FILE, EditorOptions, MgdConfig, load_config
-from mgd.editor.engines import CompletionEngine, EngineRequest, EngineResult, make_engine
+from mgd.editor.protocol import CompletionEngine, EngineRequest, EngineResult, make_engine
 from mgd.editor.shape import decide_shape
 from monitors.errors import ConfigError, MgdError
 from monitors.identifiers import trailing_ident_length
@@ -71,6 +81,7 @@ class JobRecord:
     text: str = ""
     engine_ms: float = 0.0
     total_ms: float = 0.0
+    waited_for_model_ms: float = 0.0  # the model was still loading when the request came
     stats: dict[str, Any] = field(default_factory=dict)
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -136,6 +147,8 @@ class EditorServer(LanguageServer):
         self.roots: list[Path] = []
         self.worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="mgd-generate")
         self.engine_future: concurrent.futures.Future[CompletionEngine] | None = None
+        #: Set when the engine exists (language servers may start) — before its model has loaded.
+        self.prepared: concurrent.futures.Future[CompletionEngine] = concurrent.futures.Future()
         self.active: dict[str, JobRecord] = {}
         self.history: deque[JobRecord] = deque(maxlen=256)
         self._ids = itertools.count(1)
@@ -188,17 +201,30 @@ class EditorServer(LanguageServer):
             self.engine_future = self.worker.submit(self._load_engine)
 
     def _load_engine(self) -> CompletionEngine:
-        engine = self.engine_factory(self.options, self.config)
-        warm = getattr(engine, "warm_model", None)
-        if warm is not None:
-            warm()
+        try:
+            engine = self.engine_factory(self.options, self.config)
+        except BaseException as exc:
+            self.prepared.set_exception(exc)
+            raise
+        self.prepared.set_result(engine)  # files opened so far start their language server now
+        for step in ("load_model", "warm_model"):
+            call = getattr(engine, step, None)
+            if call is not None:
+                call()
+        log.info("mgd lsp: engine ready: %s", _describe(engine))
         return engine
 
-    async def engine(self) -> CompletionEngine:
+    def engine_ready(self) -> bool:
+        return bool(self.engine_future and self.engine_future.done() and not self.engine_future.exception())
+
+    async def engine(self, timeout: float | None = None) -> CompletionEngine | None:
+        """The engine once it is ready; None if it is not ready within ``timeout`` seconds."""
         self.start_engine()
         assert self.engine_future is not None
         try:
-            return await asyncio.wrap_future(self.engine_future)
+            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(self.engine_future)), timeout)
+        except TimeoutError:
+            return None
         except MgdError as exc:
             raise JsonRpcInternalError(f"mgd: the completion engine could not start: {exc}") from exc
 
@@ -233,8 +259,7 @@ class EditorServer(LanguageServer):
                 fut.result().warm(self.workspace_for(path), path, text)
 
         self.start_engine()
-        assert self.engine_future is not None
-        self.engine_future.add_done_callback(go)
+        self.prepared.add_done_callback(go)  # does not wait for the model
 
     def check_position(self, source: str, position: types.Position, uri: str) -> None:
         """InvalidParams unless ``position`` lies in ``source`` (in the negotiated encoding)."""
@@ -254,10 +279,11 @@ class EditorServer(LanguageServer):
 
     # -- completion ----------------------------------------------------------------
     async def run_job(
-        self, uri: str, position: types.Position, kind: str
+        self, uri: str, position: types.Position, kind: str, selected: types.SelectedCompletionInfo | None = None
     ) -> tuple[EngineResult | None, JobRecord, int, str]:
-        """Debounce, supersede, generate in the worker: the result (None if cancelled),
-        the job, and the cursor offset in the buffer text the completion was made for."""
+        """Supersede, wait for the model if it is loading, generate in the worker: the
+        result (None if cancelled), the job, and the cursor offset in the buffer text
+        the completion was made for (with ``selected``: that item's text applied)."""
         doc, path = self.document(uri)
         self.check_position(doc.source, position, uri)
         job = JobRecord(next(self._ids), uri, kind, time.perf_counter())
@@ -267,19 +293,26 @@ class EditorServer(LanguageServer):
         self.active[uri] = job
         self.history.append(job)
         try:
-            if self.options.debounce_ms:
-                await asyncio.sleep(self.options.debounce_ms / 1000.0)
+            ready = self.engine_ready()
+            engine = await self.engine(None if ready else self.options.startup_timeout_ms / 1000.0)
+            if engine is None:
+                job.stopped, job.ended = "startup_timeout", time.perf_counter()
+                log.warning("mgd lsp: the model was not ready within startup_timeout_ms = %d",
+                            self.options.startup_timeout_ms)
+                return None, job, 0, ""
+            if not ready:  # the budget starts now, not while the model loaded
+                job.waited_for_model_ms = (time.perf_counter() - job.arrived) * 1000.0
             if job.cancel.is_set():
                 job.stopped, job.ended = "cancelled", time.perf_counter()
                 return None, job, 0, ""
-            # The buffer as it is now (a didChange during debounce cancelled this job).
+            # The buffer as it is now (a didChange since the request cancelled this job).
             source = doc.source
             self.check_position(source, position, uri)
             offset = position_to_offset(source, position, self.encoding)
-            engine = await self.engine()
+            if selected is not None:
+                source, offset = self.apply_selected(source, offset, selected, uri)
             loop = asyncio.get_running_loop()
-            request_args = (path, source, offset, job)
-            result = await loop.run_in_executor(self.worker, self._generate, engine, *request_args)
+            result = await loop.run_in_executor(self.worker, self._generate, engine, path, source, offset, job)
             return result, job, offset, source
         except asyncio.CancelledError:
             job.stop("cancelRequest")
@@ -288,6 +321,21 @@ class EditorServer(LanguageServer):
             if self.active.get(uri) is job:
                 del self.active[uri]
             job.total_ms = (time.perf_counter() - job.arrived) * 1000.0
+
+    def apply_selected(
+        self, source: str, offset: int, selected: types.SelectedCompletionInfo, uri: str
+    ) -> tuple[str, int]:
+        """The buffer with the completion item the user is choosing accepted, and the
+        cursor after it (InvalidParams if its range is not a range of the buffer
+        ending at or before the cursor)."""
+        rng = selected.range
+        for pos in (rng.start, rng.end):
+            self.check_position(source, pos, uri)
+        start = position_to_offset(source, rng.start, self.encoding)
+        end = position_to_offset(source, rng.end, self.encoding)
+        if not start <= end <= offset:
+            raise JsonRpcInvalidParams("selectedCompletionInfo.range must end at or before the cursor")
+        return source[:start] + selected.text + source[end:], start + len(selected.text) + (offset - end)
 
     def _generate(self, engine: CompletionEngine, path: Path, source: str, offset: int, job: JobRecord) -> EngineResult | None:
         """Worker thread: shape, request, engine; records the job."""
@@ -301,6 +349,7 @@ class EditorServer(LanguageServer):
             shape = decide_shape(language, prefix, suffix)
             job.multiline, job.shape_reason = shape.multiline, shape.reason
             o = self.options
+            base = job.arrived + job.waited_for_model_ms / 1000.0
             request = EngineRequest(
                 workspace=self.workspace_for(path),
                 file=path,
@@ -308,8 +357,9 @@ class EditorServer(LanguageServer):
                 suffix=suffix,
                 shape=shape,
                 max_new_tokens=o.max_tokens_multi if shape.multiline else o.max_tokens_single,
-                deadline=job.arrived + o.latency_budget_ms / 1000.0,
+                deadline=base + o.latency_budget_ms / 1000.0,
                 monitors=o.monitors and language is not None,
+                decode_after=base + o.debounce_ms / 1000.0,
             )
             result = engine.complete(request, job.cancel)
             job.stopped, job.steps, job.text = result.stopped, result.tokens, result.text
@@ -324,7 +374,9 @@ class EditorServer(LanguageServer):
     def stats(self) -> dict[str, Any]:
         return {
             "options": self.options.as_dict(),
-            "engine_ready": bool(self.engine_future and self.engine_future.done()),
+            "engine_ready": self.engine_ready(),
+            "engine": _describe(self.engine_future.result()) if self.engine_ready() else None,
+            "encoding": self.encoding,
             "active": len(self.active),
             "jobs": [j.as_dict() for j in self.history],
         }
@@ -340,6 +392,11 @@ class EditorServer(LanguageServer):
             except BaseException as exc:  # noqa: BLE001 - closing: report, do not raise
                 log.debug("engine close: %s", exc)
         self.worker.shutdown(wait=False, cancel_futures=True)
+
+
+def _describe(engine: Any) -> dict[str, Any]:
+    describe = getattr(engine, "describe", None)
+    return describe() if describe is not None else {"engine": getattr(engine, "name", type(engine).__name__)}
 
 
 def build_server(
@@ -377,11 +434,16 @@ def build_server(
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(params: types.InlineCompletionParams) -> types.InlineCompletionList:
-        result, _job, _offset, _source = await server.run_job(params.text_document.uri, params.position, "inline")
-        if result is None or not result.text:
+        selected = params.context.selected_completion_info if params.context else None
+        result, _job, _offset, _source = await server.run_job(
+            params.text_document.uri, params.position, "inline", selected)
+        if result is None or not (result.text or selected):
             return types.InlineCompletionList(items=[])
-        here = types.Range(params.position, params.position)
-        return types.InlineCompletionList(items=[types.InlineCompletionItem(insert_text=result.text, range=here)])
+        if selected is not None:  # the item the user is choosing, then the model's continuation
+            item = types.InlineCompletionItem(insert_text=selected.text + result.text, range=selected.range)
+        else:
+            item = types.InlineCompletionItem(insert_text=result.text, range=types.Range(params.position, params.position))
+        return types.InlineCompletionList(items=[item])
 
     @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=["."]))
     async def completion(params: types.CompletionParams) -> types.CompletionList:

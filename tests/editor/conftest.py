@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -24,17 +25,26 @@ def mgd_lsp_command(*args: str) -> list[str]:
 
 @contextlib.asynccontextmanager
 async def lsp_client(
-    workspace: Path, *args: str, init: dict[str, Any] | None = None
+    workspace: Path,
+    *args: str,
+    init: dict[str, Any] | None = None,
+    encodings: list[str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> AsyncIterator[tuple[LanguageClient, types.InitializeResult]]:
-    """A started, initialized client talking to ``mgd lsp``; shut down on exit."""
+    """A started, initialized client talking to ``mgd lsp``; shut down on exit.
+
+    ``encodings``: the position encodings the client offers (``general.positionEncodings``,
+    in preference order; None: the LSP default, UTF-16); ``env``: added to the server's environment.
+    """
     client = LanguageClient("mgd-tests", "0")
     cmd = mgd_lsp_command(*args)
-    await client.start_io(cmd[0], *cmd[1:], cwd=str(ROOT))
+    await client.start_io(cmd[0], *cmd[1:], cwd=str(ROOT), env={**os.environ, **(env or {})})
+    general = types.GeneralClientCapabilities(position_encodings=encodings) if encodings else None
     try:
         result = await asyncio.wait_for(
             client.initialize_async(
                 types.InitializeParams(
-                    capabilities=types.ClientCapabilities(),
+                    capabilities=types.ClientCapabilities(general=general),
                     root_uri=workspace.as_uri(),
                     workspace_folders=[types.WorkspaceFolder(workspace.as_uri(), workspace.name)],
                     initialization_options=init,

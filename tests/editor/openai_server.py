@@ -4,17 +4,25 @@ A real process (stdlib HTTP, the tiny model, mgd monitors): ``POST /v1/completio
 with ``stream: true`` streams one SSE chunk per token, reading the mgd settings from
 ``vllm_xargs["mgd"]`` with the vLLM plugin's own parser when it is importable
 (``mgd.config``), and guiding decoding with them. ``GET /v1/models``
-lists the model; ``GET /stats`` returns what each request received and how it
-ended (``disconnected`` when the client went away mid-stream).
+lists the model; ``POST /tokenize`` answers like vLLM's (``{"tokens": [...]}``,
+with ``--tokenizer DIR`` from another tokenizer than the model's, to serve a
+stand-in family); ``GET /stats`` returns what each request received, the
+``Authorization`` header it carried (``bearer`` / ``none``, never the key) and how
+it ended (``disconnected`` when the client went away mid-stream). With
+``--api-key KEY`` every ``/v1`` and ``/tokenize`` request without
+``Authorization: Bearer KEY`` gets 401, as ``vllm serve --api-key`` does; with
+``--tls CERT KEY`` it serves https.
 
-Usage: ``python openai_server.py MODEL_PATH`` prints ``PORT <n>`` when ready.
-Used only when ``mgd serve`` is not available.
+Usage: ``python openai_server.py MODEL_PATH [--api-key K] [--tokenizer DIR]
+[--tls CERT KEY]`` prints ``PORT <n>`` when ready. Used only when ``mgd serve``
+is not available.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,8 +35,15 @@ from mgd.engines.masking import mask_row
 from mgd.session import MgdSession, SessionConfig
 
 torch.set_num_threads(1)
-MODEL = sys.argv[1]
+ARGS = argparse.ArgumentParser()
+ARGS.add_argument("model")
+ARGS.add_argument("--api-key")
+ARGS.add_argument("--tokenizer", help="tokenizer for /tokenize (default: the model's)")
+ARGS.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+OPTS = ARGS.parse_args()
+MODEL = OPTS.model
 tokenizer = AutoTokenizer.from_pretrained(MODEL)
+tokenize_with = AutoTokenizer.from_pretrained(OPTS.tokenizer) if OPTS.tokenizer else tokenizer
 model = AutoModelForCausalLM.from_pretrained(MODEL, dtype=torch.float32).eval()
 session = MgdSession(tokenizer, SessionConfig(server="jedi", wait_s=10.0))
 LOCK = threading.Lock()
@@ -61,7 +76,17 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _authorized(self) -> bool:
+        """As ``vllm serve --api-key``: 401 unless the right bearer token came."""
+        if OPTS.api_key is None or self.headers.get("Authorization") == f"Bearer {OPTS.api_key}":
+            return True
+        RECORDS.append({"path": self.path, "ended": "unauthorized", "auth": _auth(self.headers)})
+        self._json(401, {"error": {"message": "Unauthorized"}})
+        return False
+
     def do_GET(self) -> None:
+        if self.path != "/stats" and not self._authorized():
+            return
         if self.path == "/v1/models":
             self._json(200, {"object": "list", "data": [{"id": "tinycode", "object": "model"}]})
         elif self.path == "/stats":
@@ -70,12 +95,18 @@ class Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": "not found"})
 
     def do_POST(self) -> None:
+        req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if not self._authorized():
+            return
+        if self.path == "/tokenize":
+            ids = tokenize_with(req["prompt"], add_special_tokens=bool(req.get("add_special_tokens", True))).input_ids
+            self._json(200, {"tokens": ids, "count": len(ids), "max_model_len": 2048})
+            return
         if self.path != "/v1/completions":
             self._json(404, {"error": "not found"})
             return
-        req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         rec: dict[str, Any] = {"prompt": req["prompt"], "max_tokens": req["max_tokens"], "stop": req.get("stop"),
-                               "tokens": 0, "ended": None, "mgd": None}
+                               "tokens": 0, "ended": None, "mgd": None, "auth": _auth(self.headers)}
         RECORDS.append(rec)
         guide = None
         xargs = req.get("vllm_xargs") or {}
@@ -134,8 +165,17 @@ class Handler(BaseHTTPRequestHandler):
             rec["guide"] = guide.report()
 
 
+def _auth(headers: Any) -> str:
+    value = headers.get("Authorization") or ""
+    return "bearer" if value.startswith("Bearer ") else "none"
+
+
 def main() -> None:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if OPTS.tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*OPTS.tls)
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
     print(f"PORT {httpd.server_address[1]}", flush=True)
     try:
         httpd.serve_forever()

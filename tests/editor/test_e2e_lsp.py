@@ -205,3 +205,16 @@ async def test_bad_requests_get_errors_and_the_server_keeps_serving(session, doc
         client.text_document_inline_completion_async(inline_params(uri, position_of(text, len(text)))), 120
     )
     assert res.items and res.items[0].insert_text
+
+
+async def test_a_request_waits_for_the_model_at_most_startup_timeout(tiny_model, demo_project) -> None:
+    """While the model loads a request waits for it; ``startup_timeout_ms`` bounds that wait."""
+    init = {**INIT, "startup_timeout_ms": 1}
+    async with lsp_client(demo_project, "--model", str(tiny_model), init=init) as (client, _):
+        path = demo_project / "report.py"
+        text = path.read_text(encoding="utf-8")
+        uri = open_doc(client, path, text)
+        pos = position_of(text, text.index("total += c.") + len("total += c."))
+        res = await asyncio.wait_for(client.text_document_inline_completion_async(inline_params(uri, pos)), 60)
+        job = (await server_stats(client))["jobs"][-1]
+        assert not res.items and job["stopped"] == "startup_timeout", job  # 1 ms: nothing loads that fast

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from mgd.editor.engines import EngineRequest, LocalEngine
+from mgd.config import EditorOptions
+from mgd.editor.engines import LocalEngine
+from mgd.editor.protocol import EngineRequest
+from mgd.editor.shape import decide_shape
 from mgd.engines.local.forward import HfForward, LeanForward, make_forward
 from mgd.engines.local.lean import LeanCache, LeanLlama, lean_supported
-from mgd.config import EditorOptions
-from mgd.editor.shape import decide_shape
 from monitors.errors import ConfigError
 from monitors.languages import get_language
 
@@ -48,6 +49,29 @@ def test_lean_logits_match_the_model(model) -> None:
         cache.crop(-10)
         again = lean.forward(ids[-10:], cache, keep=3)
         assert again.shape[0] == 3 and torch.allclose(again, want[-3:], atol=1e-4)
+
+
+def test_int8_projections_stay_close_to_the_model(model) -> None:
+    """quantize="int8": the same forward with int8 layer projections; logits close, not equal."""
+    import torch
+
+    ids = list(range(300, 420))
+    lean, q8 = LeanLlama(model), LeanLlama(model, "int8")
+    with torch.inference_mode():
+        want = lean.forward(ids, lean.new_cache(256), keep=0)
+        cache = q8.new_cache(256)
+        got = torch.cat([q8.forward(ids[:100], cache, keep=0), *[q8.forward([t], cache) for t in ids[100:]]])
+    err = (got - want).abs().max() / want.abs().max()
+    assert 0 < err < 0.1, float(err)  # quantized, so not bit-equal, but near
+    top = (got.argmax(-1) == want.argmax(-1)).float().mean()
+    assert top > 0.8, float(top)
+    with pytest.raises(ValueError):
+        LeanLlama(model, "int4")
+    assert make_forward(model, "lean", quantize="int8").name == "lean-int8"
+    with pytest.raises(ConfigError, match="needs the lean decoder"):
+        make_forward(model, "hf", quantize="int8")
+    with pytest.raises(ConfigError):
+        EditorOptions(quantize="fp8")  # type: ignore[arg-type]
 
 
 def test_cache_crop_and_reserve() -> None:

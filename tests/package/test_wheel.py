@@ -26,7 +26,7 @@ import mgd
 ROOT = Path(__file__).resolve().parents[2]
 TORCH = os.environ.get("TORCH", "torch==2.13.0")
 PYRIGHT = os.environ.get("PYRIGHT", "pyright@1.1.414")
-EXTRAS = "hf,jedi,grammars,test,java,rust,eval"  # every extra but vllm (its own venv covers it)
+EXTRAS = "hf,jedi,grammars,test,java,rust,eval,remote"  # every extra but vllm (its own venv covers it)
 #: What the build needs from the checkout (nothing else is copied).
 SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE", "monitors", "lsp_bridge", "mgd",
            "examples/demo_project")

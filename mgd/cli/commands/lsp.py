@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mgd.cli.errors import UsageError
+from mgd.cli.errors import UsageError, require_extra
 from mgd.cli.parsing import DeprecatedAlias, add_command
 
 __all__ = ["flags_from_args", "register"]
@@ -26,17 +26,21 @@ def flags_from_args(args: argparse.Namespace) -> dict[str, Any]:
         given["remote_url"] = args.remote
     for key in ("remote_model", "server", "device", "threads", "fim", "debounce_ms", "latency_budget_ms",
                 "lookup_wait_ms", "max_tokens_single", "max_tokens_multi", "max_prompt_tokens", "temperature",
-                "top_p"):
+                "top_p", "fim_template", "quantize", "startup_timeout_ms", "remote_ca_file", "remote_api_key_env"):
         value = getattr(args, key)
         if value is not None:
             given[key] = value
     if args.no_monitors:
         given["monitors"] = False
+    if args.remote_insecure:
+        given["remote_tls_verify"] = False
     return given
 
 
 def cmd_lsp(args: argparse.Namespace) -> int:
     flags = flags_from_args(args)
+    if args.remote:
+        require_extra("remote", ("httpx",), "mgd lsp --remote")
     config = Path(args.config).resolve() if args.config else None
     if config is not None and not config.is_file():
         raise UsageError(f"--config {args.config}: no such file")
@@ -94,5 +98,17 @@ def register(sub: Any) -> None:
                    help=f"prompt tokens before the cursor ({later(d.max_prompt_tokens)})")
     p.add_argument("--temperature", type=float, default=None, help=f"0 = greedy ({later(d.temperature)})")
     p.add_argument("--top-p", type=float, default=None, help=f"nucleus sampling mass ({later(d.top_p)})")
+    p.add_argument("--fim-template", default=None,
+                   choices=["auto", "starcoder", "santacoder", "qwen", "deepseek", "codellama", "codestral"],
+                   help="FIM prompt layout (default: auto, detected from the tokenizer or the server's /tokenize)")
+    p.add_argument("--quantize", choices=["none", "int8"], default=None,
+                   help="int8: the lean decoder's projections as int8 GEMMs, faster on CPU, text may differ "
+                        "(default: none)")
+    p.add_argument("--startup-timeout-ms", type=int, default=None, metavar="MS",
+                   help=f"how long a request waits for the model to load ({later(d.startup_timeout_ms)})")
+    p.add_argument("--remote-api-key-env", default=None, metavar="NAME",
+                   help="environment variable holding the remote API key (default: MGD_REMOTE_API_KEY)")
+    p.add_argument("--remote-ca-file", default=None, metavar="PEM", help="CA bundle for an https remote")
+    p.add_argument("--remote-insecure", action="store_true", help="do not verify the remote's TLS certificate")
     p.add_argument("--log-file", help="also write logs here (stderr always gets them)")
     p.set_defaults(func=cmd_lsp)

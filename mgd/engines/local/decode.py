@@ -15,6 +15,18 @@ only removes ids, so an allowed argmax stays the argmax); the first one it does 
 allow is replaced by the masked argmax of the remembered row and the rest is
 dropped (the KV cache is cropped). The text is therefore the same as waiting; only
 the wait is used.
+
+**Prefill before the debounce ends** (``decode_after``): the prompt is run at once,
+in chunks of :data:`PREFILL_CHUNK` tokens with the cancel flag checked between
+them (a superseded request stops within one chunk and what it ran stays in the
+KV cache for the next prompt), and the first token is picked no earlier than
+``decode_after``.
+
+**The first token** waits for the language server's answer at the cursor until the
+deadline, not just ``wait_s``: a step that failed open right after the user's dot
+would write unchecked text (``t_class``) where the completion matters most; out of
+time, the request answers what it has (nothing). Later triggers fail open after
+``wait_s`` as everywhere.
 """
 
 from __future__ import annotations
@@ -34,7 +46,10 @@ from mgd.engines.sampling import Sampling
 from mgd.engines.stopping import StopRule
 from monitors.guide import SequenceGuide
 
-__all__ = ["Clock", "DecodeLoop", "DecodeOutcome"]
+__all__ = ["PREFILL_CHUNK", "Clock", "DecodeLoop", "DecodeOutcome"]
+
+#: Prompt tokens per forward pass of a long prefill (the cancel flag is checked between chunks).
+PREFILL_CHUNK = 128
 
 
 class Clock:
@@ -84,11 +99,13 @@ class DecodeLoop:
         speculate: int,
         clock: Clock,
         generator: torch.Generator | None = None,
+        decode_after: float = 0.0,
     ) -> None:
         self.forward, self.guide, self.rule = forward, guide, rule
         self.token_bytes, self.stop_ids, self.cancel = token_bytes, stop_ids, cancel
         self.deadline, self.max_new, self.wait_s = deadline, max_new_tokens, wait_s
         self.sampling, self.generator, self.clock = sampling, generator, clock
+        self.decode_after = decode_after
         self.greedy = sampling.greedy
         self.speculate = speculate if self.greedy and guide is not None else 0
         self.seq: list[int] = []
@@ -146,10 +163,23 @@ class DecodeLoop:
 
     def _run(self, ids: list[int], cache: Any) -> tuple[torch.Tensor, Any]:
         self.clock.lap("other_ms")
+        phase = "prefill_ms" if self.passes == 0 else "decode_ms"
+        while len(ids) > PREFILL_CHUNK:  # a long prompt: in chunks, stoppable between them
+            _, cache = self.forward.run(ids[:PREFILL_CHUNK], cache)
+            ids = ids[PREFILL_CHUNK:]
+            if self.cancel.is_set():
+                raise _Stopped(cache)
         rows, cache = self.forward.run(ids, cache)
-        self.clock.lap("prefill_ms" if self.passes == 0 else "decode_ms")
+        self.clock.lap(phase)
         self.passes += 1
         return rows[0], cache
+
+    def _hold(self) -> None:
+        """Wait (cancellably) until ``decode_after``: the debounce window."""
+        left = self.decode_after - time.perf_counter()
+        if left > 0:
+            self.cancel.wait(left)
+            self.clock.lap("debounce_ms")
 
     def _crop(self, cache: Any) -> None:
         """Drop cached positions of tokens that were not committed (keeps seq[:-1] at most)."""
@@ -164,7 +194,16 @@ class DecodeLoop:
         while self.stopped is None:
             if self._interrupted():
                 break
-            row, cache = self._run(pending, cache)
+            try:
+                row, cache = self._run(pending, cache)
+            except _Stopped as stop:
+                cache = stop.cache
+                self.stopped = "cancelled"
+                break
+            if self.passes == 1:
+                self._hold()
+                if self._interrupted():
+                    break
             if self.speculate and self.guide.ready_allowed() is None:
                 got = self._speculate(row, cache)
                 if got is None:
@@ -178,7 +217,11 @@ class DecodeLoop:
                     continue
                 if self.stopped is not None:
                     break
-            tid = self._masked_pick(row, self.wait_s)
+            # The first token waits for the lookup at the cursor as long as the budget allows:
+            # unchecked text right after the user's dot is worse than none (a cold language
+            # server's first answer can take longer than wait_s).
+            wait = self.wait_s if self.new else max(self.wait_s, self.deadline - time.perf_counter())
+            tid = self._masked_pick(row, wait)
             if tid is None or self._commit(tid):
                 break
             pending = [tid]
@@ -230,6 +273,14 @@ class DecodeLoop:
             mask_row(old_row, step.ids)
             return row, cache, self.sampling.pick(old_row, self.generator)
         return row, cache, None
+
+
+class _Stopped(Exception):  # noqa: N818 - control flow inside the loop
+    """Cancelled between prefill chunks; ``cache`` holds the chunks that ran."""
+
+    def __init__(self, cache: Any) -> None:
+        super().__init__("cancelled during the prefill")
+        self.cache = cache
 
 
 def _contains(sorted_ids: np.ndarray, tid: int) -> bool:

@@ -15,6 +15,7 @@ import torch
 
 from mgd.engines.kvcache import cache_kwarg
 from mgd.engines.local.lean import LeanLlama, lean_supported
+from monitors.errors import ConfigError
 
 __all__ = ["LEAN_AUTO_MAX_BYTES", "Forward", "HfForward", "LeanForward", "make_forward"]
 
@@ -53,8 +54,10 @@ class LeanForward:
 
     name = "lean"
 
-    def __init__(self, model: Any, capacity: int = 512) -> None:
-        self.lean = LeanLlama(model)
+    def __init__(self, model: Any, capacity: int = 512, quantize: str = "none") -> None:
+        self.lean = LeanLlama(model, quantize)
+        if quantize != "none":
+            self.name = f"lean-{quantize}"
         self._capacity = capacity
         self._spare = self.lean.new_cache(capacity)
 
@@ -76,13 +79,17 @@ class LeanForward:
 LEAN_AUTO_MAX_BYTES = 1 << 30
 
 
-def make_forward(model: Any, decoder: str, capacity: int = 512) -> Forward:
+def make_forward(model: Any, decoder: str, capacity: int = 512, quantize: str = "none") -> Forward:
     """``lean`` (raises if unsupported), ``hf``, or ``auto`` (lean when supported and
-    the weights are under :data:`LEAN_AUTO_MAX_BYTES`)."""
+    the weights are under :data:`LEAN_AUTO_MAX_BYTES`). ``quantize = "int8"`` needs
+    lean (ConfigError otherwise)."""
+    lean = decoder == "lean"
     if decoder == "auto":
         size = sum(p.numel() * p.element_size() for p in model.parameters())
-        if lean_supported(model) is not None or size > LEAN_AUTO_MAX_BYTES:
-            return HfForward(model)
-    if decoder == "hf":
+        lean = lean_supported(model) is None and size <= LEAN_AUTO_MAX_BYTES
+    if quantize != "none" and not lean:
+        why = lean_supported(model) or f"decoder = {decoder!r}"
+        raise ConfigError(f"quantize = {quantize!r} needs the lean decoder ({why})")
+    if not lean:
         return HfForward(model)
-    return LeanForward(model, capacity)
+    return LeanForward(model, capacity, quantize)
