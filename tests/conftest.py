@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 collect_ignore = ["fixtures"]
+
+if not os.environ.get("MGD_WHEEL_TEST"):  # tests/package: the wheel in a fresh venv (make test-wheel)
+    collect_ignore.append("package")
 
 try:  # tests/vllm run in .venv-vllm (make test-vllm); elsewhere they are not collected
     from vllm import SamplingParams  # noqa: F401
@@ -50,6 +54,34 @@ def click_project() -> Path:
 @pytest.fixture(scope="session")
 def demo_project() -> Path:
     return ROOT / "examples" / "demo_project"
+
+
+#: A skip whose reason says this is about a missing install. In CI (``CI`` set, as
+#: ``make test`` runs there) such a skip fails: `make test` installs what the suite tests.
+_MISSING_INSTALL = re.compile(r"not installed|could not import|no module named|pip install", re.IGNORECASE)
+
+
+def _fail_missing_install(report: pytest.CollectReport | pytest.TestReport) -> None:
+    """In CI, turn a skip for a missing install into a failure."""
+    if not os.environ.get("CI") or not report.skipped:
+        return
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    if _MISSING_INSTALL.search(reason):
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI for a missing install (make test installs it): {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector):
+    outcome = yield
+    _fail_missing_install(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    _fail_missing_install(outcome.get_result())
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -59,7 +59,7 @@ def test_batch_cases_keep_order_and_report_bad_cases(tmp_path: Path, tiny_model:
          "--max-new-tokens", "8", "--stop", "\\n", "--batch-size", "2", "--quiet"],
         capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # cases ended with error records
     results = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in results] == ["a", "missing", "line3", "escape", "past-end", "latin1", "b"]
     by_id = {r["id"]: r for r in results}
@@ -78,23 +78,28 @@ def test_batch_cases_keep_order_and_report_bad_cases(tmp_path: Path, tiny_model:
 
 
 @pytest.mark.e2e
-def test_single_file_mode(tiny_model: Path, demo_project: Path) -> None:
+def test_single_file_mode(tiny_model: Path, demo_project: Path, tmp_path: Path) -> None:
     text = (demo_project / "report.py").read_text().splitlines()
     line = next(i for i, t in enumerate(text, 1) if "total += c." in t)
     col = text[line - 1].index("c.") + 3
-    proc = subprocess.run(
-        [*MGD, "generate", "--model", str(tiny_model), "--workspace", str(demo_project), "--file", "report.py",
-         "--line", str(line), "--column", str(col), "--max-new-tokens", "16", "--stop", "\\n"],
-        capture_output=True, text=True, timeout=300,
-    )
+    command = [*MGD, "generate", "--model", str(tiny_model), "--workspace", str(demo_project), "--file", "report.py",
+               "--line", str(line), "--column", str(col), "--max-new-tokens", "16", "--stop", "\\n"]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     ident = proc.stdout.split("(")[0].strip()
     assert ident in {"radius", "area", "circumference", "scaled"}, proc.stdout
-    stats = json.loads(proc.stderr.strip().splitlines()[-1])
-    assert stats["stats"]["triggers"] == 1
+    assert proc.stdout.count("\n") == 1 and not proc.stderr.strip(), proc.stderr  # the completion, nothing else
+    # --json: the result line of the batch contract, on stdout
+    proc = subprocess.run([*command, "--json", "-v"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert set(result) == {"id", "completion", "tokens", "elapsed_s", "stats"}
+    assert result["completion"].split("(")[0].strip() == ident and result["stats"]["triggers"] == 1
+    assert list(tmp_path.iterdir()) == []  # nothing written in the current directory
 
 
 def test_bad_arguments_are_clear_errors(tmp_path: Path) -> None:
+    (tmp_path / "x.jsonl").write_text("{}\n")
     proc = subprocess.run([*MGD, "generate", "--cases", str(tmp_path / "x.jsonl")], capture_output=True,
                           text=True, timeout=60, env={k: v for k, v in os.environ.items() if k != "MGD_MODEL"})
     assert proc.returncode == 2

@@ -11,6 +11,7 @@ import asyncio
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from lsp_bridge import LspServer, ServerSpec, resolve_command
 from mgd.config import MgdConfig
 from monitors.errors import LspError, MgdError
 
-__all__ = ["EXPERIMENTAL", "SNIPPETS", "Check", "Snippet", "check_language", "installed"]
+__all__ = ["EXPERIMENTAL", "SNIPPETS", "Check", "Snippet", "check_language", "installed", "run_checks"]
 
 #: Languages whose failures do not fail ``mgd doctor`` unless asked for by name.
 EXPERIMENTAL = frozenset({"rust"})
@@ -104,9 +105,10 @@ def installed(spec: ServerSpec) -> str | None:
     return None
 
 
-async def check_language(language: str, config: MgdConfig, timeout_s: float = 120.0) -> Check:
-    """Install/start/answer check of ``language``'s configured server."""
-    spec = config.server_for(language)
+async def check_language(language: str, config: MgdConfig, timeout_s: float = 120.0,
+                         server: str | None = None) -> Check:
+    """Install/start/answer check of ``language``'s configured server (or of ``server``)."""
+    spec = config.server(server) if server else config.server_for(language)
     snippet = SNIPPETS[language]
     missing = installed(spec)
     if missing is not None:
@@ -138,10 +140,17 @@ async def check_language(language: str, config: MgdConfig, timeout_s: float = 12
     return Check(language, spec.name, True, True, answered, start_s, result.elapsed_ms, detail)
 
 
-def run_checks(languages: list[str], config: MgdConfig, timeout_s: float = 120.0) -> list[Check]:
-    """Check the languages one after another (servers compete for CPU otherwise)."""
+def run_checks(targets: list[tuple[str, str | None]], config: MgdConfig, timeout_s: float = 120.0,
+               on_check: Callable[[Check], None] | None = None) -> list[Check]:
+    """Check each (language, server or None for the configured one), one after another
+    (servers compete for CPU otherwise); ``on_check`` sees each result as it comes."""
 
     async def run() -> list[Check]:
-        return [await check_language(lang, config, timeout_s) for lang in languages]
+        out = []
+        for language, server in targets:
+            out.append(await check_language(language, config, timeout_s, server))
+            if on_check is not None:
+                on_check(out[-1])
+        return out
 
     return asyncio.run(run())

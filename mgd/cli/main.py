@@ -4,50 +4,72 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Sequence
 
+from mgd import __version__
 from mgd.cli.commands import register_all
+from mgd.cli.errors import EXIT_FAILED, exit_code_for
+from mgd.cli.parsing import HelpFormatter, common_options, verbosity
 from monitors.errors import MgdError
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mgd", description="Monitor-guided decoding for code models")
-    parser.add_argument("-v", "--verbose", action="count", default=0)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="mgd",
+        description="Monitor-guided decoding for code models: a language server decides which "
+                    "identifiers the model may write.",
+        epilog="exit status: 0 ok; 1 a case or check failed, or a run-time error; 2 usage error.\n"
+               "'mgd COMMAND --help' shows each command's flags, defaults and examples.",
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"mgd {__version__}")
+    common_options(parser, top=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="one of:")
     register_all(sub)
     return parser
 
 
-
-def _quiet_libraries() -> None:
-    """No weight-loading progress bars from transformers on the CLI."""
-    try:
-        from transformers.utils import logging as hf_logging
-    except ImportError:  # pragma: no cover - the hf extra is not installed
-        return
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
+def _quiet_libraries(verbose: int) -> None:
+    """No weight-loading progress bars or advisories from transformers / the Hub unless
+    ``-v``; through their environment variables, so that nothing is imported here."""
+    if verbose == 0:
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2), stream=sys.stderr,
+    verbose = verbosity(args)
+    logging.basicConfig(level=logging.WARNING - 10 * min(verbose, 2), stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
-    _quiet_libraries()
+    _quiet_libraries(verbose)
     previous = _exit_on_sigterm()
     try:
         return int(args.func(args))
     except MgdError as exc:
+        if verbose:
+            traceback.print_exc()
         print(f"mgd: error: {exc}", file=sys.stderr)
-        return 2
+        return exit_code_for(exc)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `mgd ... | head`: the reader left
+        sys.stderr.close()
+        return EXIT_FAILED
+    except Exception as exc:  # a bug or an unexpected failure: one line, the traceback with -v
+        if verbose:
+            traceback.print_exc()
+        print(f"mgd: error: {type(exc).__name__}: {exc}" + ("" if verbose else " (-v shows the traceback)"),
+              file=sys.stderr)
+        return EXIT_FAILED
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from lsp_bridge.servers import find_program
 from monitors.errors import ConfigError
 
 __all__ = [
@@ -46,8 +47,6 @@ __all__ = [
     "available_checkers",
     "check_items",
 ]
-
-ROOT = Path(__file__).resolve().parents[2]
 
 #: pyright rules counted as errors introduced by a generation.
 PYRIGHT_RULES = frozenset({"reportAttributeAccessIssue", "reportUndefinedVariable", "reportCallIssue"})
@@ -79,20 +78,13 @@ class CheckResult:
     errors: tuple[str, ...] = ()
 
 
-def _tool(name: str) -> str | None:
-    local = ROOT / ".venv" / "lsp" / "node_modules" / ".bin" / name
-    if local.exists():
-        return str(local)
-    return shutil.which(name)
-
-
 def available_checkers() -> dict[str, str | None]:
     """Language -> the tool used (None: not installed)."""
     return {
-        "python": _tool("pyright"),
-        "java": shutil.which("javac"),
-        "go": shutil.which("go"),
-        "typescript": _tool("tsc"),
+        "python": find_program("pyright"),
+        "java": find_program("javac"),
+        "go": find_program("go"),
+        "typescript": find_program("tsc"),
     }
 
 

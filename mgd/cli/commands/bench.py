@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import sys
 from pathlib import Path
 from typing import Any
 
-from monitors.errors import ConfigError
+from mgd.cli.commands.generate import add_wait_args
+from mgd.cli.errors import EXIT_FAILED, EXIT_OK, UsageError, require_extra
+from mgd.cli.models import loading, resolve_model
+from mgd.cli.parsing import add_command
+from monitors.errors import MgdError
 
 __all__ = ["register"]
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    for repo in args.repo:
+        if not Path(repo).is_dir():
+            raise UsageError(f"--repo {repo}: no such directory")
+    for path in args.exclude_list or []:
+        if not Path(path).is_file():
+            raise UsageError(f"--exclude-list {path}: no such file")
     from mgd.evaluation.builder import BuildOptions, build_cases, read_exclude_list, write_cases
 
     exclude = frozenset()
@@ -33,11 +44,14 @@ def cmd_build(args: argparse.Namespace) -> int:
         per_repo.append(build_cases(repo, args.language, options))
     cases = _round_robin(per_repo, args.max, args.seed)
     if not cases:
-        raise ConfigError("no cases found (no functions with member-access dots in the given files)")
+        raise MgdError("no cases found (no functions with member-access dots in the given files)")
     n = write_cases(cases, Path(args.out))
     files = len({(c.workspace, c.file) for c in cases})
-    print(f"{n} cases from {files} files in {len(args.repo)} repositories -> {args.out}", file=sys.stderr)
-    return 0
+    if args.json:
+        print(json.dumps({"cases": n, "files": files, "repositories": len(args.repo), "out": args.out}))
+    else:
+        print(f"{n} cases from {files} files in {len(args.repo)} repositories -> {args.out}", file=sys.stderr)
+    return EXIT_OK
 
 
 def _round_robin(groups: list[list[Any]], limit: int | None, seed: int) -> list[Any]:
@@ -58,7 +72,11 @@ def _round_robin(groups: list[list[Any]], limit: int | None, seed: int) -> list[
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from mgd.cli.commands.generate import model_arg
+    if not Path(args.cases).exists() or Path(args.cases).is_dir():
+        raise UsageError(f"--cases {args.cases}: no such file")
+    model = None if args.score_only else resolve_model(args.model)
+    if model is not None:
+        require_extra("hf", ("torch", "transformers"), "mgd bench run")
     from mgd.evaluation.report import write_report
     from mgd.evaluation.runner import (
         RunSettings,
@@ -87,8 +105,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         from mgd.config import SessionConfig
         from mgd.engines.generate import HFGenerator
 
-        config = SessionConfig(server=args.server, wait_s=args.wait_s, request_timeout_s=args.request_timeout)
-        with HFGenerator(model_arg(args.model), config=config, device=args.device) as gen:
+        config = SessionConfig(server=args.server, wait_ms=args.wait_ms, request_timeout_s=args.request_timeout)
+        with loading(model):
+            gen = HFGenerator(model, config=config, device=args.device)
+        with gen:
             for cfg in configs:
                 generate_config(gen, cfg, cases, settings, out_dir, progress=not args.quiet)
     result = score_run(
@@ -96,54 +116,80 @@ def cmd_run(args: argparse.Namespace) -> int:
         compile_check=not args.no_cr,
     )
     paths = write_report(result, out_dir, name=args.name, command=" ".join(["mgd", *sys.argv[1:]]))
-    for p in paths:
-        print(p, file=sys.stderr)
-    return 0
+    errors = _generation_errors(out_dir, [c.name for c in configs])
+    if args.json:
+        print(json.dumps({"reports": [str(p) for p in paths], "generation_errors": errors,
+                          **result.to_json()}))
+    else:
+        for p in paths:
+            print(p, file=sys.stderr)
+        if errors:
+            print(f"mgd: {errors} generations ended with an error (see gen-*.jsonl in {out_dir})", file=sys.stderr)
+    return EXIT_FAILED if errors else EXIT_OK
+
+
+def _generation_errors(out_dir: Path, names: list[str]) -> int:
+    """Generations in ``out_dir/gen-<name>.jsonl`` that ended with an error record."""
+    errors = 0
+    for name in names:
+        path = out_dir / f"gen-{name}.jsonl"
+        if path.is_file():
+            with path.open(encoding="utf-8") as fh:
+                errors += sum(1 for line in fh if line.strip() and json.loads(line).get("error"))
+    return errors
 
 
 def register(sub: Any) -> None:
-    b = sub.add_parser("bench", help="evaluation: build DotPrompts-style cases, run and score configurations")
-    bsub = b.add_subparsers(dest="bench_command", required=True)
+    b = add_command(sub, "bench", help="evaluation: build DotPrompts-style cases, run and score configurations",
+                    examples=["mgd bench build --repo path/to/project --language python --out cases.jsonl --max 300",
+                              "mgd bench run --model PATH --cases cases.jsonl --configs plain,mgd --out runs/first"])
+    bsub = b.add_subparsers(dest="bench_command", required=True, metavar="SUBCOMMAND", help="one of:")
 
-    p = bsub.add_parser("build", help="cases from real repositories (prompt = file up to a dot in a method)")
-    p.add_argument("--repo", action="append", required=True, help="repository root (repeatable)")
+    p = add_command(bsub, "build", help="cases from real repositories (prompt = file up to a dot in a method)",
+                    examples=["mgd bench build --repo proj --language python --out cases.jsonl --seed 0 --max 300"])
+    p.add_argument("--repo", action="append", required=True, metavar="DIR", help="repository root (repeatable)")
     p.add_argument("--language", required=True, help="python, java, go, typescript, ...")
-    p.add_argument("--out", required=True, help="cases JSONL to write")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max", type=int, default=None, help="at most N cases in all")
+    p.add_argument("--out", required=True, metavar="JSONL", help="cases file to write")
+    p.add_argument("--seed", type=int, default=0, help="seed of the case sample")
+    p.add_argument("--max", type=int, default=None, metavar="N", help="at most N cases in all (default: all)")
     p.add_argument("--include", action="append", metavar="GLOB", help="only files whose path matches")
     p.add_argument("--exclude-list", action="append", metavar="FILE",
                    help="paths to leave out, one a line (.gz ok), e.g. a model's training file list")
-    p.add_argument("--max-target-chars", type=int, default=None,
-                   help="skip holes (rest of the method) longer than this")
-    p.add_argument("--min-target-chars", type=int, default=1)
+    p.add_argument("--max-target-chars", type=int, default=None, metavar="N",
+                   help="skip holes (rest of the method) longer than this (default: no limit)")
+    p.add_argument("--min-target-chars", type=int, default=1, metavar="N", help="skip holes shorter than this")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=cmd_build)
 
-    r = bsub.add_parser("run", help="generate per configuration, then score CR/NIM/ISM/PM/score@k")
-    r.add_argument("--model", help="HF model id or path (default: $MGD_MODEL)")
-    r.add_argument("--cases", required=True)
+    r = add_command(bsub, "run", help="generate per configuration, then score CR/NIM/ISM/PM/score@k",
+                    examples=["mgd bench run --model PATH --cases cases.jsonl --configs plain,mgd,mgd+heal "
+                              "--out runs/py --name py",
+                              "mgd bench run --cases cases.jsonl --out runs/py --score-only --json"])
+    r.add_argument("--model", help="model directory or Hugging Face id (default: $MGD_MODEL)")
+    r.add_argument("--cases", required=True, metavar="JSONL", help="cases from `mgd bench build`")
+    r.add_argument("--out", required=True, metavar="DIR",
+                   help="directory for generations and reports (resumable: finished generations are kept)")
     r.add_argument("--configs", default="plain,mgd", help="comma list of plain, mgd, heal, mgd+heal")
     r.add_argument("-n", type=int, default=1, help="samples per case")
-    r.add_argument("--temperature", type=float, default=0.0)
-    r.add_argument("--top-p", type=float, default=0.95)
-    r.add_argument("-k", type=int, action="append", default=None, help="score@k (repeatable; default 1 and n)")
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--max-new-tokens", type=int, default=64)
-    r.add_argument("--max-prompt-tokens", type=int, default=1024)
-    r.add_argument("--batch-size", type=int, default=4)
+    r.add_argument("--temperature", type=float, default=0.0, help="sampling temperature; 0 = greedy")
+    r.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (with --temperature)")
+    r.add_argument("-k", type=int, action="append", default=None, help="score@k (repeatable; default: 1 and n)")
+    r.add_argument("--seed", type=int, default=0, help="sampling seed")
+    r.add_argument("--max-new-tokens", type=int, default=64, metavar="N", help="most tokens per generation")
+    r.add_argument("--max-prompt-tokens", type=int, default=1024, metavar="N", help="keep the prompt's last N tokens")
+    r.add_argument("--batch-size", type=int, default=4, metavar="B", help="rows decoded together")
     r.add_argument("--server", default=None, help="language server preset (default: the language's)")
-    r.add_argument("--wait-s", type=float, default=30.0)
-    r.add_argument("--request-timeout", type=float, default=None)
-    r.add_argument("--device", default="cpu")
-    r.add_argument("--limit", type=int, default=None, help="only the first N cases")
+    add_wait_args(r, 30_000)
+    r.add_argument("--device", default="cpu", help="torch device")
+    r.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N cases (default: all)")
     r.add_argument("--jobs", type=int, default=2, help="parallel compile checks")
-    r.add_argument("--out", default="benchmarks/results/eval/run", help="directory for generations and reports")
     r.add_argument("--name", default="eval", help="report file stem")
     r.add_argument("--score-only", action="store_true", help="score existing generations only")
     r.add_argument("--allow-partial", action="store_true",
                    help="score only the cases generated in every configuration (with --score-only)")
     r.add_argument("--no-cr", action="store_true", help="skip the compile/type checks (no CR)")
-    r.add_argument("--quiet", action="store_true")
+    r.add_argument("--json", action="store_true", help="print the summaries and report paths as JSON on stdout")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=_run_defaults)
 
 
@@ -151,5 +197,5 @@ def _run_defaults(args: argparse.Namespace) -> int:
     if args.k is None:
         args.k = sorted({1, args.n})
     if any(k < 1 or k > args.n for k in args.k):
-        raise ConfigError(f"-k must be between 1 and -n ({args.n})")
+        raise UsageError(f"-k must be between 1 and -n ({args.n})")
     return cmd_run(args)

@@ -5,21 +5,32 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mgd.cli.commands.generate import model_arg
+from mgd.cli.errors import require_extra
+from mgd.cli.models import loading, resolve_model
+from mgd.cli.parsing import add_command
 
 __all__ = ["register"]
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    model = resolve_model(args.model)
+    require_extra("hf", ("torch", "transformers"), "mgd demo")
     from mgd.cli.demo import run_demo
 
-    return run_demo(model_arg(args.model), server=args.server, max_new_tokens=args.max_new_tokens)
-
+    with loading(model):
+        return run_demo(model, server=args.server, max_new_tokens=args.max_new_tokens, as_json=args.json)
 
 
 def register(sub: Any) -> None:
-    d = sub.add_parser("demo", help="side by side: the model with and without monitors")
-    d.add_argument("--model", help="HF model id or path (default: $MGD_MODEL)")
-    d.add_argument("--server", default=None)
-    d.add_argument("--max-new-tokens", type=int, default=24)
+    d = add_command(
+        sub, "demo", help="side by side: the model with and without monitors on a small demo project",
+        description="Completes the rest of the line after every member-access dot of the demo project's "
+                    "report.py, with and without monitors, and asks the language server whether each "
+                    "generated member exists.",
+        examples=["mgd demo --model PATH", "MGD_MODEL=PATH mgd demo --server pyright --json"],
+    )
+    d.add_argument("--model", help="model directory or Hugging Face id (default: $MGD_MODEL)")
+    d.add_argument("--server", default=None, help="Python language server preset: jedi or pyright (default: jedi)")
+    d.add_argument("--max-new-tokens", type=int, default=24, metavar="N", help="most tokens per completion")
+    d.add_argument("--json", action="store_true", help="print the completions and verdicts as JSON on stdout")
     d.set_defaults(func=cmd_demo)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
+
+from mgd.cli.errors import EXIT_FAILED, EXIT_OK, UsageError
+from mgd.cli.parsing import add_command
 
 __all__ = ["register"]
 
@@ -14,26 +18,38 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from mgd.config import load_config
 
     config = load_config(args.config)
-    languages = args.language or list(SNIPPETS)
-    unknown = [lang for lang in languages if lang not in SNIPPETS]
+    unknown = [lang for lang in args.language if lang not in SNIPPETS]
     if unknown:
-        from monitors.errors import ConfigError
+        raise UsageError(f"doctor knows no snippet for {unknown}; known: {sorted(SNIPPETS)}")
+    targets: list[tuple[str, str | None]] = []
+    for name in args.server:
+        spec = config.server(name)  # an unknown name is a ConfigError listing the known ones
+        language = spec.language_id if spec.language_id in SNIPPETS else None
+        if language is None:
+            raise UsageError(f"--server {name}: doctor has no snippet for its language {spec.language_id!r}")
+        targets.append((language, name))
+    if args.language or not args.server:
+        targets += [(lang, None) for lang in (args.language or list(SNIPPETS))]
+    named = bool(args.language or args.server)
 
-        raise ConfigError(f"doctor knows no snippet for {unknown}; known: {sorted(SNIPPETS)}")
-    checks = run_checks(languages, config, args.timeout)
-    counted = [c for c in checks if args.language or c.language not in EXPERIMENTAL]
+    def show(c: Any) -> None:
+        if args.json or (args.quiet and c.ok):
+            return
+        print(_line(c, c.language in EXPERIMENTAL), flush=True)
+        if c.detail and not c.ok:
+            print(f"    {c.detail}")
+        if c.hint and not c.ok:
+            print(f"    install: {c.hint}", flush=True)
+
+    checks = run_checks(targets, config, args.timeout, on_check=show)
+    counted = [c for c in checks if named or c.language not in EXPERIMENTAL]
     if args.json:
         print(json.dumps([{**_row(c), "ok": c.ok} for c in checks], indent=2))
-    else:
-        for c in checks:
-            if args.quiet and c.ok:
-                continue
-            print(_line(c, c.language in EXPERIMENTAL))
-            if c.detail and not c.ok:
-                print(f"    {c.detail}")
-            if c.hint and not c.ok:
-                print(f"    install: {c.hint}")
-    return 0 if all(c.ok for c in counted) else 1
+    elif not all(c.installed for c in checks):
+        print("\nServers that pip cannot install come from npm (pyright, typescript-language-server: needs "
+              "Node.js) or your system's packages (gopls, rust-src); the install lines above put them where "
+              "mgd looks (this Python's bin, <prefix>/lsp, then PATH).", file=sys.stderr)
+    return EXIT_OK if all(c.ok for c in counted) else EXIT_FAILED
 
 
 def _row(c: Any) -> dict[str, Any]:
@@ -63,10 +79,19 @@ def _line(c: Any, experimental: bool) -> str:
 
 
 def register(sub: Any) -> None:
-    d = sub.add_parser("doctor", help="check the language servers: installed, starting, answering")
+    d = add_command(
+        sub, "doctor", help="check the language servers: installed, starting, answering a completion",
+        description="For each language: is its server installed, does it start, does it answer a completion on "
+                    "a built-in snippet? A server that is missing gets its install line. Exit 1 when a checked "
+                    "server is not ok (Rust, experimental, counts only when named).",
+        examples=["mgd doctor", "mgd doctor --language python --json", "mgd doctor --server pyright"],
+    )
     d.add_argument("--language", action="append", default=[], help="check only this language (repeatable)")
+    d.add_argument("--server", action="append", default=[], metavar="PRESET",
+                   help="check this server on its language's snippet, e.g. pyright (repeatable)")
     d.add_argument("--config", default=None, metavar="TOML", help="mgd.toml with server overrides")
-    d.add_argument("--timeout", type=float, default=120.0, help="seconds allowed for each first completion")
-    d.add_argument("--json", action="store_true", help="print the results as JSON")
+    d.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
+                   help="seconds allowed for each first completion")
+    d.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     d.add_argument("--quiet", action="store_true", help="print only problems")
     d.set_defaults(func=cmd_doctor)

@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mgd.cli.errors import UsageError, require_extra
+from mgd.cli.parsing import add_command
 from monitors.errors import ConfigError
 
 __all__ = ["build_command", "register", "split_own_args"]
@@ -26,6 +28,7 @@ _SPEC_FLAGS = ("--speculative-config", "--speculative_config", "-sc")
 
 def build_command(args: argparse.Namespace, extra: list[str]) -> tuple[list[str], dict[str, str]]:
     """The ``vllm serve`` command line and environment for ``mgd serve``."""
+    require_extra("vllm", ("vllm",), "mgd serve")
     from mgd.config import ALLOWED_WORKSPACES_ENV
     from mgd.vllm.common import CONFIG_ENV, SERVER_ENV, spec_decode_problem
 
@@ -33,7 +36,7 @@ def build_command(args: argparse.Namespace, extra: list[str]) -> tuple[list[str]
     roots = [str(Path(d).expanduser().resolve()) for d in args.allow_workspace]
     for r in roots:
         if not Path(r).is_dir():
-            raise ConfigError(f"--allow-workspace {r}: not a directory")
+            raise UsageError(f"--allow-workspace {r}: not a directory")
     if env.get(ALLOWED_WORKSPACES_ENV):
         roots = [*env[ALLOWED_WORKSPACES_ENV].split(os.pathsep), *roots]
     if not roots:
@@ -45,7 +48,7 @@ def build_command(args: argparse.Namespace, extra: list[str]) -> tuple[list[str]
     if args.config:
         path = Path(args.config).expanduser().resolve()
         if not path.is_file():
-            raise ConfigError(f"--config {args.config}: no such file")
+            raise UsageError(f"--config {args.config}: no such file")
         from mgd.config import load_config
 
         load_config(path)  # a bad file fails here, not in every request
@@ -66,11 +69,14 @@ def split_own_args(args: argparse.Namespace) -> list[str]:
     it = iter(args.vllm_args)
     for a in it:
         name, eq, value = a.partition("=")
+        if a in ("-v", "--verbose") or (a.startswith("-v") and set(a[1:]) == {"v"}):  # global: anywhere
+            args.verbose_sub = getattr(args, "verbose_sub", 0) + (1 if a == "--verbose" else len(a) - 1)
+            continue
         if name in ("--allow-workspace", "--lsp-server", "--config"):
             if not eq:
                 value = next(it, None)
                 if value is None:
-                    raise ConfigError(f"{name} needs a value")
+                    raise UsageError(f"{name} needs a value")
             if name == "--allow-workspace":
                 args.allow_workspace.append(value)
             elif name == "--lsp-server":
@@ -109,12 +115,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser(
-        "serve",
-        help="vLLM's OpenAI-compatible server with mgd (needs mgd[vllm])",
-        description="Starts `vllm serve MODEL ...` with the mgd logits processor. Unknown arguments go to vLLM.",
+    p = add_command(
+        sub, "serve", help="vLLM's OpenAI-compatible server with mgd (needs mgd[vllm])",
+        description="Starts `vllm serve MODEL ...` with the mgd logits processor. Arguments mgd does not know "
+                    "go to vLLM. Requests opt in with vllm_xargs={\"mgd\": \"<JSON settings>\"}.",
+        examples=["mgd serve MODEL --allow-workspace ~/src/project --port 8000",
+                  "mgd serve MODEL --allow-workspace ~/src/project --lsp-server pyright --max-model-len 4096"],
     )
-    p.add_argument("model", help="model id or path")
+    p.add_argument("model", help="model directory or Hugging Face id")
     p.add_argument("--allow-workspace", action="append", default=[], metavar="DIR",
                    help="a workspace root requests may use (repeatable; also MGD_ALLOWED_WORKSPACES)")
     p.add_argument("--lsp-server", default=None, metavar="PRESET",

@@ -38,7 +38,10 @@ from mgd.engines.speculative.tree import DraftTree
 from monitors.errors import ConfigError
 from monitors.guide import SequenceGuide, StepResult
 
-__all__ = ["SpecConfig", "SpecStats", "TreeDecoder"]
+__all__ = ["DEFAULT_SPEC", "SpecConfig", "SpecStats", "TreeDecoder"]
+
+#: The tree a bare ``--speculative`` asks for (sources in budget priority order, ":" node budget).
+DEFAULT_SPEC = "monitor,ngram,recycle:16"
 
 
 @dataclass(frozen=True, slots=True)
