@@ -45,8 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import ROOT, default_model, write_result  # noqa: E402
 
-from monitors.casegen import dot_sites, sample_sites  # noqa: E402
 from mgd.engines.generate import GenerateOptions, Prompt  # noqa: E402
+from monitors.casegen import dot_sites, sample_sites  # noqa: E402
 from monitors.languages import language_for_path  # noqa: E402
 
 PROJECT = ROOT / "tests" / "fixtures" / "projects" / "click"

@@ -16,6 +16,7 @@ workspace's, or ``SessionConfig.config``) < :class:`~mgd.config.SessionConfig`
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 from collections import OrderedDict
@@ -53,7 +54,7 @@ class MgdSession:
             if isinstance(tokenizer_or_index, VocabIndex)
             else VocabIndex.from_tokenizer(tokenizer_or_index)
         )
-        self.loop = BackgroundLoop()
+        self.loop = BackgroundLoop(cpus=self.config.lsp_cpus)
         self.loop.start()
         self.pool = ServerPool()
         if self.config.backend == "multilspy":
@@ -100,14 +101,17 @@ class MgdSession:
         return settings.language_for_path(file)
 
     def server_for(self, language: LanguageSpec, workspace: str | Path | None = None) -> ServerSpec:
-        """The language server of ``language``: the flag, else ``mgd.toml``, else the default."""
+        """The language server of ``language``: the flag, else ``mgd.toml``, else the default
+        (on the session's ``lsp_cpus`` when it has some)."""
         server = self.config.server
         if isinstance(server, ServerSpec):
-            return server
-        settings = self.settings(workspace)
-        if server is not None:
-            return settings.server(server)
-        return settings.server_for(language.name)
+            spec = server
+        elif server is not None:
+            spec = self.settings(workspace).server(server)
+        else:
+            spec = self.settings(workspace).server_for(language.name)
+        cpus = self.config.lsp_cpus
+        return spec if cpus is None or spec.cpus == cpus else dataclasses.replace(spec, cpus=cpus)
 
     def monitor_names(self, language: LanguageSpec, workspace: str | Path | None = None,
                       requested: Iterable[str] | None = None) -> tuple[str, ...]:

@@ -22,11 +22,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from lsp_bridge.cpus import format_cpus
 from lsp_bridge.workspace import resolve_in_workspace
 from mgd.config import ALLOWED_WORKSPACES_ENV, KEY, SessionConfig, allowed_roots_from_env
 from mgd.engines.base import GenerateOptions, Generator, Prompt
 from mgd.engines.cases import CaseResult
-from mgd.vllm.common import CONFIG_ENV, MONITORS_ENV, REQUEST_TIMEOUT_ENV, SERVER_ENV, spec_decode_problem
+from mgd.vllm.common import (
+    CONFIG_ENV,
+    LSP_CPUS_ENV,
+    MONITORS_ENV,
+    REQUEST_TIMEOUT_ENV,
+    SERVER_ENV,
+    spec_decode_problem,
+)
 from mgd.vllm.core import TAG_KEY
 from monitors.errors import ConfigError, MgdError, WorkspaceError
 from monitors.vocab import VocabIndex
@@ -84,7 +92,7 @@ class VllmGenerator(Generator):
     """An offline vLLM ``LLM`` with the mgd processor; generates for prompts or cases.
 
     ``config``: the session settings the processor uses (its ``server``, ``config``,
-    ``monitors`` and ``request_timeout_s``; ``wait_s`` becomes each request's
+    ``monitors``, ``request_timeout_s`` and ``lsp_cpus``; ``wait_s`` becomes each request's
     ``wait_ms``, at most 60 s). ``allowed_workspaces``: the workspaces requests may
     use (with ``MGD_ALLOWED_WORKSPACES`` unset); None allows none.
     """
@@ -132,6 +140,7 @@ class VllmGenerator(Generator):
                                                                   or ""),
             MONITORS_ENV: None if config.monitors is None else ",".join(config.monitors),
             REQUEST_TIMEOUT_ENV: None if config.request_timeout_s is None else repr(config.request_timeout_s),
+            LSP_CPUS_ENV: None if config.lsp_cpus is None else format_cpus(config.lsp_cpus),
         }
         if settings[CONFIG_ENV] == "":
             raise ConfigError("--engine vllm needs mgd.toml settings as a file path")
