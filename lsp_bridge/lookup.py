@@ -39,7 +39,7 @@ import logging
 import re
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,16 +114,19 @@ class LookupStats:
     ``sent``: requests written to (or queued for) a server, per key kind;
     ``shared``: answers taken from another caller's request; ``cancelled``:
     requests cancelled because no caller waited any more; ``lsp_ms``: the sum of
-    send-to-answer times of answered requests.
+    send-to-answer times of answered requests (queueing at a gate included);
+    ``service_ms``: the most recent answered requests' times from leaving the
+    gate to the answer (the server's own latency), oldest first.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, keep: int = 4096) -> None:
         self._lock = threading.Lock()
         self.sent: dict[str, int] = {}
         self.shared = 0
         self.cancelled = 0
         self.answered = 0
         self.lsp_ms = 0.0
+        self.service_ms: deque[float] = deque(maxlen=keep)
 
     def count(self, field: str, n: int = 1) -> None:
         with self._lock:
@@ -133,10 +136,12 @@ class LookupStats:
         with self._lock:
             self.sent[kind] = self.sent.get(kind, 0) + 1
 
-    def answered_in(self, ms: float) -> None:
+    def answered_in(self, ms: float, service_ms: float | None = None) -> None:
         with self._lock:
             self.answered += 1
             self.lsp_ms += ms
+            if service_ms is not None:
+                self.service_ms.append(service_ms)
 
     def as_dict(self) -> dict[str, float | int]:
         with self._lock:
@@ -278,15 +283,20 @@ class BridgeLookup:
         """Start the request now, or queue it at the gate (the coroutine is made only
         when it is sent, so a request cancelled in the queue costs nothing)."""
         t0 = time.perf_counter()
+        sent = [t0]  # when the request left the gate
         stats = self._stats
 
         def submit() -> concurrent.futures.Future[Any]:
+            sent[0] = time.perf_counter()
             return self._loop.submit(self._ask(kind, need))
 
+        def answered(f: concurrent.futures.Future[Any]) -> None:
+            if stats is not None and not f.cancelled():
+                now = time.perf_counter()
+                stats.answered_in((now - t0) * 1000.0, (now - sent[0]) * 1000.0)
+
         fut = self._gate.submit(submit) if self._gate is not None else submit()
-        if stats is not None:
-            fut.add_done_callback(
-                lambda f: f.cancelled() or stats.answered_in((time.perf_counter() - t0) * 1000.0))
+        fut.add_done_callback(answered)
         return fut
 
     def start(self, need: Need) -> concurrent.futures.Future[Facts]:

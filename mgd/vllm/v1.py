@@ -65,8 +65,23 @@ class MgdV1LogitsProcessor(LogitsProcessor):
         return False  # it masks tokens: greedy results change
 
     def update_state(self, batch_update: BatchUpdate | None) -> None:
-        if batch_update is None or not self.enabled:
+        if not self.enabled:
             return
+        if batch_update is not None:
+            self._update_rows(batch_update)
+        self._prefetch()
+
+    def _prefetch(self) -> None:
+        """Feed every row the token sampled last step now, before the forward pass
+        (vLLM calls ``update_state`` every step, ahead of the model): a lookup that
+        token triggers runs while the model computes instead of starting in ``apply()``.
+        Under async scheduling the token is still a placeholder; ``apply()`` feeds it."""
+        for row in self._rows.values():
+            out = row.output_ids
+            if row.monitor is not None and out and out[-1] >= 0:
+                row.monitor.sync(out)
+
+    def _update_rows(self, batch_update: BatchUpdate) -> None:
         rows = self._rows
         for index in batch_update.removed:
             _close(rows.pop(index, None))  # finished, aborted or preempted: drop its pending lookups
