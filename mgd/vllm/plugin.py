@@ -101,6 +101,26 @@ def load_problem() -> str | None:
     return _problem
 
 
+_checked = False
+
+
+def _check_processors() -> None:
+    """Import the processor modules once (the front end validates requests in its own
+    process, where vLLM never builds a processor): a failure there is a failure of
+    the workers too, and requests must not be accepted to run unconstrained."""
+    global _checked
+    if _checked or _problem is not None:
+        return
+    _checked = True
+    try:
+        if _V1Base is not None:
+            import mgd.vllm.v1  # noqa: F401
+        if _V2Base is not None:
+            import mgd.vllm.v2  # noqa: F401
+    except Exception as exc:  # noqa: BLE001
+        _fail("the mgd processor failed to import", exc)
+
+
 class _InertV1(_V1Base if _V1Base is not None else object):  # type: ignore[misc]
     """A V1 processor that never touches logits."""
 
@@ -161,6 +181,7 @@ class MgdLogitsProcessor(*_bases):  # type: ignore[misc]
         extra = getattr(sampling_params, "extra_args", None)
         if not extra or _KEY not in extra:
             return
+        _check_processors()
         if _problem is not None:
             raise ValueError(f"mgd is not available in this server: {_problem}")
         validate_sampling_params(sampling_params)
