@@ -68,7 +68,8 @@ from _common import ROOT, default_model, write_result  # noqa: E402
 PROJECT = ROOT / "tests" / "fixtures" / "projects" / "click"
 FILES = ["click/core.py", "click/types.py", "click/parser.py", "click/formatting.py", "click/termui.py",
          "click/decorators.py", "click/utils.py", "click/shell_completion.py"]
-COUNTERS = ("steps", "constrained_steps", "open_steps", "needed_lookups", "open_lookups", "fallbacks", "lookups",
+COUNTERS = ("steps", "constrained_steps", "open_steps", "needed_lookups", "open_lookups", "provisional_steps",
+            "provisional_lookups", "fallbacks", "lookups",
             "shared_lookups", "cancelled_lookups", "unsent_lookups", "answered_lookups", "lsp_ms", "waited_ms",
             "apply_ms", "apply_calls")
 
@@ -206,7 +207,7 @@ def delta(after: dict, before: dict) -> dict:
     d["apply_ms_per_step"] = round(apply_ms / calls, 3) if calls else 0.0
     # The processor's own work per engine step: apply() time less the time it waited for lookups.
     d["processor_ms_per_step"] = round(max(apply_ms - d["waited_ms"], 0.0) / calls, 3) if calls else 0.0
-    gated = d["constrained_steps"] + d["open_steps"]
+    gated = d["constrained_steps"] + d["provisional_steps"] + d["open_steps"]  # steps a lookup was due for
     d["fail_open_rate"] = round(d["open_steps"] / gated, 4) if gated else 0.0
     d["open_lookup_rate"] = round(d["open_lookups"] / d["needed_lookups"], 4) if d["needed_lookups"] else 0.0
     d["hidden_share"] = round(1 - d["waited_ms"] / d["lsp_ms"], 4) if d["lsp_ms"] > 0 else 1.0
@@ -231,9 +232,12 @@ def run_setting(args: argparse.Namespace, setting: str, engine_cpus: frozenset[i
     from mgd.vllm.offline import VllmGenerator
 
     ps = prompts(args.prompts)
+    variants = [v for v in args.variants.split(",") if v]
     opts = dict(max_new_tokens=args.tokens, max_prompt_tokens=512)
     plain_o, mgd_o = GenerateOptions(monitors=False, **opts), GenerateOptions(monitors=True, **opts)
-    rows, outputs, traces = [], [], []
+    rows: list[dict[str, Any]] = []
+    outputs: list[dict[str, list[str]]] = []
+    traces: list[dict[str, Any]] = []
     load0 = os.getloadavg()
     with VllmGenerator(args.model, config=SessionConfig(server=args.server, lsp_cpus=lsp_cpus),
                        allowed_workspaces=[PROJECT], dtype="float32",
@@ -249,42 +253,48 @@ def run_setting(args: argparse.Namespace, setting: str, engine_cpus: frozenset[i
         cores = len(engine_cpus) if engine_cpus is not None else len(os.sched_getaffinity(0))
         for batch in [int(b) for b in args.batches.split(",")]:
             plain = measured(gen, ps, plain_o, batch, args.wait_ms)
-            before = gen.reports()["totals"]
-            tags: list[str] = []
-            mgd = measured(gen, ps, mgd_o, batch, args.wait_ms, tags)
-            reports = gen.reports(tags)
-            stats = delta(reports["totals"], before)
-            service = [s for d in gen.details() for s in d["service_ms"]][-stats["answered_lookups"]:] \
-                if stats["answered_lookups"] else []
-            positions = [reports["requests"].get(t, {}).get("lookup_positions", []) for t in tags]
-            outputs.append((batch, plain.pop("texts"), mgd.pop("texts")))
-            print(f"[{setting}] batch {batch}: plain {plain['tok_s']:.1f} tok/s, mgd {mgd['tok_s']:.1f} tok/s",
-                  flush=True)
-            # The least time mgd can take if the plain run already keeps the engine's cores busy
-            # and the servers share them (contended); on their own cores (split) they do not.
-            floor_s = (plain["cpu_s"] + (mgd["server_cpu_s"] if lsp_cpus is None else 0.0)) / cores
-            row = {"batch": batch, "plain_tok_s": round(plain["tok_s"], 1), "mgd_tok_s": round(mgd["tok_s"], 1),
-                   "ratio": round(mgd["tok_s"] / plain["tok_s"], 3), "tokens": mgd["tokens"],
-                   "plain_s": round(plain["seconds"], 2), "mgd_s": round(mgd["seconds"], 2),
-                   "plain_cpu_s": round(plain["cpu_s"], 2), "mgd_cpu_s": round(mgd["cpu_s"], 2),
-                   "plain_cpu_ms_per_token": round(plain["cpu_s"] * 1000 / plain["tokens"], 2),
-                   "mgd_cpu_ms_per_token": round(mgd["cpu_s"] * 1000 / mgd["tokens"], 2),
-                   "server_cpu_s": round(mgd["server_cpu_s"], 2),
-                   "server_cpu_ms_per_lookup": round(mgd["server_cpu_s"] * 1000 / max(stats["lookups"], 1), 1),
-                   "ratio_ceiling_cpu": round(plain["seconds"] / max(plain["seconds"], floor_s), 3),
-                   "lsp_requests_per_token": round(stats["lookups"] / mgd["tokens"], 4),
-                   "lsp_requests_per_request": round(stats["lookups"] / len(ps), 3),
-                   "service_ms_p50": percentile(service, 0.5), "service_ms_p90": percentile(service, 0.9),
-                   **stats}
+            row: dict[str, Any] = {"batch": batch, "plain_tok_s": round(plain["tok_s"], 1),
+                                   "plain_s": round(plain["seconds"], 2), "plain_cpu_s": round(plain["cpu_s"], 2),
+                                   "plain_cpu_ms_per_token": round(plain["cpu_s"] * 1000 / plain["tokens"], 2)}
+            texts = {"plain": plain.pop("texts")}
+            for variant in variants:
+                gen.provisional = variant == "mgd_provisional"
+                before = gen.reports()["totals"]
+                tags: list[str] = []
+                mgd = measured(gen, ps, mgd_o, batch, args.wait_ms, tags)
+                reports = gen.reports(tags)
+                stats = delta(reports["totals"], before)
+                service = [s for d in gen.details() for s in d["service_ms"]][-stats["answered_lookups"]:] \
+                    if stats["answered_lookups"] else []
+                positions = [reports["requests"].get(t, {}).get("lookup_positions", []) for t in tags]
+                texts[variant] = mgd.pop("texts")
+                # The least time mgd can take if the plain run already keeps the engine's cores busy and
+                # the servers share them (contended); on cores of their own (split) they do not.
+                floor_s = (plain["cpu_s"] + (mgd["server_cpu_s"] if lsp_cpus is None else 0.0)) / cores
+                row[variant] = {
+                    "tok_s": round(mgd["tok_s"], 1), "ratio": round(mgd["tok_s"] / plain["tok_s"], 3),
+                    "tokens": mgd["tokens"], "seconds": round(mgd["seconds"], 2), "cpu_s": round(mgd["cpu_s"], 2),
+                    "cpu_ms_per_token": round(mgd["cpu_s"] * 1000 / mgd["tokens"], 2),
+                    "server_cpu_s": round(mgd["server_cpu_s"], 2),
+                    "server_cpu_ms_per_lookup": round(mgd["server_cpu_s"] * 1000 / max(stats["lookups"], 1), 1),
+                    "ratio_ceiling_cpu": round(plain["seconds"] / max(plain["seconds"], floor_s), 3),
+                    "lsp_requests_per_token": round(stats["lookups"] / mgd["tokens"], 4),
+                    "lsp_requests_per_request": round(stats["lookups"] / len(ps), 3),
+                    "service_ms_p50": percentile(service, 0.5), "service_ms_p90": percentile(service, 0.9),
+                    **stats}
+                traces.append({"batch": batch, "variant": variant, "lookup_positions": positions,
+                               "service_ms": [round(x, 2) for x in service]})
+                print(f"[{setting}] batch {batch} {variant}: plain {plain['tok_s']:.1f} tok/s, "
+                      f"{variant} {mgd['tok_s']:.1f} tok/s", flush=True)
+            gen.provisional = None
             rows.append(row)
-            traces.append({"batch": batch, "lookup_positions": positions, "service_ms": [round(s, 2) for s in service]})
+            outputs.append(texts)
             print(row, flush=True)
     load1 = os.getloadavg()
     if not args.no_check:
-        for row, (batch, plain_texts, mgd_texts) in zip(rows, outputs, strict=True):
-            row["legality"] = {"plain": legality(ps, plain_texts, args.server, lsp_cpus),
-                               "mgd": legality(ps, mgd_texts, args.server, lsp_cpus)}
-            print(f"[{setting}] batch {batch} legality: {row['legality']}", flush=True)
+        for row, texts in zip(rows, outputs, strict=True):
+            row["legality"] = {name: legality(ps, t, args.server, lsp_cpus) for name, t in texts.items()}
+            print(f"[{setting}] batch {row['batch']} legality: {row['legality']}", flush=True)
     return {"setting": setting, "engine_cpus": None if engine_cpus is None else sorted(engine_cpus),
             "lsp_cpus": None if lsp_cpus is None else sorted(lsp_cpus), "threads": threads,
             "reniced_pids": len(reniced), "loadavg_before": [round(x, 2) for x in load0],
@@ -335,6 +345,8 @@ def simulate(positions: list[list[int]], service_ms: list[float], batch: int, to
 def gpu_simulation(split: dict, tokens: int, wait_ms: float, steps_ms: list[float]) -> list[dict]:
     out = []
     for trace in split["trace"]:
+        if trace["variant"] != "mgd":  # the lookups of plain mgd (provisional names change no timing)
+            continue
         for step in steps_ms:
             sim = simulate(trace["lookup_positions"], trace["service_ms"], trace["batch"], tokens, step, wait_ms)
             out.append({"batch": trace["batch"], "step_ms": step, "wait_ms": wait_ms, **sim})
@@ -366,6 +378,9 @@ def main() -> None:
     ap.add_argument("--engine-cpus", default=None, help="split: the engine's CPUs (default: first half)")
     ap.add_argument("--lsp-cpus", default=None, help="split: the language servers' CPUs (default: the rest)")
     ap.add_argument("--steps-ms", default="10,20,40", help="GPU-shaped replay step times (default: %(default)s)")
+    ap.add_argument("--variants", default="mgd,mgd_provisional",
+                    help="mgd runs per batch: mgd (free steps while a lookup runs), mgd_provisional "
+                         "(provisional names then) (default: %(default)s)")
     ap.add_argument("--setting", choices=("contended", "split"), default=None, help=argparse.SUPPRESS)
     ap.add_argument("--child-out", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -403,7 +418,7 @@ def main() -> None:
         print("gpu-shaped:", row)
     for s in settings.values():
         for t in s.pop("trace"):
-            s.setdefault("lookups", []).append({"batch": t["batch"],
+            s.setdefault("lookups", []).append({"batch": t["batch"], "variant": t["variant"],
                                                 "service_ms_mean": round(statistics.fmean(t["service_ms"]), 1)
                                                 if t["service_ms"] else 0.0,
                                                 "lookup_positions": t["lookup_positions"],

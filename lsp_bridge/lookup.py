@@ -49,6 +49,7 @@ from lsp_bridge.gate import LookupGate
 from lsp_bridge.loop import BackgroundLoop
 from lsp_bridge.names import identifier_entries, identifier_names
 from lsp_bridge.pool import ServerPool
+from lsp_bridge.provisional import ReceiverMemory, document_members, receiver_at, scope_of
 from lsp_bridge.servers import ServerSpec
 from monitors.base import CompletionEntry, CompletionFacts, Facts, Need, SignatureFacts, SignatureNeed
 from monitors.calls import signature_of
@@ -266,6 +267,7 @@ class BridgeLookup:
         cache: RequestCache | None = None,
         gate: LookupGate | None = None,
         stats: LookupStats | None = None,
+        memory: ReceiverMemory | None = None,
     ) -> None:
         self._loop = loop
         self._pool = pool
@@ -275,6 +277,7 @@ class BridgeLookup:
         self._cache = cache if cache is not None else RequestCache(cache_size, ttl_s=float("inf"))
         self._gate = gate
         self._stats = stats
+        self._memory = memory
         self.requests = 0
         self.shared = 0
         self.sent: dict[str, int] = {}
@@ -327,12 +330,47 @@ class BridgeLookup:
             facts = self._facts(need, f)
             if not facts.ok or (key[0] == "import" and getattr(_result(f), "incomplete", False)):
                 cache.forget(key, f)  # do not keep failures (nor share a partial listing)
+            elif self._memory is not None and isinstance(facts, CompletionFacts) and not facts.incomplete \
+                    and facts.names and need.kinds is None:
+                where = self._receiver_scope(need)
+                if where is not None:
+                    self._memory.put(where[1], facts.names)
             if out.set_running_or_notify_cancel():
                 out.set_result(facts)
 
         raw.add_done_callback(done)
         out.add_done_callback(finished)
         return out
+
+    def _receiver_scope(self, need: Need) -> tuple[tuple[int, int, str], Hashable] | None:
+        """The scope of the need's receiver and its memory key (None: no plain receiver)."""
+        if isinstance(need, SignatureNeed):
+            return None
+        doc = self._doc
+        before = doc.prefix + need.generated[: need.offset]
+        receiver = receiver_at(before)
+        if receiver is None:
+            return None
+        text = before + doc.suffix
+        language = doc.language or _LANGUAGE_OF_SUFFIX.get(doc.file.suffix)
+        scope = scope_of(text, len(before), receiver, language)
+        return scope, (self._spec.name, doc.workspace, doc.file, receiver, scope[2])
+
+    def provisional(self, need: Need) -> Facts | None:
+        """Names to constrain ``need`` with until the server answers (see
+        :mod:`lsp_bridge.provisional`), or None. Never asks the server."""
+        if isinstance(need, SignatureNeed) or need.kinds is not None or need.entries:
+            return None  # monitors that filter by kind or type need the server's items
+        where = self._receiver_scope(need)
+        if where is None:
+            return None
+        (start, end, _key), key = where
+        names = self._memory.get(key) if self._memory is not None else None
+        if names is None:
+            doc = self._doc
+            before = doc.prefix + need.generated[: need.offset]
+            names = document_members(before + doc.suffix, receiver_at(before) or "", start, end)
+        return CompletionFacts(need.serial, names) if names else None
 
     async def _ask(self, kind: str, need: Need) -> Any:
         doc = self._doc

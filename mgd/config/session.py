@@ -41,7 +41,11 @@ class SessionConfig:
     session's request cache (identical LSP requests are sent once). ``lsp_cpus``:
     CPUs reserved for language servers (every server, overriding ``[servers.X]
     cpus``) and for the session's LSP client thread; None: ``mgd.toml``'s, else
-    wherever the process runs (see :mod:`lsp_bridge.cpus`).
+    wherever the process runs (see :mod:`lsp_bridge.cpus`). ``provisional``:
+    non-blocking guides constrain a step whose member lookup is still running to
+    provisional names (the last answer for the same receiver and scope, else the
+    names written after that receiver in the document; see
+    :mod:`lsp_bridge.provisional`) instead of leaving it free.
     """
 
     server: str | ServerSpec | None = None
@@ -55,6 +59,7 @@ class SessionConfig:
     cache_size: int = 1024
     cache_ttl_s: float = 60.0
     lsp_cpus: frozenset[int] | None = None
+    provisional: bool = False
 
     def __post_init__(self) -> None:
         if self.backend not in ("builtin", "multilspy"):

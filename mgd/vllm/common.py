@@ -7,7 +7,9 @@ server for every request), ``MGD_CONFIG`` (an ``mgd.toml`` for every workspace;
 default: each workspace's own), ``MGD_MONITORS`` (comma-separated monitors for
 requests that name none; default: ``mgd.toml``, else ``dereference``),
 ``MGD_REQUEST_TIMEOUT_S`` (the deadline of each LSP request) and ``MGD_LSP_CPUS``
-(CPUs reserved for the language servers and mgd's LSP client thread, e.g. ``6-7``).
+(CPUs reserved for the language servers and mgd's LSP client thread, e.g. ``6-7``)
+and ``MGD_PROVISIONAL`` (``1``/``0``: constrain a step whose lookup is still
+running to provisional names, for requests that do not say; default ``0``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ __all__ = [
     "CONFIG_ENV",
     "LSP_CPUS_ENV",
     "MONITORS_ENV",
+    "PROVISIONAL_ENV",
     "REQUEST_TIMEOUT_ENV",
     "SERVER_ENV",
     "calling_engine_config",
@@ -46,6 +49,8 @@ MONITORS_ENV = "MGD_MONITORS"
 REQUEST_TIMEOUT_ENV = "MGD_REQUEST_TIMEOUT_S"
 #: CPUs for the language servers and the LSP client thread (``"6-7"``; default: unpinned).
 LSP_CPUS_ENV = "MGD_LSP_CPUS"
+#: Provisional names while a lookup runs, for requests that do not say (``1``/``0``).
+PROVISIONAL_ENV = "MGD_PROVISIONAL"
 #: Module prefix of mgd's processor classes (to spot an explicit registration).
 _OWN_MODULE = "mgd.vllm"
 
@@ -105,6 +110,9 @@ def processor_config(environ: dict[str, str] | None = None) -> SessionConfig:
     monitors = env.get(MONITORS_ENV)
     names = tuple(m.strip() for m in monitors.split(",") if m.strip()) if monitors is not None else None
     cpus = env.get(LSP_CPUS_ENV) or None
+    provisional = (env.get(PROVISIONAL_ENV) or "0").strip().lower()
+    if provisional not in ("0", "1", "true", "false", "on", "off"):
+        raise ConfigError(f"{PROVISIONAL_ENV}={provisional!r}: use 1 or 0")
     return SessionConfig(
         server=env.get(SERVER_ENV) or None,
         config=env.get(CONFIG_ENV) or None,
@@ -113,6 +121,7 @@ def processor_config(environ: dict[str, str] | None = None) -> SessionConfig:
         allowed_roots=allowed_roots_from_env(env),
         max_inflight=1,
         lsp_cpus=None if cpus is None else parse_cpus(cpus, LSP_CPUS_ENV),
+        provisional=provisional in ("1", "true", "on"),
     )
 
 

@@ -47,7 +47,7 @@ __all__ = ["TAG_KEY", "CoreStats", "MonitorCore", "RequestMonitor"]
 TAG_KEY = "mgd_tag"
 _MAX_TAGGED = 4096
 #: Guide counters (``stats.extra``) a step adds to :class:`CoreStats`.
-_STEP_COUNTERS = ("open_steps", "needed_lookups", "open_lookups")
+_STEP_COUNTERS = ("open_steps", "needed_lookups", "open_lookups", "provisional_lookups")
 
 
 @dataclass(slots=True)
@@ -61,6 +61,8 @@ class CoreStats:
     open_steps: int = 0  # a lookup was not ready within the wait budget: step ran free
     needed_lookups: int = 0  # lookups a step needed
     open_lookups: int = 0  # ... of which the first step that needed it ran free
+    provisional_steps: int = 0  # a lookup was not ready: step constrained to provisional names
+    provisional_lookups: int = 0  # lookups whose first needed step was constrained provisionally
     fallbacks: int = 0
     waited_ms: float = 0.0
     draft_rows: int = 0
@@ -68,7 +70,7 @@ class CoreStats:
     apply_calls: int = 0
 
     def as_dict(self) -> dict[str, float | int]:
-        gated = self.constrained_steps + self.open_steps
+        gated = self.constrained_steps + self.provisional_steps + self.open_steps
         return {
             "requests": self.requests,
             "steps": self.steps,
@@ -77,6 +79,8 @@ class CoreStats:
             "needed_lookups": self.needed_lookups,
             "open_lookups": self.open_lookups,
             "open_lookup_rate": round(self.open_lookups / self.needed_lookups, 4) if self.needed_lookups else 0.0,
+            "provisional_steps": self.provisional_steps,
+            "provisional_lookups": self.provisional_lookups,
             "fallbacks": self.fallbacks,
             "waited_ms": round(self.waited_ms, 3),
             "fail_open_rate": round(self.open_steps / gated, 4) if gated else 0.0,
@@ -94,17 +98,12 @@ class RequestMonitor:
         self.settings = settings
         self.guide = guide
         self.wait_s = settings.wait_ms / 1000.0
-        self._synced: tuple[int, int] = (0, -1)  # (length, last token) of the list last synced
+        self._last_provisional = False
 
     def sync(self, output_ids: Sequence[int]) -> None:
         """Bring the guide to exactly the committed ``output_ids`` (appended tokens are
-        fed; a rewritten history, from preemption or rollback, is replayed). A list
-        unchanged since the last call (same length and last token) is not compared again."""
-        seen = (len(output_ids), int(output_ids[-1]) if output_ids else -1)
-        if seen == self._synced and seen[0] > 0:
-            return
+        fed; a rewritten history, from preemption or rollback, is replayed)."""
         self.guide.sync(output_ids)
-        self._synced = seen
 
     def step(self, deadline: float, draft: Sequence[int] = ()) -> StepResult:
         """Allowed ids for the next token; ``draft`` tokens are fed to a tentative fork."""
@@ -115,14 +114,15 @@ class RequestMonitor:
         before_wait = guide.stats.lsp_ms
         before = [extra.get(k, 0) for k in _STEP_COUNTERS]
         res = guide.allowed(max(0.0, min(self.wait_s, deadline - time.perf_counter())))
+        self._last_provisional = res.provisional
         self.core._count(res, guide.stats.lsp_ms - before_wait,
                          [extra.get(k, 0) - b for k, b in zip(_STEP_COUNTERS, before, strict=True)], bool(draft))
         return res
 
     def unmasked(self) -> None:
         """The processor could not apply the last step's ids (none inside the logits row)."""
-        self.guide.unmasked()
-        self.core._unmasked()
+        self.guide.unmasked(self._last_provisional)
+        self.core._unmasked(self._last_provisional)
 
     def report(self) -> dict[str, Any]:
         """The guide's counters, and ``lookup_positions``: how many tokens had been
@@ -196,7 +196,7 @@ class MonitorCore:
         guide = session.guide(
             settings.workspace, settings.file, prefix, settings.suffix,
             monitors=settings.monitors, language=settings.language, heal=heal,
-            wait_s=settings.wait_ms / 1000.0, blocking=False,
+            wait_s=settings.wait_ms / 1000.0, blocking=False, provisional=settings.provisional,
         )
         monitor = RequestMonitor(self, settings, guide)
         with self._lock:
@@ -227,9 +227,12 @@ class MonitorCore:
             self.stats.apply_ms += ms
             self.stats.apply_calls += 1
 
-    def _unmasked(self) -> None:
+    def _unmasked(self, provisional: bool) -> None:
         with self._lock:
-            self.stats.constrained_steps = max(self.stats.constrained_steps - 1, 0)
+            if provisional:
+                self.stats.provisional_steps = max(self.stats.provisional_steps - 1, 0)
+            else:
+                self.stats.constrained_steps = max(self.stats.constrained_steps - 1, 0)
             self.stats.fallbacks += 1
 
     def _count(self, res: StepResult, waited_ms: float, counted: Sequence[int], draft: bool) -> None:
@@ -242,6 +245,8 @@ class MonitorCore:
             s.draft_rows += int(draft)
             if res.fallback:
                 s.fallbacks += 1
+            elif res.ids is not None and res.provisional:
+                s.provisional_steps += 1
             elif res.ids is not None:
                 s.constrained_steps += 1
 

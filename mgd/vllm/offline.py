@@ -31,6 +31,7 @@ from mgd.vllm.common import (
     CONFIG_ENV,
     LSP_CPUS_ENV,
     MONITORS_ENV,
+    PROVISIONAL_ENV,
     REQUEST_TIMEOUT_ENV,
     SERVER_ENV,
     spec_decode_problem,
@@ -71,7 +72,7 @@ def _ratios(totals: dict[str, Any]) -> None:
     """Recompute the ratios of summed counters (in place)."""
     if not totals:
         return
-    gated = totals["constrained_steps"] + totals["open_steps"]
+    gated = totals["constrained_steps"] + totals["provisional_steps"] + totals["open_steps"]
     totals["fail_open_rate"] = round(totals["open_steps"] / gated, 4) if gated else 0.0
     needed = totals["needed_lookups"]
     totals["open_lookup_rate"] = round(totals["open_lookups"] / needed, 4) if needed else 0.0
@@ -112,7 +113,7 @@ class VllmGenerator(Generator):
     """An offline vLLM ``LLM`` with the mgd processor; generates for prompts or cases.
 
     ``config``: the session settings the processor uses (its ``server``, ``config``,
-    ``monitors``, ``request_timeout_s`` and ``lsp_cpus``; ``wait_s`` becomes each request's
+    ``monitors``, ``request_timeout_s``, ``lsp_cpus`` and ``provisional``; ``wait_s`` becomes each request's
     ``wait_ms``, at most 60 s). ``allowed_workspaces``: the workspaces requests may
     use (with ``MGD_ALLOWED_WORKSPACES`` unset); None allows none.
     """
@@ -132,6 +133,8 @@ class VllmGenerator(Generator):
             raise ConfigError("--engine vllm uses the built-in LSP client (backend 'builtin')")
         self._set_operator_env(config, allowed_workspaces)
         self.wait_ms = min(config.wait_s * 1000.0, 60_000.0)
+        #: Each request's ``provisional`` setting (None: the operator's, ``config.provisional``).
+        self.provisional: bool | None = None
         args = {**DEFAULT_LLM_ARGS, **llm_args}
         problem = spec_decode_problem(args.get("speculative_config") is not None,
                                       os.environ.get("VLLM_USE_V2_MODEL_RUNNER", "") in ("1", "true", "True"))
@@ -161,6 +164,7 @@ class VllmGenerator(Generator):
             MONITORS_ENV: None if config.monitors is None else ",".join(config.monitors),
             REQUEST_TIMEOUT_ENV: None if config.request_timeout_s is None else repr(config.request_timeout_s),
             LSP_CPUS_ENV: None if config.lsp_cpus is None else format_cpus(config.lsp_cpus),
+            PROVISIONAL_ENV: "1" if config.provisional else None,
         }
         if settings[CONFIG_ENV] == "":
             raise ConfigError("--engine vllm needs mgd.toml settings as a file path")
@@ -209,6 +213,8 @@ class VllmGenerator(Generator):
                 mgd["monitors"] = list(monitors)
             if heal:
                 mgd["heal"] = True
+            if self.provisional is not None:
+                mgd["provisional"] = self.provisional
             extra = {KEY: mgd, TAG_KEY: tag}
         return SamplingParams(
             max_tokens=options.max_new_tokens,
