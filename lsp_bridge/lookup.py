@@ -39,6 +39,7 @@ import logging
 import re
 import threading
 import time
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -278,6 +279,8 @@ class BridgeLookup:
         self._gate = gate
         self._stats = stats
         self._memory = memory
+        self._raw: weakref.WeakKeyDictionary[concurrent.futures.Future[Any], concurrent.futures.Future[Any]] = \
+            weakref.WeakKeyDictionary()  # what start() returned -> the (shared, gated) request
         self.requests = 0
         self.shared = 0
         self.sent: dict[str, int] = {}
@@ -340,7 +343,16 @@ class BridgeLookup:
 
         raw.add_done_callback(done)
         out.add_done_callback(finished)
+        self._raw[out] = raw
         return out
+
+    def eta_s(self, future: concurrent.futures.Future[Any]) -> float | None:
+        """Estimated seconds until the request behind ``future`` (from :meth:`start`)
+        is answered, from its gate (None: unknown, or no gate)."""
+        raw = self._raw.get(future)
+        if raw is None or self._gate is None:
+            return None
+        return 0.0 if raw.done() else self._gate.eta_s(raw)
 
     def _receiver_scope(self, need: Need) -> tuple[tuple[int, int, str], Hashable] | None:
         """The scope of the need's receiver and its memory key (None: no plain receiver)."""

@@ -31,7 +31,9 @@ class Lookup(Protocol):
     """Starts fetching the facts a monitor needs; never blocks.
 
     A lookup may also offer ``provisional(need) -> Facts | None``: facts to use
-    while the real answer is pending (see ``SequenceGuide(provisional=True)``).
+    while the real answer is pending (see ``SequenceGuide(provisional=True)``),
+    and ``eta_s(future) -> float | None``: when the answer is expected (a
+    non-blocking guide does not wait for one that cannot come within its budget).
     """
 
     def start(self, need: Need) -> concurrent.futures.Future[Facts]: ...
@@ -222,8 +224,13 @@ class SequenceGuide:
             return
         deadline = time.perf_counter() + max(wait_s, 0.0)
         provided = False
+        eta_of = None if self._blocking else getattr(self._lookup, "eta_s", None)
         for i, (serial, fut, _t0) in list(self._pending.items()):
             remaining = deadline - time.perf_counter()
+            if eta_of is not None and remaining > 0 and not fut.done():
+                eta = eta_of(fut)
+                if eta is not None and eta > remaining:
+                    remaining = 0.0  # it cannot answer within the budget: do not wait for it
             t_wait = time.perf_counter()
             first = (i, serial) not in self._examined  # the first step that needs this lookup
             if first:

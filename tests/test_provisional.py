@@ -169,3 +169,22 @@ def test_session_remembers_the_last_answer_per_receiver(tmp_path: Path, tiny_tok
         s.forget()
         fresh = other._lookup.provisional(need)
         assert fresh is not None and fresh.names == {"area", "radius"}  # back to the document's names
+
+
+def test_no_wait_for_an_answer_that_cannot_come_in_time(index) -> None:
+    """A lookup whose gate expects it in 10 s is not waited for within a 0.3 s budget;
+    one expected within the budget is."""
+
+    class Late(HungLookup):
+        eta = 10.0
+
+        def eta_s(self, future):
+            return self.eta
+
+    for eta, at_least, at_most in ((10.0, 0.0, 0.1), (0.01, 0.25, 5.0)):
+        lookup = Late(None)
+        lookup.eta = eta
+        guide = SequenceGuide([DereferenceMonitor(PY, "x = c.")], lookup, index, wait_s=0.3, blocking=False)
+        t0 = time.perf_counter()
+        assert guide.allowed().ids is None  # (it never answers either way)
+        assert at_least <= time.perf_counter() - t0 < at_most
