@@ -28,6 +28,7 @@ __all__ = ["build_command", "engine_cpus", "register", "split_own_args"]
 
 _SPEC_FLAGS = ("--speculative-config", "--speculative_config", "-sc")
 _OWN_OPTIONS = ("--allow-workspace", "--lsp-server", "--config", "--lsp-cpus")
+_OWN_SWITCHES = ("--provisional",)
 #: vLLM copies variables with these prefixes to its Ray workers (comma-separated).
 _RAY_PREFIXES_ENV = "VLLM_RAY_EXTRA_ENV_VAR_PREFIXES_TO_COPY"
 
@@ -50,7 +51,7 @@ def engine_cpus(lsp_cpus: frozenset[int], available: frozenset[int]) -> frozense
 def build_command(args: argparse.Namespace, extra: list[str]) -> tuple[list[str], dict[str, str]]:
     """The ``vllm serve`` command line and environment for ``mgd serve``."""
     from mgd.config import ALLOWED_WORKSPACES_ENV
-    from mgd.vllm.common import CONFIG_ENV, LSP_CPUS_ENV, SERVER_ENV, spec_decode_problem
+    from mgd.vllm.common import CONFIG_ENV, LSP_CPUS_ENV, PROVISIONAL_ENV, SERVER_ENV, spec_decode_problem
 
     env = dict(os.environ)
     roots = [str(Path(d).expanduser().resolve()) for d in args.allow_workspace]
@@ -80,6 +81,8 @@ def build_command(args: argparse.Namespace, extra: list[str]) -> tuple[list[str]
         lsp = parse_cpus(cpus, "--lsp-cpus")
         engine_cpus(lsp, available_cpus())  # a usage error now, not in the engine
         env[LSP_CPUS_ENV] = format_cpus(lsp)
+    if args.provisional:
+        env[PROVISIONAL_ENV] = "1"
     prefixes = [p for p in env.get(_RAY_PREFIXES_ENV, "").split(",") if p]
     env[_RAY_PREFIXES_ENV] = ",".join([*prefixes, "MGD_"] if "MGD_" not in prefixes else prefixes)
     speculative = any(a == f or a.startswith(f + "=") for a in extra for f in _SPEC_FLAGS)
@@ -98,7 +101,9 @@ def split_own_args(args: argparse.Namespace) -> list[str]:
     it = iter(args.vllm_args)
     for a in it:
         name, eq, value = a.partition("=")
-        if name in _OWN_OPTIONS:
+        if a in _OWN_SWITCHES:
+            args.provisional = True
+        elif name in _OWN_OPTIONS:
             if not eq:
                 value = next(it, None)
                 if value is None:
@@ -170,5 +175,9 @@ def register(sub: Any) -> None:
     p.add_argument("--lsp-cpus", default=None, metavar="LIST",
                    help="CPUs reserved for the language servers, e.g. 6-7 or 0,2; vLLM runs on the others "
                         "(default: none reserved; also MGD_LSP_CPUS)")
+    p.add_argument("--provisional", action="store_true",
+                   help="while a member lookup runs, constrain the step to provisional names (the last answer "
+                        "for the same receiver, else names written after it in the document) instead of leaving "
+                        "it free, for requests that do not say (default: off; also MGD_PROVISIONAL=1)")
     p.add_argument("vllm_args", nargs=argparse.REMAINDER, help="arguments for `vllm serve`")
     p.set_defaults(func=cmd_serve)
