@@ -343,12 +343,23 @@ def simulate(positions: list[list[int]], service_ms: list[float], batch: int, to
 
 
 def gpu_simulation(split: dict, tokens: int, wait_ms: float, steps_ms: list[float]) -> list[dict]:
+    """The replay per batch size and step time, from the plain mgd run's lookups. With
+    provisional names, a lookup late at its first needed step runs free only when it had
+    none: ``open_lookup_rate_provisional`` scales the replayed rate by the share of late
+    lookups without provisional names in the ``mgd_provisional`` run (an estimate)."""
+    without: dict[int, float] = {}
+    for row in split["results"]:
+        p = row.get("mgd_provisional")
+        if p is not None and p["open_lookups"] + p["provisional_lookups"]:
+            without[row["batch"]] = p["open_lookups"] / (p["open_lookups"] + p["provisional_lookups"])
     out = []
     for trace in split["trace"]:
         if trace["variant"] != "mgd":  # the lookups of plain mgd (provisional names change no timing)
             continue
         for step in steps_ms:
             sim = simulate(trace["lookup_positions"], trace["service_ms"], trace["batch"], tokens, step, wait_ms)
+            if trace["batch"] in without:
+                sim["open_lookup_rate_provisional"] = round(sim["open_lookup_rate"] * without[trace["batch"]], 4)
             out.append({"batch": trace["batch"], "step_ms": step, "wait_ms": wait_ms, **sim})
     return out
 
