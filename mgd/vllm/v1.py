@@ -52,7 +52,8 @@ class MgdV1LogitsProcessor(LogitsProcessor):
     def __init__(self, vllm_config: Any, device: torch.device, is_pin_memory: bool, *, enabled: bool = True) -> None:
         self.where = placement() if enabled else Placement("idle")
         self.enabled = enabled and self.where.role != "idle"
-        self.core = MonitorCore(tokenizer_of(vllm_config), processor_config())
+        # Guides are built off the engine thread (during the prefill), see RequestMonitor.
+        self.core = MonitorCore(tokenizer_of(vllm_config), processor_config(), background=True)
         self.channel = MaskChannel(self.where)
         self.digest = MaskDigest()
         self._rows: dict[int, _Row] = {}
