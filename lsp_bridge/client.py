@@ -34,8 +34,9 @@ from pygls.exceptions import JsonRpcException
 from pygls.lsp.client import LanguageClient
 from pygls.protocol import LanguageServerProtocol
 
-from monitors.errors import LspError, LspResponseError, LspTimeout, ServerExited, ServerStartError
+from monitors.errors import ConfigError, LspError, LspResponseError, LspTimeout, ServerExited, ServerStartError
 
+from .cpus import pin_process
 from .documents import DocumentState
 from .names import identifier_names
 from .positions import ENCODINGS, Encoding, offset_to_position, position_to_offset
@@ -228,6 +229,11 @@ class LspServer:
         proc = self._client._server  # pygls keeps the process private
         assert proc is not None
         self._proc = proc
+        if self.spec.cpus is not None:
+            try:  # right away: the server starts its own children (inheriting the set) later
+                pin_process(proc.pid, self.spec.cpus)
+            except ConfigError as exc:
+                raise ServerStartError(str(exc)) from exc
         self._watcher = asyncio.create_task(self._watch_exit(proc))
         self._stderr_reader = asyncio.create_task(self._drain_stderr(proc))
 

@@ -39,7 +39,8 @@ import logging
 import re
 import threading
 import time
-from collections import OrderedDict
+import weakref
+from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,7 @@ from lsp_bridge.gate import LookupGate
 from lsp_bridge.loop import BackgroundLoop
 from lsp_bridge.names import identifier_entries, identifier_names
 from lsp_bridge.pool import ServerPool
+from lsp_bridge.provisional import ReceiverMemory, document_members, receiver_at, scope_of
 from lsp_bridge.servers import ServerSpec
 from monitors.base import CompletionEntry, CompletionFacts, Facts, Need, SignatureFacts, SignatureNeed
 from monitors.calls import signature_of
@@ -114,16 +116,19 @@ class LookupStats:
     ``sent``: requests written to (or queued for) a server, per key kind;
     ``shared``: answers taken from another caller's request; ``cancelled``:
     requests cancelled because no caller waited any more; ``lsp_ms``: the sum of
-    send-to-answer times of answered requests.
+    send-to-answer times of answered requests (queueing at a gate included);
+    ``service_ms``: the most recent answered requests' times from leaving the
+    gate to the answer (the server's own latency), oldest first.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, keep: int = 4096) -> None:
         self._lock = threading.Lock()
         self.sent: dict[str, int] = {}
         self.shared = 0
         self.cancelled = 0
         self.answered = 0
         self.lsp_ms = 0.0
+        self.service_ms: deque[float] = deque(maxlen=keep)
 
     def count(self, field: str, n: int = 1) -> None:
         with self._lock:
@@ -133,10 +138,12 @@ class LookupStats:
         with self._lock:
             self.sent[kind] = self.sent.get(kind, 0) + 1
 
-    def answered_in(self, ms: float) -> None:
+    def answered_in(self, ms: float, service_ms: float | None = None) -> None:
         with self._lock:
             self.answered += 1
             self.lsp_ms += ms
+            if service_ms is not None:
+                self.service_ms.append(service_ms)
 
     def as_dict(self) -> dict[str, float | int]:
         with self._lock:
@@ -261,6 +268,7 @@ class BridgeLookup:
         cache: RequestCache | None = None,
         gate: LookupGate | None = None,
         stats: LookupStats | None = None,
+        memory: ReceiverMemory | None = None,
     ) -> None:
         self._loop = loop
         self._pool = pool
@@ -270,6 +278,9 @@ class BridgeLookup:
         self._cache = cache if cache is not None else RequestCache(cache_size, ttl_s=float("inf"))
         self._gate = gate
         self._stats = stats
+        self._memory = memory
+        self._raw: weakref.WeakKeyDictionary[concurrent.futures.Future[Any], concurrent.futures.Future[Any]] = \
+            weakref.WeakKeyDictionary()  # what start() returned -> the (shared, gated) request
         self.requests = 0
         self.shared = 0
         self.sent: dict[str, int] = {}
@@ -278,15 +289,20 @@ class BridgeLookup:
         """Start the request now, or queue it at the gate (the coroutine is made only
         when it is sent, so a request cancelled in the queue costs nothing)."""
         t0 = time.perf_counter()
+        sent = [t0]  # when the request left the gate
         stats = self._stats
 
         def submit() -> concurrent.futures.Future[Any]:
+            sent[0] = time.perf_counter()
             return self._loop.submit(self._ask(kind, need))
 
+        def answered(f: concurrent.futures.Future[Any]) -> None:
+            if stats is not None and not f.cancelled():
+                now = time.perf_counter()
+                stats.answered_in((now - t0) * 1000.0, (now - sent[0]) * 1000.0)
+
         fut = self._gate.submit(submit) if self._gate is not None else submit()
-        if stats is not None:
-            fut.add_done_callback(
-                lambda f: f.cancelled() or stats.answered_in((time.perf_counter() - t0) * 1000.0))
+        fut.add_done_callback(answered)
         return fut
 
     def start(self, need: Need) -> concurrent.futures.Future[Facts]:
@@ -317,12 +333,56 @@ class BridgeLookup:
             facts = self._facts(need, f)
             if not facts.ok or (key[0] == "import" and getattr(_result(f), "incomplete", False)):
                 cache.forget(key, f)  # do not keep failures (nor share a partial listing)
+            elif self._memory is not None and isinstance(facts, CompletionFacts) and not facts.incomplete \
+                    and facts.names and need.kinds is None:
+                where = self._receiver_scope(need)
+                if where is not None:
+                    self._memory.put(where[1], facts.names)
             if out.set_running_or_notify_cancel():
                 out.set_result(facts)
 
         raw.add_done_callback(done)
         out.add_done_callback(finished)
+        self._raw[out] = raw
         return out
+
+    def eta_s(self, future: concurrent.futures.Future[Any]) -> float | None:
+        """Estimated seconds until the request behind ``future`` (from :meth:`start`)
+        is answered, from its gate (None: unknown, or no gate)."""
+        raw = self._raw.get(future)
+        if raw is None or self._gate is None:
+            return None
+        return 0.0 if raw.done() else self._gate.eta_s(raw)
+
+    def _receiver_scope(self, need: Need) -> tuple[tuple[int, int, str], Hashable] | None:
+        """The scope of the need's receiver and its memory key (None: no plain receiver)."""
+        if isinstance(need, SignatureNeed):
+            return None
+        doc = self._doc
+        before = doc.prefix + need.generated[: need.offset]
+        receiver = receiver_at(before)
+        if receiver is None:
+            return None
+        text = before + doc.suffix
+        language = doc.language or _LANGUAGE_OF_SUFFIX.get(doc.file.suffix)
+        scope = scope_of(text, len(before), receiver, language)
+        return scope, (self._spec.name, doc.workspace, doc.file, receiver, scope[2])
+
+    def provisional(self, need: Need) -> Facts | None:
+        """Names to constrain ``need`` with until the server answers (see
+        :mod:`lsp_bridge.provisional`), or None. Never asks the server."""
+        if isinstance(need, SignatureNeed) or need.kinds is not None or need.entries:
+            return None  # monitors that filter by kind or type need the server's items
+        where = self._receiver_scope(need)
+        if where is None:
+            return None
+        (start, end, _key), key = where
+        names = self._memory.get(key) if self._memory is not None else None
+        if names is None:
+            doc = self._doc
+            before = doc.prefix + need.generated[: need.offset]
+            names = document_members(before + doc.suffix, receiver_at(before) or "", start, end)
+        return CompletionFacts(need.serial, names) if names else None
 
     async def _ask(self, kind: str, need: Need) -> Any:
         doc = self._doc

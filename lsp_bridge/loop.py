@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from monitors.errors import LspTimeout
+from monitors.errors import ConfigError, LspTimeout
+
+from .cpus import pin_thread
 
 __all__ = ["BackgroundLoop"]
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 class BackgroundLoop:
@@ -21,10 +26,13 @@ class BackgroundLoop:
     ``start()`` it (or use it as a context manager), ``submit`` coroutines from
     any thread, ``run`` one and block for its result with a deadline, and
     ``close`` it. ``close`` cancels whatever is still running; it is idempotent.
+    ``cpus``: the loop's thread runs on these CPUs only (the language servers'
+    cores, so the client's JSON and document work stays off the engine's).
     """
 
-    def __init__(self, name: str = "mgd-lsp-loop") -> None:
+    def __init__(self, name: str = "mgd-lsp-loop", *, cpus: frozenset[int] | None = None) -> None:
         self._name = name
+        self._cpus = cpus
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -51,7 +59,7 @@ class BackgroundLoop:
                 return self
             loop = asyncio.new_event_loop()
             ready = threading.Event()
-            thread = threading.Thread(target=self._main, args=(loop, ready), name=self._name, daemon=True)
+            thread = threading.Thread(target=self._main, args=(loop, ready, self._cpus), name=self._name, daemon=True)
             thread.start()
             ready.wait()
             self._loop, self._thread = loop, thread
@@ -108,7 +116,12 @@ class BackgroundLoop:
         self.close()
 
     @staticmethod
-    def _main(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
+    def _main(loop: asyncio.AbstractEventLoop, ready: threading.Event, cpus: frozenset[int] | None) -> None:
+        if cpus is not None:
+            try:
+                pin_thread(cpus)
+            except ConfigError as exc:  # e.g. a cpuset cgroup without those CPUs: run unpinned
+                log.warning("mgd: LSP loop thread not pinned: %s", exc)
         asyncio.set_event_loop(loop)
         loop.call_soon(ready.set)
         loop.run_forever()

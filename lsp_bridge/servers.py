@@ -15,6 +15,7 @@ from lsprotocol.types import CompletionItemKind as K
 
 from monitors.errors import ConfigError, ServerStartError
 
+from .cpus import parse_cpus
 from .positions import ENCODINGS
 
 __all__ = [
@@ -96,6 +97,9 @@ class ServerSpec:
     #: ``languageId`` per file extension where it differs from ``language_id``
     #: (typescript-language-server serves ``.js`` files as ``javascript``).
     extension_language_ids: Mapping[str, str] = field(default_factory=lambda: _frozen({}), hash=False)
+    #: CPUs the server process (and what it starts) may run on; None: the parent's
+    #: (see :mod:`lsp_bridge.cpus`).
+    cpus: frozenset[int] | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -120,6 +124,8 @@ class ServerSpec:
         if not encodings or not set(encodings) <= ENCODINGS:
             raise ConfigError(f"ServerSpec {self.name!r}: position_encodings must be among {sorted(ENCODINGS)}")
         object.__setattr__(self, "position_encodings", encodings)
+        if self.cpus is not None:
+            object.__setattr__(self, "cpus", parse_cpus(self.cpus, f"ServerSpec {self.name!r}: cpus"))
 
     def language_id_for(self, path: str | Path) -> str:
         """The LSP ``languageId`` of a file (by extension, else ``language_id``)."""

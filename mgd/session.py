@@ -16,6 +16,7 @@ workspace's, or ``SessionConfig.config``) < :class:`~mgd.config.SessionConfig`
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 from collections import OrderedDict
@@ -27,6 +28,7 @@ from lsp_bridge.gate import LookupGate
 from lsp_bridge.lookup import BridgeLookup, DocumentContext, LookupStats, RequestCache
 from lsp_bridge.loop import BackgroundLoop
 from lsp_bridge.pool import ServerPool
+from lsp_bridge.provisional import ReceiverMemory
 from lsp_bridge.servers import ServerSpec
 from lsp_bridge.workspace import resolve_in_workspace
 from mgd.config import MgdConfig, SessionConfig, find_config, load_config
@@ -53,7 +55,7 @@ class MgdSession:
             if isinstance(tokenizer_or_index, VocabIndex)
             else VocabIndex.from_tokenizer(tokenizer_or_index)
         )
-        self.loop = BackgroundLoop()
+        self.loop = BackgroundLoop(cpus=self.config.lsp_cpus)
         self.loop.start()
         self.pool = ServerPool()
         if self.config.backend == "multilspy":
@@ -67,6 +69,8 @@ class MgdSession:
         #: LSP requests shared by every guide of the session (identical requests,
         #: import listings); see :mod:`lsp_bridge.lookup`.
         self.request_cache = RequestCache(self.config.cache_size, self.config.cache_ttl_s)
+        #: The last complete member list per receiver and scope (provisional names).
+        self.receiver_memory = ReceiverMemory(self.config.cache_size)
         #: Requests sent, shared, cancelled; time to answer.
         self.lookup_stats = LookupStats()
         self._gates: dict[tuple[str, Path], LookupGate] = {}
@@ -100,14 +104,17 @@ class MgdSession:
         return settings.language_for_path(file)
 
     def server_for(self, language: LanguageSpec, workspace: str | Path | None = None) -> ServerSpec:
-        """The language server of ``language``: the flag, else ``mgd.toml``, else the default."""
+        """The language server of ``language``: the flag, else ``mgd.toml``, else the default
+        (on the session's ``lsp_cpus`` when it has some)."""
         server = self.config.server
         if isinstance(server, ServerSpec):
-            return server
-        settings = self.settings(workspace)
-        if server is not None:
-            return settings.server(server)
-        return settings.server_for(language.name)
+            spec = server
+        elif server is not None:
+            spec = self.settings(workspace).server(server)
+        else:
+            spec = self.settings(workspace).server_for(language.name)
+        cpus = self.config.lsp_cpus
+        return spec if cpus is None or spec.cpus == cpus else dataclasses.replace(spec, cpus=cpus)
 
     def monitor_names(self, language: LanguageSpec, workspace: str | Path | None = None,
                       requested: Iterable[str] | None = None) -> tuple[str, ...]:
@@ -142,6 +149,7 @@ class MgdSession:
         heal: bytes = b"",
         wait_s: float | None = None,
         blocking: bool = True,
+        provisional: bool | None = None,
     ) -> SequenceGuide:
         """A guide for one sequence generated into ``file`` between prefix and suffix.
 
@@ -152,7 +160,8 @@ class MgdSession:
         first. ``wait_s``: the guide's wait budget (None: the session's).
         ``blocking=False``: a lookup not ready within the budget leaves that one step
         free and keeps running (vLLM); blocking guides fail open for the trigger.
-        Call :meth:`~monitors.guide.SequenceGuide.close` when the sequence ends.
+        ``provisional`` (None: the session's): a non-blocking guide constrains such
+        a step to provisional names instead (see :class:`SessionConfig`). Call :meth:`~monitors.guide.SequenceGuide.close` when the sequence ends.
         """
         ws, path = self.check_workspace(workspace, file)
         lang = self.language_of(path, ws, language)
@@ -168,9 +177,11 @@ class MgdSession:
             cache=self.request_cache,
             gate=self._gate(spec, ws),
             stats=self.lookup_stats,
+            memory=self.receiver_memory,
         )
         budget = self.config.wait_s if wait_s is None else wait_s
-        return SequenceGuide(built, lookup, self.index, wait_s=budget, blocking=blocking)
+        use = self.config.provisional if provisional is None else provisional
+        return SequenceGuide(built, lookup, self.index, wait_s=budget, blocking=blocking, provisional=use)
 
     def guides(self, n: int, *args: Any, **kwargs: Any) -> Sequence[SequenceGuide]:
         return [self.guide(*args, **kwargs) for _ in range(n)]
@@ -210,6 +221,7 @@ class MgdSession:
         """Drop what is shared across sequences: answered requests and built monitors
         (benchmarks: no run profits from an earlier one)."""
         self.request_cache.clear()
+        self.receiver_memory.clear()
         with self._lock:
             self._built.clear()
 

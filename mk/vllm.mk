@@ -9,7 +9,7 @@ $(VENV)/.mgd-vllm: $(VENV)/.mgd-installed mk/vllm.mk pyproject.toml
 	$(VLLM_VENV)/bin/pip install -q "$(TORCH)"
 	$(VLLM_VENV)/bin/pip install -q "$(VLLM_PKG)"
 	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec
-	$(VLLM_VENV)/bin/pip install -q -e ".[jedi,grammars,test]"
+	$(VLLM_VENV)/bin/pip install -q -e ".[jedi,grammars,test]" "openai>=1.40"
 	ln -sf $(abspath $(VENV))/lsp/node_modules/.bin/pyright-langserver $(VLLM_VENV)/bin/pyright-langserver
 	touch $@
 

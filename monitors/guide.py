@@ -28,7 +28,13 @@ __all__ = ["Lookup", "SequenceGuide", "StepResult"]
 
 
 class Lookup(Protocol):
-    """Starts fetching the facts a monitor needs; never blocks."""
+    """Starts fetching the facts a monitor needs; never blocks.
+
+    A lookup may also offer ``provisional(need) -> Facts | None``: facts to use
+    while the real answer is pending (see ``SequenceGuide(provisional=True)``),
+    and ``eta_s(future) -> float | None``: when the answer is expected (a
+    non-blocking guide does not wait for one that cannot come within its budget).
+    """
 
     def start(self, need: Need) -> concurrent.futures.Future[Facts]: ...
 
@@ -42,10 +48,12 @@ class _NoLookup:
 
 @dataclass(frozen=True, slots=True)
 class StepResult:
-    """What the guide allows for the next token: ``None`` means anything."""
+    """What the guide allows for the next token: ``None`` means anything.
+    ``provisional``: the ids come (in part) from provisional facts, not the server's."""
 
     ids: np.ndarray | None
     fallback: bool = False
+    provisional: bool = False
 
 
 class SequenceGuide:
@@ -59,17 +67,28 @@ class SequenceGuide:
         *,
         wait_s: float = 5.0,
         blocking: bool = True,
+        provisional: bool = False,
     ) -> None:
         self._initial = [m.fork() for m in monitors]
         # Non-blocking mode: a lookup not ready within the wait budget fails open for
-        # this step only and keeps running; a later step uses its answer.
+        # this step only and keeps running; a later step uses its answer. With
+        # ``provisional`` that step is constrained by the lookup's provisional facts
+        # instead (when it has any), from a fork of the monitor; the monitor itself
+        # keeps waiting for the real answer.
         self._blocking = blocking
+        self._use_provisional = provisional and not blocking
+        self._provisional: dict[tuple[int, int], Facts | None] = {}
+        self._overrides: dict[int, Monitor] = {}
+        self._root = True  # False for forks: they never cancel the futures they share
         self._monitors = list(monitors)
         self._lookup = lookup
         self._index = index
         self._wait_s = wait_s
         self._pending: dict[int, tuple[int, concurrent.futures.Future[Facts], float]] = {}
         self._fed: list[int] = []
+        self._examined: set[tuple[int, int]] = set()  # (monitor, serial) of lookups a step has needed
+        #: How many tokens had been generated when each lookup started (in order).
+        self.lookup_positions: list[int] = []
         self.stats = MonitorStats()
         self._start_lookups()
 
@@ -95,6 +114,8 @@ class SequenceGuide:
         self._drop_pending()
         self._monitors = [m.fork() for m in self._initial]
         self._fed = []
+        self._examined = set()
+        self._provisional = {}  # serials may repeat after a replay
         self.advance(all_generated)
 
     def close(self) -> None:
@@ -115,19 +136,27 @@ class SequenceGuide:
     def allowed(self, wait_s: float | None = None) -> StepResult:
         """Allowed ids for the next token (waits at most ``wait_s`` for lookups)."""
         self._collect(self._wait_s if wait_s is None else wait_s)
-        result = self._intersect()
+        overrides, self._overrides = self._overrides, {}
+        result = self._intersect(overrides)
         if result is None:
             return StepResult(None)
         if result.size == 0:
             self.stats.fallbacks += 1
             return StepResult(None, fallback=True)
+        if overrides:
+            self.stats.extra["provisional_steps"] = self.stats.extra.get("provisional_steps", 0) + 1
+            return StepResult(result, provisional=True)
         self.stats.constrained_steps += 1
         return StepResult(result)
 
-    def unmasked(self) -> None:
+    def unmasked(self, provisional: bool = False) -> None:
         """The engine could not apply the last allowed set (no allowed id lies inside
         its logits row), so that step ran free: count it as a fallback."""
-        self.stats.constrained_steps = max(self.stats.constrained_steps - 1, 0)
+        key = "provisional_steps"
+        if provisional:
+            self.stats.extra[key] = max(self.stats.extra.get(key, 0) - 1, 0)
+        else:
+            self.stats.constrained_steps = max(self.stats.constrained_steps - 1, 0)
         self.stats.fallbacks += 1
 
     def _failed(self, i: int, serial: int) -> Facts:
@@ -137,10 +166,13 @@ class SequenceGuide:
             return failed_facts(need)
         return CompletionFacts(serial=serial, names=frozenset(), ok=False)
 
-    def _intersect(self) -> np.ndarray | None:
-        """Ids every monitor with an opinion allows (None: no monitor has one)."""
+    def _intersect(self, overrides: dict[int, Monitor] | None = None) -> np.ndarray | None:
+        """Ids every monitor with an opinion allows (None: no monitor has one);
+        ``overrides`` stand in for some monitors this step (provisional forks)."""
         result: np.ndarray | None = None
-        for m in self._monitors:
+        for i, m in enumerate(self._monitors):
+            if overrides and i in overrides:
+                m = overrides[i]
             c = m.constraint()
             if c is None:
                 continue
@@ -148,31 +180,77 @@ class SequenceGuide:
             result = ids if result is None else np.intersect1d(result, ids, assume_unique=True)
         return result
 
+    def _provisionally(self, i: int, serial: int) -> bool:
+        """Stand in for monitor ``i`` this step with a fork given the provisional
+        facts of its pending need ``serial``; False when there are none (or they
+        leave the monitor without an opinion)."""
+        if not self._use_provisional:
+            return False
+        key = (i, serial)
+        if key not in self._provisional:
+            offer = getattr(self._lookup, "provisional", None)
+            need = self._monitors[i].need()
+            facts = offer(need) if offer is not None and need is not None and need.serial == serial else None
+            self._provisional[key] = facts
+        facts = self._provisional[key]
+        if facts is None:
+            return False
+        fork = self._monitors[i].fork()
+        fork.provide(facts)
+        if fork.constraint() is None:
+            return False
+        self._overrides[i] = fork
+        return True
+
     def _start_lookups(self) -> None:
         for i, m in enumerate(self._monitors):
             need = m.need()
-            if need is None:
-                continue
             current = self._pending.get(i)
-            if current is not None and current[0] == need.serial:
+            if current is not None and (need is None or current[0] != need.serial):
+                # The monitor no longer waits for it (the identifier ended before the
+                # answer came, or a newer need replaced it): no step waits for it any
+                # more, and a root guide gives it up (forks share their parent's futures).
+                del self._pending[i]
+                if self._root:
+                    current[1].cancel()
+                current = None
+            if need is None or current is not None:
                 continue
             self._pending[i] = (need.serial, self._lookup.start(need), time.perf_counter())
+            self.lookup_positions.append(len(self._fed))
 
     def _collect(self, wait_s: float) -> None:
         if not self._pending:
             return
         deadline = time.perf_counter() + max(wait_s, 0.0)
         provided = False
+        eta_of = None if self._blocking else getattr(self._lookup, "eta_s", None)
         for i, (serial, fut, _t0) in list(self._pending.items()):
             remaining = deadline - time.perf_counter()
+            if eta_of is not None and remaining > 0 and not fut.done():
+                eta = eta_of(fut)
+                if eta is not None and eta > remaining:
+                    remaining = 0.0  # it cannot answer within the budget: do not wait for it
             t_wait = time.perf_counter()
+            first = (i, serial) not in self._examined  # the first step that needs this lookup
+            if first:
+                self._examined.add((i, serial))
+                self.stats.extra["needed_lookups"] = self.stats.extra.get("needed_lookups", 0) + 1
             try:
                 facts = fut.result(timeout=max(remaining, 0.0))
             except concurrent.futures.TimeoutError:
                 if not self._blocking:
-                    # Not ready: this step is free; the lookup keeps running.
+                    # Not ready: the lookup keeps running; this step is free, or
+                    # constrained by the lookup's provisional facts.
                     self.stats.lsp_ms += (time.perf_counter() - t_wait) * 1000.0
-                    self.stats.extra["open_steps"] = self.stats.extra.get("open_steps", 0) + 1
+                    extra = self.stats.extra
+                    if self._provisionally(i, serial):
+                        if first:
+                            extra["provisional_lookups"] = extra.get("provisional_lookups", 0) + 1
+                        continue
+                    extra["open_steps"] = extra.get("open_steps", 0) + 1
+                    if first:  # not ready when first needed: the trigger's first token ran free
+                        extra["open_lookups"] = extra.get("open_lookups", 0) + 1
                     continue
                 # Not ready within the budget: fail open for this trigger.
                 fut.cancel()
@@ -207,8 +285,14 @@ class SequenceGuide:
         new._lookup = self._lookup if start_lookups else _NoLookup()
         new._index = self._index
         new._wait_s = self._wait_s
+        new._root = False
+        new._use_provisional = self._use_provisional
+        new._provisional = self._provisional  # facts per need: the same for every fork
+        new._overrides = {}
         new._pending = dict(self._pending)
         new._fed = list(self._fed)
+        new._examined = set(self._examined)
+        new.lookup_positions = list(self.lookup_positions)
         new.stats = self.stats
         return new
 
@@ -217,6 +301,7 @@ class SequenceGuide:
         self._monitors = [m.fork() for m in other._monitors]
         self._pending = dict(other._pending)
         self._fed = list(other._fed)
+        self._examined = set(other._examined)
 
     def ready_allowed(self) -> StepResult | None:
         """Allowed ids if they are known without waiting (no lookup outstanding), else None.

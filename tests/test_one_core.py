@@ -207,3 +207,34 @@ def test_hf_processor_counts_an_unappliable_step_as_a_fallback(index) -> None:
     proc(torch.zeros((1, 1), dtype=torch.long), scores)
     assert torch.isfinite(scores).all()  # was: the whole row -inf
     assert guide.stats.fallbacks == 1 and guide.stats.constrained_steps == 0
+
+
+def test_vllm_guides_build_off_the_engine_thread(index, tmp_path: Path) -> None:
+    """``MonitorCore(background=True)`` (the V1 processor's): ``open`` returns at once; a step
+    before the guide exists runs free (counted), tokens synced meanwhile are fed once it does."""
+    import threading
+
+    (tmp_path / "m.py").write_text("")
+    core = MonitorCore(index, SessionConfig(allowed_roots=(tmp_path,)), background=True)
+    gate, busy = threading.Event(), threading.Event()
+    try:
+        core._builder_pool().submit(gate.wait)  # the builder is busy: the next build waits behind it
+        monitor = core.open(core.parse({"workspace": str(tmp_path), "file": "m.py", "prefix": "x = 1\n",
+                                        "wait_ms": 0}), [])
+        monitor.sync([11, 12])
+        assert monitor.step(0.0).ids is None
+        assert core.report()["unbuilt_steps"] == 1
+        gate.set()
+        assert monitor.guide.generated_ids == [11, 12]  # built, then caught up with the synced tokens
+        monitor.close()
+        core._builder_pool().submit(busy.wait)
+        lookups = core.report()["lookups"]
+        closing = core.open(core.parse({"workspace": str(tmp_path), "file": "m.py", "prefix": "y = c."}), [])
+        closing.close()  # the request ended before its guide was built: it never is
+        busy.set()
+        assert closing._building.cancelled() and closing.report() == {}
+        assert core.report()["lookups"] == lookups  # its trigger's lookup was never started
+    finally:
+        gate.set()
+        busy.set()
+        core.close()

@@ -10,6 +10,7 @@ A file (``mgd.toml`` in the workspace, or ``--config PATH``) overrides anything:
 
     [servers.jdtls]                  # override a preset (tables are merged) ...
     request_timeout_s = 15
+    cpus = "6-7"                     # the server's CPUs (GPU hosts: cores the engine leaves free)
     env = { JDTLS_JAVA = "/opt/jdk-21/bin/java" }
     settings.java.completion.maxResults = 0
 
@@ -38,6 +39,7 @@ from typing import Any
 
 from lsprotocol.types import CompletionItemKind
 
+from lsp_bridge.cpus import parse_cpus
 from lsp_bridge.servers import PRESETS, ServerSpec, plain_data
 from mgd.config.editor import EditorOptions
 from mgd.config.validate import check_keys, number, str_list, sub_table, table_value
@@ -80,7 +82,8 @@ _FLOAT_KEYS = (
 )
 _STR_LIST_KEYS = ("command", "args", "file_extensions", "position_encodings", "identifier_kinds")
 _TABLE_KEYS = ("env", "extension_language_ids", "initialization_options", "settings")
-_SERVER_KEYS = frozenset({"base", "language_id", "install_hint", *_FLOAT_KEYS, *_STR_LIST_KEYS, *_TABLE_KEYS})
+_SERVER_KEYS = frozenset({"base", "language_id", "install_hint", "cpus", *_FLOAT_KEYS, *_STR_LIST_KEYS,
+                          *_TABLE_KEYS})
 _LANGUAGE_KEYS = frozenset({"server", "monitors", "extensions", "member_access_tokens", "reject_ancestor_types"})
 _TOP_KEYS = frozenset({"languages", "servers", "editor"})
 _KINDS = {kind.name.lower(): kind for kind in CompletionItemKind}
@@ -250,6 +253,8 @@ def _server(name: str, table: Mapping[str, Any], known: Mapping[str, ServerSpec]
     for key in ("file_extensions", "position_encodings"):
         if key in table:
             changes[key] = str_list(table[key], f"{where}.{key}")
+    if "cpus" in table:  # "2-3,6" or [2, 3, 6]
+        changes["cpus"] = parse_cpus(table["cpus"], f"{where}.cpus")
     if "identifier_kinds" in table:
         kinds = str_list(table["identifier_kinds"], f"{where}.identifier_kinds")
         bad = [k for k in kinds if k.lower() not in _KINDS]

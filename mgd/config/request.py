@@ -9,7 +9,9 @@ workspace or absolute inside it), ``suffix`` (str, text after the hole),
 ``language`` (str, default: from the file's extension and the workspace's
 ``mgd.toml``), ``monitors`` (list of names; default: the workspace's ``mgd.toml``
 for the language, else ``["dereference"]``), ``heal`` (bool: token healing), ``wait_ms``
-(number >= 0: how long one step may wait for a language server). Unknown keys
+(number >= 0: how long one step may wait for a language server), ``provisional``
+(bool: constrain a step whose lookup is still running to provisional names;
+default: the operator's, ``MGD_PROVISIONAL``). Unknown keys
 are rejected. The workspace must lie inside one of the operator's allowed roots
 (:func:`allowed_roots_from_env`, ``MGD_ALLOWED_WORKSPACES`` or ``mgd serve
 --allow-workspace``), never something the request decides.
@@ -48,7 +50,7 @@ DEFAULT_WAIT_MS = 20.0
 MAX_WAIT_MS = 60_000.0
 #: Longest ``prefix``/``suffix`` accepted (characters): the language server holds the whole document.
 MAX_TEXT_CHARS = 2_000_000
-_KEYS = ("workspace", "file", "suffix", "prefix", "language", "monitors", "heal", "wait_ms")
+_KEYS = ("workspace", "file", "suffix", "prefix", "language", "monitors", "heal", "wait_ms", "provisional")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,7 @@ class MgdSettings:
     monitors: tuple[str, ...] | None = None  # None: the workspace's mgd.toml, else the default
     heal: bool = False
     wait_ms: float = DEFAULT_WAIT_MS
+    provisional: bool | None = None  # None: the operator's default
 
     @classmethod
     def parse(cls, raw: Any, allowed_roots: tuple[Path, ...] | None) -> MgdSettings:
@@ -96,7 +99,8 @@ class MgdSettings:
             if not isinstance(monitors, list) or not all(isinstance(m, str) for m in monitors):
                 raise ConfigError("mgd setting 'monitors' must be a list of names")
             monitors = check_monitor_names(monitors, "mgd setting 'monitors'")
-        heal = _boolean(raw.get("heal", False))
+        heal = _boolean(raw.get("heal", False), "heal")
+        provisional = None if raw.get("provisional") is None else _boolean(raw["provisional"], "provisional")
         if heal and not isinstance(raw.get("prefix"), str):
             raise ConfigError("mgd setting 'heal' needs 'prefix' (the original text before the hole; "
                               "the prompt itself must be the healed one)")
@@ -109,7 +113,7 @@ class MgdSettings:
                 raise ConfigError(f"unknown language {language!r}; known: {sorted(LANGUAGES)}")
         workspace, file = _check_paths(raw["workspace"], raw["file"], allowed_roots)
         return cls(workspace, file, raw.get("suffix") or "", raw.get("prefix"), language,
-                   monitors, heal, float(wait))
+                   monitors, heal, float(wait), provisional)
 
 
 def settings_of(extra_args: Mapping[str, Any] | None, allowed_roots: tuple[Path, ...] | None) -> MgdSettings | None:
@@ -126,14 +130,14 @@ def allowed_roots_from_env(environ: Mapping[str, str] | None = None) -> tuple[Pa
     return roots or None
 
 
-def _boolean(value: Any) -> bool:
+def _boolean(value: Any, key: str) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
     if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
         return value.lower() in ("true", "1")
-    raise ConfigError("mgd setting 'heal' must be a boolean")
+    raise ConfigError(f"mgd setting {key!r} must be a boolean")
 
 
 def _check_paths(workspace: str, file: str, roots: tuple[Path, ...] | None) -> tuple[Path, Path]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from lsp_bridge.cpus import parse_cpus
 from lsp_bridge.servers import ServerSpec
 from mgd.config.file import MgdConfig
 from monitors.errors import ConfigError
@@ -39,7 +40,14 @@ class SessionConfig:
     (built-in presets if there is none). ``max_inflight``: at most this many
     lookups per language server are sent at a time, the others wait in mgd where
     cancelling them is free (None: no limit). ``cache_size``/``cache_ttl_s``: the
-    session's request cache (identical LSP requests are sent once).
+    session's request cache (identical LSP requests are sent once). ``lsp_cpus``:
+    CPUs reserved for language servers (every server, overriding ``[servers.X]
+    cpus``) and for the session's LSP client thread; None: ``mgd.toml``'s, else
+    wherever the process runs (see :mod:`lsp_bridge.cpus`). ``provisional``:
+    non-blocking guides constrain a step whose member lookup is still running to
+    provisional names (the last answer for the same receiver and scope, else the
+    names written after that receiver in the document; see
+    :mod:`lsp_bridge.provisional`) instead of leaving it free.
     """
 
     server: str | ServerSpec | None = None
@@ -53,6 +61,8 @@ class SessionConfig:
     max_inflight: int | None = None
     cache_size: int = 1024
     cache_ttl_s: float = 60.0
+    lsp_cpus: frozenset[int] | None = None
+    provisional: bool = False
 
     def __post_init__(self) -> None:
         if self.backend not in ("builtin", "multilspy"):
@@ -71,3 +81,5 @@ class SessionConfig:
             raise ConfigError("max_inflight must be >= 1")
         if self.cache_size < 1 or self.cache_ttl_s < 0:
             raise ConfigError("cache_size must be >= 1 and cache_ttl_s >= 0")
+        if self.lsp_cpus is not None:
+            object.__setattr__(self, "lsp_cpus", parse_cpus(self.lsp_cpus, "lsp_cpus"))

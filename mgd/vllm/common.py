@@ -5,8 +5,11 @@ process (``mgd serve`` and the offline engine set it; vLLM's workers inherit it)
 ``MGD_ALLOWED_WORKSPACES`` (the allow-list), ``MGD_LSP_SERVER`` (one language
 server for every request), ``MGD_CONFIG`` (an ``mgd.toml`` for every workspace;
 default: each workspace's own), ``MGD_MONITORS`` (comma-separated monitors for
-requests that name none; default: ``mgd.toml``, else ``dereference``) and
-``MGD_REQUEST_TIMEOUT_S`` (the deadline of each LSP request).
+requests that name none; default: ``mgd.toml``, else ``dereference``),
+``MGD_REQUEST_TIMEOUT_S`` (the deadline of each LSP request) and ``MGD_LSP_CPUS``
+(CPUs reserved for the language servers and mgd's LSP client thread, e.g. ``6-7``)
+and ``MGD_PROVISIONAL`` (``1``/``0``: constrain a step whose lookup is still
+running to provisional names, for requests that do not say; default ``0``).
 """
 
 from __future__ import annotations
@@ -16,12 +19,15 @@ import os
 import sys
 from typing import Any
 
+from lsp_bridge.cpus import parse_cpus
 from mgd.config import KEY, MgdSettings, SessionConfig, allowed_roots_from_env, settings_of
 from monitors.errors import ConfigError
 
 __all__ = [
     "CONFIG_ENV",
+    "LSP_CPUS_ENV",
     "MONITORS_ENV",
+    "PROVISIONAL_ENV",
     "REQUEST_TIMEOUT_ENV",
     "SERVER_ENV",
     "calling_engine_config",
@@ -41,6 +47,10 @@ CONFIG_ENV = "MGD_CONFIG"
 MONITORS_ENV = "MGD_MONITORS"
 #: Deadline of each LSP request in seconds (default: the server's).
 REQUEST_TIMEOUT_ENV = "MGD_REQUEST_TIMEOUT_S"
+#: CPUs for the language servers and the LSP client thread (``"6-7"``; default: unpinned).
+LSP_CPUS_ENV = "MGD_LSP_CPUS"
+#: Provisional names while a lookup runs, for requests that do not say (``1``/``0``).
+PROVISIONAL_ENV = "MGD_PROVISIONAL"
 #: Module prefix of mgd's processor classes (to spot an explicit registration).
 _OWN_MODULE = "mgd.vllm"
 
@@ -55,6 +65,7 @@ def validate_sampling_params(sampling_params: Any) -> MgdSettings | None:
     extra = getattr(sampling_params, "extra_args", None)
     if not extra or KEY not in extra:
         return None
+    processor_config()  # a malformed operator setting: the request is refused with the reason
     settings = settings_of(extra, allowed_roots_from_env())
     config = calling_engine_config()
     if config is not None:
@@ -98,6 +109,10 @@ def processor_config(environ: dict[str, str] | None = None) -> SessionConfig:
         raise ConfigError(f"{REQUEST_TIMEOUT_ENV}={timeout!r} is not a number") from exc
     monitors = env.get(MONITORS_ENV)
     names = tuple(m.strip() for m in monitors.split(",") if m.strip()) if monitors is not None else None
+    cpus = env.get(LSP_CPUS_ENV) or None
+    provisional = (env.get(PROVISIONAL_ENV) or "0").strip().lower()
+    if provisional not in ("0", "1", "true", "false", "on", "off"):
+        raise ConfigError(f"{PROVISIONAL_ENV}={provisional!r}: use 1 or 0")
     return SessionConfig(
         server=env.get(SERVER_ENV) or None,
         config=env.get(CONFIG_ENV) or None,
@@ -105,6 +120,8 @@ def processor_config(environ: dict[str, str] | None = None) -> SessionConfig:
         request_timeout_s=timeout_s,
         allowed_roots=allowed_roots_from_env(env),
         max_inflight=1,
+        lsp_cpus=None if cpus is None else parse_cpus(cpus, LSP_CPUS_ENV),
+        provisional=provisional in ("1", "true", "on"),
     )
 
 

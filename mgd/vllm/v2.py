@@ -20,10 +20,11 @@ from typing import Any
 import torch
 from vllm.v1.worker.gpu.sample.logits_processor import LogitsContext, LogitsProcessor, LogitsProcRequestState
 
-from mgd.config import MgdSettings
+from mgd.config import KEY, MgdSettings
 from mgd.engines.masking import mask_rows
 from mgd.vllm.common import processor_config, tokenizer_of, validate_sampling_params
 from mgd.vllm.core import TAG_KEY, MonitorCore, RequestMonitor
+from mgd.vllm.ranks import MaskChannel, MaskDigest, Placement, placement
 from monitors.errors import MgdError
 
 __all__ = ["MgdV2LogitsProcessor"]
@@ -33,7 +34,7 @@ log = logging.getLogger("mgd.vllm")
 
 @dataclass(slots=True)
 class _Slot:
-    settings: MgdSettings
+    settings: MgdSettings | None  # None on a follower rank (it never opens monitors)
     monitor: RequestMonitor | None = None
     committed: list[int] = field(default_factory=list)  # output tokens known to be final
     failed: bool = False
@@ -41,12 +42,19 @@ class _Slot:
 
 
 class MgdV2LogitsProcessor(LogitsProcessor):
-    """Masks the rows of slots whose request has ``mgd`` settings."""
+    """Masks the rows of slots whose request has ``mgd`` settings.
+
+    Only the leader rank asks language servers; under tensor parallelism it sends
+    each step's masks to the other ranks, which apply them (:mod:`mgd.vllm.ranks`).
+    """
 
     def __init__(self, vllm_config: Any, req_states: LogitsProcRequestState, *, enabled: bool = True) -> None:
-        self.enabled = enabled
+        self.where = placement() if enabled else Placement("idle")
+        self.enabled = enabled and self.where.role != "idle"
         self.req_states = req_states
         self.core = MonitorCore(tokenizer_of(vllm_config), processor_config())
+        self.channel = MaskChannel(self.where)
+        self.digest = MaskDigest()
         self._slots: dict[int, _Slot] = {}
 
     @classmethod
@@ -57,17 +65,20 @@ class MgdV2LogitsProcessor(LogitsProcessor):
         old = self._slots.pop(req_idx, None)  # slots are recycled: the old request has ended
         if old is not None and old.monitor is not None:
             old.monitor.close()
-        if not self.enabled:
+        extra = getattr(sampling_params, "extra_args", None) or {}
+        if not self.enabled or KEY not in extra:
             return False
+        if not self.where.asks_servers:  # a follower: joins the exchange, applies the leader's masks
+            self._slots[req_idx] = _Slot(None, failed=True)
+            return True
+        settings = None
         try:
             settings = validate_sampling_params(sampling_params)
         except (MgdError, ValueError) as exc:
             log.warning("mgd: request left unconstrained: %s", exc)
-            return False
-        if settings is None:
-            return False
-        tag = (sampling_params.extra_args or {}).get(TAG_KEY)
-        self._slots[req_idx] = _Slot(settings, tag=None if tag is None else str(tag))
+        tag = extra.get(TAG_KEY)
+        # Kept even when it failed: every rank joins the exchange for the same slots.
+        self._slots[req_idx] = _Slot(settings, tag=None if tag is None else str(tag), failed=settings is None)
         return True
 
     def apply(self, logits: torch.Tensor, ctx: LogitsContext) -> torch.Tensor:
@@ -102,13 +113,16 @@ class MgdV2LogitsProcessor(LogitsProcessor):
                     masked.append(r)
                     allowed.append(res.ids)
                     owner[r] = monitor
+        masked, allowed = self.channel.exchange(masked, allowed, logits.shape[1])
+        self.digest.fold([(pos[r], tokens[r]) for rs in rows.values() for r in rs], masked, allowed)
         for r in mask_rows(logits, masked, allowed):
-            owner[r].unmasked()
+            if r in owner:
+                owner[r].unmasked()
         self.core._applied((time.perf_counter() - t0) * 1000.0)
         return logits
 
     def _monitor(self, s: int, slot: _Slot) -> RequestMonitor | None:
-        if slot.monitor is None and not slot.failed:
+        if slot.monitor is None and not slot.failed and slot.settings is not None:
             prompt_len = int(self.req_states.prompt_len.np[s])
             prompt = self.req_states.all_token_ids.gpu[s, :prompt_len].tolist()
             try:

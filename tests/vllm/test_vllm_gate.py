@@ -64,3 +64,22 @@ def test_a_start_that_raises_fails_only_its_own_lookup() -> None:
     assert not x.done() and not y.done()
     with pytest.raises(ValueError):
         LookupGate(0)
+
+
+def test_gate_estimates_when_a_lookup_answers() -> None:
+    import time
+
+    gate, starts = LookupGate(1, smoothing=1.0), _Starts()
+    a = gate.submit(starts("a"))
+    assert gate.eta_s(a) is None  # nothing finished yet: no estimate
+    time.sleep(0.05)
+    starts.futures["a"].set_result("A")
+    assert gate.service_s is not None and 0.04 < gate.service_s < 1.0
+    service = gate.service_s
+    b, c = gate.submit(starts("b")), gate.submit(starts("c"))
+    eta_b, eta_c = gate.eta_s(b), gate.eta_s(c)
+    assert eta_b is not None and eta_c is not None
+    assert eta_b <= service and service <= eta_c <= 2 * service  # c waits behind b
+    assert gate.eta_s(a) == 0.0  # answered
+    starts.futures["b"].set_result("B")
+    starts.futures["c"].set_result("C")

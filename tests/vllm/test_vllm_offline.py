@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from monitors.casegen import dot_sites, sample_sites
 from lsp_bridge.check import check_member_accesses
 from mgd.engines.generate import GenerateOptions, Prompt
+from monitors.casegen import dot_sites, sample_sites
 from monitors.languages import language_for_path
 
 pytestmark = pytest.mark.e2e

@@ -90,6 +90,7 @@ def test_ended_request_cancels_its_unanswered_lookup(core: MonitorCore, click_pr
 def test_v1_last_step_lets_go_of_pending_lookups(core: MonitorCore, click_project: Path) -> None:
     """At a request's last token (``max_tokens``) its unanswered lookups are cancelled
     right away, not when vLLM reports the request removed (at the next batch)."""
+    from mgd.vllm.ranks import MaskChannel, MaskDigest, Placement
     from mgd.vllm.v1 import MgdV1LogitsProcessor, _Row
 
     def quick(suffix: str) -> MgdSettings:
@@ -99,7 +100,8 @@ def test_v1_last_step_lets_go_of_pending_lookups(core: MonitorCore, click_projec
 
     core.forget_lookups()
     proc = MgdV1LogitsProcessor.__new__(MgdV1LogitsProcessor)  # the engine's constructor needs a vllm_config
-    proc.enabled, proc.core = True, core
+    proc.enabled, proc.core, proc.where = True, core, Placement("leader")
+    proc.channel, proc.digest = MaskChannel(proc.where), MaskDigest()
     try:
         last = core.open(quick("\n# last\n"), [])
         more = core.open(quick("\n# more\n"), [])

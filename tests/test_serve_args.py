@@ -1,0 +1,74 @@
+"""``mgd serve``'s own options: what reaches vLLM's environment, and usage errors before vLLM starts.
+
+No vLLM here: ``build_command`` only builds the command line and environment
+(the server itself is tested in tests/vllm).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lsp_bridge.cpus import available_cpus, format_cpus
+from mgd.cli.commands.serve import build_command, engine_cpus, split_own_args
+from mgd.cli.main import build_parser
+from monitors.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+CPUS = available_cpus()
+
+
+def parsed(*argv: str):
+    args = build_parser().parse_args(["serve", "MODEL", *argv])
+    return args, split_own_args(args)
+
+
+def test_own_options_after_the_model_are_mgds(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("MGD_ALLOWED_WORKSPACES", raising=False)
+    monkeypatch.delenv("VLLM_RAY_EXTRA_ENV_VAR_PREFIXES_TO_COPY", raising=False)
+    last = max(CPUS)
+    args, rest = parsed("--port", "8001", "--allow-workspace", str(tmp_path), f"--lsp-cpus={last}",
+                        "--provisional", "--tensor-parallel-size", "2")
+    assert rest == ["--port", "8001", "--tensor-parallel-size", "2"]
+    if len(CPUS) < 2:
+        pytest.skip("a CPU split needs 2 CPUs")
+    cmd, env = build_command(args, rest)
+    assert cmd[-4:] == rest
+    assert env["MGD_LSP_CPUS"] == str(last) and env["MGD_PROVISIONAL"] == "1"
+    assert env["MGD_ALLOWED_WORKSPACES"] == str(tmp_path.resolve())
+    assert env["VLLM_RAY_EXTRA_ENV_VAR_PREFIXES_TO_COPY"] == "MGD_"  # Ray workers get the settings
+
+
+def test_ray_prefixes_are_extended_not_replaced(monkeypatch) -> None:
+    monkeypatch.setenv("VLLM_RAY_EXTRA_ENV_VAR_PREFIXES_TO_COPY", "MY_")
+    args, rest = parsed()
+    _, env = build_command(args, rest)
+    assert env["VLLM_RAY_EXTRA_ENV_VAR_PREFIXES_TO_COPY"] == "MY_,MGD_"
+
+
+@pytest.mark.parametrize("bad", ["x", "99999", format_cpus(CPUS)])
+def test_bad_cpu_lists_are_usage_errors(bad: str) -> None:
+    args, rest = parsed("--lsp-cpus", bad)
+    with pytest.raises(ConfigError, match="--lsp-cpus"):
+        build_command(args, rest)
+
+
+def test_engine_keeps_the_other_cpus() -> None:
+    assert engine_cpus(frozenset({1}), frozenset({0, 1, 2})) == {0, 2}
+    with pytest.raises(ConfigError, match="not available"):
+        engine_cpus(frozenset({5}), frozenset({0, 1}))
+    with pytest.raises(ConfigError, match="leaves no CPU"):
+        engine_cpus(frozenset({0, 1}), frozenset({0, 1}))
+
+
+def test_usage_error_exits_2_without_importing_vllm() -> None:
+    code = ("import sys; from mgd.cli.main import main; rc = main(['serve', 'M', '--lsp-cpus', 'x']);"
+            "print(rc, 'vllm' in sys.modules, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.stdout.split() == ["2", "False", "False"], out.stderr
+    assert "--lsp-cpus" in out.stderr
