@@ -38,7 +38,11 @@ from mgd.engines.speculative.tree import DraftTree
 from monitors.errors import ConfigError
 from monitors.guide import SequenceGuide, StepResult
 
-__all__ = ["SpecConfig", "SpecStats", "TreeDecoder"]
+__all__ = ["DEFAULT_SPEC", "SpecConfig", "SpecStats", "TreeDecoder"]
+
+#: What a bare ``--speculative`` means (sources in budget priority order, ``:N`` nodes).
+#: Tuned by ``benchmarks/speculative.py`` (docs/speculative.md gives the figures).
+DEFAULT_SPEC = "monitor,ngram,recycle:16"
 
 
 @dataclass(frozen=True, slots=True)
