@@ -161,7 +161,7 @@ class HFGenerator(Generator):
         options: GenerateOptions,
         heals: Sequence[HealedPrompt | None] = (),
     ) -> list[list[int]]:
-        if options.speculative:
+        if options.speculative is not None:  # "" = the default spec
             return self._run_speculative(rows, options, heals)
         width = max(len(ids) for _, ids, _ in rows)
         input_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
