@@ -87,8 +87,8 @@ class HFGenerator(Generator):
         self.session = MgdSession(self.tokenizer, config)
         # Tree decoding (built on first use): one decoder per spec (each keeps what it
         # learned: recycled top-k, acceptance, cost curve, outputs) and the workspace indexes.
-        self._spec_decoders: dict[Any, Any] = {}
-        self._spec_corpus: Any = None
+        self.spec_decoders: dict[Any, Any] = {}
+        self.spec_corpus: Any = None
         self.last_spec_stats: Any = None
 
     def check_workspace(self, workspace: str | Path, file: str | Path) -> tuple[Path, Path]:
@@ -207,15 +207,15 @@ class HFGenerator(Generator):
         from mgd.engines.speculative.decoder import SpecConfig, TreeDecoder
 
         config = SpecConfig.parse(options.speculative or "", options.spec_budget)
-        decoder = self._spec_decoders.get(config)
+        decoder = self.spec_decoders.get(config)
         if decoder is None:
             def encode(text: str) -> list[int]:
                 return self.tokenizer(text, add_special_tokens=False, verbose=False).input_ids
 
-            decoder = self._spec_decoders[config] = TreeDecoder(self.model, encode, config)
-        if self._spec_corpus is None and "suffix" in config.sources:
-            self._spec_corpus = WorkspaceCorpus(self._tokenize_with_offsets)
-        corpus = self._spec_corpus if "suffix" in config.sources else None
+            decoder = self.spec_decoders[config] = TreeDecoder(self.model, encode, config)
+        if self.spec_corpus is None and "suffix" in config.sources:
+            self.spec_corpus = WorkspaceCorpus(self._tokenize_with_offsets)
+        corpus = self.spec_corpus if "suffix" in config.sources else None
         if options.seed is not None:
             torch.manual_seed(options.seed)
         sampling = Sampling(options.temperature if options.do_sample else 0.0, options.top_p)

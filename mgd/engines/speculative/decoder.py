@@ -72,7 +72,7 @@ class SpecConfig:
     cost: str = "measure"
     adaptive: bool = True
     ngram_max: int = 6
-    depth: int = 16
+    depth: int = 32
     recycle_k: int = 8
     monitor_names: int = 16
     prune: bool = True
@@ -160,7 +160,11 @@ class TreeDecoder:
         self.recycler = TokenRecycler(k=config.recycle_k)
         self.acceptance = Acceptance()
         self.outputs = OutputStore()
+        self.monitor_draft = MonitorDraft(encode, max_names=config.monitor_names)  # keeps its tokenizations
         self.cost: CostCurve | None = None if config.cost == "measure" else CostCurve.profile(config.cost)
+        # Recent chosen tree sizes (moving average): each source drafts at most about twice
+        # that many candidates, so a device where small trees pay does not draft big ones.
+        self._size_avg = float(config.budget)
 
     def _forward(self, ids: torch.Tensor, cache: DynamicCache, **kw: Any) -> torch.Tensor:
         out = self.model(input_ids=ids.to(self.device), use_cache=True, **{self._cache_kw: cache}, **kw)
@@ -231,7 +235,7 @@ class TreeDecoder:
         eos = {int(e) for e in eos_ids}
         ngram = ContextDraft(max_n=cfg.ngram_max, depth=cfg.depth)
         ngram.extend(prompt_ids)
-        mdraft = MonitorDraft(self.encode, max_names=cfg.monitor_names)
+        mdraft = self.monitor_draft
         views = list(corpus)
         earlier = self.outputs.view()
         if earlier is not None:
@@ -331,7 +335,7 @@ class TreeDecoder:
         """This step's tree: every source's best candidates, pruned by the monitors,
         cut to the size that pays on this device."""
         cfg = self.config
-        b = cfg.budget
+        b = min(cfg.budget, max(8, int(2 * self._size_avg) + 4))  # candidates per source
         cand = DraftTree(root, budget=b * (len(cfg.sources) + 1))
         est = self._estimate
         for src in cfg.sources:
@@ -346,8 +350,9 @@ class TreeDecoder:
             elif src == "suffix":
                 suffix.fill(cand, ngram.tokens, est, max_nodes=b)
             elif src == "recycle":
-                self.recycler.fill(cand, est, max_nodes=b)
+                self.recycler.fill(cand, est, seeds=range(len(cand)), max_nodes=b)
         if cand.drafted == 0:
+            self._size_avg *= 0.8
             return cand
         keep = [d < remaining for d in cand.depths]
         tree = cand.subtree(keep).best(b)
@@ -356,7 +361,8 @@ class TreeDecoder:
             stats.pruned += pruned
         assert self.cost is not None
         order = sorted(tree.values[1:], reverse=True)
-        k = best_size(order, self.cost, b)
+        k = best_size(order, self.cost, cfg.budget)
+        self._size_avg = 0.8 * self._size_avg + 0.2 * k
         return tree if k >= tree.drafted else tree.best(k)
 
     def _learn(self, tree: DraftTree, nodes: Sequence[int], stats: SpecStats) -> None:

@@ -83,28 +83,33 @@ def add_continuations(
     parent: int = 0,
     max_nodes: int,
 ) -> int:
-    """Add a count trie below ``parent``, best value first; returns nodes added."""
+    """Add a count trie below ``parent``, best value first; returns nodes added.
+
+    Lazy best-first: a popped node pushes its first child and its next sibling
+    (children are in count order), so only about two estimates are made per node.
+    """
     kids = cont.children()
-    heap: list[tuple[float, int, int]] = []  # (-value, trie node, tree parent)
+    heap: list[tuple[float, int, int, int, object]] = []  # (-value, trie node, sibling index, tree parent, tag)
 
-    def push(trie_node: int, tree_node: int) -> None:
-        for c in kids[trie_node]:
-            kind = _match_kind(cont.match_len, int(cont.counts[trie_node]))
+    def push(trie_parent: int, i: int, tree_parent: int) -> None:
+        sibs = kids[trie_parent]
+        if i < len(sibs):
+            c = sibs[i]
+            kind = _match_kind(cont.match_len, int(cont.counts[trie_parent]))
             p, tag = estimate(source, kind, cont.prob(c))
-            heapq.heappush(heap, (-tree.values[tree_node] * p, c, tree_node))
-            tags[c] = tag
+            heapq.heappush(heap, (-tree.values[tree_parent] * p, c, i, tree_parent, tag))
 
-    tags: dict[int, object] = {}
     added = 0
-    push(0, parent)
+    push(0, 0, parent)
     while heap and added < max_nodes:
-        neg, c, tp = heapq.heappop(heap)
+        neg, c, i, tp, tag = heapq.heappop(heap)
         before = len(tree)
-        node = tree.add(tp, int(cont.tokens[c]), -neg, tags.get(c))
+        node = tree.add(tp, int(cont.tokens[c]), -neg, tag)
         if node is None:
             break
         added += len(tree) - before
-        push(c, node)
+        push(int(cont.parents[c]), i + 1, tp)
+        push(c, 0, node)
     return added
 
 
@@ -300,28 +305,36 @@ class TokenRecycler:
         return len(self._adj)
 
     def fill(
-        self, tree: DraftTree, estimate: Estimate = _raw, *, node: int = 0, max_nodes: int | None = None
+        self,
+        tree: DraftTree,
+        estimate: Estimate = _raw,
+        *,
+        seeds: Sequence[int] = (0,),
+        max_nodes: int | None = None,
     ) -> int:
-        """Best-first expansion below ``node`` until ``max_nodes`` are added."""
+        """Best-first expansion below the ``seeds`` nodes (the root; or every node
+        already drafted, so other sources' drafts go on where they end) until
+        ``max_nodes`` are added. Lazy: a popped candidate pushes its best successor
+        and its next-ranked sibling."""
         cap = tree.budget - tree.drafted if max_nodes is None else max_nodes
-        heap: list[tuple[float, int, int, int, object]] = []  # (-value, serial, parent, token, tag)
-        serial = 0
+        heap: list[tuple[float, int, int, object]] = []  # (-value, parent, rank, tag)
 
-        def push(parent: int) -> None:
-            nonlocal serial
-            for r, t in enumerate(self.next_of(tree.tokens[parent])):
+        def push(parent: int, r: int) -> None:
+            nxt = self.next_of(tree.tokens[parent])
+            if r < len(nxt):
                 p, tag = estimate("recycle", min(r, 7), _RANK_PRIOR[min(r, len(_RANK_PRIOR) - 1)])
-                heapq.heappush(heap, (-tree.values[parent] * p, serial, parent, t, tag))
-                serial += 1
+                heapq.heappush(heap, (-tree.values[parent] * p, parent, r, tag))
 
-        push(node)
+        for node in seeds:
+            push(node, 0)
         added = 0
         while heap and added < cap:
-            neg, _s, parent, tok, tag = heapq.heappop(heap)
+            neg, parent, r, tag = heapq.heappop(heap)
             before = len(tree)
-            child = tree.add(parent, tok, -neg, tag)
+            child = tree.add(parent, self.next_of(tree.tokens[parent])[r], -neg, tag)
             if child is None:
                 break
             added += len(tree) - before
-            push(child)
+            push(parent, r + 1)
+            push(child, 0)
         return added

@@ -103,10 +103,19 @@ def count_trie(text: np.ndarray, ends: np.ndarray, depth: int, match_len: int, d
         key = node_of[live] * span + win[live, d]
         uniq, inverse, cnt = np.unique(key, return_inverse=True, return_counts=True)
         base = len(tokens)
-        tokens.extend(int(u % span) - 1 for u in uniq)
-        parents.extend(int(u // span) for u in uniq)
-        counts.extend(int(c) for c in cnt)
+        tokens.extend((uniq % span - 1).tolist())
+        parents.extend((uniq // span).tolist())
+        counts.extend(cnt.tolist())
         node_of[live] = base + inverse.reshape(-1)
+        if uniq.size == live.size:  # every occurrence on its own path now: the rest are chains
+            for row in live.tolist():
+                parent = int(node_of[row])
+                for t in (win[row, d + 1 :][alive[row, d + 1 :]] - 1).tolist():
+                    tokens.append(t)
+                    parents.append(parent)
+                    counts.append(1)
+                    parent = len(tokens) - 1
+            break
     return Continuations(
         match_len=match_len,
         tokens=np.asarray(tokens, dtype=np.int64),
