@@ -338,8 +338,12 @@ def main() -> None:
         "default_spec": DEFAULT_SPEC, "engines": engines,
     }
     try:
-        warm = (comps or edits)[:1]
-        gen.generate(warm, GenerateOptions(max_new_tokens=8, monitors=False))
+        # Warm-up (untimed): the model, jedi, and every engine's decoder (each measures its
+        # device cost curve once), on a prompt that is not measured.
+        first = (comps or edits)[0]
+        warm = Prompt("warm-up", first.workspace, first.file, "import os\n\n\ndef main(path):\n    return os.", "")
+        for spec in engines.values():
+            gen.generate([warm], GenerateOptions(max_new_tokens=8, monitors=True, speculative=spec))
         sizes = [int(x) for x in args.tree_sizes.split(",")]
         costs = forward_costs(gen, args.max_prompt_tokens, sizes, args.reps)
         cpu = CostCurve.from_times(costs, "measured")

@@ -124,5 +124,6 @@ def test_measured_cost_curve_rises_and_leaves_the_cache(model, tiny_tokenizer) -
     run(model, ids, cache)
     curve = dec.measure_cost(cache, len(ids), reps=1)
     assert cache.get_seq_length() == len(ids)
-    assert [q for q, _t in curve.points] == [1, 2, 4, 8, 16, 32, 64, 65]
-    assert curve.ratio(65) > 1.0
+    qs = [q for q, _t in curve.points]
+    assert qs[:3] == [1, 4, 16] and set(qs) <= {1, 4, 16, 64, 65}  # may stop past 4 steps
+    assert curve.ratio(65) > 1.0 and curve.ratio(16) >= curve.ratio(4)  # monotone

@@ -175,13 +175,17 @@ class TreeDecoder:
             torch.cuda.synchronize(self.device)
 
     def measure_cost(self, cache: DynamicCache, past: int, reps: int = 2) -> CostCurve:
-        """Time forwards of bushy trees of 1, 4, 16, 64, ... tokens (up to the budget
-        + 1) on top of ``cache`` (left as it was); the fastest of ``reps`` each."""
+        """Time forwards of bushy trees of 1, 4, 16, 64, 256 tokens (up to the budget
+        + 1) on top of ``cache`` (left as it was); the fastest of ``reps`` each. Stops
+        past a size of 16 or more that costs 4 steps (bigger trees cannot pay there; the curve's
+        last slope extrapolates)."""
         limit = self.config.budget + 1
-        sizes = sorted({q for q in (1, 2, 4, 8, 16, 32, 64, 128, 256) if q <= limit} | {limit})
+        sizes = [q for q in (4, 16, 64, 256) if q < limit]
+        if not sizes or limit > 1.5 * sizes[-1]:
+            sizes.append(limit)
         gen = torch.Generator().manual_seed(0)
         times: dict[int, float] = {}
-        for q in [1, *sizes]:  # the first q=1 warms up
+        for q in [1, 1, *sizes]:  # the first q=1 warms up
             tree = DraftTree(5, budget=q - 1)
             while not tree.full:
                 tree.add_path([int(x) for x in torch.randint(100, 10000, (4,), generator=gen)])
@@ -197,8 +201,10 @@ class TreeDecoder:
                 self._sync()
                 best = min(best, time.perf_counter() - t0)
                 crop_cache(cache, past)
-            times[q] = best
-        return CostCurve.from_times(times, "measured")
+            times[q] = min(best, times.get(q, best))
+            if q >= 16 and best > 4 * times[1]:
+                break
+        return CostCurve.from_times(times, "measured", monotone=True)
 
     def _estimate(self, source: str, kind: int, raw: float) -> tuple[float, object]:
         if self.config.adaptive:
@@ -350,7 +356,8 @@ class TreeDecoder:
             elif src == "suffix":
                 suffix.fill(cand, ngram.tokens, est, max_nodes=b)
             elif src == "recycle":
-                self.recycler.fill(cand, est, seeds=range(len(cand)), max_nodes=b)
+                seeds = sorted(range(len(cand)), key=lambda n: -cand.values[n])[: max(b // 2, 1)]
+                self.recycler.fill(cand, est, seeds=seeds, max_nodes=b)
         if cand.drafted == 0:
             self._size_avg *= 0.8
             return cand

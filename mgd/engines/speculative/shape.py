@@ -47,8 +47,16 @@ class CostCurve:
             raise ConfigError("a cost curve needs positive times and q = 1 first")
 
     @classmethod
-    def from_times(cls, times: Mapping[int, float], name: str = "custom") -> CostCurve:
-        return cls(tuple(sorted((int(q), float(t)) for q, t in times.items())), name)
+    def from_times(cls, times: Mapping[int, float], name: str = "custom", *, monotone: bool = False) -> CostCurve:
+        """A curve through ``{q: time}``; ``monotone``: a point below an earlier one
+        (timing noise) is raised to it."""
+        points = sorted((int(q), float(t)) for q, t in times.items())
+        if monotone:
+            top = 0.0
+            for i, (q, t) in enumerate(points):
+                top = max(top, t)
+                points[i] = (q, top)
+        return cls(tuple(points), name)
 
     @classmethod
     def flat(cls) -> CostCurve:
