@@ -16,7 +16,7 @@ suffix index, whose build time is reported apart):
 
 * ``plain``: Hugging Face ``generate`` with the monitors.
 * every draft source alone and ``default`` (what a bare ``--speculative`` means,
-  ``DEFAULT_SPEC``), each in two shapes: ``@cpu`` sized per step for this device
+  ``DEFAULT_SPEC``), each in two shapes: ``@device`` sized per step for this device
   (measured cost curve: the CPU speedup) and ``@h200`` sized as on an H200
   (anchors.md's 27M table: tau at the GPU's tree size, and its projection).
 * ``fixed16``: ``monitor,ngram,recycle:16:flat`` (the tree before adaptive sizing).
@@ -314,7 +314,7 @@ def main() -> None:
     engines: dict[str, str | None] = {"plain": None}
     for src in [*(x.strip() for x in args.sources.split(",") if x.strip()), "default"]:
         srcs = default_sources if src == "default" else src
-        engines[f"{src}@cpu"] = DEFAULT_SPEC if src == "default" else f"{srcs}:{default.budget}"
+        engines[f"{src}@device"] = DEFAULT_SPEC if src == "default" else f"{srcs}:{default.budget}"
         engines[f"{src}@h200"] = f"{srcs}:{args.h200_budget}:h200-27m"
     engines["fixed16"] = "monitor,ngram,recycle:16:flat"
 

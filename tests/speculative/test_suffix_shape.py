@@ -32,7 +32,7 @@ def test_longest_suffix_match_and_counts() -> None:
     top = [int(cont.tokens[c]) for c in kids[0]]
     assert top == [5, 7]  # 5 followed twice, 7 once (most frequent first)
     five = kids[0][0]
-    assert cont.prob(five) == pytest.approx(2 / 3)
+    assert cont.prob(five) == pytest.approx(2 / 4)  # 2 of 3 occurrences, one unseen alternative
     # continuations stop at a document's end: after "..4, 5" only doc 3 goes on (with 6)
     assert [int(cont.tokens[c]) for c in kids[five]] == [6]
     assert ix.continuations([42]) is None and ix.match([])[0] == 0
@@ -106,7 +106,7 @@ def test_add_continuations_best_first() -> None:
     tree = DraftTree(5, budget=16)
     add_continuations(tree, cont, "suffix", lambda s, k, raw: (raw, (s, k)), max_nodes=2)
     assert [tuple(tree.path_tokens(n)) for n in range(1, len(tree))] == [(1,), (1, 2)]
-    assert tree.values[2] == pytest.approx(0.75 * 2 / 3)
+    assert tree.values[2] == pytest.approx(3 / 5 * 2 / 4)
 
 
 def test_cost_curve_and_best_size() -> None:
@@ -142,3 +142,14 @@ def test_acceptance_is_measured() -> None:
     assert acc.estimate("ngram", 0, 0.55)[0] == 0.55  # per source
     acc.record(None, True)  # untagged nodes are ignored
     assert acc.rates()["recycle/0/5"] == (40, 0.1)
+
+
+def test_measured_curve_follows_observed_forwards() -> None:
+    curve = CostCurve.from_times({1: 0.020, 4: 0.030, 16: 0.040}, "measured")
+    for _ in range(60):  # the machine got slower for 16-token trees
+        curve = curve.observe(16, 0.080)
+    assert curve.ratio(16) == pytest.approx(4.0, rel=0.05)
+    for _ in range(60):
+        curve = curve.observe(1, 0.040)  # and for plain steps too
+    assert curve.ratio(16) == pytest.approx(2.0, rel=0.1)
+    assert curve.observe(200, 1.0) is curve  # far from every point: ignored

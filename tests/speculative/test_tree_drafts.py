@@ -67,12 +67,12 @@ def test_ngram_lookup_counts_the_continuations() -> None:
     assert cont is not None and cont.match_len == 2  # (1, 2) occurred twice before the end
     kids = cont.children()
     first = {int(cont.tokens[c]): c for c in kids[0]}
-    assert set(first) == {3, 9} and cont.prob(first[3]) == cont.prob(first[9]) == 0.5
+    assert set(first) == {3, 9} and cont.prob(first[3]) == cont.prob(first[9]) == pytest.approx(1 / 3)
     tree = DraftTree(2, budget=8)
     assert ng.fill(tree) == 8
     paths = {tuple(tree.path_tokens(n)) for n in range(1, len(tree))}
     assert (3, 4, 5, 6) in paths and (9, 9, 1, 2) in paths
-    assert all(0 < v <= 0.5 for v in tree.values[1:])  # each branch had one of two occurrences
+    assert all(0 < v <= 1 / 3 for v in tree.values[1:])  # each branch had one of two occurrences
     ng2 = ContextDraft()
     ng2.extend([5, 6, 7])
     assert ng2.continuations() is None  # nothing repeats

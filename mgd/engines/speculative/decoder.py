@@ -165,6 +165,11 @@ class TreeDecoder:
         # Recent chosen tree sizes (moving average): each source drafts at most about twice
         # that many candidates, so a device where small trees pay does not draft big ones.
         self._size_avg = float(config.budget)
+        # Drafting's own cost (seconds per drafted step, moving average) and the backoff
+        # after steps where no tree paid: the next ``_skip`` steps are plain, undrafted.
+        self._host = 0.0
+        self._backoff = 0
+        self._skip = 0
 
     def _forward(self, ids: torch.Tensor, cache: DynamicCache, **kw: Any) -> torch.Tensor:
         out = self.model(input_ids=ids.to(self.device), use_cache=True, **{self._cache_kw: cache}, **kw)
@@ -185,7 +190,7 @@ class TreeDecoder:
             sizes.append(limit)
         gen = torch.Generator().manual_seed(0)
         times: dict[int, float] = {}
-        for q in [1, 1, *sizes]:  # the first q=1 warms up
+        for q in [1, 4, 1, *sizes]:  # the first two warm up both paths (causal, tree mask)
             tree = DraftTree(5, budget=q - 1)
             while not tree.full:
                 tree.add_path([int(x) for x in torch.randint(100, 10000, (4,), generator=gen)])
@@ -201,7 +206,7 @@ class TreeDecoder:
                 self._sync()
                 best = min(best, time.perf_counter() - t0)
                 crop_cache(cache, past)
-            times[q] = min(best, times.get(q, best))
+            times[q] = best  # (the warm-ups are overwritten)
             if q >= 16 and best > 4 * times[1]:
                 break
         return CostCurve.from_times(times, "measured", monotone=True)
@@ -276,7 +281,13 @@ class TreeDecoder:
             root = generated[-1]
             step = guide.allowed() if guide is not None else None
             remaining = max_new_tokens - len(generated)  # a node at depth d yields d + 1 tokens
-            tree = self._draft(root, step, guide, mdraft, ngram, suffix, remaining, stats)
+            if self._skip > 0:  # drafting did not pay lately: a plain step, nothing drafted
+                self._skip -= 1
+                tree = DraftTree(root, budget=0)
+            else:
+                th = time.perf_counter()
+                tree = self._draft(root, step, guide, mdraft, ngram, suffix, remaining, stats)
+                self._host = 0.8 * self._host + 0.2 * (time.perf_counter() - th)
             q = len(tree)
             stats.tree_sizes[q] = stats.tree_sizes.get(q, 0) + 1
             stats.drafted += tree.drafted
@@ -288,7 +299,10 @@ class TreeDecoder:
                 pos = torch.from_numpy(tree.position_ids(past)).to(self.device)
                 logits = self._forward(torch.tensor([tree.tokens]), cache, attention_mask=mask, position_ids=pos)
             topk = torch.topk(logits, self.recycler.k, dim=-1).indices.cpu().numpy()
-            stats.forward_seconds += time.perf_counter() - tf
+            spent = time.perf_counter() - tf
+            stats.forward_seconds += spent
+            if self.cost is not None and self.cost.name == "measured":
+                self.cost = self.cost.observe(q, spent)
             stats.forwards += 1
             self.recycler.update(tree.tokens, topk)
 
@@ -360,6 +374,7 @@ class TreeDecoder:
                 self.recycler.fill(cand, est, seeds=seeds, max_nodes=b)
         if cand.drafted == 0:
             self._size_avg *= 0.8
+            self._pace(0, 1.0)
             return cand
         keep = [d < remaining for d in cand.depths]
         tree = cand.subtree(keep).best(b)
@@ -370,7 +385,19 @@ class TreeDecoder:
         order = sorted(tree.values[1:], reverse=True)
         k = best_size(order, self.cost, cfg.budget)
         self._size_avg = 0.8 * self._size_avg + 0.2 * k
+        self._pace(k, 1.0 + sum(order[:k]))
         return tree if k >= tree.drafted else tree.best(k)
+
+    def _pace(self, k: int, gain: float) -> None:
+        """Back off drafting (1, 2, 4, 8 plain steps) while no tree is expected to pay
+        for itself, drafting time included (on a measured curve, whose times are seconds)."""
+        assert self.cost is not None
+        host = self._host / self.cost.points[0][1] if self.cost.name == "measured" else 0.0
+        if k == 0 or gain / (self.cost.ratio(1 + k) + host) < 1.0:
+            self._backoff = min(2 * self._backoff or 1, 8)
+            self._skip = self._backoff
+        else:
+            self._backoff = 0
 
     def _learn(self, tree: DraftTree, nodes: Sequence[int], stats: SpecStats) -> None:
         """Record, for every node whose parent was accepted, whether it was accepted."""

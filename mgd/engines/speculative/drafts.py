@@ -260,7 +260,7 @@ class SuffixDraft:
     views: Sequence[CorpusView]
     max_len: int = 32
     depth: int = 16
-    max_occurrences: int = 256
+    max_occurrences: int = 64
 
     def fill(
         self,

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -86,6 +87,19 @@ class CostCurve:
         q0, q1, t0, t1 = qs[i - 1], qs[i], ts[i - 1], ts[i]
         return (t0 + (t1 - t0) * (q - q0) / (q1 - q0)) / ts[0]
 
+    def observe(self, q: int, seconds: float, weight: float = 0.1) -> CostCurve:
+        """The curve after one more timed forward of ``q`` tokens (online refinement of a
+        measured curve): the nearest point within a factor of 2 moves towards the time
+        the observation implies for it, by ``weight``."""
+        qs = [p[0] for p in self.points]
+        near = min(range(len(qs)), key=lambda i: abs(math.log2(qs[i]) - math.log2(max(q, 1))))
+        if abs(math.log2(qs[near]) - math.log2(max(q, 1))) > 1.0:
+            return self
+        scale = self.ratio(qs[near]) / self.ratio(q)
+        times = dict(self.points)
+        times[qs[near]] = (1 - weight) * times[qs[near]] + weight * seconds * scale
+        return CostCurve.from_times(times, self.name, monotone=True)
+
     def as_dict(self) -> dict[str, float]:
         return {str(q): round(t / self.points[0][1], 3) for q, t in self.points}
 
@@ -113,7 +127,7 @@ class Acceptance:
     ``prior``: how many observations the source's raw estimate is worth.
     """
 
-    prior: float = 4.0
+    prior: float = 2.0
     _seen: dict[tuple[str, int, int], list[float]] = field(default_factory=dict)
 
     @staticmethod

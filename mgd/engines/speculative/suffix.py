@@ -65,8 +65,10 @@ class Continuations:
         return int(self.tokens.size)
 
     def prob(self, node: int) -> float:
-        """Empirical probability of ``node``'s token after its parent's path."""
-        return float(self.counts[node]) / float(self.counts[self.parents[node]])
+        """Probability of ``node``'s token after its parent's path: its share of the
+        parent's occurrences, with one unseen alternative added (Laplace-style, so one
+        occurrence says 1/2, not certainty)."""
+        return float(self.counts[node]) / (float(self.counts[self.parents[node]]) + 1.0)
 
     def children(self) -> list[list[int]]:
         """Children of every node, most frequent first (one numpy sort)."""

@@ -90,9 +90,9 @@ class DraftTree:
                 self.values[found] = v
                 self.tags[found] = tag
             return found
-        if self.full:
-            return None
         idx = len(self.tokens)
+        if idx > self.budget:  # full: ``budget`` drafted nodes below the root
+            return None
         self.tokens.append(token)
         self.parents.append(parent)
         self.depths.append(self.depths[parent] + 1)
