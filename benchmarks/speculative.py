@@ -244,19 +244,19 @@ class Tally:
 
 
 def run_workload(gen: HFGenerator, prompts: list[Prompt], engines: dict[str, str | None], cpu: CostCurve, *,
-                 max_new: int, max_prompt: int) -> dict[str, Any]:
+                 max_new: int, max_prompt: int, monitors: bool = True) -> dict[str, Any]:
     """Each prompt through every engine back to back (order rotated), after an untimed warm-up."""
     tallies = {e: Tally() for e in engines}
     names = list(engines)
     for i, p in enumerate(prompts):
         # Warm-up (not timed): jedi analyses the file, the workspace's suffix index is built.
-        gen.generate([p], GenerateOptions(max_new_tokens=2, monitors=True, max_prompt_tokens=max_prompt,
+        gen.generate([p], GenerateOptions(max_new_tokens=2, monitors=monitors, max_prompt_tokens=max_prompt,
                                           speculative="suffix:1:flat"))
         outputs: dict[str, str] = {}
         order = names[i % len(names):] + names[: i % len(names)]
         for name in order:
             spec = engines[name]
-            opts = GenerateOptions(max_new_tokens=max_new, monitors=True, max_prompt_tokens=max_prompt,
+            opts = GenerateOptions(max_new_tokens=max_new, monitors=monitors, max_prompt_tokens=max_prompt,
                                    speculative=spec)
             t0 = time.perf_counter()
             (res,) = gen.generate([p], opts)
@@ -295,7 +295,7 @@ def main() -> None:
     ap.add_argument("--model", default=default_model(), help="model directory")
     ap.add_argument("--device", default="cpu", help="torch device")
     ap.add_argument("--packages", type=int, default=8, help="held-out packages to draw prompts from")
-    ap.add_argument("--completions-per-package", type=int, default=6, help="completion prompts per package")
+    ap.add_argument("--completions-per-package", type=int, default=5, help="completion prompts per package")
     ap.add_argument("--edits-per-package", type=int, default=2, help="edit prompts per package")
     ap.add_argument("--max-new-tokens", type=int, default=48, help="tokens per generation")
     ap.add_argument("--max-prompt-tokens", type=int, default=512, help="prompt tail kept")
@@ -304,6 +304,8 @@ def main() -> None:
     ap.add_argument("--tree-sizes", default="1,2,4,8,16,32,64,128", help="tree tokens of the forward-cost table")
     ap.add_argument("--reps", type=int, default=5, help="repetitions per forward-cost point")
     ap.add_argument("--workloads", default="completion,edit", help="which workloads to run")
+    ap.add_argument("--no-monitors", action="store_true",
+                    help="run without monitors (a machine without jedi-language-server)")
     ap.add_argument("--seed", type=int, default=0, help="site sampling seed")
     ap.add_argument("--out", default="speculative", help="result name under benchmarks/results/")
     args = ap.parse_args()
@@ -331,11 +333,12 @@ def main() -> None:
             edits += edit_prompts(root, files, args.edits_per_package, args.seed)
 
     load0 = os.getloadavg()
+    print(f"{len(comps)} completion and {len(edits)} edit prompts, {len(engines)} engines", flush=True)
     gen = HFGenerator(args.model, config=SessionConfig(server="jedi", wait_s=30.0), device=args.device)
     result: dict[str, Any] = {
         "model": args.model, "device": args.device, "torch_threads": torch.get_num_threads(),
         "packages": packages, "max_new_tokens": args.max_new_tokens, "max_prompt_tokens": args.max_prompt_tokens,
-        "default_spec": DEFAULT_SPEC, "engines": engines,
+        "default_spec": DEFAULT_SPEC, "engines": engines, "monitors": not args.no_monitors,
     }
     try:
         # Warm-up (untimed): the model, jedi, and every engine's decoder (each measures its
@@ -343,7 +346,7 @@ def main() -> None:
         first = (comps or edits)[0]
         warm = Prompt("warm-up", first.workspace, first.file, "import os\n\n\ndef main(path):\n    return os.", "")
         for spec in engines.values():
-            gen.generate([warm], GenerateOptions(max_new_tokens=8, monitors=True, speculative=spec))
+            gen.generate([warm], GenerateOptions(max_new_tokens=8, monitors=not args.no_monitors, speculative=spec))
         sizes = [int(x) for x in args.tree_sizes.split(",")]
         costs = forward_costs(gen, args.max_prompt_tokens, sizes, args.reps)
         cpu = CostCurve.from_times(costs, "measured")
@@ -352,11 +355,11 @@ def main() -> None:
         if comps:
             print(f"completion: {len(comps)} prompts", flush=True)
             result["completion"] = run_workload(gen, comps, engines, cpu, max_new=args.max_new_tokens,
-                                                max_prompt=args.max_prompt_tokens)
+                                                max_prompt=args.max_prompt_tokens, monitors=not args.no_monitors)
         if edits:
             print(f"edit: {len(edits)} prompts", flush=True)
             result["edit"] = run_workload(gen, edits, engines, cpu, max_new=args.max_new_tokens,
-                                          max_prompt=args.max_prompt_tokens)
+                                          max_prompt=args.max_prompt_tokens, monitors=not args.no_monitors)
         corpus = gen.spec_corpus
         result["suffix_index_build_s_total"] = round(corpus.build_seconds, 3) if corpus is not None else None
         dec = gen.spec_decoders.get(default)

@@ -51,7 +51,7 @@ __all__ = ["DEFAULT_SPEC", "SpecConfig", "SpecStats", "TreeDecoder"]
 #: What a bare ``--speculative`` means (sources in drafting order, ``:N`` most drafted
 #: nodes per tree; the tree is sized per step from the measured acceptance and this
 #: device's measured cost curve). Tuned by ``benchmarks/speculative.py`` (docs/speculative.md).
-DEFAULT_SPEC = "monitor,suffix,ngram,recycle:64"
+DEFAULT_SPEC = "monitor,suffix,ngram,recycle:128"
 
 _COSTS = ("measure", "flat", *COST_PROFILES)
 
@@ -68,7 +68,7 @@ class SpecConfig:
     """
 
     sources: tuple[str, ...] = ("monitor", "suffix", "ngram", "recycle")
-    budget: int = 64
+    budget: int = 128
     cost: str = "measure"
     adaptive: bool = True
     ngram_max: int = 6
@@ -102,7 +102,7 @@ class SpecConfig:
                     f"speculative: {part!r} is neither a node budget (an integer) nor a cost curve "
                     f"({', '.join(_COSTS)})"
                 )
-        return cls(sources=parse_sources(names), budget=budget if budget is not None else 64, cost=cost)
+        return cls(sources=parse_sources(names), budget=budget if budget is not None else 128, cost=cost)
 
 
 @dataclass(slots=True)
