@@ -127,3 +127,25 @@ def test_measured_cost_curve_rises_and_leaves_the_cache(model, tiny_tokenizer) -
     qs = [q for q, _t in curve.points]
     assert qs[:3] == [1, 4, 16] and set(qs) <= {1, 4, 16, 64, 65}  # may stop past 4 steps
     assert curve.ratio(65) > 1.0 and curve.ratio(16) >= curve.ratio(4)  # monotone
+
+
+def test_backs_off_where_no_tree_pays(model, tiny_tokenizer) -> None:
+    """A device where any tree costs 50 steps: plain steps (and a rare small probe), same output."""
+    from mgd.engines.speculative.decoder import SpecConfig
+    from mgd.engines.speculative.shape import CostCurve
+
+    text = "for i in range(10):\n    for j in range(10):\n        print(i, j)\nfor i in range("
+    ids = tiny_tokenizer(text).input_ids
+    dec = TreeDecoder(model, lambda s: tiny_tokenizer(s).input_ids, SpecConfig.parse("ngram,recycle:16"))
+    dec.cost = CostCurve.from_times({1: 1.0, 2: 50.0}, "custom")
+    with torch.inference_mode():
+        ref = model.generate(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                             max_new_tokens=40, do_sample=False, pad_token_id=0, eos_token_id=None)
+    got, stats = dec.generate(ids, max_new_tokens=40)
+    assert got == ref[0, len(ids):].tolist()
+    plain = stats.tree_sizes.get(1, 0)
+    assert plain >= 0.8 * stats.verifications, stats.tree_sizes  # almost every step plain
+    assert set(stats.tree_sizes) <= {1, 2, 3, 4}  # probes are small
+    flat = TreeDecoder(model, lambda s: tiny_tokenizer(s).input_ids, SpecConfig.parse("ngram,recycle:16:flat"))
+    got2, stats2 = flat.generate(ids, max_new_tokens=40)
+    assert got2 == got and stats2.verifications < stats.verifications  # where trees are free they are used
