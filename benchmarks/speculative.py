@@ -11,8 +11,9 @@ not in the model's ``training_files.txt.gz``, matched by path suffix), monitors 
   continues the copy (the context repeats with small changes).
 
 Engines, each prompt through all of them back to back (order rotated per prompt;
-an untimed warm-up first has jedi analyse the file and builds the workspace's
-suffix index, whose build time is reported apart):
+an untimed plain run first has jedi analyse the file, the workspace's suffix index
+is built then (its build time is reported apart), and the session's LSP request cache
+is emptied before every timed run so no engine rides on another's answers):
 
 * ``plain``: Hugging Face ``generate`` with the monitors.
 * every draft source alone and ``default`` (what a bare ``--speculative`` means,
@@ -245,19 +246,25 @@ class Tally:
 
 def run_workload(gen: HFGenerator, prompts: list[Prompt], engines: dict[str, str | None], cpu: CostCurve, *,
                  max_new: int, max_prompt: int, monitors: bool = True) -> dict[str, Any]:
-    """Each prompt through every engine back to back (order rotated), after an untimed warm-up."""
+    """Each prompt through every engine back to back (order rotated), after an untimed warm-up.
+
+    Warm-up per prompt: plain decoding once (jedi has analysed the file and its imports)
+    and the workspace's suffix index. Before every timed run the session's LSP request
+    cache is emptied, so every engine sends its own requests (none rides on another's).
+    """
     tallies = {e: Tally() for e in engines}
     names = list(engines)
     for i, p in enumerate(prompts):
-        # Warm-up (not timed): jedi analyses the file, the workspace's suffix index is built.
-        gen.generate([p], GenerateOptions(max_new_tokens=2, monitors=monitors, max_prompt_tokens=max_prompt,
-                                          speculative="suffix:1:flat"))
+        gen.generate([p], GenerateOptions(max_new_tokens=max_new, monitors=monitors, max_prompt_tokens=max_prompt))
+        if gen.spec_corpus is not None:
+            gen.spec_corpus.view(p.workspace, p.file, len(p.prefix))
         outputs: dict[str, str] = {}
         order = names[i % len(names):] + names[: i % len(names)]
         for name in order:
             spec = engines[name]
             opts = GenerateOptions(max_new_tokens=max_new, monitors=monitors, max_prompt_tokens=max_prompt,
                                    speculative=spec)
+            gen.session.request_cache.clear()
             t0 = time.perf_counter()
             (res,) = gen.generate([p], opts)
             dt = time.perf_counter() - t0

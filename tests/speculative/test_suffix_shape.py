@@ -153,3 +153,7 @@ def test_measured_curve_follows_observed_forwards() -> None:
         curve = curve.observe(1, 0.040)  # and for plain steps too
     assert curve.ratio(16) == pytest.approx(2.0, rel=0.1)
     assert curve.observe(200, 1.0) is curve  # far from every point: ignored
+    slow = CostCurve.from_times({1: 0.020, 4: 0.030, 16: 0.400}, "measured")  # measured in a burst
+    fixed = slow.observe(16, 0.040)
+    assert fixed.ratio(16) < slow.ratio(16) / 1.8  # one faster observation moves it half way
+    assert slow.above(4) == 16 and slow.above(16) is None

@@ -395,12 +395,14 @@ class TreeDecoder:
         assert self.cost is not None
         order = sorted(tree.values[1:], reverse=True)
         k = best_size(order, self.cost, cfg.budget)
-        if k == 0 and tree.drafted:
-            # Explore: every 8th time no tree pays, verify a small one anyway, so its
-            # cost is observed again (a curve measured under a burst of load recovers).
-            self._explore += 1
-            if self._explore % 8 == 0:
-                k = min(3, tree.drafted)
+        self._explore += 1
+        if self.cost.name == "measured" and self._explore % 32 == 0:
+            # Probe: now and then verify a tree one curve point bigger than chosen, so that
+            # point's cost is observed again (a curve measured during a burst of other load
+            # recovers; the forward's time refines it).
+            up = self.cost.above(k + 1)
+            if up is not None and up - 1 <= tree.drafted:
+                k = up - 1
         self._size_avg = 0.8 * self._size_avg + 0.2 * k
         self._pace(k, 1.0 + sum(order[:k]))
         return tree if k >= tree.drafted else tree.best(k)

@@ -87,18 +87,25 @@ class CostCurve:
         q0, q1, t0, t1 = qs[i - 1], qs[i], ts[i - 1], ts[i]
         return (t0 + (t1 - t0) * (q - q0) / (q1 - q0)) / ts[0]
 
-    def observe(self, q: int, seconds: float, weight: float = 0.1) -> CostCurve:
+    def observe(self, q: int, seconds: float, up: float = 0.1, down: float = 0.5) -> CostCurve:
         """The curve after one more timed forward of ``q`` tokens (online refinement of a
         measured curve): the nearest point within a factor of 2 moves towards the time
-        the observation implies for it, by ``weight``."""
+        the observation implies for it, by ``down`` when faster (a measurement taken
+        during a burst of other load recovers at once), by ``up`` when slower."""
         qs = [p[0] for p in self.points]
         near = min(range(len(qs)), key=lambda i: abs(math.log2(qs[i]) - math.log2(max(q, 1))))
         if abs(math.log2(qs[near]) - math.log2(max(q, 1))) > 1.0:
             return self
         scale = self.ratio(qs[near]) / self.ratio(q)
         times = dict(self.points)
-        times[qs[near]] = (1 - weight) * times[qs[near]] + weight * seconds * scale
+        implied = seconds * scale
+        weight = down if implied < times[qs[near]] else up
+        times[qs[near]] = (1 - weight) * times[qs[near]] + weight * implied
         return CostCurve.from_times(times, self.name, monotone=True)
+
+    def above(self, q: int) -> int | None:
+        """The first point of the curve past ``q`` tokens (None: none)."""
+        return next((p for p, _t in self.points if p > q), None)
 
     def as_dict(self) -> dict[str, float]:
         return {str(q): round(t / self.points[0][1], 3) for q, t in self.points}
