@@ -270,9 +270,9 @@ class TreeDecoder:
         stats.forward_seconds += time.perf_counter() - tf
         stats.forwards += 1
         past = len(prompt_ids)
-        if self.cost is None:
-            self.cost = self.measure_cost(cache, past)
         step = guide.allowed() if guide is not None else None
+        if self.cost is None:  # after the wait above: the language server is idle now
+            self.cost = self.measure_cost(cache, past)
 
         def choose_greedy(row: torch.Tensor, st: StepResult | None) -> int:
             return int(torch.argmax(masked_copy(row, None if st is None else st.ids)))
