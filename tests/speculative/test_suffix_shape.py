@@ -58,7 +58,7 @@ def test_workspace_corpus_blocks_the_text_after_the_cursor(tmp_path, tiny_tokeni
     body = "def shout(text):\n    return text.upper() + SECRET_SUFFIX_NAME\n"
     (tmp_path / "main.py").write_text(body)
     (tmp_path / "notes.txt").write_text("value.strip().lower() is not python")
-    corpus = WorkspaceCorpus(tokenize)
+    corpus = WorkspaceCorpus(tokenize, recheck_s=0.0)
     cursor = body.index("text.upper") + len("text.")
     view = corpus.view(tmp_path, tmp_path / "main.py", cursor)
     assert view is not None and view.index.documents == 2  # .py files only
@@ -75,6 +75,10 @@ def test_workspace_corpus_blocks_the_text_after_the_cursor(tmp_path, tiny_tokeni
     assert again is not None and again.index is view.index  # built once
     (tmp_path / "other.py").write_text("x = 1\n")
     assert corpus.view(tmp_path, tmp_path / "main.py", cursor).index is not view.index  # rebuilt
+    lazy = WorkspaceCorpus(tokenize, recheck_s=3600.0)
+    first = lazy.view(tmp_path, tmp_path / "main.py", cursor)
+    (tmp_path / "other.py").write_text("y = 2\n")
+    assert lazy.view(tmp_path, tmp_path / "main.py", cursor).index is first.index  # listing trusted a while
 
 
 def test_output_store_keeps_the_newest() -> None:

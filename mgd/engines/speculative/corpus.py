@@ -51,6 +51,7 @@ class _Built:
     offsets: list[np.ndarray]  # per document: char start of each token
     stamp: tuple[tuple[str, int, int], ...]
     seconds: float
+    checked: float = 0.0  # when the files were last listed (time.monotonic)
 
 
 @dataclass(slots=True)
@@ -62,6 +63,8 @@ class WorkspaceCorpus:
     max_file_bytes: int = 300_000
     max_files: int = 5_000
     keep: int = 4
+    #: Seconds a workspace's file listing is trusted before it is walked again.
+    recheck_s: float = 5.0
     _built: OrderedDict[tuple[Path, tuple[str, ...]], _Built] = field(default_factory=OrderedDict)
     #: Seconds spent building indexes (tokenizing included), for reports.
     build_seconds: float = 0.0
@@ -85,24 +88,15 @@ class WorkspaceCorpus:
             extensions = (file.suffix.lower(),)
         root = Path(workspace).resolve()
         key = (root, extensions)
-        files = self._files(root, extensions)
-        stamp = []
-        total = 0
-        for f in files:
-            try:
-                st = f.stat()
-            except OSError:
-                continue
-            if st.st_size <= self.max_file_bytes and total < 6 * self.max_tokens:  # ~4-6 bytes a token
-                stamp.append((str(f), st.st_size, st.st_mtime_ns))
-                total += st.st_size
-        stamp_t = tuple(stamp)
         built = self._built.get(key)
-        if built is None or built.stamp != stamp_t:
-            built = self._build(stamp_t)
-            self._built[key] = built
-            while len(self._built) > self.keep:
-                self._built.popitem(last=False)
+        if built is None or time.monotonic() - built.checked > self.recheck_s:
+            stamp = self._stamp(root, extensions)
+            if built is None or built.stamp != stamp:
+                built = self._build(stamp)
+                self._built[key] = built
+                while len(self._built) > self.keep:
+                    self._built.popitem(last=False)
+            built.checked = time.monotonic()
         self._built.move_to_end(key)
         if not built.index.size:
             return None
@@ -115,6 +109,20 @@ class WorkspaceCorpus:
         end = start + int(offsets.size)
         # The token that straddles the cursor is blocked too (the prompt's last token may be healed).
         return CorpusView(built.index, (start + max(cut - 1, 0), end))
+
+    def _stamp(self, root: Path, extensions: Sequence[str]) -> tuple[tuple[str, int, int], ...]:
+        """(path, size, mtime) of the files to index, within the size caps."""
+        stamp = []
+        total = 0
+        for f in self._files(root, extensions):
+            try:
+                st = f.stat()
+            except OSError:
+                continue
+            if st.st_size <= self.max_file_bytes and total < 6 * self.max_tokens:  # ~4-6 bytes a token
+                stamp.append((str(f), st.st_size, st.st_mtime_ns))
+                total += st.st_size
+        return tuple(stamp)
 
     def _build(self, stamp: tuple[tuple[str, int, int], ...]) -> _Built:
         t0 = time.perf_counter()
