@@ -311,6 +311,9 @@ def main() -> None:
     ap.add_argument("--tree-sizes", default="1,2,4,8,16,32,64,128", help="tree tokens of the forward-cost table")
     ap.add_argument("--reps", type=int, default=5, help="repetitions per forward-cost point")
     ap.add_argument("--workloads", default="completion,edit", help="which workloads to run")
+    ap.add_argument("--tau-only", action="store_true",
+                    help="only the hardware-free figures: the @h200 shapes and fixed16 (tau, projected "
+                         "speedups); no @device engines (timings are then not comparable, e.g. on a busy machine)")
     ap.add_argument("--no-monitors", action="store_true",
                     help="run without monitors (a machine without jedi-language-server)")
     ap.add_argument("--seed", type=int, default=0, help="site sampling seed")
@@ -326,6 +329,8 @@ def main() -> None:
         engines[f"{src}@device"] = DEFAULT_SPEC if src == "default" else f"{srcs}:{default.budget}"
         engines[f"{src}@h200"] = f"{srcs}:{args.h200_budget}:h200-27m"
     engines["fixed16"] = "monitor,ngram,recycle:16:flat"
+    if args.tau_only:
+        engines = {k: v for k, v in engines.items() if not k.endswith("@device")}
 
     comps: list[Prompt] = []
     edits: list[Prompt] = []
@@ -346,6 +351,7 @@ def main() -> None:
         "model": args.model, "device": args.device, "torch_threads": torch.get_num_threads(),
         "packages": packages, "max_new_tokens": args.max_new_tokens, "max_prompt_tokens": args.max_prompt_tokens,
         "default_spec": DEFAULT_SPEC, "engines": engines, "monitors": not args.no_monitors,
+        "tau_only": args.tau_only,
     }
     try:
         # Warm-up (untimed): the model, jedi, and every engine's decoder (each measures its
