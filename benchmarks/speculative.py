@@ -314,6 +314,8 @@ def main() -> None:
     ap.add_argument("--tau-only", action="store_true",
                     help="only the hardware-free figures: the @h200 shapes and fixed16 (tau, projected "
                          "speedups); no @device engines (timings are then not comparable, e.g. on a busy machine)")
+    ap.add_argument("--device-only", action="store_true",
+                    help="only the @device shapes and fixed16 (the speedup measured on this machine)")
     ap.add_argument("--no-monitors", action="store_true",
                     help="run without monitors (a machine without jedi-language-server)")
     ap.add_argument("--seed", type=int, default=0, help="site sampling seed")
@@ -331,6 +333,8 @@ def main() -> None:
     engines["fixed16"] = "monitor,ngram,recycle:16:flat"
     if args.tau_only:
         engines = {k: v for k, v in engines.items() if not k.endswith("@device")}
+    if args.device_only:
+        engines = {k: v for k, v in engines.items() if not k.endswith("@h200")}
 
     comps: list[Prompt] = []
     edits: list[Prompt] = []
@@ -351,7 +355,7 @@ def main() -> None:
         "model": args.model, "device": args.device, "torch_threads": torch.get_num_threads(),
         "packages": packages, "max_new_tokens": args.max_new_tokens, "max_prompt_tokens": args.max_prompt_tokens,
         "default_spec": DEFAULT_SPEC, "engines": engines, "monitors": not args.no_monitors,
-        "tau_only": args.tau_only,
+        "tau_only": args.tau_only, "device_only": args.device_only,
     }
     try:
         # Warm-up (untimed): the model, jedi, and every engine's decoder (each measures its
