@@ -16,7 +16,8 @@ CACHE = ROOT / "benchmarks" / ".cache"
 RESULTS = ROOT / "benchmarks" / "results"
 
 #: Pure-Python wheels that are not in tinycode-27m's training data
-#: (checked against models/tinycode-27m/training_files.txt.gz).
+#: (checked against models/tinycode-27m/training_files.txt.gz; more-itertools is in it
+#: through setuptools' vendored copy: filter files with :func:`held_out`).
 HELD_OUT_PACKAGES = [
     "click==8.1.8",
     "attrs==25.3.0",
@@ -38,6 +39,28 @@ def default_model() -> str:
     if env:
         return env
     return str(ROOT.parent / "shared" / "models" / "tinycode-27m")
+
+
+def training_paths(model: str | Path) -> dict[str, list[str]]:
+    """The model's training files (``training_files.txt.gz``), by file name; empty if absent."""
+    import gzip
+
+    listing = Path(model) / "training_files.txt.gz"
+    by_name: dict[str, list[str]] = {}
+    if listing.exists():
+        with gzip.open(listing, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                path = line.strip()
+                if path:
+                    by_name.setdefault(path.rsplit("/", 1)[-1], []).append(path)
+    return by_name
+
+
+def held_out(rel: str, training: dict[str, list[str]]) -> bool:
+    """True unless a training file ends with ``/rel`` (matched by path suffix, so vendored
+    copies such as ``setuptools/_vendor/more_itertools/more.py`` count)."""
+    rel = rel.replace("\\", "/")
+    return not any(p.endswith("/" + rel) for p in training.get(rel.rsplit("/", 1)[-1], ()))
 
 
 def fetch_package(spec: str) -> Path:

@@ -39,8 +39,8 @@ class GenerateOptions:
     batch_size: int = 1
     max_prompt_tokens: int | None = None  # keep only the prompt's tail (speed)
     heal: bool = False  # token healing: re-spell the prompt's last tokens (monitors/healing.py)
-    speculative: str | None = None  # draft sources, e.g. "monitor,ngram,recycle[:budget]" (batch 1)
-    spec_budget: int = 16  # drafted nodes per tree (unless the spec says ":N")
+    speculative: str | None = None  # tree drafts "SOURCES[:N][:COST]" (batch 1; "" = the default)
+    spec_budget: int | None = None  # most drafted nodes per tree (unless the spec says ":N")
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:

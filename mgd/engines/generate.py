@@ -85,6 +85,11 @@ class HFGenerator(Generator):
             or min(self.tokenizer.model_max_length, 1 << 20)
         )
         self.session = MgdSession(self.tokenizer, config)
+        # Tree decoding (built on first use): one decoder per spec (each keeps what it
+        # learned: recycled top-k, acceptance, cost curve, outputs) and the workspace indexes.
+        self.spec_decoders: dict[Any, Any] = {}
+        self.spec_corpus: Any = None
+        self.last_spec_stats: Any = None
 
     def check_workspace(self, workspace: str | Path, file: str | Path) -> tuple[Path, Path]:
         return self.session.check_workspace(workspace, file)
@@ -156,7 +161,7 @@ class HFGenerator(Generator):
         options: GenerateOptions,
         heals: Sequence[HealedPrompt | None] = (),
     ) -> list[list[int]]:
-        if options.speculative:
+        if options.speculative is not None:  # "" = the default spec
             return self._run_speculative(rows, options, heals)
         width = max(len(ids) for _, ids, _ in rows)
         input_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
@@ -198,21 +203,26 @@ class HFGenerator(Generator):
         heals: Sequence[HealedPrompt | None] = (),
     ) -> list[list[int]]:
         """Tree speculative decoding (mgd/engines/speculative), one row at a time."""
+        from mgd.engines.speculative.corpus import WorkspaceCorpus
         from mgd.engines.speculative.decoder import SpecConfig, TreeDecoder
 
         config = SpecConfig.parse(options.speculative or "", options.spec_budget)
-        decoder = getattr(self, "_spec_decoder", None)
-        if decoder is None or decoder.config != config:
+        decoder = self.spec_decoders.get(config)
+        if decoder is None:
             def encode(text: str) -> list[int]:
                 return self.tokenizer(text, add_special_tokens=False, verbose=False).input_ids
 
-            decoder = self._spec_decoder = TreeDecoder(self.model, encode, config)
+            decoder = self.spec_decoders[config] = TreeDecoder(self.model, encode, config)
+        if self.spec_corpus is None and "suffix" in config.sources:
+            self.spec_corpus = WorkspaceCorpus(self._tokenize_with_offsets)
+        corpus = self.spec_corpus if "suffix" in config.sources else None
         if options.seed is not None:
             torch.manual_seed(options.seed)
         sampling = Sampling(options.temperature if options.do_sample else 0.0, options.top_p)
         out: list[list[int]] = []
-        for r, (_p, ids, guide) in enumerate(rows):
+        for r, (p, ids, guide) in enumerate(rows):
             h = heals[r] if r < len(heals) else None
+            view = corpus.view(p.workspace, p.file, len(p.prefix)) if corpus is not None else None
             stop = None
             if options.stop:
                 text_of = self._stop_text_of([h], options.stops.window + 8)
@@ -224,12 +234,18 @@ class HFGenerator(Generator):
                 eos_ids=[] if self.tokenizer.eos_token_id is None else [self.tokenizer.eos_token_id],
                 stop=stop,
                 sampling=sampling,
+                corpus=[view] if view is not None else [],
             )
             if guide is not None:
                 guide.stats.extra.update({k: v for k, v in stats.as_dict().items() if isinstance(v, int)})
             self.last_spec_stats = stats
             out.append(gen)
         return out
+
+    def _tokenize_with_offsets(self, texts: list[str]) -> list[tuple[list[int], list[int]]]:
+        """Ids and each id's first character (the suffix source's workspace index)."""
+        enc = self.tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        return [(ids, [a for a, _b in offs]) for ids, offs in zip(enc.input_ids, enc.offset_mapping, strict=True)]
 
     # -- token healing -------------------------------------------------------------
     def _healing_guide(self, removed: bytes) -> SequenceGuide:

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from monitors.base import CompletionFacts, CompletionNeed
-from monitors.guide import SequenceGuide
 from monitors.dereference import DereferenceMonitor
+from monitors.guide import SequenceGuide
 from monitors.languages import get_language
 from monitors.vocab import VocabIndex
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from mgd.engines.speculative.decoder import SpecConfig, sample_with_drafts
+from mgd.engines.speculative.drafts import ContextDraft, MonitorDraft, TokenRecycler, parse_sources
+from mgd.engines.speculative.tree import DraftTree
 from monitors.base import IdentifierConstraint
 from monitors.errors import ConfigError
-from mgd.engines.speculative.decoder import SpecConfig, sample_with_drafts
-from mgd.engines.speculative.drafts import MonitorDraft, NgramDraft, TokenRecycler, parse_sources
-from mgd.engines.speculative.tree import DraftTree
 
 
 def sample_tree() -> DraftTree:
@@ -60,19 +60,24 @@ def test_accept_path() -> None:
     assert nodes == [0] and bonus == 5
 
 
-def test_ngram_lookup_proposes_the_continuation() -> None:
-    ng = NgramDraft(max_n=2, max_len=4, max_matches=2)
+def test_ngram_lookup_counts_the_continuations() -> None:
+    ng = ContextDraft(max_n=2, depth=4)
     ng.extend([1, 2, 3, 4, 5, 6, 1, 2, 9, 9, 1, 2])
-    chains = ng.chains()
-    assert chains[0] == (9, 9, 1, 2)  # most recent match of (1, 2) first
-    assert chains[1] == (3, 4, 5, 6)
-    tree = DraftTree(2, budget=6)
-    assert ng.fill(tree) == 6 and tree.path_tokens(4) == [9, 9, 1, 2]
-    ng2 = NgramDraft()
+    cont = ng.continuations()
+    assert cont is not None and cont.match_len == 2  # (1, 2) occurred twice before the end
+    kids = cont.children()
+    first = {int(cont.tokens[c]): c for c in kids[0]}
+    assert set(first) == {3, 9} and cont.prob(first[3]) == cont.prob(first[9]) == pytest.approx(1 / 3)
+    tree = DraftTree(2, budget=8)
+    assert ng.fill(tree) == 8
+    paths = {tuple(tree.path_tokens(n)) for n in range(1, len(tree))}
+    assert (3, 4, 5, 6) in paths and (9, 9, 1, 2) in paths
+    assert all(0 < v <= 1 / 3 for v in tree.values[1:])  # each branch had one of two occurrences
+    ng2 = ContextDraft()
     ng2.extend([5, 6, 7])
-    assert ng2.chains() == []  # nothing repeats
+    assert ng2.continuations() is None  # nothing repeats
     with pytest.raises(ConfigError):
-        NgramDraft(max_n=1, min_n=2)
+        ContextDraft(max_n=1, min_n=2)
 
 
 def test_recycler_best_first() -> None:
@@ -106,9 +111,16 @@ def test_monitor_draft_tokenizes_legal_suffixes(tiny_tokenizer) -> None:
 
 
 def test_sources_parse() -> None:
+    from mgd.engines.speculative.decoder import DEFAULT_SPEC
+
     assert parse_sources("ngram, recycle,ngram") == ("ngram", "recycle")
     assert SpecConfig.parse("monitor,ngram:24").budget == 24
-    for bad in ("", "ngram,bogus", "ngram:x"):
+    c = SpecConfig.parse("suffix,ngram:128:h200-27m")
+    assert (c.sources, c.budget, c.cost) == (("suffix", "ngram"), 128, "h200-27m")
+    assert SpecConfig.parse("ngram:flat:8").budget == 8 and SpecConfig.parse("ngram:flat").cost == "flat"
+    assert SpecConfig.parse("") == SpecConfig.parse(DEFAULT_SPEC)  # a bare --speculative
+    assert SpecConfig.parse(DEFAULT_SPEC).cost == "measure"
+    for bad in ("ngram,bogus", "ngram:x", "ngram:0", "ngram:16:h100", ","):
         with pytest.raises(ConfigError):
             SpecConfig.parse(bad)
 

@@ -92,8 +92,12 @@ def test_greedy_equals_plain_without_monitors(model, tiny_tokenizer) -> None:
         "for i in range(10):\n    for j in range(10):\n        print(i, j)\nfor i in range(",
     ]
     eos = [tiny_tokenizer.eos_token_id]
-    for sources in (("ngram", "recycle"),):
-        dec = TreeDecoder(model, enc, SpecConfig(sources=sources, budget=8))
+    from mgd.engines.speculative.corpus import CorpusView
+    from mgd.engines.speculative.suffix import SuffixIndex
+
+    corpus = [CorpusView(SuffixIndex([tiny_tokenizer(p).input_ids for p in prompts]))]
+    for spec in ("ngram,recycle:8:flat", "suffix,ngram,recycle:32", "suffix,recycle:64:h200-27m"):
+        dec = TreeDecoder(model, enc, SpecConfig.parse(spec))
         forwards = tokens = 0
         for text in prompts:
             ids = tiny_tokenizer(text).input_ids
@@ -101,8 +105,47 @@ def test_greedy_equals_plain_without_monitors(model, tiny_tokenizer) -> None:
                 ref = model.generate(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
                                      max_new_tokens=20, do_sample=False, pad_token_id=eos[0], eos_token_id=eos[0])
             ref_ids = ref[0, len(ids):].tolist()
-            got, stats = dec.generate(ids, max_new_tokens=20, eos_ids=eos)
-            assert got == ref_ids, (sources, text)
+            got, stats = dec.generate(ids, max_new_tokens=20, eos_ids=eos, corpus=corpus)
+            assert got == ref_ids, (spec, text)
+            assert sum(stats.tree_sizes.values()) == stats.verifications
             forwards += stats.forwards
             tokens += stats.tokens
-        assert tokens > forwards, "no draft token was ever accepted"
+        assert tokens > forwards, f"{spec}: no draft token was ever accepted"
+        assert dec.cost is not None and dec.acceptance.rates(), spec
+    assert dec.outputs.view() is not None  # earlier outputs are kept for the suffix source
+
+
+def test_measured_cost_curve_rises_and_leaves_the_cache(model, tiny_tokenizer) -> None:
+    from mgd.engines.speculative.decoder import SpecConfig
+
+    ids = tiny_tokenizer(PROMPT).input_ids
+    dec = TreeDecoder(model, lambda s: tiny_tokenizer(s).input_ids, SpecConfig.parse("ngram:64"))
+    cache = DynamicCache(config=model.config)
+    run(model, ids, cache)
+    curve = dec.measure_cost(cache, len(ids), reps=1)
+    assert cache.get_seq_length() == len(ids)
+    qs = [q for q, _t in curve.points]
+    assert qs[:3] == [1, 4, 16] and set(qs) <= {1, 4, 16, 64, 65}  # may stop past 4 steps
+    assert curve.ratio(65) > 1.0 and curve.ratio(16) >= curve.ratio(4)  # monotone
+
+
+def test_backs_off_where_no_tree_pays(model, tiny_tokenizer) -> None:
+    """A device where any tree costs 50 steps: plain steps (and a rare small probe), same output."""
+    from mgd.engines.speculative.decoder import SpecConfig
+    from mgd.engines.speculative.shape import CostCurve
+
+    text = "for i in range(10):\n    for j in range(10):\n        print(i, j)\nfor i in range("
+    ids = tiny_tokenizer(text).input_ids
+    dec = TreeDecoder(model, lambda s: tiny_tokenizer(s).input_ids, SpecConfig.parse("ngram,recycle:16"))
+    dec.cost = CostCurve.from_times({1: 1.0, 2: 50.0}, "custom")
+    with torch.inference_mode():
+        ref = model.generate(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                             max_new_tokens=40, do_sample=False, pad_token_id=0, eos_token_id=None)
+    got, stats = dec.generate(ids, max_new_tokens=40)
+    assert got == ref[0, len(ids):].tolist()
+    plain = stats.tree_sizes.get(1, 0)
+    assert plain >= 0.8 * stats.verifications, stats.tree_sizes  # almost every step plain
+    assert set(stats.tree_sizes) <= {1, 2, 3, 4}  # probes are small
+    flat = TreeDecoder(model, lambda s: tiny_tokenizer(s).input_ids, SpecConfig.parse("ngram,recycle:16:flat"))
+    got2, stats2 = flat.generate(ids, max_new_tokens=40)
+    assert got2 == got and stats2.verifications < stats.verifications  # where trees are free they are used

@@ -58,10 +58,10 @@ def add_decoding_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--heal", action="store_true",
                    help="token healing: back off the prompt's last tokens and make the model re-spell them "
                         "(for prompts that end mid-token or mid-identifier)")
-    p.add_argument("--speculative", nargs="?", const=SPEC_DEFAULT, default=None, metavar="SOURCES[:N]",
-                   help="tree speculative decoding (batch size 1): draft sources among monitor,ngram,recycle "
-                        "and an optional node budget, e.g. 'ngram,recycle:8'; given alone: the default tree "
-                        "(all three sources)")
+    p.add_argument("--speculative", nargs="?", const=SPEC_DEFAULT, default=None, metavar="SOURCES[:N][:COST]",
+                   help="tree speculative decoding (batch size 1): draft sources among monitor,suffix,ngram,"
+                        "recycle, an optional node budget and device cost profile, e.g. 'ngram,recycle:8'; "
+                        "given alone: the default tree (all four sources, sized per step; docs/speculative.md)")
     p.add_argument("--device", default=None, help="torch device of the hf engine (default: cpu)")
     p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature; 0 = greedy")
     p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (with --temperature)")

@@ -1,17 +1,25 @@
-"""Draft sources for speculative trees: monitor identifiers, n-gram lookup, token recycling.
+"""Draft sources for speculative trees, each scoring what it proposes.
 
-Each source adds chains of token ids below the root of a :class:`DraftTree`; the
-tree's node budget is shared, in the order the sources are listed. Pure Python +
-numpy (no torch): the decoder hands the recycler the top-k ids it computed.
+A source adds nodes below a node of a :class:`DraftTree` (the root, or the end of
+another source's draft), best value first, at most ``max_nodes`` of them. A
+node's value is its parent's times the conditional acceptance estimate that
+:class:`~mgd.engines.speculative.shape.Acceptance` gives for the source's raw
+estimate (measured rates once seen). Pure Python + numpy (no torch).
 
-* :class:`MonitorDraft` — at a trigger the monitors already know the legal
-  identifiers: each remaining suffix ``cand[len(typed):]`` is tokenized into a
-  chain (a token trie of candidates). A prefix constraint (token healing) drafts
-  its required bytes the same way.
-* :class:`NgramDraft` — prompt lookup: the continuation after earlier
-  occurrences of the last ``n`` tokens of prompt + generated text.
-* :class:`TokenRecycler` — an adjacency map ``token -> top-k next tokens`` filled
-  from every verification pass; a best-first tree from the root.
+* :class:`MonitorDraft` (``monitor``) — at a trigger the monitors already hold the
+  language server's legal identifiers: each remaining suffix, in the tokenizer's
+  canonical split, as a chain (a token trie of candidates, weighted by how many
+  names share a prefix and by the model's recycled top-k). A healing prefix
+  constraint drafts its required bytes the same way. The decoder extends each
+  name with what followed it before (``name(``, ``name.``) from the text sources.
+* :class:`ContextDraft` (``ngram``) — prompt lookup: what followed earlier
+  occurrences of the context's longest repeated tail (up to ``max_n`` tokens) in
+  prompt + generated text, as a count trie.
+* :class:`SuffixDraft` (``suffix``) — SuffixDecoding-style: the same over the
+  workspace's other files and the decoder's earlier outputs
+  (:mod:`mgd.engines.speculative.corpus`), through suffix indexes.
+* :class:`TokenRecycler` (``recycle``) — an adjacency map ``token -> top-k next
+  ids`` filled from every verification pass, expanded best-first.
 """
 
 from __future__ import annotations
@@ -22,16 +30,34 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mgd.engines.speculative.corpus import CorpusView
+from mgd.engines.speculative.suffix import Continuations, count_trie
 from mgd.engines.speculative.tree import DraftTree
 from monitors.errors import ConfigError
 
-__all__ = ["DRAFT_SOURCES", "MonitorDraft", "NgramDraft", "TokenRecycler", "parse_sources"]
+__all__ = [
+    "DRAFT_SOURCES",
+    "ContextDraft",
+    "Estimate",
+    "MonitorDraft",
+    "SuffixDraft",
+    "TokenRecycler",
+    "add_continuations",
+    "parse_sources",
+]
 
-DRAFT_SOURCES = ("monitor", "ngram", "recycle")
+DRAFT_SOURCES = ("monitor", "suffix", "ngram", "recycle")
+
+#: ``(source, kind, raw estimate) -> (conditional acceptance estimate, tag)``.
+Estimate = Callable[[str, int, float], tuple[float, object]]
+
+
+def _raw(_source: str, _kind: int, raw: float) -> tuple[float, object]:
+    return raw, None
 
 
 def parse_sources(spec: str | Sequence[str]) -> tuple[str, ...]:
-    """``"ngram,recycle,monitor"`` -> validated tuple (order = budget priority)."""
+    """``"monitor,suffix,ngram,recycle"`` -> validated tuple (order = drafting order)."""
     names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
     if not names:
         raise ConfigError("speculative: name at least one draft source")
@@ -41,12 +67,58 @@ def parse_sources(spec: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def _match_kind(match_len: int, support: int) -> int:
+    """A text source's calibration kind: how long the matched tail was, and whether
+    the estimate rests on at least 3 occurrences."""
+    m = 0 if match_len <= 2 else 1 if match_len <= 5 else 2 if match_len <= 11 else 3
+    return 2 * m + (1 if support >= 3 else 0)
+
+
+def add_continuations(
+    tree: DraftTree,
+    cont: Continuations,
+    source: str,
+    estimate: Estimate,
+    *,
+    parent: int = 0,
+    max_nodes: int,
+) -> int:
+    """Add a count trie below ``parent``, best value first; returns nodes added.
+
+    Lazy best-first: a popped node pushes its first child and its next sibling
+    (children are in count order), so only about two estimates are made per node.
+    """
+    kids = cont.children()
+    heap: list[tuple[float, int, int, int, object]] = []  # (-value, trie node, sibling index, tree parent, tag)
+
+    def push(trie_parent: int, i: int, tree_parent: int) -> None:
+        sibs = kids[trie_parent]
+        if i < len(sibs):
+            c = sibs[i]
+            kind = _match_kind(cont.match_len, int(cont.counts[trie_parent]))
+            p, tag = estimate(source, kind, cont.prob(c))
+            heapq.heappush(heap, (-tree.values[tree_parent] * p, c, i, tree_parent, tag))
+
+    added = 0
+    push(0, 0, parent)
+    while heap and added < max_nodes:
+        neg, c, i, tp, tag = heapq.heappop(heap)
+        before = len(tree)
+        node = tree.add(tp, int(cont.tokens[c]), -neg, tag)
+        if node is None:
+            break
+        added += len(tree) - before
+        push(int(cont.parents[c]), i + 1, tp)
+        push(c, 0, node)
+    return added
+
+
 @dataclass(slots=True)
 class MonitorDraft:
     """Chains spelling the legal identifiers (from the monitors' constraints)."""
 
     encode: Callable[[str], list[int]]
-    max_names: int = 8
+    max_names: int = 16
     max_len: int = 8
     _cache: dict[bytes, tuple[int, ...]] = field(default_factory=dict)
 
@@ -79,64 +151,134 @@ class MonitorDraft:
         chains.sort(key=lambda ch: (rank.get(ch[0], len(rank)), len(ch)))
         return chains[: self.max_names]
 
-    def fill(self, tree: DraftTree, constraints: Sequence[object], hint: Sequence[int] = ()) -> int:
+    def fill(
+        self,
+        tree: DraftTree,
+        constraints: Sequence[object],
+        hint: Sequence[int] = (),
+        estimate: Estimate = _raw,
+        *,
+        max_nodes: int | None = None,
+    ) -> list[int]:
+        """Add the chains (values: share of names through each node, the first token
+        ranked by the model's recycled top-k ``hint``); returns the chains' last nodes."""
+        chains = self.chains(constraints, hint)
+        if not chains:
+            return []
+        through: dict[tuple[int, ...], int] = {}
+        for ch in chains:
+            for i in range(1, len(ch) + 1):
+                through[ch[:i]] = through.get(ch[:i], 0) + 1
+        rank = {t: i for i, t in enumerate(hint)}
+        budget = tree.budget - tree.drafted if max_nodes is None else max_nodes
+        leaves: list[int] = []
         added = 0
-        for ch in self.chains(constraints, hint):
-            if tree.full:
+        for ch in chains:
+            node = 0
+            for i, tok in enumerate(ch):
+                share = through[ch[: i + 1]] / (len(chains) if i == 0 else through[ch[:i]])
+                if i == 0 and tok in rank:
+                    share = max(share, _RANK_PRIOR[min(rank[tok], len(_RANK_PRIOR) - 1)])
+                p, tag = estimate("monitor", 0 if i == 0 else 1, share)
+                existing = tree.child(node, tok)
+                if existing is None and added >= budget:
+                    node = -1
+                    break
+                nxt = tree.add(node, tok, tree.values[node] * p, tag)
+                if nxt is None:
+                    node = -1
+                    break
+                added += existing is None
+                node = nxt
+            if node > 0:
+                leaves.append(node)
+            if added >= budget:
                 break
-            added += tree.add_path(ch)
-        return added
+        return leaves
 
 
 @dataclass(slots=True)
-class NgramDraft:
+class ContextDraft:
     """Prompt lookup over the growing context (an index of n-gram end positions)."""
 
-    max_n: int = 3
+    max_n: int = 6
     min_n: int = 1
-    max_len: int = 8
-    max_matches: int = 2
+    depth: int = 16
+    max_occurrences: int = 64
     _tokens: list[int] = field(default_factory=list)
     _index: dict[tuple[int, ...], list[int]] = field(default_factory=dict)
+    _text: np.ndarray | None = None  # shifted ids + padding, rebuilt after extend
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_n <= self.max_n:
             raise ConfigError("ngram sizes must satisfy 1 <= min_n <= max_n")
 
+    @property
+    def tokens(self) -> list[int]:
+        return self._tokens
+
     def extend(self, tokens: Sequence[int]) -> None:
         """Append context tokens (prompt first, then every committed token)."""
+        self._text = None
         for t in tokens:
             self._tokens.append(int(t))
             end = len(self._tokens)
-            for n in range(self.min_n, self.max_n + 1):
-                if end >= n:
-                    self._index.setdefault(tuple(self._tokens[end - n : end]), []).append(end)
+            for n in range(self.min_n, min(self.max_n, end) + 1):
+                self._index.setdefault(tuple(self._tokens[end - n : end]), []).append(end)
 
-    def chains(self) -> list[tuple[int, ...]]:
-        """Continuations after earlier occurrences of the context's tail (longest n first)."""
+    def continuations(self, extra: Sequence[int] = ()) -> Continuations | None:
+        """What followed earlier occurrences of the context's (plus ``extra``'s)
+        longest repeated tail, as a count trie (None: no repeat)."""
         toks = self._tokens
         end = len(toks)
-        out: list[tuple[int, ...]] = []
-        for n in range(self.max_n, self.min_n - 1, -1):
-            if end < n:
-                continue
-            ends = self._index.get(tuple(toks[end - n :]), ())
-            for e in reversed(ends):
-                if e >= end:
-                    continue
-                cont = tuple(toks[e : min(e + self.max_len, end)])
-                if cont and cont not in out:
-                    out.append(cont)
-                if len(out) >= self.max_matches:
-                    return out
-        return out
+        tail = toks[max(0, end - self.max_n) :] + [int(t) for t in extra]
+        for n in range(min(self.max_n, len(tail)), self.min_n - 1, -1):
+            ends = [e for e in self._index.get(tuple(tail[len(tail) - n :]), ()) if e < end]
+            if ends:
+                arr = np.asarray(ends[-self.max_occurrences :], dtype=np.int64)
+                if self._text is None:
+                    self._text = np.concatenate(
+                        [np.asarray(toks, dtype=np.int64) + 1, np.zeros(self.depth, dtype=np.int64)]
+                    )
+                return count_trie(self._text, arr, self.depth, n)
+        return None
 
-    def fill(self, tree: DraftTree) -> int:
+    def fill(
+        self, tree: DraftTree, estimate: Estimate = _raw, *, parent: int = 0, max_nodes: int | None = None
+    ) -> int:
+        cont = self.continuations(tree.path_tokens(parent) if parent else ())
+        if cont is None:
+            return 0
+        cap = tree.budget - tree.drafted if max_nodes is None else max_nodes
+        return add_continuations(tree, cont, "ngram", estimate, parent=parent, max_nodes=cap)
+
+
+@dataclass(slots=True)
+class SuffixDraft:
+    """Continuations from suffix indexes (the workspace's files, earlier outputs)."""
+
+    views: Sequence[CorpusView]
+    max_len: int = 32
+    depth: int = 16
+    max_occurrences: int = 64
+
+    def fill(
+        self,
+        tree: DraftTree,
+        context: Sequence[int],
+        estimate: Estimate = _raw,
+        *,
+        parent: int = 0,
+        max_nodes: int | None = None,
+    ) -> int:
+        ctx = list(context[-self.max_len :]) + (tree.path_tokens(parent) if parent else [])
+        cap = tree.budget - tree.drafted if max_nodes is None else max_nodes
         added = 0
-        for ch in self.chains():
-            if tree.full:
-                break
-            added += tree.add_path(ch)
+        for view in self.views:
+            cont = view.index.continuations(ctx, max_len=self.max_len, depth=self.depth,
+                                            max_occurrences=self.max_occurrences, blocked=view.blocked)
+            if cont is not None:
+                added += add_continuations(tree, cont, "suffix", estimate, parent=parent, max_nodes=cap - added)
         return added
 
 
@@ -162,25 +304,37 @@ class TokenRecycler:
     def __len__(self) -> int:
         return len(self._adj)
 
-    def fill(self, tree: DraftTree, node: int = 0) -> int:
-        """Best-first expansion below ``node`` until the budget is spent."""
-        before = tree.drafted
-        heap: list[tuple[float, int, int, int]] = []  # (-score, serial, parent node, token)
-        serial = 0
+    def fill(
+        self,
+        tree: DraftTree,
+        estimate: Estimate = _raw,
+        *,
+        seeds: Sequence[int] = (0,),
+        max_nodes: int | None = None,
+    ) -> int:
+        """Best-first expansion below the ``seeds`` nodes (the root; or every node
+        already drafted, so other sources' drafts go on where they end) until
+        ``max_nodes`` are added. Lazy: a popped candidate pushes its best successor
+        and its next-ranked sibling."""
+        cap = tree.budget - tree.drafted if max_nodes is None else max_nodes
+        heap: list[tuple[float, int, int, object]] = []  # (-value, parent, rank, tag)
 
-        def push(parent: int, score: float) -> None:
-            nonlocal serial
-            for r, t in enumerate(self.next_of(tree.tokens[parent])):
-                w = _RANK_PRIOR[r] if r < len(_RANK_PRIOR) else _RANK_PRIOR[-1]
-                heapq.heappush(heap, (-score * w, serial, parent, t))
-                serial += 1
+        def push(parent: int, r: int) -> None:
+            nxt = self.next_of(tree.tokens[parent])
+            if r < len(nxt):
+                p, tag = estimate("recycle", min(r, 7), _RANK_PRIOR[min(r, len(_RANK_PRIOR) - 1)])
+                heapq.heappush(heap, (-tree.values[parent] * p, parent, r, tag))
 
-        push(node, 1.0)
-        while heap and not tree.full:
-            neg, _s, parent, tok = heapq.heappop(heap)
-            existing = tree.child(parent, tok)
-            child = existing if existing is not None else tree.add(parent, tok)
+        for node in seeds:
+            push(node, 0)
+        added = 0
+        while heap and added < cap:
+            neg, parent, r, tag = heapq.heappop(heap)
+            before = len(tree)
+            child = tree.add(parent, self.next_of(tree.tokens[parent])[r], -neg, tag)
             if child is None:
                 break
-            push(child, -neg)
-        return tree.drafted - before
+            added += len(tree) - before
+            push(parent, r + 1)
+            push(child, 0)
+        return added

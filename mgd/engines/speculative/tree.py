@@ -5,6 +5,12 @@ other node is a drafted token whose parent comes before it (nodes are stored in
 insertion order, which is a topological order). Siblings carry distinct tokens,
 so the tree is a trie of drafted continuations.
 
+Each node carries a *value*, the estimated probability that verification accepts
+it (the product of its path's conditional acceptance estimates; the root's is 1,
+a child's never exceeds its parent's), and a *tag* naming what proposed it (for
+the acceptance statistics). When two sources propose the same node the higher
+value wins.
+
 For a cache holding ``P`` positions, the tree is verified in one forward pass with
 ``input_ids = tokens``, ``position_ids = P + depth`` and an additive attention mask
 of shape ``[1, 1, q, P + q]``: 0 where node ``i`` may attend (all ``P`` cached
@@ -32,6 +38,8 @@ class DraftTree:
     tokens: list[int] = field(default_factory=list)
     parents: list[int] = field(default_factory=list)
     depths: list[int] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    tags: list[object] = field(default_factory=list)
     _children: list[dict[int, int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -41,6 +49,8 @@ class DraftTree:
             self.tokens = [int(self.root_token)]
             self.parents = [-1]
             self.depths = [0]
+            self.values = [1.0]
+            self.tags = [None]
             self._children = [{}]
 
     # -- building ------------------------------------------------------------------
@@ -64,20 +74,30 @@ class DraftTree:
         """Children of ``node`` in insertion order (their drafting priority)."""
         return list(self._children[node].values())
 
-    def add(self, parent: int, token: int) -> int | None:
-        """Add (or find) ``token`` under ``parent``; None when the budget is spent."""
+    def add(self, parent: int, token: int, value: float | None = None, tag: object = None) -> int | None:
+        """Add (or find) ``token`` under ``parent``; None when the budget is spent.
+
+        ``value``: the node's acceptance estimate (default: its parent's), capped
+        at the parent's; an existing node keeps the higher of the two values.
+        """
         if not 0 <= parent < len(self.tokens):
             raise IndexError(f"no node {parent}")
         token = int(token)
+        v = self.values[parent] if value is None else min(float(value), self.values[parent])
         found = self._children[parent].get(token)
         if found is not None:
+            if v > self.values[found]:
+                self.values[found] = v
+                self.tags[found] = tag
             return found
-        if self.full:
-            return None
         idx = len(self.tokens)
+        if idx > self.budget:  # full: ``budget`` drafted nodes below the root
+            return None
         self.tokens.append(token)
         self.parents.append(parent)
         self.depths.append(self.depths[parent] + 1)
+        self.values.append(v)
+        self.tags.append(tag)
         self._children.append({})
         self._children[parent][token] = idx
         return idx
@@ -94,6 +114,28 @@ class DraftTree:
             added += len(self.tokens) - before
             node = nxt
         return added
+
+    def subtree(self, keep: Sequence[bool], budget: int | None = None) -> DraftTree:
+        """The tree of the kept nodes (a node whose parent is dropped is dropped too),
+        values and tags carried over, in the same order."""
+        out = DraftTree(self.root_token, self.budget if budget is None else budget)
+        mapping = {0: 0}
+        for n in range(1, len(self.tokens)):
+            p = mapping.get(self.parents[n])
+            if keep[n] and p is not None:
+                got = out.add(p, self.tokens[n], self.values[n], self.tags[n])
+                if got is not None:
+                    mapping[n] = got
+        return out
+
+    def best(self, count: int) -> DraftTree:
+        """The ``count`` drafted nodes of highest value (ancestors first on ties): since a
+        child's value never exceeds its parent's, the kept nodes form a tree."""
+        order = sorted(range(1, len(self.tokens)), key=lambda n: (-self.values[n], self.depths[n], n))
+        keep = [True] + [False] * (len(self.tokens) - 1)
+        for n in order[:count]:
+            keep[n] = True
+        return self.subtree(keep, budget=count)
 
     # -- flattening ------------------------------------------------------------------
     def path(self, node: int) -> list[int]:
