@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ __all__ = [
     "MgdSettings",
     "allowed_roots_from_env",
     "settings_of",
+    "settings_payload",
 ]
 
 #: Key of the mgd settings in ``SamplingParams.extra_args`` / ``vllm_xargs``.
@@ -110,6 +111,23 @@ class MgdSettings:
         workspace, file = _check_paths(raw["workspace"], raw["file"], allowed_roots)
         return cls(workspace, file, raw.get("suffix") or "", raw.get("prefix"), language,
                    monitors, heal, float(wait))
+
+
+def settings_payload(
+    workspace: str, file: str, *, suffix: str = "", prefix: str | None = None,
+    monitors: Sequence[str] | None = None, heal: bool = False, wait_ms: float = DEFAULT_WAIT_MS,
+) -> dict[str, Any]:
+    """The ``mgd`` settings of one request, as :meth:`MgdSettings.parse` reads them (the
+    one writer, for the offline engine's ``extra_args`` and a remote ``vllm_xargs``);
+    ``monitors`` None leaves the choice to the workspace's ``mgd.toml``."""
+    out: dict[str, Any] = {"workspace": workspace, "file": file, "suffix": suffix, "wait_ms": wait_ms}
+    if prefix is not None:
+        out["prefix"] = prefix
+    if monitors is not None:
+        out["monitors"] = list(monitors)
+    if heal:
+        out["heal"] = True
+    return out
 
 
 def settings_of(extra_args: Mapping[str, Any] | None, allowed_roots: tuple[Path, ...] | None) -> MgdSettings | None:
