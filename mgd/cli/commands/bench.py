@@ -83,7 +83,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     bar.close()
     cases = _round_robin(per_repo, args.max, args.seed)
     if not cases:
-        raise ConfigError("no cases found (no functions with member-access dots in the given files)")
+        left = f"; {removed_files} files with {removed} candidate cases are in the training list" if removed else ""
+        raise ConfigError(f"no cases found (no functions with member-access dots in the given files{left})")
     out = Path(args.out)
     n = write_cases(cases, out)
     files = len({(c.workspace, c.file) for c in cases})
