@@ -28,6 +28,7 @@ import queue
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,8 @@ class RemoteGenerator(Generator):
         self._serial = 0
         self._lock = threading.Lock()
         self.stats_available = True
+        #: requests answered per endpoint URL (how the cases were sharded)
+        self.served: Counter[str] = Counter()
 
     def _probe(self, base: str) -> Endpoint:
         """The endpoint's served model and context (``GET /v1/models``)."""
@@ -204,6 +207,8 @@ class RemoteGenerator(Generator):
                     return
                 choice, error = self._complete(ep, body)
                 outputs[i] = (choice, error, healed, tag)
+                with self._lock:
+                    self.served[ep.url] += 1
                 if "vllm_xargs" in body:
                     used[ep.url].add(tag)
 

@@ -26,11 +26,12 @@ from pathlib import Path
 
 from mgd.evaluation.checkers.base import CheckItem, CheckResult
 from mgd.evaluation.checkers.copies import check_copies, go_errors, tsc_errors
-from mgd.evaluation.checkers.java import check_java
-from mgd.evaluation.checkers.python import check_python
+from mgd.evaluation.checkers.java import check_java, java_errors
+from mgd.evaluation.checkers.python import check_python, python_errors
+from mgd.evaluation.diagnostics import Diagnostic
 from monitors.errors import ConfigError
 
-__all__ = ["CheckItem", "CheckResult", "available_checkers", "check_items"]
+__all__ = ["CheckItem", "CheckResult", "available_checkers", "check_items", "file_errors"]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,3 +82,20 @@ def check_items(
         else:
             out.update(check_copies(group, jobs, partial(tsc_errors, tool, timeout_s=timeout_s), tick))
     return out
+
+
+def file_errors(language: str, workspace: Path, file: str, text: str, *, timeout_s: float = 600.0) -> list[Diagnostic]:
+    """Every error the language's checker reports for ``text`` as ``file`` in ``workspace``
+    (with 0-based lines), e.g. to judge a generation independently of the monitors."""
+    lang = "typescript" if language in ("tsx", "javascript") else language
+    tool = available_checkers().get(lang)
+    if tool is None:
+        raise ConfigError(f"no checker for {language}: install it (python: pyright, java: javac, go, typescript: tsc)")
+    item = CheckItem("file", language, Path(workspace), file, text, text)
+    if lang == "python":
+        return python_errors(tool, Path(workspace), file, text, timeout_s)
+    if lang == "java":
+        return java_errors(tool, item, timeout_s)
+    if lang == "go":
+        return go_errors(tool, item, text, timeout_s)
+    return tsc_errors(tool, item, text, timeout_s)

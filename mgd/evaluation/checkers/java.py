@@ -26,7 +26,7 @@ from mgd.evaluation.checkers.base import CheckItem, CheckResult
 from mgd.evaluation.diagnostics import Diagnostic, introduced, java_class, normalize_message
 from monitors.errors import ConfigError
 
-__all__ = ["check_java", "parse_javac_output"]
+__all__ = ["check_java", "java_errors", "parse_javac_output"]
 
 _HEADER = re.compile(r"^(?P<path>.+?\.java):(?P<line>\d+): (?P<sev>error|warning): (?P<msg>.*)$")
 _CARET = re.compile(r"^\s*\^\s*$")
@@ -121,6 +121,12 @@ def check_java(
         errors = introduced(base, verdicts[(it.workspace, it.file, it.completed)])
         out[it.key] = CheckResult(it.key, not errors, errors, len(base))
     return out
+
+
+def java_errors(tool: str, it: CheckItem, timeout_s: float) -> list[Diagnostic]:
+    """javac's errors for ``it.completed`` alone."""
+    key = (it.workspace, it.file, it.completed)
+    return _javac_batch(tool, [(key, it)], timeout_s)[key]
 
 
 def _javac_batch(

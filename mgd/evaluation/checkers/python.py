@@ -23,7 +23,7 @@ from mgd.evaluation.checkers.base import CheckItem, CheckResult
 from mgd.evaluation.diagnostics import Diagnostic, introduced, normalize_message, python_class
 from monitors.errors import ConfigError
 
-__all__ = ["check_python", "parse_errors"]
+__all__ = ["check_python", "parse_errors", "python_errors"]
 
 #: pyright settings for the original and every completed file alike.
 PYRIGHT_CONFIG = {"typeCheckingMode": "basic"}
@@ -56,6 +56,18 @@ def check_python(
             if tick:
                 tick(len(part))
     return out
+
+
+def python_errors(tool: str, ws: Path, file: str, text: str, timeout_s: float) -> list[Diagnostic]:
+    """Every error of one text as ``file`` in a copy of ``ws`` (pyright, then CPython's parser)."""
+    with tempfile.TemporaryDirectory(prefix="mgd-cr-") as tmp:
+        root = Path(tmp) / "ws"
+        shutil.copytree(ws, root, ignore=shutil.ignore_patterns(".git", "__pycache__", "node_modules", ".venv"))
+        (root / "pyrightconfig.json").write_text(json.dumps(PYRIGHT_CONFIG))
+        path = root / file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return _file_errors(_pyright(tool, root, [path], timeout_s), path, text, file)
 
 
 def _workspace(tool: str, ws: Path, items: Sequence[CheckItem], timeout_s: float) -> dict[str, CheckResult]:
