@@ -105,20 +105,29 @@ class RunSettings:
             raise ConfigError("-n > 1 needs --temperature > 0 (greedy samples are identical)")
 
 
-def check_settings(out_dir: Path, settings: RunSettings) -> None:
-    """Record the run's settings in ``out_dir/settings.json``; a resumed run must match them."""
+def check_settings(out_dir: Path, settings: RunSettings, *, scoring_only: bool = False) -> RunSettings:
+    """Record the run's settings in ``out_dir/settings.json``; a resumed run must match them.
+
+    ``scoring_only``: nothing is generated, so how it was generated (engine, wait
+    budget, batch size) is taken from the record; returns the settings to score with.
+    """
     path = out_dir / "settings.json"
     now = dataclasses.asdict(settings)
     now["extra_stop"] = list(now["extra_stop"])
+    keep = ("batch_size",)  # batching does not change greedy results' meaning
     if path.exists():
         old = json.loads(path.read_text())
         defaults = dataclasses.asdict(RunSettings())  # keys a run of an older version did not record
-        keep = ("batch_size",)  # batching does not change greedy results' meaning
+        if scoring_only:
+            for key in ("engine", "wait_ms", "batch_size"):
+                now[key] = old.get(key, defaults[key])
         diff = {k: (old.get(k, defaults[k]), v) for k, v in now.items()
                 if k not in keep and old.get(k, defaults[k]) != v}
         if diff:
             raise ConfigError(f"{out_dir} holds a run with other settings {diff}; use another --out")
     path.write_text(json.dumps(now, indent=2) + "\n")
+    now["extra_stop"] = tuple(now["extra_stop"])
+    return RunSettings(**now)
 
 
 def stop_texts(language: str) -> tuple[str, ...]:

@@ -192,7 +192,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    check_settings(out_dir, settings)
+    settings = check_settings(out_dir, settings, scoring_only=args.score_only)
     if not args.score_only:
         workspaces = sorted({c.workspace for c in cases})
         with _generator(args, model, workspaces) as gen:
