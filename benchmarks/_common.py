@@ -11,13 +11,15 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from mgd.evaluation.leakage import ExcludeList, read_exclude_list, training_list_of
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "benchmarks" / ".cache"
 RESULTS = ROOT / "benchmarks" / "results"
 
-#: Pure-Python wheels that are not in tinycode-27m's training data
-#: (checked against models/tinycode-27m/training_files.txt.gz; more-itertools is in it
-#: through setuptools' vendored copy: filter files with :func:`held_out`).
+#: Pure-Python wheels that are not in tinycode-27m's training data (checked against
+#: models/tinycode-27m/training_files.txt.gz by path suffix, vendored copies included:
+#: more-itertools 10.7.0 was dropped, its three modules are setuptools' vendored copy there).
 HELD_OUT_PACKAGES = [
     "click==8.1.8",
     "attrs==25.3.0",
@@ -29,7 +31,6 @@ HELD_OUT_PACKAGES = [
     "cachetools==5.5.2",
     "tomlkit==0.13.2",
     "humanize==4.12.3",
-    "more-itertools==10.7.0",
     "wcwidth==0.2.13",
 ]
 
@@ -82,6 +83,17 @@ def fetch_package(spec: str) -> Path:
         zf.extractall(dest)
     (dest / ".done").touch()
     return dest
+
+
+def training_exclusion(model: str | None, *, enabled: bool = True) -> tuple[ExcludeList, dict[str, Any]]:
+    """The model's training list (``training_files.txt*`` in its directory) as an exclude
+    list, and its record for a result file; empty when disabled or when there is none."""
+    listed = training_list_of(model)
+    if listed is None or not enabled:
+        why = "disabled (--no-exclude)" if listed is not None else f"no training list in {model}"
+        return ExcludeList.of(()), {"applied": False, "reason": why}
+    exclude = read_exclude_list(listed)
+    return exclude, {"applied": True, "list": str(listed), "paths": len(exclude)}
 
 
 def write_result(name: str, payload: dict[str, Any]) -> Path:

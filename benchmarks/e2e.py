@@ -18,21 +18,24 @@ import argparse
 import time
 from pathlib import Path
 
-from _common import HELD_OUT_PACKAGES, default_model, fetch_package, write_result
+from _common import HELD_OUT_PACKAGES, default_model, fetch_package, training_exclusion, write_result
 
 from monitors.casegen import dot_sites
 from lsp_bridge.check import check_member_accesses
 from mgd.engines.generate import GenerateOptions, HFGenerator, Prompt
+from mgd.evaluation.leakage import ExcludeList
 from mgd.session import SessionConfig
 from monitors.languages import language_for_path
 
 
-def package_prompts(root: Path, per_package: int, seed: int) -> list[Prompt]:
+def package_prompts(root: Path, per_package: int, seed: int, exclude: ExcludeList | None = None) -> list[Prompt]:
     language = language_for_path(Path("x.py"))
     sites: list[tuple[Path, str, object]] = []
     for path in sorted(root.rglob("*.py")):
         if ".dist-info" in str(path) or "/tests/" in str(path):
             continue
+        if exclude is not None and exclude.contains(path.relative_to(root).as_posix()):
+            continue  # the model's training data
         try:
             text = path.read_text(encoding="utf-8")
         except (UnicodeDecodeError, OSError):
@@ -66,11 +69,13 @@ def main() -> None:
     ap.add_argument("--per-package", type=int, default=10)
     ap.add_argument("--max-new-tokens", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-exclude", action="store_true", help="keep files in the model's training list")
     args = ap.parse_args()
 
+    exclude, exclusion = training_exclusion(args.model, enabled=not args.no_exclude)
     prompts: list[Prompt] = []
     for spec in HELD_OUT_PACKAGES[: args.packages]:
-        prompts.extend(package_prompts(fetch_package(spec), args.per_package, args.seed))
+        prompts.extend(package_prompts(fetch_package(spec), args.per_package, args.seed, exclude))
     print(f"{len(prompts)} cases from {args.packages} packages")
 
     configs = {"plain": False, "mgd": True}
@@ -122,7 +127,7 @@ def main() -> None:
         print(f"| {name} | {r['cases']} | {r['legal_rate']:.1%} ({r['checked_identifiers']}) | {r['nim']:.1%} | {r['tokens_per_s']:.1f} |")
     print(f"tokens/s ratio mgd/plain: {ratio:.3f}")
     out = write_result("e2e", {"model": args.model, "server": args.server,
-                               "packages": HELD_OUT_PACKAGES[: args.packages], "rows": rows, "speed_ratio": ratio})
+                               "packages": HELD_OUT_PACKAGES[: args.packages], "training_exclusion": exclusion, "rows": rows, "speed_ratio": ratio})
     print(f"-> {out}")
 
 

@@ -1,20 +1,25 @@
 """Token healing on real held-out code: next-identifier match with vs without healing.
 
-    .venv/bin/python benchmarks/healing.py [--model PATH] [--cases 204] [--max-new-tokens 6]
+    .venv/bin/python benchmarks/healing.py [--model PATH] [--cases 204] [--max-new-tokens 6] [--no-exclude]
 
-Cases: member-access sites (``obj.name``) in held-out pure-Python packages (not in
-the tiny model's training data), names of 4-24 characters. Each case is run in
-three configurations, side by side in one run, greedy, without monitors (this
-measures healing alone):
+Cases: member-access sites (``obj.name``) in held-out pure-Python packages, names
+of 4-24 characters; files in the model's training list (``training_files.txt*``
+in the model directory, vendored copies included) are left out unless
+``--no-exclude``. Each case runs in four configurations, side by side in one run,
+greedy, without monitors (this measures healing alone):
 
-- ``uncut``: the prompt ends at the identifier start (just after the dot);
-- ``cut``: the prompt ends 1-3 characters inside the identifier (seeded), plain;
-- ``cut+heal``: the same cut prompt with token healing (``GenerateOptions.heal``).
+- ``uncut`` / ``uncut+heal``: the prompt ends at the identifier start (just after
+  the dot), without / with token healing (``GenerateOptions.heal``);
+- ``cut`` / ``cut+heal``: the prompt ends 1-3 characters inside the identifier
+  (seeded), without / with healing.
 
 Match: the identifier the prompt's tail plus the completion spell (the typed
 characters plus the completion's leading identifier run) equals the original
-name. Target: ``cut+heal`` recovers >= 90% of ``uncut``'s match rate; the gap
-without healing is reported too. JSON to benchmarks/results/healing.json.
+name. Like is compared with like: healing against no healing *on the same
+prompts* (paired: fixed/broken cases, exact McNemar p, bootstrap 95% CI of the
+difference). ``cut`` prompts carry the first characters of the name, ``uncut``
+ones do not, so the two prompt kinds are not compared with each other as if they
+were one task. JSON to benchmarks/results/healing.json.
 """
 
 from __future__ import annotations
@@ -25,23 +30,32 @@ import re
 import time
 from pathlib import Path
 
-from _common import HELD_OUT_PACKAGES, default_model, fetch_package, write_result
+from _common import HELD_OUT_PACKAGES, default_model, fetch_package, training_exclusion, write_result
 
-from monitors.casegen import dot_sites
 from mgd.engines.generate import GenerateOptions, HFGenerator, Prompt
+from mgd.evaluation.leakage import ExcludeList
+from mgd.evaluation.stats import compare
+from monitors.casegen import dot_sites
 from monitors.languages import language_for_path
 
 _IDENT_RUN = re.compile(r"[A-Za-z0-9_]*")
 
 
-def collect_sites(packages: list[str], n: int, seed: int) -> list[tuple[Path, Path, str, int, str]]:
-    """(workspace, file, text, identifier start, name) for ``n`` seeded sites."""
+def collect_sites(
+    packages: list[str], n: int, seed: int, exclude: ExcludeList | None = None,
+) -> tuple[list[tuple[Path, Path, str, int, str]], int]:
+    """(workspace, file, text, identifier start, name) for ``n`` seeded sites, and how
+    many files the exclude list (the model's training data) left out."""
     language = language_for_path(Path("x.py"))
     found: list[tuple[Path, Path, str, int, str]] = []
+    left_out = 0
     for spec in packages:
         root = fetch_package(spec)
         for path in sorted(root.rglob("*.py")):
             if ".dist-info" in str(path) or "/tests/" in str(path):
+                continue
+            if exclude is not None and exclude.contains(path.relative_to(root).as_posix()):
+                left_out += 1
                 continue
             try:
                 text = path.read_text(encoding="utf-8")
@@ -53,7 +67,7 @@ def collect_sites(packages: list[str], n: int, seed: int) -> list[tuple[Path, Pa
                 if 4 <= len(s.name) <= 24 and s.name.isascii():
                     found.append((root, path, text, s.prefix_end, s.name))
     rng = random.Random(seed)
-    return rng.sample(found, min(n, len(found)))
+    return rng.sample(found, min(n, len(found))), left_out
 
 
 def spelled(typed: str, completion: str) -> str:
@@ -70,9 +84,13 @@ def main() -> None:
     ap.add_argument("--max-prompt-tokens", type=int, default=80)
     ap.add_argument("--batch-size", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-exclude", action="store_true", help="keep files in the model's training list")
     args = ap.parse_args()
 
-    sites = collect_sites(HELD_OUT_PACKAGES, args.cases, args.seed)
+    model = args.model or default_model()
+    exclude, exclusion = training_exclusion(model, enabled=not args.no_exclude)
+    sites, left_out = collect_sites(HELD_OUT_PACKAGES, args.cases, args.seed, exclude)
+    exclusion["excluded_files"] = left_out
     rng = random.Random(args.seed + 1)
     uncut: list[Prompt] = []
     cut: list[Prompt] = []
@@ -93,12 +111,14 @@ def main() -> None:
     )
     configs = {
         "uncut": (uncut, GenerateOptions(**base), ["" for _ in names]),
+        "uncut+heal": (uncut, GenerateOptions(**base, heal=True), ["" for _ in names]),
         "cut": (cut, GenerateOptions(**base), typed),
         "cut+heal": (cut, GenerateOptions(**base, heal=True), typed),
     }
     out: dict[str, dict] = {}
+    per_case: dict[str, dict[str, float]] = {}
     examples: dict[str, list] = {}
-    with HFGenerator(args.model or default_model()) as gen:
+    with HFGenerator(model) as gen:
         for label, (prompts, options, prefixes) in configs.items():
             t0 = time.perf_counter()
             results = gen.generate(prompts, options)
@@ -106,6 +126,7 @@ def main() -> None:
             errors = [r.error for r in results if r.error]
             got = [spelled(p, r.completion) for p, r in zip(prefixes, results, strict=True)]
             hits = [g == n for g, n in zip(got, names, strict=True)]
+            per_case[label] = {p.id.rsplit("+", 1)[0]: float(h) for p, h in zip(prompts, hits, strict=True)}
             healed = [r.stats.get("healed_chars", 0) for r in results]
             out[label] = {
                 "cases": len(prompts),
@@ -119,20 +140,18 @@ def main() -> None:
                 {"id": p.id, "name": n, "got": g} for p, n, g, h in zip(prompts, names, got, hits, strict=True) if not h
             ][:8]
             print(label, out[label], flush=True)
-    rate = {k: v["match_rate"] for k, v in out.items()}
-    summary = {
-        "recovery_with_healing": round(rate["cut+heal"] / rate["uncut"], 4) if rate["uncut"] else None,
-        "recovery_without_healing": round(rate["cut"] / rate["uncut"], 4) if rate["uncut"] else None,
-        "gap_without_healing_points": round(100 * (rate["uncut"] - rate["cut"]), 2),
-        "gap_with_healing_points": round(100 * (rate["uncut"] - rate["cut+heal"]), 2),
-        "target": "cut+heal match rate >= 90% of uncut",
-    }
-    summary["target_met"] = bool(summary["recovery_with_healing"] and summary["recovery_with_healing"] >= 0.9)
+    # Like with like: healing vs no healing on the same prompts (paired by case).
+    paired = {f"{a} vs {b}": compare("match", b, per_case[b], per_case[a]).to_json()
+              for a, b in (("cut+heal", "cut"), ("uncut+heal", "uncut"))}
+    summary = {"paired": paired,
+               "note": "cut prompts carry the name's first 1-3 characters, uncut prompts do not: "
+                       "compare each with its own healed run, not with each other"}
     path = write_result(
         "healing",
         {
-            "model": args.model or default_model(),
+            "model": model,
             "packages": HELD_OUT_PACKAGES,
+            "training_exclusion": exclusion,
             "settings": vars(args),
             "configs": out,
             "summary": summary,

@@ -8,11 +8,16 @@ an import path, a keyword argument, a ``case`` in a switch on an enum). Each pro
 ways: plain (no monitors), ``dereference`` alone, and ``all`` monitors of its
 language (joint monitoring). Reported:
 
-- per monitor: triggers and rule violations in the plain and in the joint output.
-  Both outputs are *replayed* through a fresh observing guide per monitor (same
-  real server, facts fetched at every step, nothing masked), so the same counter
-  judges both; the text is re-tokenized for the replay (token boundaries may
-  differ from the sampled ones, bytes do not);
+- per monitor: rule violations in the plain and in the joint output, judged
+  **independently of the monitors** (:mod:`mgd.evaluation.judge`): the sites where
+  a rule applies are found by syntax, and the language's checker (pyright, tsc,
+  go build) run on prompt + completion says which break the rule; a site the text
+  ends inside (a cut name, a call never closed) is counted as *unjudged*. Every
+  site, its verdict and the checker's messages are recorded;
+- for comparison, the monitors' own view: both outputs replayed through a fresh
+  observing guide per monitor (same real server, nothing masked; "triggers",
+  "violations", "failed_lookups" as the monitor counts them — a trigger whose
+  lookup failed is never judged there);
 - tokens/s of each configuration, and the ratio joint / dereference-only (each
   timed generation starts with an empty request cache; ``--repeats`` runs each
   configuration several times per prompt in rotated order, against drift);
@@ -32,6 +37,7 @@ from pathlib import Path
 from _common import ROOT, default_model, write_result
 
 from mgd.engines.generate import GenerateOptions, HFGenerator, Prompt
+from mgd.evaluation.judge import judge_file
 from mgd.session import SessionConfig
 from monitors.languages import language_for_path
 from monitors.registry import applicable_monitors
@@ -79,6 +85,20 @@ def observe(gen: HFGenerator, prompt: Prompt, completion: str, name: str) -> dic
             "accepted": int(rep.get("accepted", 0)), "failed_lookups": int(rep.get("failed_lookups", 0))}
 
 
+def judged(ws: Path, rel: str, language: str, prefix: str, completion: str) -> tuple[dict, list[dict]]:
+    """Per monitor: sites and verdicts by the checker (not the monitors); and the sites."""
+    verdicts = judge_file(language, ws, rel, prefix, completion, applicable_monitors(language))
+    counts: dict[str, dict[str, int]] = {m: {"sites": 0, "violation": 0, "ok": 0, "unjudged": 0}
+                                         for m in applicable_monitors(language)}
+    for v in verdicts:
+        c = counts[v.site.monitor]
+        c["sites"] += 1
+        c[v.verdict] += 1
+    sites = [{"monitor": v.site.monitor, "name": v.site.name, "at": v.site.start - len(prefix),
+              "verdict": v.verdict, "errors": list(v.errors)} for v in verdicts]
+    return counts, sites
+
+
 def _lsp_row(stats: dict) -> dict[str, float]:
     """The LSP side of one generation: requests per kind, shared ones, time decoding waited."""
     row = {k[len("lsp_requests_"):]: int(v) for k, v in stats.items() if k.startswith("lsp_requests_")}
@@ -102,6 +122,7 @@ def main() -> None:
     totals = {c: {"tokens": 0, "seconds": 0.0} for c in configs}
     lsp_totals: dict[str, dict[str, float]] = {c: {} for c in configs if c != "plain"}
     per_monitor: dict[str, dict[str, dict[str, int]]] = {}
+    checker: dict[str, dict[str, dict[str, int]]] = {}
     cases = []
     try:
         # Warm every server once (the first request analyses the project) and the model, untimed.
@@ -139,6 +160,14 @@ def main() -> None:
                         entry["lsp"] = lsp  # type: ignore[index]
                         for k, v in lsp.items():
                             lsp_totals[cname][k] = lsp_totals[cname].get(k, 0) + v
+            for which in ("plain", "joint"):
+                counts, sites = judged(ws, rel, language, prefix, outputs[which])
+                row.setdefault("judge", {})[which] = {"counts": counts, "sites": sites}  # type: ignore[union-attr]
+                for name, c in counts.items():
+                    agg = checker.setdefault(name, {}).setdefault(which, {"sites": 0, "violation": 0, "ok": 0,
+                                                                           "unjudged": 0})
+                    for k, v in c.items():
+                        agg[k] += v
             if not args.no_replay:
                 prompt = Prompt(cid, ws, ws / rel, prefix, "")
                 for name in applicable_monitors(language):
@@ -169,14 +198,19 @@ def main() -> None:
         # (completion / import / signature), shared ones, and the time decoding waited.
         "lsp_per_generation": {c: {k: round(v / runs, 2) for k, v in sorted(t.items())}
                                for c, t in lsp_totals.items()},
+        # rule violations judged by the language's checker (mgd.evaluation.judge), not the monitors
+        "judged_by_checker": checker,
+        # the monitors' own replay (a trigger whose lookup failed is never judged there)
         "per_monitor": per_monitor,
         "cases": cases,
     }
     out = write_result("monitor_suite", payload)
     print(f"tokens/s {payload['tokens_per_s']}  joint/dereference {payload['ratio_joint_vs_dereference']}")
     print(f"LSP per generation {payload['lsp_per_generation']}")
+    for name, agg in checker.items():
+        print(f"{name:18s} checker  plain: {agg['plain']}  joint: {agg['joint']}")
     for name, agg in per_monitor.items():
-        print(f"{name:18s} plain: {agg['plain']}  joint: {agg['joint']}")
+        print(f"{name:18s} replay   plain: {agg['plain']}  joint: {agg['joint']}")
     print(f"wrote {out}")
 
 

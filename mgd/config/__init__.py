@@ -28,6 +28,7 @@ from mgd.config.request import (
     MgdSettings,
     allowed_roots_from_env,
     settings_of,
+    settings_payload,
 )
 from mgd.config.session import SessionConfig
 
@@ -49,4 +50,5 @@ __all__ = [
     "load_config",
     "parse_config",
     "settings_of",
+    "settings_payload",
 ]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ __all__ = [
     "MgdSettings",
     "allowed_roots_from_env",
     "settings_of",
+    "settings_payload",
 ]
 
 #: Key of the mgd settings in ``SamplingParams.extra_args`` / ``vllm_xargs``.
@@ -114,6 +115,27 @@ class MgdSettings:
         workspace, file = _check_paths(raw["workspace"], raw["file"], allowed_roots)
         return cls(workspace, file, raw.get("suffix") or "", raw.get("prefix"), language,
                    monitors, heal, float(wait), provisional)
+
+
+def settings_payload(
+    workspace: str, file: str, *, suffix: str = "", prefix: str | None = None,
+    monitors: Sequence[str] | None = None, heal: bool = False, wait_ms: float = DEFAULT_WAIT_MS,
+    provisional: bool | None = None,
+) -> dict[str, Any]:
+    """The ``mgd`` settings of one request, as :meth:`MgdSettings.parse` reads them (the
+    one writer, for the offline engine's ``extra_args`` and a remote ``vllm_xargs``);
+    ``monitors`` (``provisional``) None leaves the choice to the workspace's ``mgd.toml``
+    (the operator's default)."""
+    out: dict[str, Any] = {"workspace": workspace, "file": file, "suffix": suffix, "wait_ms": wait_ms}
+    if prefix is not None:
+        out["prefix"] = prefix
+    if monitors is not None:
+        out["monitors"] = list(monitors)
+    if heal:
+        out["heal"] = True
+    if provisional is not None:
+        out["provisional"] = provisional
+    return out
 
 
 def settings_of(extra_args: Mapping[str, Any] | None, allowed_roots: tuple[Path, ...] | None) -> MgdSettings | None:

@@ -136,6 +136,19 @@ class Generator(ABC):
         cut = stops.cut(text)
         return stops.finish(text if cut is None else text[:cut])
 
+    def result(
+        self, p: Prompt, text: str, gen: Sequence[int], healed: HealedPrompt | None, options: GenerateOptions,
+        elapsed_s: float, stats: dict[str, Any] | None = None,
+    ) -> CaseResult:
+        """One prompt's result from an engine's output (its decoded ``text`` and token ids
+        ``gen``): text relative to the original prompt when healed, cut at the stops."""
+        if healed is not None and healed.healed:
+            text = self.completion_text(gen, healed)
+        out = dict(stats or {})
+        if healed is not None:
+            out["healed_chars"] = len(healed.removed_text)
+        return CaseResult(p.id, self.finish(text, options), len(gen), elapsed_s, out)
+
     def heal(self, prefix: str, ids: list[int]) -> HealedPrompt:
         """The healed prompt (unchanged where healing cannot apply; see
         :func:`monitors.healing.heal_prompt_of`)."""

@@ -79,9 +79,12 @@ class CaseResult:
         return out
 
 
-def iter_cases(path: Path) -> Iterator[Case | CaseResult]:
-    """Cases from a JSONL file; a bad line yields a CaseResult with its error."""
-    base = path.resolve().parent
+def iter_cases(path: Path, base: Path | None = None) -> Iterator[Case | CaseResult]:
+    """Cases from a JSONL file; a bad line yields a CaseResult with its error.
+
+    A relative ``workspace`` is resolved against ``base`` (default: the file's directory).
+    """
+    base = path.resolve().parent if base is None else base.resolve()
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():

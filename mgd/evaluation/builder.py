@@ -10,18 +10,23 @@ spread round-robin over files (in path order after a seeded shuffle).
 Output lines follow the ``mgd generate --cases`` contract plus the ground truth:
 ``target``, ``method_end``, ``language`` and ``stop`` (what ends the method: the
 def's indentation for Python, the open brace depth at the dot for brace languages).
+Files on the exclude list (:mod:`mgd.evaluation.leakage`, e.g. a model's training
+files) are left out; :func:`excluded_candidates` counts the cases they would have
+offered. With ``workspace_root`` the cases name their workspace relative to it, so
+a cases file runs on another machine (``mgd bench run --workspace-root``).
 """
 
 from __future__ import annotations
 
 import fnmatch
-import gzip
 import json
+import os
 import random
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from mgd.evaluation.leakage import ExcludeList, read_exclude_list
 from mgd.evaluation.methods import open_braces
 from monitors.casegen import dot_sites
 from monitors.errors import ConfigError
@@ -33,6 +38,7 @@ __all__ = [
     "BuildOptions",
     "build_cases",
     "cases_in_text",
+    "excluded_candidates",
     "read_exclude_list",
     "write_cases",
 ]
@@ -58,11 +64,12 @@ class BuildOptions:
     seed: int = 0
     max_cases: int | None = None
     include: tuple[str, ...] = ()  # glob patterns on the repo-relative path (any matches)
-    exclude: frozenset[str] = frozenset()  # repo-relative paths (or path suffixes) to skip
+    exclude: ExcludeList = field(default_factory=lambda: ExcludeList.of(()))  # files to skip (path suffixes)
     max_target_chars: int | None = None  # skip holes longer than this (fits the token budget)
     min_target_chars: int = 1
     max_file_chars: int = 400_000
     id_prefix: str = ""
+    workspace_root: Path | None = None  # write workspaces relative to this directory
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,28 +163,10 @@ def cases_in_text(
     return [groups[k] for k in sorted(groups)]
 
 
-def read_exclude_list(path: Path) -> frozenset[str]:
-    """Paths (one per line, ``.gz`` allowed) of files to leave out, e.g. a training list."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
-            return frozenset(line.strip() for line in fh if line.strip())
-    except OSError as exc:
-        raise ConfigError(f"cannot read exclude list {path}: {exc}") from exc
-
-
-def _excluded(rel: str, exclude: frozenset[str], suffixes: dict[str, list[str]]) -> bool:
-    if rel in exclude:
-        return True
-    name = rel.rsplit("/", 1)[-1]
-    return any(p.endswith("/" + rel) for p in suffixes.get(name, ()))
-
-
-def _source_files(repo: Path, language: LanguageSpec, options: BuildOptions) -> list[Path]:
-    suffixes: dict[str, list[str]] = {}
-    for p in options.exclude:
-        suffixes.setdefault(p.rsplit("/", 1)[-1], []).append(p)
+def _source_files(repo: Path, language: LanguageSpec, options: BuildOptions) -> tuple[list[Path], list[Path]]:
+    """(files to use, files left out by the exclude list), in path order."""
     files: list[Path] = []
+    excluded: list[Path] = []
     for path in sorted(repo.rglob("*")):
         if path.suffix not in language.extensions or not path.is_file():
             continue
@@ -187,10 +176,41 @@ def _source_files(repo: Path, language: LanguageSpec, options: BuildOptions) -> 
         rel = "/".join(rel_parts)
         if options.include and not any(fnmatch.fnmatch(rel, g) for g in options.include):
             continue
-        if _excluded(rel, options.exclude, suffixes):
-            continue
-        files.append(path)
-    return files
+        (excluded if options.exclude.contains(rel) else files).append(path)
+    return files, excluded
+
+
+def _read_source(path: Path, options: BuildOptions) -> str | None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if len(text) > options.max_file_chars or "\r" in text:
+        return None
+    return text
+
+
+def excluded_candidates(repo: str | Path, language: str, options: BuildOptions) -> tuple[int, int]:
+    """(files, candidate cases) the exclude list removes from ``repo``: one candidate per
+    method with a usable dot, as :func:`build_cases` counts them before sampling."""
+    spec = get_language(language)
+    _, excluded = _source_files(Path(repo).resolve(), spec, options)
+    candidates = 0
+    for path in excluded:
+        text = _read_source(path, options)
+        if text is not None:
+            candidates += len(cases_in_text(spec, text, min_target=options.min_target_chars,
+                                            max_target=options.max_target_chars))
+    return len(excluded), candidates
+
+
+def _workspace_name(root: Path, options: BuildOptions) -> str:
+    if options.workspace_root is None:
+        return str(root)
+    base = Path(options.workspace_root).resolve()
+    if not root.is_relative_to(base):
+        raise ConfigError(f"--repo {root} is not inside --workspace-root {base}")
+    return os.path.relpath(root, base)
 
 
 def build_cases(repo: str | Path, language: str, options: BuildOptions | None = None) -> list[BenchCase]:
@@ -200,14 +220,12 @@ def build_cases(repo: str | Path, language: str, options: BuildOptions | None = 
     if not root.is_dir():
         raise ConfigError(f"--repo {repo} is not a directory")
     spec = get_language(language)
+    workspace = _workspace_name(root, options)
     rng = random.Random(options.seed)
     per_file: list[tuple[str, str, list[tuple[int, int, dict[str, object]]]]] = []
-    for path in _source_files(root, spec, options):
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
-        if len(text) > options.max_file_chars or "\r" in text:
+    for path in _source_files(root, spec, options)[0]:
+        text = _read_source(path, options)
+        if text is None:
             continue
         picks = []
         for group in cases_in_text(
@@ -229,7 +247,7 @@ def build_cases(repo: str | Path, language: str, options: BuildOptions | None = 
             progressed = True
             dot, end, stop = picks[round_]
             cid = f"{options.id_prefix}{rel}:{dot}"
-            chosen.append(BenchCase(cid, str(root), rel, dot, end, text[dot:end], end, spec.name, stop))
+            chosen.append(BenchCase(cid, workspace, rel, dot, end, text[dot:end], end, spec.name, stop))
             if limit is not None and len(chosen) >= limit:
                 break
         if not progressed:

@@ -1,9 +1,11 @@
-"""Reports of a scored run: JSON, a markdown table and matplotlib plots.
+"""Reports of a scored run: JSON, markdown tables and a matplotlib plot.
 
 ``write_report`` writes ``<dir>/<name>.json`` (settings, the exact command line,
-the summary per configuration and the monitor's gains over ``plain``),
-``<dir>/<name>.md`` (a table) and ``<dir>/<name>.png`` (bars per metric; skipped
-with a note when matplotlib is not installed), plus ``<dir>/<name>-samples.jsonl``.
+the training-data exclusion, the summary per configuration, the paired
+comparisons with the baseline and the error-class changes), ``<dir>/<name>.md``
+(the same as tables) and ``<dir>/<name>.png`` (bars per metric with the paired
+95% CI of each configuration's difference; skipped with a note when matplotlib is
+not installed), plus ``<dir>/<name>-samples.jsonl``.
 """
 
 from __future__ import annotations
@@ -14,48 +16,10 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from mgd.evaluation.scoring import ConfigSummary, RunResult, dump_samples
+from mgd.evaluation.diagnostics import ERROR_CLASSES
+from mgd.evaluation.scoring import RunResult, dump_samples
 
-__all__ = ["gains", "markdown_table", "nim_changes", "write_report"]
-
-
-def gains(summaries: list[ConfigSummary], base: str = "plain") -> dict[str, dict[str, float]]:
-    """Per non-base config: relative CR change (%) and NIM/ISM/PM change (points), per k."""
-    ref = next((s for s in summaries if s.config == base), None)
-    out: dict[str, dict[str, float]] = {}
-    if ref is None:
-        return out
-    for s in summaries:
-        if s.config == base:
-            continue
-        g: dict[str, float] = {}
-        for key, value in s.scores.items():
-            b = ref.scores.get(key)
-            if b is None:
-                continue
-            if key.startswith("CR@"):
-                g[f"{key} relative %"] = round(100.0 * (value - b) / b, 2) if b > 0 else float("nan")
-            g[f"{key} points"] = round(100.0 * (value - b), 2)
-        out[s.config] = g
-    return out
-
-
-def nim_changes(result: RunResult, base: str = "plain") -> dict[str, dict[str, int]]:
-    """Per non-base config, samples whose NIM differs from the base's: ``fixed`` / ``broken``."""
-    ref = {(x.case, x.sample): x.nim for x in result.samples.get(base, [])}
-    out: dict[str, dict[str, int]] = {}
-    if not ref:
-        return out
-    for cfg, rows in result.samples.items():
-        if cfg == base:
-            continue
-        pairs = [(ref[(x.case, x.sample)], x.nim) for x in rows if (x.case, x.sample) in ref]
-        out[cfg] = {
-            "fixed": sum(1 for b, x in pairs if x and not b),
-            "broken": sum(1 for b, x in pairs if b and not x),
-        }
-    return out
-
+__all__ = ["error_table", "markdown_table", "paired_table", "write_report"]
 
 _SPLITS = {
     "name": "the ground truth's first identifier (public / _private / __dunder__)",
@@ -64,7 +28,7 @@ _SPLITS = {
 
 
 def markdown_table(result: RunResult) -> str:
-    """One row per configuration: scores in percent, speed and monitor counters."""
+    """One row per configuration: scores in percent, speed and monitor counters; NIM splits."""
     keys = list(result.summaries[0].scores) if result.summaries else []
     head = [
         "config", "cases", *keys, "finished", "tok/s", "triggers", "constrained", "fallbacks", "failed lookups",
@@ -100,6 +64,70 @@ def markdown_table(result: RunResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+def paired_table(result: RunResult) -> str:
+    """Per compared pair and metric: the difference with its paired bootstrap 95% CI,
+    fixed/broken cases and the exact McNemar p (binary metrics)."""
+    if not result.comparisons:
+        return ""
+    lines = [
+        "Paired comparisons (same cases; Δ in points with its 95% CI by paired bootstrap; fixed/broken = "
+        "cases right in the configuration and wrong in the reference / the reverse; p = exact McNemar):",
+        "",
+        "| configuration vs reference | metric | cases | reference | configuration | Δ [95% CI] | fixed | broken | p |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for pair, by_metric in result.comparisons.items():
+        for metric, c in by_metric.items():
+            fb = (str(c.fixed), str(c.broken), f"{c.p_mcnemar:.2g}") if c.p_mcnemar is not None else ("-", "-", "-")
+            lines.append(f"| {pair} | {metric} | {c.cases} | {c.base_mean:.1f} | {c.mean:.1f} | {c.ci_text()} | "
+                         + " | ".join(fb) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def error_table(result: RunResult) -> str:
+    """Samples whose completed file adds an error of each class, per configuration
+    (change vs the baseline in parentheses), and what the removed ones became."""
+    if not any(s.cr_cases for s in result.summaries):
+        return ""
+    base = next((s for s in result.summaries if s.config == result.baseline), None)
+    lines = [
+        "Completed files that add at least one error of a class (strict CR; a file may add several):",
+        "",
+        "| config | checked | " + " | ".join(k.replace("_", " ") for k in ERROR_CLASSES) + " |",
+        "|" + "---|" * (len(ERROR_CLASSES) + 2),
+    ]
+    for s in result.summaries:
+        cells = []
+        for k in ERROR_CLASSES:
+            v = s.error_samples.get(k, 0)
+            if base is not None and s is not base:
+                cells.append(f"{v} ({v - base.error_samples.get(k, 0):+d})")
+            else:
+                cells.append(str(v))
+        lines.append(f"| {s.config} | {s.cr_cases} | " + " | ".join(cells) + " |")
+    changes = result.to_json()["error_changes_vs_baseline"]
+    notes = []
+    for cfg, per in changes.items():
+        for kind, c in per.items():
+            if c["removed"]:
+                now = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in c["removed_now"].items())
+                notes.append(f"- {cfg}: {c['removed']} files lost their {kind.replace('_', ' ')} error "
+                             f"vs {result.baseline} (now: {now}); {c['added']} gained one")
+    if notes:
+        lines += ["", *notes]
+    return "\n".join(lines) + "\n"
+
+
+def _exclusion_text(result: RunResult) -> str:
+    ex = result.meta.get("training_exclusion")
+    if not ex:
+        return ""
+    if not ex.get("applied"):
+        return f"Training-data exclusion: **off** ({ex.get('reason', 'not requested')}).\n"
+    return (f"Training-data exclusion: {ex.get('list')} ({ex.get('paths')} paths, matched by path suffix): "
+            f"{ex.get('removed_cases', 0)} cases removed at build, {ex.get('removed_at_run', 0)} at run.\n")
+
+
 def _plot(result: RunResult, path: Path, title: str) -> str | None:
     try:
         import matplotlib
@@ -113,7 +141,13 @@ def _plot(result: RunResult, path: Path, title: str) -> str | None:
     width = 0.8 / max(1, len(result.summaries))
     for i, s in enumerate(result.summaries):
         xs = [j + i * width for j in range(len(keys))]
-        ax.bar(xs, [100 * s.scores[k] for k in keys], width, label=s.config)
+        ys = [100 * s.scores[k] for k in keys]
+        cmp = result.comparisons.get(f"{s.config} vs {result.baseline}", {})
+        err = None
+        if cmp:  # the paired 95% CI of the difference from the baseline, around this bar
+            err = [[max(0.0, cmp[k].delta - cmp[k].ci_low) if k in cmp else 0.0 for k in keys],
+                   [max(0.0, cmp[k].ci_high - cmp[k].delta) if k in cmp else 0.0 for k in keys]]
+        ax.bar(xs, ys, width, label=s.config, yerr=err, capsize=2)
     ax.set_xticks([j + width * (len(result.summaries) - 1) / 2 for j in range(len(keys))], keys)
     ax.set_ylabel("%")
     ax.set_ylim(0, 100)
@@ -132,8 +166,6 @@ def write_report(result: RunResult, out_dir: Path, *, name: str, command: str) -
         "command": command,
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
         **result.to_json(),
-        "gains_vs_plain": gains(result.summaries),
-        "nim_changes_vs_plain": nim_changes(result),
     }
     title = f"{name}: {result.language}, {result.summaries[0].cases if result.summaries else 0} cases"
     png = out_dir / f"{name}.png"
@@ -143,11 +175,9 @@ def write_report(result: RunResult, out_dir: Path, *, name: str, command: str) -
     js = out_dir / f"{name}.json"
     js.write_text(json.dumps(payload, indent=2) + "\n")
     md = out_dir / f"{name}.md"
-    md.write_text(
-        f"# {title}\n\n`{command}`\n\n{markdown_table(result)}\n"
-        f"Gains over plain: `{json.dumps(payload['gains_vs_plain'])}`\n\n"
-        f"NIM changes against plain (samples): `{json.dumps(payload['nim_changes_vs_plain'])}`\n"
-    )
+    parts = [f"# {title}\n", f"`{command}`\n", _exclusion_text(result), markdown_table(result),
+             paired_table(result), error_table(result)]
+    md.write_text("\n".join(p for p in parts if p))
     samples = out_dir / f"{name}-samples.jsonl"
     dump_samples(result, samples)
     return [js, md, samples] + ([png] if note is None else [])

@@ -1,7 +1,10 @@
 """``mgd bench run``: generate for each configuration, then score.
 
-Generation goes through :class:`~mgd.engines.generate.HFGenerator` (one model
-and one mgd session for the run). Each configuration writes
+Generation goes through one :class:`~mgd.engines.base.Generator` for the run:
+``hf`` (:class:`~mgd.engines.generate.HFGenerator`), ``vllm``
+(:class:`~mgd.vllm.offline.VllmGenerator`) or ``remote``
+(:class:`~mgd.engines.remote.RemoteGenerator`: OpenAI-compatible endpoints, cases
+sharded across them). Each configuration writes
 ``DIR/gen-<config>.jsonl`` (one line per case and sample, flushed as it goes); a
 rerun skips what is already there, so an interrupted run resumes. Scoring reads
 those files back, cuts every completion at its method end, checks it
@@ -20,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from mgd.engines.cases import Case, iter_cases
+from mgd.evaluation.leakage import ExcludeList
+from mgd.evaluation.progress import progress_bar
 from monitors.errors import ConfigError
 
 __all__ = [
@@ -29,6 +34,7 @@ __all__ = [
     "generate_config",
     "load_bench_cases",
     "check_settings",
+    "drop_excluded",
     "parse_configs",
     "read_generations",
     "stop_texts",
@@ -89,6 +95,8 @@ class RunSettings:
     max_prompt_tokens: int | None = 1024
     batch_size: int = 4
     extra_stop: tuple[str, ...] = ()
+    engine: str = "hf"
+    wait_ms: float = 30_000.0
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -97,18 +105,29 @@ class RunSettings:
             raise ConfigError("-n > 1 needs --temperature > 0 (greedy samples are identical)")
 
 
-def check_settings(out_dir: Path, settings: RunSettings) -> None:
-    """Record the run's settings in ``out_dir/settings.json``; a resumed run must match them."""
+def check_settings(out_dir: Path, settings: RunSettings, *, scoring_only: bool = False) -> RunSettings:
+    """Record the run's settings in ``out_dir/settings.json``; a resumed run must match them.
+
+    ``scoring_only``: nothing is generated, so how it was generated (engine, wait
+    budget, batch size) is taken from the record; returns the settings to score with.
+    """
     path = out_dir / "settings.json"
     now = dataclasses.asdict(settings)
     now["extra_stop"] = list(now["extra_stop"])
+    keep = ("batch_size",)  # batching does not change greedy results' meaning
     if path.exists():
         old = json.loads(path.read_text())
-        keep = ("batch_size",)  # batching does not change greedy results' meaning
-        diff = {k: (old.get(k), v) for k, v in now.items() if k not in keep and old.get(k) != v}
+        defaults = dataclasses.asdict(RunSettings())  # keys a run of an older version did not record
+        if scoring_only:
+            for key in ("engine", "wait_ms", "batch_size"):
+                now[key] = old.get(key, defaults[key])
+        diff = {k: (old.get(k, defaults[k]), v) for k, v in now.items()
+                if k not in keep and old.get(k, defaults[k]) != v}
         if diff:
             raise ConfigError(f"{out_dir} holds a run with other settings {diff}; use another --out")
     path.write_text(json.dumps(now, indent=2) + "\n")
+    now["extra_stop"] = tuple(now["extra_stop"])
+    return RunSettings(**now)
 
 
 def stop_texts(language: str) -> tuple[str, ...]:
@@ -118,21 +137,40 @@ def stop_texts(language: str) -> tuple[str, ...]:
     return ("\n    }\n\n", "\n}\n")
 
 
-def load_bench_cases(path: Path, limit: int | None = None) -> list[Case]:
-    """Cases with their ground truth; a bad line is an error (benchmarks must be clean)."""
+def load_bench_cases(path: Path, limit: int | None = None, workspace_root: Path | None = None) -> list[Case]:
+    """Cases with their ground truth; a bad line is an error (benchmarks must be clean).
+
+    Relative workspaces are resolved against ``workspace_root`` (default: the
+    directory of the cases file); a workspace that is not there is an error.
+    """
     cases: list[Case] = []
-    for item in iter_cases(path):
+    missing: set[str] = set()
+    for item in iter_cases(path, workspace_root):
         if not isinstance(item, Case):
             raise ConfigError(f"{path}: case {item.id}: {item.error}")
         for key in ("target", "stop", "language"):
             if key not in item.extra:
                 raise ConfigError(f"{path}: case {item.id} has no {key!r} (build it with `mgd bench build`)")
+        if not Path(item.workspace).is_dir():
+            missing.add(item.workspace)
         cases.append(item)
         if limit is not None and len(cases) >= limit:
             break
     if not cases:
         raise ConfigError(f"{path} holds no cases")
+    if missing:
+        hint = "" if workspace_root else " (relative workspaces: pass --workspace-root DIR)"
+        raise ConfigError(f"{path}: workspace(s) not found: {', '.join(sorted(missing)[:3])}{hint}")
     return cases
+
+
+def drop_excluded(cases: Sequence[Case], exclude: ExcludeList) -> tuple[list[Case], list[Case]]:
+    """(cases to run, cases whose file is on the exclude list)."""
+    kept: list[Case] = []
+    dropped: list[Case] = []
+    for c in cases:
+        (dropped if exclude.contains(c.file) else kept).append(c)
+    return kept, dropped
 
 
 def read_generations(path: Path) -> dict[tuple[str, int], dict[str, Any]]:
@@ -197,7 +235,8 @@ def generate_config(
 ) -> Path:
     """Generate every missing (case, sample) of one config into ``out_dir/gen-<name>.jsonl``."""
     path = out_dir / f"gen-{cfg.name}.jsonl"
-    have = read_generations(path)
+    # Generations that ended with an error (a server that went away, ...) are tried again.
+    have = {k: v for k, v in read_generations(path).items() if not v.get("error")}
     todo = [(s, c) for s in range(settings.n) for c in cases if (c.id, s) not in have]
     if not todo:
         return path
@@ -205,7 +244,7 @@ def generate_config(
     with path.open("w", encoding="utf-8") as fh:
         for obj in have.values():
             fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
-    bar = _bar(len(todo), f"{cfg.name}", progress)
+    bar = progress_bar(len(todo), f"generate {cfg.name}", progress)
     t0 = time.perf_counter()
     with path.open("a", encoding="utf-8") as fh:
         for sample in range(settings.n):
@@ -214,32 +253,8 @@ def generate_config(
             for c in batch:
                 by_lang.setdefault(str(c.extra["language"]), []).append(c)
             for lang, group in by_lang.items():
-                writer = _Writer(path, sample, tick=bar.update1, fh=fh)
+                writer = _Writer(path, sample, tick=lambda: bar.update(1), fh=fh)
                 generator.run_cases(group, _options(cfg, settings, sample, lang), on_result=writer)
     bar.close()
     print(f"{cfg.name}: {len(todo)} generations in {time.perf_counter() - t0:.0f}s -> {path}", file=sys.stderr)
     return path
-
-
-class _bar:
-    """A tqdm bar on a terminal, else a line every 10%."""
-
-    def __init__(self, total: int, desc: str, enabled: bool) -> None:
-        self.total, self.desc, self.n = total, desc, 0
-        self._tqdm = None
-        if enabled and sys.stderr.isatty():
-            from tqdm import tqdm  # type: ignore[import-untyped]
-
-            self._tqdm = tqdm(total=total, desc=desc, unit="gen", file=sys.stderr)
-        self._quiet = not enabled
-
-    def update1(self) -> None:
-        self.n += 1
-        if self._tqdm is not None:
-            self._tqdm.update(1)
-        elif not self._quiet and (self.n == self.total or self.n % max(1, self.total // 10) == 0):
-            print(f"[{self.desc}] {self.n}/{self.total}", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self._tqdm is not None:
-            self._tqdm.close()

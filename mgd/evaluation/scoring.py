@@ -1,16 +1,19 @@
-"""Score a run's generations: cut at the method end, check, match, aggregate.
+"""Score a run's generations: cut at the method end, check, match, aggregate, compare.
 
 For every configuration it reads ``DIR/gen-<config>.jsonl``, cuts each
 completion at its method end (:mod:`mgd.evaluation.methods`), splices it
 into the file (prefix + method + the file after the method), checks all of them
-(:mod:`mgd.evaluation.compile_check`) and computes NIM/ISM/PM against the
-ground truth. Per case the n samples give score@k; the summary averages over
-cases (CR only over cases whose original file checks).
+(:mod:`mgd.evaluation.compile_check`: strict CR, with each added error's class)
+and computes NIM/ISM/PM against the ground truth. Per case the n samples give
+score@k; the summary averages over cases. Against the baseline configuration
+(``plain`` when the run has it) every metric gets paired statistics
+(:mod:`mgd.evaluation.stats`) and the error classes a breakdown of what changed.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +21,7 @@ from typing import Any
 
 from mgd.engines.cases import Case
 from mgd.evaluation.compile_check import CheckItem, CheckResult, check_items
+from mgd.evaluation.diagnostics import ERROR_CLASSES, Diagnostic
 from mgd.evaluation.methods import cut_method
 from mgd.evaluation.metrics import (
     definition_site,
@@ -30,16 +34,25 @@ from mgd.evaluation.metrics import (
     pm,
 )
 from mgd.evaluation.runner import RunConfig, RunSettings, read_generations
+from mgd.evaluation.stats import PairedComparison, compare
 from monitors.errors import ConfigError
 
-__all__ = ["ConfigSummary", "RunResult", "SampleScore", "dump_samples", "score_run"]
+__all__ = [
+    "ConfigSummary",
+    "RunResult",
+    "SampleScore",
+    "comparison_pairs",
+    "dump_samples",
+    "error_changes",
+    "score_run",
+]
 
 _STAT_KEYS = ("triggers", "constrained_steps", "fallbacks", "failed_lookups", "late_triggers")
 
 
 @dataclass(frozen=True, slots=True)
 class SampleScore:
-    """One generation, scored."""
+    """One generation, scored; ``errors``: what the completed file adds (strict CR)."""
 
     case: str
     sample: int
@@ -49,7 +62,17 @@ class SampleScore:
     pm: float
     finished: bool
     tokens: int
-    errors: tuple[str, ...] = ()
+    errors: tuple[Diagnostic, ...] = ()
+
+    @property
+    def error_kinds(self) -> frozenset[str]:
+        return frozenset(e.kind for e in self.errors)
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["errors"] = [e.to_json() for e in self.errors]
+        out["error_kinds"] = sorted(self.error_kinds)
+        return out
 
 
 @dataclass(slots=True)
@@ -69,11 +92,21 @@ class ConfigSummary:
     #: attribute assignment at statement start, metrics.definition_site) or ``use``;
     #: e.g. ``{"name": {"private": {"cases": 65.0, "NIM@1": 0.1}, ...}, "site": ...}``.
     nim_splits: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    #: Samples whose completed file adds at least one error of each class
+    #: (:data:`~mgd.evaluation.diagnostics.ERROR_CLASSES`), and errors added in all.
+    error_samples: dict[str, int] = field(default_factory=dict)
+    error_totals: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
 class RunResult:
-    """Everything a report needs."""
+    """Everything a report needs.
+
+    ``per_case``: config -> metric (``CR@1``, ...) -> case id -> value in [0, 1];
+    ``comparisons``: ``"<config> vs <reference>"`` -> metric -> the paired comparison
+    (:func:`comparison_pairs`: each configuration with ``baseline``, ``mgd+heal`` with ``heal``);
+    ``meta``: what the run records about its inputs (e.g. the training-data exclusion).
+    """
 
     settings: dict[str, Any]
     ks: tuple[int, ...]
@@ -81,6 +114,10 @@ class RunResult:
     samples: dict[str, list[SampleScore]]
     language: str
     skipped: int = 0
+    baseline: str | None = None
+    per_case: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    comparisons: dict[str, dict[str, PairedComparison]] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -88,7 +125,13 @@ class RunResult:
             "skipped_cases": self.skipped,
             "settings": self.settings,
             "ks": list(self.ks),
+            **self.meta,
             "summaries": [asdict(s) for s in self.summaries],
+            "baseline": self.baseline,
+            "paired": {
+                pair: {m: c.to_json() for m, c in by_metric.items()} for pair, by_metric in self.comparisons.items()
+            },
+            "error_changes_vs_baseline": error_changes(self),
         }
 
 
@@ -112,12 +155,14 @@ def score_run(
     jobs: int = 2,
     allow_partial: bool = False,
     compile_check: bool = True,
+    progress: object | None = None,
 ) -> RunResult:
     """Score every configuration's generations in ``out_dir``.
 
     With ``allow_partial`` cases that lack a generation in some configuration are
     left out of every configuration (counted in ``RunResult.skipped``). Without
-    ``compile_check`` no checker runs and CR is not reported.
+    ``compile_check`` no checker runs and CR is not reported. ``progress``: a bar
+    with ``update(n)`` for the checked files.
     """
     texts: dict[tuple[str, str], str] = {}
     all_gens = {cfg.name: read_generations(out_dir / f"gen-{cfg.name}.jsonl") for cfg in configs}
@@ -146,20 +191,16 @@ def score_run(
                 cut = cut_method(g.get("completion", ""), case.extra["stop"], ended=ended)
                 completed = text[: case.prefix_end] + cut.text + text[method_end:]
                 key = f"{cfg.name}|{case.id}|{s}"
-                items.append(
-                    CheckItem(
-                        key, str(case.extra["language"]), Path(case.workspace), case.file, text, completed,
-                        (case.prefix_end, case.prefix_end + len(cut.text)), (case.prefix_end, method_end),
-                    )
-                )
+                items.append(CheckItem(key, str(case.extra["language"]), Path(case.workspace), case.file, text, completed))
                 rows.append((case, s, g, cut))
         partial[cfg.name] = rows
     if compile_check:
-        checked = check_items(items, jobs=jobs)
+        checked = check_items(items, jobs=jobs, progress=progress)
     else:
-        checked = {it.key: CheckResult(it.key, None, ("not checked",)) for it in items}
+        checked = {it.key: CheckResult(it.key, None, note="not checked") for it in items}
     summaries: list[ConfigSummary] = []
     samples: dict[str, list[SampleScore]] = {}
+    per_case: dict[str, dict[str, dict[str, float]]] = {}
     language = str(cases[0].extra["language"])
     for cfg in configs:
         scored: list[SampleScore] = []
@@ -174,27 +215,47 @@ def score_run(
                 )
             )
         samples[cfg.name] = scored
-        summaries.append(_summarize(cfg.name, scored, partial[cfg.name], settings, ks, labels))
-    return RunResult(asdict(settings), ks, summaries, samples, language, total - len(cases))
+        summary, values = _summarize(cfg.name, scored, partial[cfg.name], settings, ks, labels)
+        summaries.append(summary)
+        per_case[cfg.name] = values
+    names = [c.name for c in configs]
+    baseline = "plain" if "plain" in names else names[0]
+    comparisons = {
+        f"{a} vs {b}": {m: compare(m, b, per_case[b][m], v) for m, v in per_case[a].items() if m in per_case[b]}
+        for a, b in comparison_pairs(names, baseline)
+    }
+    return RunResult(asdict(settings), ks, summaries, samples, language, total - len(cases), baseline,
+                     per_case, comparisons)
+
+
+def comparison_pairs(names: Sequence[str], baseline: str) -> list[tuple[str, str]]:
+    """(configuration, reference) pairs a report compares: each with the baseline, and a
+    healed monitor configuration with healing alone (the monitor's own effect)."""
+    pairs = [(n, baseline) for n in names if n != baseline]
+    if "mgd+heal" in names and "heal" in names and baseline != "heal":
+        pairs.append(("mgd+heal", "heal"))
+    return pairs
 
 
 def _summarize(
     name: str, scored: Sequence[SampleScore], rows: Sequence[tuple[Case, int, dict[str, Any], Any]],
     settings: RunSettings, ks: tuple[int, ...], labels: dict[str, dict[str, str]],
-) -> ConfigSummary:
+) -> tuple[ConfigSummary, dict[str, dict[str, float]]]:
     by_case: dict[str, list[SampleScore]] = {}
     for sc in scored:
         by_case.setdefault(sc.case, []).append(sc)
     summary = ConfigSummary(name, len(by_case), 0)
-    cr_cases = [v for v in by_case.values() if all(x.compiles is not None for x in v)]
+    cr_cases = {c: v for c, v in by_case.items() if all(x.compiles is not None for x in v)}
     summary.cr_cases = len(cr_cases)
     n = settings.n
+    values: dict[str, dict[str, float]] = {}
     for k in ks:
         if cr_cases:
-            summary.scores[f"CR@{k}"] = _mean(pass_at_k(n, sum(bool(x.compiles) for x in v), k) for v in cr_cases)
-        summary.scores[f"NIM@{k}"] = _mean(pass_at_k(n, sum(x.nim for x in v), k) for v in by_case.values())
-        summary.scores[f"ISM@{k}"] = _mean(expected_max_at_k([x.ism for x in v], k) for v in by_case.values())
-        summary.scores[f"PM@{k}"] = _mean(expected_max_at_k([x.pm for x in v], k) for v in by_case.values())
+            values[f"CR@{k}"] = {c: pass_at_k(n, sum(bool(x.compiles) for x in v), k) for c, v in cr_cases.items()}
+        values[f"NIM@{k}"] = {c: pass_at_k(n, sum(x.nim for x in v), k) for c, v in by_case.items()}
+        values[f"ISM@{k}"] = {c: expected_max_at_k([x.ism for x in v], k) for c, v in by_case.items()}
+        values[f"PM@{k}"] = {c: expected_max_at_k([x.pm for x in v], k) for c, v in by_case.items()}
+    summary.scores = {m: _mean(v.values()) for m, v in values.items()}
     summary.nim_splits = _nim_splits(by_case, labels)
     summary.finished_rate = _mean(float(x.finished) for x in scored)
     summary.tokens = sum(x.tokens for x in scored)
@@ -209,7 +270,40 @@ def _summarize(
         1 for _, _, g, _ in rows
         if g.get("stats", {}).get("triggers", 0) and not g.get("stats", {}).get("constrained_steps", 0)
     ))
-    return summary
+    checked = [x for x in scored if x.compiles is not None]
+    summary.error_samples = {k: sum(1 for x in checked if k in x.error_kinds) for k in ERROR_CLASSES}
+    totals = Counter(e.kind for x in checked for e in x.errors)
+    summary.error_totals = {k: totals.get(k, 0) for k in ERROR_CLASSES}
+    return summary, values
+
+
+def error_changes(result: RunResult) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per configuration and error class, against the baseline (samples paired by case):
+    ``removed`` (the baseline's completion had that class, this one's not), ``added``
+    (the reverse), and for the removed ones, the classes this configuration has instead
+    (``removed_now``; ``none`` when its completion checks)."""
+    base = {(x.case, x.sample): x for x in result.samples.get(result.baseline or "", []) if x.compiles is not None}
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for cfg, rows in result.samples.items():
+        if cfg == result.baseline or not base:
+            continue
+        per: dict[str, dict[str, Any]] = {}
+        for kind in ERROR_CLASSES:
+            removed = added = 0
+            now: Counter[str] = Counter()
+            for x in rows:
+                b = base.get((x.case, x.sample))
+                if b is None or x.compiles is None:
+                    continue
+                had, has = kind in b.error_kinds, kind in x.error_kinds
+                if had and not has:
+                    removed += 1
+                    now.update(x.error_kinds or {"none"})
+                elif has and not had:
+                    added += 1
+            per[kind] = {"removed": removed, "added": added, "removed_now": dict(sorted(now.items()))}
+        out[cfg] = per
+    return out
 
 
 def _labels(case: Case, text: str) -> dict[str, str]:
@@ -245,4 +339,4 @@ def dump_samples(result: RunResult, path: Path) -> None:
     with path.open("w", encoding="utf-8") as fh:
         for cfg, rows in result.samples.items():
             for r in rows:
-                fh.write(json.dumps({"config": cfg, **asdict(r)}, ensure_ascii=False) + "\n")
+                fh.write(json.dumps({"config": cfg, **r.to_json()}, ensure_ascii=False) + "\n")

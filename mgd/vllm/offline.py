@@ -24,7 +24,7 @@ from typing import Any
 
 from lsp_bridge.cpus import format_cpus
 from lsp_bridge.workspace import resolve_in_workspace
-from mgd.config import ALLOWED_WORKSPACES_ENV, KEY, SessionConfig, allowed_roots_from_env
+from mgd.config import ALLOWED_WORKSPACES_ENV, KEY, SessionConfig, allowed_roots_from_env, settings_payload
 from mgd.engines.base import GenerateOptions, Generator, Prompt
 from mgd.engines.cases import CaseResult
 from mgd.vllm.common import (
@@ -206,15 +206,9 @@ class VllmGenerator(Generator):
 
         extra: dict[str, Any] = {}
         if options.monitors or heal:
-            mgd: dict[str, Any] = {"workspace": str(p.workspace), "file": str(p.file), "suffix": p.suffix,
-                                   "prefix": p.prefix, "wait_ms": self.wait_ms}
-            monitors = p.monitors if options.monitors else []
-            if monitors is not None:
-                mgd["monitors"] = list(monitors)
-            if heal:
-                mgd["heal"] = True
-            if self.provisional is not None:
-                mgd["provisional"] = self.provisional
+            mgd = settings_payload(str(p.workspace), str(p.file), suffix=p.suffix, prefix=p.prefix,
+                                   monitors=p.monitors if options.monitors else [], heal=heal, wait_ms=self.wait_ms,
+                                   provisional=self.provisional)
             extra = {KEY: mgd, TAG_KEY: tag}
         return SamplingParams(
             max_tokens=options.max_new_tokens,
@@ -251,11 +245,7 @@ class VllmGenerator(Generator):
             results[i] = err
         for i, out, tag, healed in zip(order, outputs, tags, heals, strict=True):
             o = out.outputs[0]
-            text = self.completion_text(o.token_ids, healed) if healed is not None and healed.healed else o.text
-            stats = dict(reports.get(tag, {}))
-            if healed is not None:
-                stats["healed_chars"] = len(healed.removed_text)
-            results[i] = CaseResult(prompts[i].id, self.finish(text, options), len(o.token_ids), elapsed, stats)
+            results[i] = self.result(prompts[i], o.text, o.token_ids, healed, options, elapsed, reports.get(tag))
         return [r for r in results if r is not None]
 
     def reports(self, tags: Sequence[str] = ()) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import pytest
 from mgd.engines.cases import Case
 from monitors.errors import ConfigError
 from mgd.evaluation.builder import BuildOptions, build_cases
+from mgd.evaluation.leakage import ExcludeList
 
 JAVA = """package demo;
 
@@ -74,7 +75,7 @@ def test_filters(click_project: Path) -> None:
     assert only and {c.file for c in only} == {"click/termui.py"}
     # an exclude list with longer paths (a training list) matches by path suffix
     none = build_cases(click_project, "python", BuildOptions(include=("click/termui.py",),
-                                                              exclude=frozenset({"x/y/click/termui.py"})))
+                                                              exclude=ExcludeList.of(["x/y/click/termui.py"])))
     assert none == []
     short = build_cases(click_project, "python", BuildOptions(max_target_chars=60, include=SMALL))
     assert short and all(len(c.target) <= 60 for c in short)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mgd.evaluation.diagnostics import ERROR_CLASSES
 from monitors.errors import ConfigError
 from mgd.evaluation.builder import BuildOptions, build_cases, write_cases
 from mgd.evaluation.runner import (
@@ -74,14 +75,23 @@ def test_run_score_report_resume(tmp_path: Path, tiny_model: Path) -> None:
             assert sum(v["cases"] for v in split.values()) == 3
             overall = sum(v["cases"] * v["NIM@1"] for v in split.values()) / 3
             assert overall == pytest.approx(s.scores["NIM@1"])
-    # monitors only allow members that exist: every mgd completion type-checks here
-    assert by["mgd"].scores["CR@1"] == 1.0
+    # strict CR: a file checks iff it adds no error; each error has a class
+    for s in result.summaries:
+        assert set(s.error_samples) == set(ERROR_CLASSES) and s.cr_cases == 3
+        failing = sum(1 for x in result.samples[s.config] if x.errors)
+        assert s.scores["CR@1"] == pytest.approx(1 - failing / 3)
+        assert max(s.error_samples.values()) <= failing
     paths = write_report(result, out, name="t", command="mgd bench run ...")
     report = json.loads((out / "t.json").read_text())
-    assert report["command"] == "mgd bench run ..." and "mgd" in report["gains_vs_plain"]
-    assert "| plain |" in (out / "t.md").read_text()
-    assert "NIM@1 by the ground truth's first identifier" in (out / "t.md").read_text()
-    changes = report["nim_changes_vs_plain"]["mgd"]
+    assert report["command"] == "mgd bench run ..." and report["baseline"] == "plain"
+    md = (out / "t.md").read_text()
+    assert "| plain |" in md and "NIM@1 by the ground truth's first identifier" in md
+    assert "| mgd vs plain | NIM@1 |" in md and "unknown member" in md
+    nim = report["paired"]["mgd vs plain"]["NIM@1"]
     nim_delta = 3 * (by["mgd"].scores["NIM@1"] - by["plain"].scores["NIM@1"])
-    assert changes["fixed"] - changes["broken"] == pytest.approx(nim_delta)
+    assert nim["fixed"] - nim["broken"] == pytest.approx(nim_delta)
+    assert nim["ci_low"] <= nim["delta"] <= nim["ci_high"]
     assert all(p.exists() for p in paths)
+    samples = [json.loads(line) for line in (out / "t-samples.jsonl").read_text().splitlines()]
+    assert all(set(x["error_kinds"]) <= set(ERROR_CLASSES) for x in samples)
+    assert all((x["compiles"] is True) == (not x["errors"]) for x in samples)

@@ -1,9 +1,16 @@
-"""``mgd bench build|run``: DotPrompts-style cases from repositories, and scored runs."""
+"""``mgd bench build|run``: DotPrompts-style cases from repositories, and scored runs.
+
+Leak-free by default: with ``--model M`` whose directory ships a training list
+(``training_files.txt*``), ``build`` leaves those files out and ``run`` drops cases
+in them (``--no-exclude`` keeps them); what was left out is recorded next to the
+cases (``<cases>.build.json``) and in the run's report.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 from pathlib import Path
@@ -17,20 +24,50 @@ from monitors.errors import MgdError
 
 __all__ = ["register"]
 
+ENGINES = ("hf", "vllm", "remote")
+
+
+def build_meta_path(cases: Path) -> Path:
+    """Where ``build`` records how a cases file was made (``cases.jsonl`` -> ``cases.build.json``)."""
+    return cases.with_name(cases.name.removesuffix(".jsonl") + ".build.json")
+
+
+def _exclusion(args: argparse.Namespace, model: str | None) -> tuple[Any, dict[str, Any]]:
+    """The exclude list (the model's training list unless ``--no-exclude``, plus every
+    ``--exclude-list``) and its record for the report."""
+    from mgd.evaluation.leakage import ExcludeList, read_exclude_list, training_list_of
+
+    exclude = ExcludeList.of(())
+    record: dict[str, Any] = {"applied": False}
+    listed = training_list_of(model)
+    if listed is not None and not args.no_exclude:
+        exclude = read_exclude_list(listed)
+    elif listed is not None:
+        record["reason"] = f"--no-exclude (the model ships {listed.name})"
+    elif model is not None:
+        record["reason"] = f"no training_files.txt* in {model}"
+    else:
+        record["reason"] = "no --model given"
+    for path in args.exclude_list or []:
+        if not Path(path).is_file():
+            raise UsageError(f"--exclude-list {path}: no such file")
+        exclude = exclude | read_exclude_list(Path(path))
+    if exclude:
+        record = {"applied": True, "list": ", ".join(exclude.sources), "paths": len(exclude)}
+    return exclude, record
+
 
 def cmd_build(args: argparse.Namespace) -> int:
     for repo in args.repo:
         if not Path(repo).is_dir():
             raise UsageError(f"--repo {repo}: no such directory")
-    for path in args.exclude_list or []:
-        if not Path(path).is_file():
-            raise UsageError(f"--exclude-list {path}: no such file")
-    from mgd.evaluation.builder import BuildOptions, build_cases, read_exclude_list, write_cases
+    from mgd.evaluation.builder import BuildOptions, build_cases, excluded_candidates, write_cases
+    from mgd.evaluation.progress import progress_bar
 
-    exclude = frozenset()
-    for path in args.exclude_list or []:
-        exclude |= read_exclude_list(Path(path))
+    exclude, record = _exclusion(args, args.model)
     per_repo = []
+    removed_files = removed = 0
+    bar = progress_bar(len(args.repo), "build", not args.quiet, unit="repo")
     for i, repo in enumerate(args.repo):
         options = BuildOptions(
             seed=args.seed + i,
@@ -40,17 +77,36 @@ def cmd_build(args: argparse.Namespace) -> int:
             max_target_chars=args.max_target_chars,
             min_target_chars=args.min_target_chars,
             id_prefix=f"{Path(repo).name}/" if len(args.repo) > 1 else "",
+            workspace_root=Path(args.workspace_root) if args.workspace_root else None,
         )
         per_repo.append(build_cases(repo, args.language, options))
+        if exclude:
+            f, c = excluded_candidates(repo, args.language, options)
+            removed_files += f
+            removed += c
+        bar.update(1)
+    bar.close()
     cases = _round_robin(per_repo, args.max, args.seed)
     if not cases:
-        raise MgdError("no cases found (no functions with member-access dots in the given files)")
-    n = write_cases(cases, Path(args.out))
+        left = f"; {removed_files} files with {removed} candidate cases are in the training list" if removed else ""
+        raise MgdError(f"no cases found (no functions with member-access dots in the given files{left})")
+    out = Path(args.out)
+    n = write_cases(cases, out)
     files = len({(c.workspace, c.file) for c in cases})
+    if record["applied"]:
+        record.update(excluded_files=removed_files, removed_cases=removed)
+    meta = {
+        "command": " ".join(["mgd", *sys.argv[1:]]),
+        "cases": n, "files": files, "repositories": len(args.repo),
+        "workspace_root": args.workspace_root, "training_exclusion": record,
+    }
+    build_meta_path(out).write_text(json.dumps(meta, indent=2) + "\n")
     if args.json:
-        print(json.dumps({"cases": n, "files": files, "repositories": len(args.repo), "out": args.out}))
+        print(json.dumps({**meta, "out": str(out)}))
     else:
-        print(f"{n} cases from {files} files in {len(args.repo)} repositories -> {args.out}", file=sys.stderr)
+        left = (f"; left out {removed_files} training files ({removed} candidate cases)"
+                if record["applied"] else f"; no training-data exclusion ({record.get('reason')})")
+        print(f"{n} cases from {files} files in {len(args.repo)} repositories -> {out}{left}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -71,16 +127,51 @@ def _round_robin(groups: list[list[Any]], limit: int | None, seed: int) -> list[
     return out
 
 
+def _generator(args: argparse.Namespace, model: str, workspaces: list[str]) -> Any:
+    """The engine ``--engine`` names, with the run's session settings."""
+    from mgd.config import SessionConfig
+
+    config = SessionConfig(server=args.server, wait_ms=args.wait_ms, request_timeout_s=args.request_timeout)
+    if args.engine == "remote":
+        from mgd.engines.remote import RemoteGenerator
+
+        local = args.workspace_root if args.server_workspace_root else None
+        return RemoteGenerator(args.endpoint, model, config=config, api_key=os.environ.get("MGD_API_KEY"),
+                               local_root=local, server_root=args.server_workspace_root)
+    if args.engine == "vllm":
+        from mgd.vllm.offline import VllmGenerator
+
+        with loading(model):
+            return VllmGenerator(model, config=config, allowed_workspaces=workspaces)
+    from mgd.engines.generate import HFGenerator
+
+    with loading(model):
+        return HFGenerator(model, config=config, device=args.device)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    if not Path(args.cases).exists() or Path(args.cases).is_dir():
+    if not Path(args.cases).is_file():
         raise UsageError(f"--cases {args.cases}: no such file")
+    if args.engine == "remote" and not args.endpoint and not args.score_only:
+        raise UsageError("--engine remote needs --endpoint URL (repeatable)")
+    if args.endpoint and args.engine != "remote":
+        raise UsageError("--endpoint needs --engine remote")
+    if args.server_workspace_root and not args.workspace_root:
+        raise UsageError("--server-workspace-root needs --workspace-root (the same workspaces here)")
     model = None if args.score_only else resolve_model(args.model)
-    if model is not None:
+    if model is not None and args.engine == "remote":  # the served model's tokenizer only
+        require_extra("remote", ("httpx",), "mgd bench run --engine remote")
+        require_extra("hf", ("transformers",), "mgd bench run --engine remote")
+    elif model is not None:
         require_extra("hf", ("torch", "transformers"), "mgd bench run")
+        if args.engine == "vllm":
+            require_extra("vllm", ("vllm",), "mgd bench run --engine vllm")
+    from mgd.evaluation.progress import progress_bar
     from mgd.evaluation.report import write_report
     from mgd.evaluation.runner import (
         RunSettings,
         check_settings,
+        drop_excluded,
         generate_config,
         load_bench_cases,
         parse_configs,
@@ -88,38 +179,46 @@ def cmd_run(args: argparse.Namespace) -> int:
     from mgd.evaluation.scoring import score_run
 
     configs = parse_configs(args.configs)
-    cases = load_bench_cases(Path(args.cases), args.limit)
+    cases_path = Path(args.cases)
+    root = Path(args.workspace_root) if args.workspace_root else None
+    cases = load_bench_cases(cases_path, args.limit, root)
+    exclude, record = _exclusion(args, model)
+    cases, dropped = drop_excluded(cases, exclude)
+    if not cases:
+        raise MgdError(f"every case of {cases_path} is in the exclude list ({len(dropped)} cases)")
+    meta_path = build_meta_path(cases_path)
+    built = json.loads(meta_path.read_text()).get("training_exclusion", {}) if meta_path.is_file() else {}
+    record["removed_at_run"] = len(dropped)
+    if built.get("applied"):
+        record.update(applied=True, list=built.get("list"), paths=built.get("paths"),
+                      excluded_files=built.get("excluded_files"), removed_cases=built.get("removed_cases", 0))
+    record["at_build"] = built or "not recorded"
     settings = RunSettings(
-        n=args.n,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        seed=args.seed,
-        max_new_tokens=args.max_new_tokens,
-        max_prompt_tokens=args.max_prompt_tokens,
-        batch_size=args.batch_size,
+        n=args.n, temperature=args.temperature, top_p=args.top_p, seed=args.seed,
+        max_new_tokens=args.max_new_tokens, max_prompt_tokens=args.max_prompt_tokens,
+        batch_size=args.batch_size, engine=args.engine, wait_ms=args.wait_ms,
     )
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    check_settings(out_dir, settings)
+    settings = check_settings(out_dir, settings, scoring_only=args.score_only)
     if not args.score_only:
-        from mgd.config import SessionConfig
-        from mgd.engines.generate import HFGenerator
-
-        config = SessionConfig(server=args.server, wait_ms=args.wait_ms, request_timeout_s=args.request_timeout)
-        with loading(model):
-            gen = HFGenerator(model, config=config, device=args.device)
-        with gen:
+        workspaces = sorted({c.workspace for c in cases})
+        with _generator(args, model, workspaces) as gen:
             for cfg in configs:
                 generate_config(gen, cfg, cases, settings, out_dir, progress=not args.quiet)
+    items = len(cases) * settings.n * len(configs)
+    bar = progress_bar(items, "score", not args.quiet and not args.no_cr, unit="file")
     result = score_run(
         cases, configs, settings, out_dir, ks=tuple(args.k), jobs=args.jobs, allow_partial=args.allow_partial,
-        compile_check=not args.no_cr,
+        compile_check=not args.no_cr, progress=bar,
     )
+    bar.close()
+    result.meta["training_exclusion"] = record
+    result.meta["cases_file"] = str(cases_path)
     paths = write_report(result, out_dir, name=args.name, command=" ".join(["mgd", *sys.argv[1:]]))
     errors = _generation_errors(out_dir, [c.name for c in configs])
     if args.json:
-        print(json.dumps({"reports": [str(p) for p in paths], "generation_errors": errors,
-                          **result.to_json()}))
+        print(json.dumps({"reports": [str(p) for p in paths], "generation_errors": errors, **result.to_json()}))
     else:
         for p in paths:
             print(p, file=sys.stderr)
@@ -130,13 +229,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _generation_errors(out_dir: Path, names: list[str]) -> int:
     """Generations in ``out_dir/gen-<name>.jsonl`` that ended with an error record."""
-    errors = 0
-    for name in names:
-        path = out_dir / f"gen-{name}.jsonl"
-        if path.is_file():
-            with path.open(encoding="utf-8") as fh:
-                errors += sum(1 for line in fh if line.strip() and json.loads(line).get("error"))
-    return errors
+    from mgd.evaluation.runner import read_generations
+
+    return sum(1 for name in names for g in read_generations(out_dir / f"gen-{name}.jsonl").values()
+               if g.get("error"))
+
+
+def _add_exclusion_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--exclude-list", action="append", metavar="FILE",
+                   help="more paths to leave out, one a line (.gz ok), matched by path suffix (repeatable)")
+    p.add_argument("--no-exclude", action="store_true",
+                   help="keep files in the model's training list (training_files.txt* in the model directory), "
+                        "which are left out by default")
 
 
 def register(sub: Any) -> None:
@@ -146,44 +250,66 @@ def register(sub: Any) -> None:
     bsub = b.add_subparsers(dest="bench_command", required=True, metavar="SUBCOMMAND", help="one of:")
 
     p = add_command(bsub, "build", help="cases from real repositories (prompt = file up to a dot in a method)",
-                    examples=["mgd bench build --repo proj --language python --out cases.jsonl --seed 0 --max 300"])
+                    examples=["mgd bench build --repo proj --language python --model PATH --out cases.jsonl --max 300",
+                              "mgd bench build --repo ws/click --language python --workspace-root ws --out cases.jsonl"])
     p.add_argument("--repo", action="append", required=True, metavar="DIR", help="repository root (repeatable)")
     p.add_argument("--language", required=True, help="python, java, go, typescript, ...")
-    p.add_argument("--out", required=True, metavar="JSONL", help="cases file to write")
-    p.add_argument("--seed", type=int, default=0, help="seed of the case sample")
+    p.add_argument("--out", required=True, metavar="JSONL", help="cases file to write (and <name>.build.json)")
+    p.add_argument("--model", default=None,
+                   help="the model to evaluate: its training list (training_files.txt*) is left out "
+                        "(default: $MGD_MODEL)")
+    _add_exclusion_args(p)
+    p.add_argument("--workspace-root", default=None, metavar="DIR",
+                   help="write workspaces relative to DIR (then `bench run --workspace-root` finds them anywhere)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the case sample (default: 0)")
     p.add_argument("--max", type=int, default=None, metavar="N", help="at most N cases in all (default: all)")
-    p.add_argument("--include", action="append", metavar="GLOB", help="only files whose path matches")
-    p.add_argument("--exclude-list", action="append", metavar="FILE",
-                   help="paths to leave out, one a line (.gz ok), e.g. a model's training file list")
+    p.add_argument("--include", action="append", metavar="GLOB", help="only files whose path matches (repeatable)")
     p.add_argument("--max-target-chars", type=int, default=None, metavar="N",
                    help="skip holes (rest of the method) longer than this (default: no limit)")
-    p.add_argument("--min-target-chars", type=int, default=1, metavar="N", help="skip holes shorter than this")
+    p.add_argument("--min-target-chars", type=int, default=1, metavar="N", help="skip holes shorter than this (default: 1)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
-    p.set_defaults(func=cmd_build)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_build_defaults)
 
     r = add_command(bsub, "run", help="generate per configuration, then score CR/NIM/ISM/PM/score@k",
                     examples=["mgd bench run --model PATH --cases cases.jsonl --configs plain,mgd,mgd+heal "
                               "--out runs/py --name py",
+                              "mgd bench run --model PATH --cases cases.jsonl --engine remote "
+                              "--endpoint http://host-a:8000 --endpoint http://host-b:8000 --out runs/py",
                               "mgd bench run --cases cases.jsonl --out runs/py --score-only --json"])
-    r.add_argument("--model", help="model directory or Hugging Face id (default: $MGD_MODEL)")
+    r.add_argument("--model", default=None,
+                   help="model directory or id (default: $MGD_MODEL); --engine remote: the served model's tokenizer")
     r.add_argument("--cases", required=True, metavar="JSONL", help="cases from `mgd bench build`")
     r.add_argument("--out", required=True, metavar="DIR",
                    help="directory for generations and reports (resumable: finished generations are kept)")
-    r.add_argument("--configs", default="plain,mgd", help="comma list of plain, mgd, heal, mgd+heal")
-    r.add_argument("-n", type=int, default=1, help="samples per case")
-    r.add_argument("--temperature", type=float, default=0.0, help="sampling temperature; 0 = greedy")
-    r.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (with --temperature)")
+    r.add_argument("--workspace-root", default=None, metavar="DIR",
+                   help="where the cases' relative workspaces are (default: the cases file's directory)")
+    r.add_argument("--configs", default="plain,mgd", help="comma list of plain, mgd, heal, mgd+heal (default: plain,mgd)")
+    r.add_argument("--engine", choices=ENGINES, default="hf",
+                   help="hf: transformers; vllm: offline vLLM with the mgd processor; "
+                        "remote: OpenAI-compatible endpoints (mgd serve, vllm serve + plugin), cases sharded (default: hf)")
+    r.add_argument("--endpoint", action="append", default=[], metavar="URL",
+                   help="a server for --engine remote, e.g. http://10.0.0.5:8000 (repeatable; API key from "
+                        "$MGD_API_KEY)")
+    r.add_argument("--server-workspace-root", default=None, metavar="DIR",
+                   help="--engine remote: where the servers find the --workspace-root tree "
+                        "(default: the same paths as here)")
+    _add_exclusion_args(r)
+    r.add_argument("-n", type=int, default=1, help="samples per case (default: 1)")
+    r.add_argument("--temperature", type=float, default=0.0, help="sampling temperature; 0 = greedy (default)")
+    r.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass with --temperature (default: 0.95)")
     r.add_argument("-k", type=int, action="append", default=None, help="score@k (repeatable; default: 1 and n)")
-    r.add_argument("--seed", type=int, default=0, help="sampling seed")
-    r.add_argument("--max-new-tokens", type=int, default=64, metavar="N", help="most tokens per generation")
-    r.add_argument("--max-prompt-tokens", type=int, default=1024, metavar="N", help="keep the prompt's last N tokens")
-    r.add_argument("--batch-size", type=int, default=4, metavar="B", help="rows decoded together")
+    r.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
+    r.add_argument("--max-new-tokens", type=int, default=64, metavar="N", help="most tokens per generation (default: 64)")
+    r.add_argument("--max-prompt-tokens", type=int, default=1024, metavar="N", help="keep the prompt's last N tokens (default: 1024)")
+    r.add_argument("--batch-size", type=int, default=4, metavar="B",
+                   help="rows decoded together; --engine remote: requests in flight per endpoint (default: 4)")
     r.add_argument("--server", default=None, help="language server preset (default: the language's)")
     add_wait_args(r, 30_000)
-    r.add_argument("--device", default="cpu", help="torch device")
+    r.add_argument("--device", default="cpu", help="torch device of --engine hf (default: cpu)")
     r.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N cases (default: all)")
-    r.add_argument("--jobs", type=int, default=2, help="parallel compile checks")
-    r.add_argument("--name", default="eval", help="report file stem")
+    r.add_argument("--jobs", type=int, default=2, help="parallel compile checks (default: 2)")
+    r.add_argument("--name", default="eval", help="report file stem (default: eval)")
     r.add_argument("--score-only", action="store_true", help="score existing generations only")
     r.add_argument("--allow-partial", action="store_true",
                    help="score only the cases generated in every configuration (with --score-only)")
@@ -193,9 +319,16 @@ def register(sub: Any) -> None:
     r.set_defaults(func=_run_defaults)
 
 
+def _build_defaults(args: argparse.Namespace) -> int:
+    args.model = args.model or os.environ.get("MGD_MODEL") or None
+    return cmd_build(args)
+
+
 def _run_defaults(args: argparse.Namespace) -> int:
     if args.k is None:
         args.k = sorted({1, args.n})
     if any(k < 1 or k > args.n for k in args.k):
         raise UsageError(f"-k must be between 1 and -n ({args.n})")
+    if args.wait_ms < 0:
+        raise UsageError("--wait-ms must be >= 0")
     return cmd_run(args)

@@ -1,0 +1,128 @@
+"""Python: the file must parse (CPython's own parser) and pyright (basic mode) must
+report no error the original does not have.
+
+One pyright run per workspace checks the originals and every distinct completed
+text, each written next to its original (``_mgdcrN_<name>.py``) so relative
+imports resolve the same way. Every pyright error of the file counts, with its
+rule (none for the parser's errors), not only those on the generated lines.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+import subprocess
+import tempfile
+import warnings
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from mgd.evaluation.checkers.base import CheckItem, CheckResult
+from mgd.evaluation.diagnostics import Diagnostic, introduced, normalize_message, python_class
+from monitors.errors import ConfigError
+
+__all__ = ["check_python", "parse_errors", "python_errors"]
+
+#: pyright settings for the original and every completed file alike.
+PYRIGHT_CONFIG = {"typeCheckingMode": "basic"}
+
+
+def parse_errors(text: str, name: str = "<file>") -> tuple[Diagnostic, ...]:
+    """CPython's verdict: () when ``text`` parses, else its SyntaxError."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escape sequences etc. are warnings, not errors
+            ast.parse(text, filename=name)
+    except SyntaxError as exc:
+        return (Diagnostic("syntax", "SyntaxError", normalize_message(str(exc.msg)), (exc.lineno or 0) - 1),)
+    except (ValueError, RecursionError, MemoryError) as exc:  # NUL bytes, absurd nesting
+        return (Diagnostic("syntax", "SyntaxError", normalize_message(str(exc)), -1),)
+    return ()
+
+
+def check_python(
+    tool: str, items: Sequence[CheckItem], jobs: int, timeout_s: float, tick: Callable[[int], None] | None = None,
+) -> dict[str, CheckResult]:
+    """One pyright run per workspace (``jobs`` at a time); ``tick(n)`` after each."""
+    by_ws: dict[Path, list[CheckItem]] = {}
+    for it in items:
+        by_ws.setdefault(it.workspace, []).append(it)
+    out: dict[str, CheckResult] = {}
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as ex:
+        for part in ex.map(lambda kv: _workspace(tool, kv[0], kv[1], timeout_s), by_ws.items()):
+            out.update(part)
+            if tick:
+                tick(len(part))
+    return out
+
+
+def python_errors(tool: str, ws: Path, file: str, text: str, timeout_s: float) -> list[Diagnostic]:
+    """Every error of one text as ``file`` in a copy of ``ws`` (pyright, then CPython's parser)."""
+    with tempfile.TemporaryDirectory(prefix="mgd-cr-") as tmp:
+        root = Path(tmp) / "ws"
+        shutil.copytree(ws, root, ignore=shutil.ignore_patterns(".git", "__pycache__", "node_modules", ".venv"))
+        (root / "pyrightconfig.json").write_text(json.dumps(PYRIGHT_CONFIG))
+        path = root / file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return _file_errors(_pyright(tool, root, [path], timeout_s), path, text, file)
+
+
+def _workspace(tool: str, ws: Path, items: Sequence[CheckItem], timeout_s: float) -> dict[str, CheckResult]:
+    with tempfile.TemporaryDirectory(prefix="mgd-cr-") as tmp:
+        root = Path(tmp) / "ws"
+        shutil.copytree(ws, root, ignore=shutil.ignore_patterns(".git", "__pycache__", "node_modules", ".venv"))
+        (root / "pyrightconfig.json").write_text(json.dumps(PYRIGHT_CONFIG))
+        variants: dict[tuple[str, str], Path] = {}  # (file, completed text) -> variant path
+        for it in items:
+            slot = (it.file, it.completed)
+            if slot not in variants:
+                orig = root / it.file
+                variants[slot] = orig.with_name(f"_mgdcr{len(variants)}_{orig.name}")
+                variants[slot].write_text(it.completed, encoding="utf-8")
+        originals = sorted({root / it.file for it in items})
+        found = _pyright(tool, root, [*originals, *variants.values()], timeout_s)
+        out: dict[str, CheckResult] = {}
+        for it in items:
+            orig_path = root / it.file
+            variant = variants[(it.file, it.completed)]
+            base = _file_errors(found, orig_path, it.original, it.file)
+            got = _file_errors(found, variant, it.completed, it.file, rename=(variant.stem, orig_path.stem))
+            errors = introduced(base, got)
+            out[it.key] = CheckResult(it.key, not errors, errors, len(base))
+        return out
+
+
+def _pyright(tool: str, root: Path, files: list[Path], timeout_s: float) -> dict[str, list[dict]]:
+    proc = subprocess.run(
+        [tool, "--outputjson", *map(str, files)],
+        cwd=root, capture_output=True, text=True, timeout=timeout_s, check=False,
+    )
+    try:
+        report = json.loads(proc.stdout)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"pyright gave no JSON (rc {proc.returncode}): {proc.stderr[-500:]}") from exc
+    found: dict[str, list[dict]] = {}
+    for d in report.get("generalDiagnostics", []):
+        if d.get("severity") == "error":
+            found.setdefault(str(Path(d["file"]).resolve()), []).append(d)
+    return found
+
+
+def _file_errors(
+    found: dict[str, list[dict]], path: Path, text: str, name: str, rename: tuple[str, str] | None = None,
+) -> list[Diagnostic]:
+    """pyright's errors of one file, plus CPython's SyntaxError when pyright saw no parse error."""
+    out: list[Diagnostic] = []
+    for d in found.get(str(path.resolve()), []):
+        message = d["message"]
+        if rename:
+            message = message.replace(*rename)
+        rule = d.get("rule") or ""
+        out.append(Diagnostic(python_class(rule, message), rule or "syntax", normalize_message(message),
+                              int(d["range"]["start"]["line"])))
+    if not any(d.kind == "syntax" for d in out):
+        out.extend(parse_errors(text, name))
+    return out

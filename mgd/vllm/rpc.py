@@ -1,0 +1,30 @@
+"""Per-request mgd counters over HTTP: a vLLM worker extension for ``/collective_rpc``.
+
+Start the server with ``VLLM_SERVER_DEV_MODE=1`` and
+``--worker-extension-cls mgd.vllm.rpc.MgdWorkerExtension``; a client that tagged
+its requests (``vllm_xargs["mgd_tag"]``) then gets their counters with
+``POST /collective_rpc {"method": "mgd_reports", "args": ["[\\"tag\\", ...]"]}``
+(one answer per worker; :class:`~mgd.engines.remote.RemoteGenerator` merges them).
+The development endpoints are for trusted networks (evaluation clusters), not for
+a public server.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mgd.vllm.offline import worker_reports
+
+__all__ = ["MgdWorkerExtension"]
+
+
+class MgdWorkerExtension:
+    """Mixed into vLLM's worker class by ``--worker-extension-cls``."""
+
+    def mgd_reports(self, tags_json: str = "[]") -> dict[str, Any]:
+        """Totals and per-tag counters of this worker's mgd processors (the tags are forgotten)."""
+        tags = json.loads(tags_json)
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise ValueError("mgd_reports takes a JSON list of tag strings")
+        return worker_reports(self, tags)
