@@ -45,8 +45,8 @@ if str(ROOT) not in sys.path:
 from benchmarks._common import default_model, write_result  # noqa: E402
 from monitors.base import CompletionFacts  # noqa: E402
 from monitors.dereference import DereferenceMonitor  # noqa: E402
-from monitors.languages import get_language  # noqa: E402
 from monitors.identifiers import IDENT_BYTES  # noqa: E402
+from monitors.languages import get_language  # noqa: E402
 from monitors.vocab import VocabIndex  # noqa: E402
 
 DEFAULT_FILES = [

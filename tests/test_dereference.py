@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from monitors.base import CompletionFacts, CompletionNeed, IdentifierConstraint, Monitor
 from monitors.dereference import DereferenceMonitor
-from monitors.languages import get_language
 from monitors.identifiers import IDENT_BYTES
+from monitors.languages import get_language
 from monitors.triggers import TriggerDetector
 
 PY = get_language("python")

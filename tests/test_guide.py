@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from monitors.base import CompletionFacts, CompletionNeed
-from monitors.guide import SequenceGuide
 from mgd.engines.hf import MonitorLogitsProcessor
 from mgd.engines.masking import mask_row
+from monitors.base import CompletionFacts, CompletionNeed
 from monitors.dereference import DereferenceMonitor
+from monitors.guide import SequenceGuide
 from monitors.languages import get_language
 from monitors.vocab import VocabIndex
 

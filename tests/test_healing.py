@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from monitors.base import CompletionFacts, IdentifierConstraint, PrefixConstraint
 from monitors.dereference import DereferenceMonitor
 from monitors.healing import HealedPrompt, HealingMonitor, completion_after, heal_prompt
-from monitors.languages import get_language
 from monitors.identifiers import ident_run_length
+from monitors.languages import get_language
 from monitors.vocab import VocabIndex
 
 CLICK_FILES = ["click/core.py", "click/types.py", "click/parser.py", "click/utils.py"]
@@ -366,8 +366,8 @@ def test_healed_index_queries_are_cached(tiny_index: VocabIndex) -> None:
 
 
 def click_cut_prompts(project: Path, n: int, cut: int, seed: int):
-    from monitors.casegen import dot_sites, sample_sites
     from mgd.engines.generate import Prompt
+    from monitors.casegen import dot_sites, sample_sites
     from monitors.languages import language_for_path
 
     path = project / "click/core.py"

@@ -13,12 +13,12 @@ import pytest
 import torch
 
 from lsp_bridge import BackgroundLoop, ServerPool, preset
-from monitors.base import CompletionFacts, CompletionNeed, SignatureNeed
-from monitors.guide import SequenceGuide
-from mgd.engines.hf import MonitorPrefetch
 from lsp_bridge.lookup import BridgeLookup, DocumentContext, RequestCache, import_statement
+from mgd.engines.hf import MonitorPrefetch
+from monitors.base import CompletionFacts, CompletionNeed, SignatureNeed
 from monitors.dereference import DereferenceMonitor
 from monitors.errors import ConfigError
+from monitors.guide import SequenceGuide
 from monitors.languages import get_language
 from monitors.vocab import VocabIndex
 

@@ -10,8 +10,8 @@ import pytest
 
 from monitors import languages
 from monitors.errors import ConfigError
-from monitors.languages import LANGUAGES, LanguageSpec, get_language, language_for_path
 from monitors.identifiers import IDENT_BYTES, is_ident_char, trailing_ident_length
+from monitors.languages import LANGUAGES, LanguageSpec, get_language, language_for_path
 from monitors.triggers import TriggerDetector
 
 PY = get_language("python")

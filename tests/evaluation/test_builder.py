@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from mgd.engines.cases import Case
-from monitors.errors import ConfigError
 from mgd.evaluation.builder import BuildOptions, build_cases
 from mgd.evaluation.leakage import ExcludeList
+from monitors.errors import ConfigError
 
 JAVA = """package demo;
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from monitors.errors import ConfigError
 from mgd.evaluation.dotprompts import load_dotprompts
+from monitors.errors import ConfigError
 
 JAVA = "class A {\n    int f(String s) {\n        return s.length();\n    }\n}\n"
 

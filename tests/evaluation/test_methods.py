@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from monitors.errors import ConfigError
 from mgd.evaluation.methods import cut_method, open_braces
+from monitors.errors import ConfigError
 
 PY = {"kind": "indent", "indent": 4}
 

@@ -6,7 +6,6 @@ from itertools import combinations
 
 import pytest
 
-from monitors.errors import ConfigError
 from mgd.evaluation.metrics import (
     definition_site,
     expected_max_at_k,
@@ -18,6 +17,7 @@ from mgd.evaluation.metrics import (
     pass_at_k,
     pm,
 )
+from monitors.errors import ConfigError
 
 
 def test_lexemes_drop_whitespace_and_comments() -> None:

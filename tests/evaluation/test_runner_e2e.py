@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mgd.evaluation.diagnostics import ERROR_CLASSES
-from monitors.errors import ConfigError
 from mgd.evaluation.builder import BuildOptions, build_cases, write_cases
+from mgd.evaluation.diagnostics import ERROR_CLASSES
 from mgd.evaluation.runner import (
     RunSettings,
     check_settings,
@@ -19,6 +18,7 @@ from mgd.evaluation.runner import (
     parse_configs,
     read_generations,
 )
+from monitors.errors import ConfigError
 
 pytestmark = pytest.mark.e2e
 

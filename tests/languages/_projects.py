@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitors.casegen import dot_sites
 from mgd.engines.generate import Prompt
+from monitors.casegen import dot_sites
 from monitors.languages import language_for_path
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from lsp_bridge import identifier_names
+from lsp_bridge.lookup import BridgeLookup, DocumentContext
+from mgd.engines.generate import GenerateOptions, HFGenerator, Prompt
+from mgd.session import SessionConfig
 from monitors.base import SignatureNeed
 from monitors.completion_sites import INSTANTIATION
-from mgd.engines.generate import GenerateOptions, HFGenerator, Prompt
-from lsp_bridge.lookup import BridgeLookup, DocumentContext
-from mgd.session import SessionConfig
 from monitors.languages import get_language
 
 pytestmark = pytest.mark.e2e

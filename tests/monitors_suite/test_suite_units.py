@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from mgd.config import parse_config
 from monitors.base import (
     CompletionFacts,
     ExcludeConstraint,
@@ -13,7 +14,6 @@ from monitors.base import (
 )
 from monitors.calls import ArgumentCountMonitor, KeywordArgumentMonitor, keyword_names, signature_of
 from monitors.completion_sites import ENUM_CASES, IMPORTS, INSTANTIATION, SiteMonitor
-from mgd.config import parse_config
 from monitors.errors import ConfigError
 from monitors.languages import get_language
 from monitors.registry import KNOWN_MONITORS, MONITORS, applicable_monitors, build_monitors

@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 
 from lsp_bridge import preset
+from mgd.config import MAX_TEXT_CHARS, MgdSettings
 from mgd.engines.cases import iter_cases
 from mgd.engines.generate import GenerateOptions, Prompt
 from mgd.session import MgdSession, SessionConfig
 from monitors.errors import ConfigError, MgdError, WorkspaceError
-from mgd.config import MAX_TEXT_CHARS, MgdSettings
 
 from ._procs import children
 from .conftest import FAKES, fake_spec

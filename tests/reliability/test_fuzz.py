@@ -22,8 +22,8 @@ from monitors import base
 from monitors.base import CompletionFacts, CompletionNeed, IdentifierConstraint, PrefixConstraint
 from monitors.guide import SequenceGuide
 from monitors.healing import HealingMonitor, heal_prompt
-from monitors.languages import LANGUAGES
 from monitors.identifiers import IDENT_BYTES
+from monitors.languages import LANGUAGES
 from monitors.vocab import VocabIndex
 
 try:  # the registry builds every monitor in KNOWN_MONITORS by name
