@@ -38,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _quiet_libraries(verbose: int) -> None:
     """No weight-loading progress bars or advisories from transformers / the Hub unless
-    ``-v``; through their environment variables, so that nothing is imported here."""
+    ``-v``; through their environment variables, so that nothing is imported here.
+    vLLM logs to stderr: stdout carries mgd's results (``--json``) only."""
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
     if verbose == 0:
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

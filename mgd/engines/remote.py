@@ -45,6 +45,9 @@ __all__ = ["Endpoint", "RemoteGenerator"]
 
 #: ``vllm_xargs`` key of the per-request tag (the processor's ``mgd_tag``).
 _TAG = "mgd_tag"
+#: Stop texts a server takes per request: OpenAI's limit, and vLLM's default
+#: (``VLLM_MAX_STOP_STRINGS``). The rest are applied here, as the server would have.
+MAX_SERVER_STOPS = 4
 _RPC_METHOD = "mgd_reports"
 
 
@@ -154,13 +157,22 @@ class RemoteGenerator(Generator):
         if options.seed is not None:
             body["seed"] = options.seed
         if options.stop:
-            body["stop"] = list(options.stop)
+            body["stop"] = list(options.stop[:MAX_SERVER_STOPS])
         if options.monitors or heal:
             mgd = settings_payload(self._server_workspace(p.workspace), p.file.relative_to(p.workspace).as_posix(),
                                    suffix=p.suffix, prefix=p.prefix,
                                    monitors=p.monitors if options.monitors else [], heal=heal, wait_ms=self.wait_ms)
             body["vllm_xargs"] = {KEY: json.dumps(mgd), _TAG: tag}
         return body
+
+    def _until_stop(self, gen: list[int], stop: Sequence[str]) -> list[int]:
+        """The generated ids up to the one whose text completes the first stop text, as an
+        engine given every stop text stops (the server had only the first few)."""
+        for k in range(1, len(gen) + 1):
+            text = self.tokenizer.decode(gen[:k], skip_special_tokens=True)
+            if any(s and s in text for s in stop):
+                return gen[:k]
+        return gen
 
     # -- generation ----------------------------------------------------------------
     def run_cases(
@@ -225,6 +237,8 @@ class RemoteGenerator(Generator):
                 results[i] = CaseResult(id=prompts[i].id, error=error or "no completion")
                 continue
             gen = list(choice.get("token_ids") or [])
+            if len(options.stop) > MAX_SERVER_STOPS:
+                gen = self._until_stop(gen, options.stop)
             results[i] = self.result(prompts[i], str(choice.get("text", "")), gen, healed, options, elapsed,
                                      reports.get(tag))
         return [r if r is not None else CaseResult(id=p.id, error="not generated")
