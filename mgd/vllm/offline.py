@@ -11,7 +11,8 @@ the processor re-spells the removed text.
 Session settings (language server, ``mgd.toml``, monitors, request timeout) reach
 the processor through the operator environment (:mod:`mgd.vllm.common`); the
 allow-list is the caller's: ``allowed_workspaces`` (the CLI passes the workspaces
-of its cases) or ``MGD_ALLOWED_WORKSPACES``; with neither, no workspace is allowed.
+of its cases) and ``MGD_ALLOWED_WORKSPACES``, together (as ``mgd serve`` joins its
+``--allow-workspace`` to the variable); with neither, no workspace is allowed.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ class VllmGenerator(Generator):
     ``config``: the session settings the processor uses (its ``server``, ``config``,
     ``monitors``, ``request_timeout_s``, ``lsp_cpus`` and ``provisional``; ``wait_s`` becomes each request's
     ``wait_ms``, at most 60 s). ``allowed_workspaces``: the workspaces requests may
-    use (with ``MGD_ALLOWED_WORKSPACES`` unset); None allows none.
+    use besides those in ``MGD_ALLOWED_WORKSPACES``; with neither, none is allowed.
     """
 
     def __init__(
@@ -173,8 +174,9 @@ class VllmGenerator(Generator):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        if allowed_roots_from_env() is None and allowed_workspaces:
-            roots = [str(Path(w).resolve()) for w in allowed_workspaces]
+        if allowed_workspaces:
+            roots = [str(r) for r in allowed_roots_from_env() or ()]
+            roots += [str(Path(w).resolve()) for w in allowed_workspaces if str(Path(w).resolve()) not in roots]
             os.environ[ALLOWED_WORKSPACES_ENV] = os.pathsep.join(roots)
 
     # -- prompts -----------------------------------------------------------------
