@@ -25,6 +25,7 @@ __all__ = [
     "Facts",
     "IdentifierConstraint",
     "ItemKind",
+    "KeywordConstraint",
     "Monitor",
     "MonitorStats",
     "Need",
@@ -262,7 +263,34 @@ class ExcludeConstraint:
     spaced: bool = False
 
 
-Constraint = IdentifierConstraint | PrefixConstraint | SpacedConstraint | ExcludeConstraint
+@dataclass(frozen=True, slots=True)
+class KeywordConstraint:
+    """Python call syntax: the current argument may not be positional.
+
+    Used where a positional argument would be a syntax or call error: after a
+    keyword argument (``f(radius=2.0, ``), or once every parameter that can be given
+    positionally is filled and only keyword-only ones are left
+    (``make_order(items, `` with ``def make_order(items, *, express=False)``).
+    The argument must become ``name=`` for one of ``names`` (None: any name,
+    ``**kwargs``), an unpacking (``*``/``**``), or the call must close (``)``).
+
+    A token is allowed when the argument text so far (``typed``: the identifier
+    typed at its start, ``spaced``: whitespace followed it) plus the token is still
+    a prefix of ``[ws] name [ws] =`` (``=`` not followed by ``=`` in the token;
+    after the ``=`` the token is free), or when it starts (after whitespace) with
+    ``*`` or ``)``. Everything else is forbidden: a bare expression (``1``,
+    ``x.y``, ``"a"``), an unknown name, a ``,`` (an empty argument), and a ``#``
+    comment (legal, but the small model writes the positional argument it may not
+    write into one: ``f(radius=2.0,  # 1.0)``). EOS stays allowed (an editor's
+    suffix may close the call). Implemented in :func:`monitors.vocab.rules.keyword_ids`.
+    """
+
+    names: frozenset[bytes] | None
+    typed: bytes = b""
+    spaced: bool = False
+
+
+Constraint = IdentifierConstraint | PrefixConstraint | SpacedConstraint | ExcludeConstraint | KeywordConstraint
 
 
 @dataclass(slots=True)

@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from monitors.base import ExcludeConstraint, IdentifierConstraint, PrefixConstraint, SpacedConstraint
+from monitors.base import (
+    ExcludeConstraint,
+    IdentifierConstraint,
+    KeywordConstraint,
+    PrefixConstraint,
+    SpacedConstraint,
+)
 from monitors.identifiers import IDENT_BYTE_CLASS, IDENT_BYTES, IDENT_START_BYTE_CLASS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,6 +39,9 @@ _ASSIGN = re.compile(rb"([ \t]*)(" + IDENT_BYTE_CLASS + rb"*)([ \t]*)=(?!=)")
 # SpacedConstraint: a space followed by a byte that can start an identifier (not a digit).
 _SPACE_WORD = re.compile(rb" " + IDENT_START_BYTE_CLASS)
 _WORD_START = re.compile(IDENT_START_BYTE_CLASS)
+# KeywordConstraint: a token's shape relative to ``[ws] name [ws] =``.
+_KW_SHAPE = re.compile(rb"([ \t\r\n]*)(" + IDENT_BYTE_CLASS + rb"*)([ \t]*)(=(?!=)|)")
+_KW_FREE = re.compile(rb"[ \t\r\n]*(?:[*)]|$)")
 
 
 def readonly(a: np.ndarray) -> np.ndarray:
@@ -41,7 +50,7 @@ def readonly(a: np.ndarray) -> np.ndarray:
 
 
 def constraint_ids(index: VocabIndex, c: IdentifierConstraint | PrefixConstraint | SpacedConstraint
-                   | ExcludeConstraint) -> tuple[np.ndarray, bool]:
+                   | ExcludeConstraint | KeywordConstraint) -> tuple[np.ndarray, bool]:
     """``(sorted ids, typed-is-complete)`` for ``c``; the second part is True only for an
     :class:`IdentifierConstraint` whose ``typed`` is a whole candidate (then the break-
     starting tokens and EOS are allowed too, added by the index)."""
@@ -51,6 +60,8 @@ def constraint_ids(index: VocabIndex, c: IdentifierConstraint | PrefixConstraint
         return spaced_ids(index, c), False
     if isinstance(c, ExcludeConstraint):
         return exclude_ids(index, c), False
+    if isinstance(c, KeywordConstraint):
+        return keyword_ids(index, c), False
     return identifier_ids(index, c)
 
 
@@ -153,6 +164,62 @@ def exclude_ids(index: VocabIndex, c: ExcludeConstraint) -> np.ndarray:
     return readonly(out.astype(np.int32, copy=False))
 
 
+def keyword_ids(index: VocabIndex, c: KeywordConstraint) -> np.ndarray:
+    """Ids that keep the argument a keyword argument (see :class:`KeywordConstraint`).
+
+    Set look-ups in :attr:`RuleTables.keyword`: ``(lead, run, tail)`` → ids, where
+    ``lead`` says whether the token starts with whitespace, ``run`` is its
+    identifier run and ``tail`` is ``""`` (the token ends there), ``" "`` (then
+    blanks) or ``"="`` (then ``[ \t]* =``, not ``==``; anything may follow).
+    """
+    rules = index.rule_tables()
+    kw = rules.keyword
+    names, typed = c.names, c.typed
+    parts: list[np.ndarray] = []
+
+    def add(lead: bool, run: bytes, tail: str) -> None:
+        got = kw.get((lead, run, tail))
+        if got is not None:
+            parts.append(got)
+
+    if c.spaced:  # "name " so far: blanks, or "=" (after blanks)
+        if names is None or typed in names:
+            parts.append(rules.blank)
+            add(False, b"", "=")
+            add(True, b"", "=")
+    elif typed:  # "nam" so far: no lead; the run continues the name
+        if names is None:
+            parts += [v for (lead, _tail, _word), v in rules.keyword_any.items() if not lead]
+            add(False, b"", "=")
+            add(True, b"", "=")
+            parts.append(rules.blank)
+        else:
+            for name in names:
+                if not name.startswith(typed):
+                    continue
+                rest = name[len(typed) :]
+                for k in range(1, len(rest) + 1):
+                    add(False, rest[:k], "")
+                add(False, rest, " ")
+                add(False, rest, "=")
+                if not rest:
+                    parts.append(rules.blank)
+                    add(True, b"", "=")
+    else:
+        parts.append(rules.keyword_free)
+        if names is None:
+            parts += [v for (_lead, _tail, word), v in rules.keyword_any.items() if word]
+        else:
+            for name in names:
+                for lead in (False, True):
+                    for k in range(1, len(name) + 1):
+                        add(lead, name[:k], "")
+                    add(lead, name, " ")
+                    add(lead, name, "=")
+    parts.append(rules.eos)
+    return readonly(np.unique(np.concatenate(parts)).astype(np.int32, copy=False))
+
+
 class RuleTables:
     """Per-vocabulary tables of the "everything except" rules (built once, read-only).
 
@@ -161,9 +228,14 @@ class RuleTables:
     then any non-space byte; ``word_start``: ids starting with a word byte. ``first_structural``: for each
     structural byte, the ids whose first top-level structural byte it is. ``assign``: ids
     spelling ``[ws] ident [ws] =`` (not ``==``) as ``(id, lead ws, ident, mid ws)``.
+    ``keyword``: ``(lead?, ident run, tail)`` → ids of the tokens that keep an argument a
+    keyword argument (:func:`keyword_ids`); ``keyword_any``: ``(lead?, tail, starts a word?)``
+    → the same for every name (``**kwargs``); ``keyword_free``: blanks, or blanks then ``*`` or ``)``;
+    ``blank``: ids that are only spaces, tabs and newlines; ``eos``: the end-of-sequence ids.
     """
 
-    __slots__ = ("all_ids", "assign", "first_structural", "space_other", "space_word", "word_start")
+    __slots__ = ("all_ids", "assign", "blank", "eos", "first_structural", "keyword", "keyword_any", "keyword_free",
+                 "space_other", "space_word", "word_start")
 
     def __init__(
         self,
@@ -173,6 +245,11 @@ class RuleTables:
         word_start: np.ndarray,
         first_structural: dict[int, np.ndarray],
         assign: tuple[tuple[int, bytes, bytes, bytes], ...],
+        keyword: dict[tuple[bool, bytes, str], np.ndarray] | None = None,
+        keyword_any: dict[tuple[bool, str, bool], np.ndarray] | None = None,
+        keyword_free: np.ndarray = EMPTY_IDS,
+        blank: np.ndarray = EMPTY_IDS,
+        eos: np.ndarray = EMPTY_IDS,
     ) -> None:
         self.all_ids = all_ids
         self.space_word = space_word
@@ -180,6 +257,11 @@ class RuleTables:
         self.word_start = word_start
         self.first_structural = first_structural
         self.assign = assign
+        self.keyword = keyword or {}
+        self.keyword_any = keyword_any or {}
+        self.keyword_free = keyword_free
+        self.blank = blank
+        self.eos = eos
 
     @classmethod
     def build(cls, table: Sequence[bytes], eos: frozenset[int]) -> RuleTables:
@@ -189,6 +271,10 @@ class RuleTables:
         word_start: list[int] = []
         first: dict[int, list[int]] = {}
         assign: list[tuple[int, bytes, bytes, bytes]] = []
+        keyword: dict[tuple[bool, bytes, str], list[int]] = {}
+        keyword_any: dict[tuple[bool, str, bool], list[int]] = {}
+        keyword_free: list[int] = []
+        blank: list[int] = []
         for i, b in enumerate(table):
             if not b:
                 continue
@@ -206,6 +292,20 @@ class RuleTables:
                 a = _ASSIGN.match(b)
                 if a is not None:
                     assign.append((i, a.group(1), a.group(2), a.group(3)))
+            if _KW_FREE.match(b):
+                keyword_free.append(i)
+                if not b.strip(b" \t\r\n"):
+                    blank.append(i)
+            k = _KW_SHAPE.match(b)
+            if k is not None:
+                lead, run, mid, eq = k.groups()
+                rest = len(b) - k.end()
+                tail = "=" if eq else (" " if mid else "")
+                if (tail == "" and (rest or not run)) or (tail == " " and rest):
+                    continue  # something else follows the name: not a keyword's start
+                keyword.setdefault((bool(lead), run, tail), []).append(i)
+                if run:
+                    keyword_any.setdefault((bool(lead), tail, bool(_WORD_START.match(run))), []).append(i)
         all_ids = np.asarray(sorted(set(ordinary) | set(eos)), dtype=np.int32)
         return cls(
             readonly(all_ids),
@@ -214,6 +314,11 @@ class RuleTables:
             readonly(np.asarray(word_start, dtype=np.int32)),
             {k: readonly(np.asarray(v, dtype=np.int32)) for k, v in first.items()},
             tuple(assign),
+            {k: readonly(np.asarray(v, dtype=np.int32)) for k, v in keyword.items()},
+            {k: readonly(np.asarray(v, dtype=np.int32)) for k, v in keyword_any.items()},
+            readonly(np.asarray(keyword_free, dtype=np.int32)),
+            readonly(np.asarray(blank, dtype=np.int32)),
+            readonly(np.asarray(sorted(eos), dtype=np.int32)),
         )
 
 
