@@ -21,6 +21,7 @@ __all__ = [
     "CompletionFacts",
     "CompletionNeed",
     "Constraint",
+    "DefinitionConstraint",
     "ExcludeConstraint",
     "Facts",
     "IdentifierConstraint",
@@ -290,7 +291,28 @@ class KeywordConstraint:
     spaced: bool = False
 
 
-Constraint = IdentifierConstraint | PrefixConstraint | SpacedConstraint | ExcludeConstraint | KeywordConstraint
+@dataclass(frozen=True, slots=True)
+class DefinitionConstraint:
+    """A member name after ``self.`` (Python definition sites): a listed one, or a new
+    one that is being assigned.
+
+    ``after`` None (the name is being typed, ``typed`` so far): the identifier rule of
+    :class:`IdentifierConstraint` for ``candidates``, plus tokens that continue any
+    name (a new name starts with a word byte), plus tokens that end a new name and
+    go on with what :func:`monitors.definitions.assignment_state` accepts
+    (``total =``, ``total+=``, ``total:``). ``after`` bytes: a new name ended and
+    ``after`` followed it so far (blanks, ``+``); the token must keep
+    ``after + token`` an assignment start. Implemented in
+    :func:`monitors.vocab.rules.definition_ids`.
+    """
+
+    candidates: frozenset[bytes]
+    typed: bytes = b""
+    after: bytes | None = None
+
+
+Constraint = (IdentifierConstraint | PrefixConstraint | SpacedConstraint | ExcludeConstraint | KeywordConstraint
+              | DefinitionConstraint)
 
 
 @dataclass(slots=True)

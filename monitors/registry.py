@@ -7,6 +7,10 @@ every monitor that applies to the language. A monitor that does not apply to a
 language (``keyword_arguments`` in Java) is skipped, so one list can serve every
 language; an unknown name raises :class:`~monitors.errors.ConfigError`.
 
+``definition_sites`` (Python) is the dereference monitor with definition sites on
+(:mod:`monitors.definitions`): named with ``dereference`` it replaces it, named alone
+it is the dereference monitor with that option.
+
 The default set stays :data:`DEFAULT_MONITORS` (``["dereference"]``): the other monitors add a request per site (a signature help at
 every call) and change what gets generated, so they are opted into per language
 (``monitors = [...]`` in ``mgd.toml``) or per request.
@@ -28,6 +32,7 @@ __all__ = [
     "DEFAULT_MONITORS",
     "KNOWN_MONITORS",
     "MONITORS",
+    "REPLACES",
     "MonitorEntry",
     "applicable_monitors",
     "build_monitors",
@@ -63,8 +68,12 @@ MONITORS: dict[str, MonitorEntry] = {
         MonitorEntry("arguments", ArgumentCountMonitor, frozenset({"python", "java", "typescript", "tsx",
                                                                    "javascript", "go"})),
         MonitorEntry("keyword_arguments", KeywordArgumentMonitor, frozenset({"python"})),
+        MonitorEntry("definition_sites", lambda spec, prefix: DereferenceMonitor(spec, prefix, definition_sites=True),
+                     frozenset({"python"})),
     )
 }
+#: Names that replace another monitor when both are chosen (one monitor, one option).
+REPLACES: dict[str, str] = {"definition_sites": "dereference"}
 #: Every name a configuration may use: the monitors, and ``"all"``.
 KNOWN_MONITORS: tuple[str, ...] = (*MONITORS, "all")
 #: The monitors used when neither a request, a flag nor ``mgd.toml`` names any.
@@ -100,4 +109,6 @@ def build_monitors(names: Iterable[str], language: LanguageSpec, prefix: str) ->
         else:
             wanted.append(name)
     chosen = [n for n in MONITORS if n in wanted and MONITORS[n].applies_to(language.name)]
+    replaced = {REPLACES[n] for n in chosen if n in REPLACES}
+    chosen = [n for n in chosen if n not in replaced]
     return [MONITORS[n].build(language, prefix) for n in chosen]

@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from monitors.base import (
+    DefinitionConstraint,
     ExcludeConstraint,
     IdentifierConstraint,
     KeywordConstraint,
     PrefixConstraint,
     SpacedConstraint,
 )
+from monitors.definitions import assignment_state
 from monitors.identifiers import IDENT_BYTE_CLASS, IDENT_BYTES, IDENT_START_BYTE_CLASS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -50,7 +52,7 @@ def readonly(a: np.ndarray) -> np.ndarray:
 
 
 def constraint_ids(index: VocabIndex, c: IdentifierConstraint | PrefixConstraint | SpacedConstraint
-                   | ExcludeConstraint | KeywordConstraint) -> tuple[np.ndarray, bool]:
+                   | ExcludeConstraint | KeywordConstraint | DefinitionConstraint) -> tuple[np.ndarray, bool]:
     """``(sorted ids, typed-is-complete)`` for ``c``; the second part is True only for an
     :class:`IdentifierConstraint` whose ``typed`` is a whole candidate (then the break-
     starting tokens and EOS are allowed too, added by the index)."""
@@ -62,6 +64,8 @@ def constraint_ids(index: VocabIndex, c: IdentifierConstraint | PrefixConstraint
         return exclude_ids(index, c), False
     if isinstance(c, KeywordConstraint):
         return keyword_ids(index, c), False
+    if isinstance(c, DefinitionConstraint):
+        return definition_ids(index, c)
     return identifier_ids(index, c)
 
 
@@ -220,6 +224,28 @@ def keyword_ids(index: VocabIndex, c: KeywordConstraint) -> np.ndarray:
     return readonly(np.unique(np.concatenate(parts)).astype(np.int32, copy=False))
 
 
+def definition_ids(index: VocabIndex, c: DefinitionConstraint) -> tuple[np.ndarray, bool]:
+    """A listed member or a new name being assigned (see :class:`DefinitionConstraint`)."""
+    rules = index.rule_tables()
+    table = rules.definition
+    if c.after is not None:
+        if not c.after.strip(b" \t"):
+            return table["lead"], False
+        after = c.after
+        ok = [i for i, b in enumerate(index.token_bytes(i) for i in range(index.size))
+              if b and assignment_state(after + b) != "bad"]
+        return readonly(np.asarray(ok, dtype=np.int32)), False
+    ids, complete = identifier_ids(index, IdentifierConstraint(c.candidates, c.typed))
+    if c.typed:
+        extra = [table["ident"], table["tail"]]
+        if not complete:  # a complete listed name already allows every break token
+            extra.append(table["lead"])
+    else:
+        extra = [table["ident_word"], table["tail_word"]]
+    out = np.unique(np.concatenate([ids, *extra])).astype(np.int32, copy=False)
+    return readonly(out), complete
+
+
 class RuleTables:
     """Per-vocabulary tables of the "everything except" rules (built once, read-only).
 
@@ -232,9 +258,13 @@ class RuleTables:
     keyword argument (:func:`keyword_ids`); ``keyword_any``: ``(lead?, tail, starts a word?)``
     → the same for every name (``**kwargs``); ``keyword_free``: blanks, or blanks then ``*`` or ``)``;
     ``blank``: ids that are only spaces, tabs and newlines; ``eos``: the end-of-sequence ids.
+    ``definition`` (:func:`definition_ids`): ``ident``/``ident_word``: ids that are only identifier
+    bytes (starting with a word byte); ``tail``/``tail_word``: an identifier run (non-empty;
+    starting with a word byte) then text :func:`assignment_state` does not reject; ``lead``: no
+    identifier run, text it does not reject (`` =``, ``+=``, `` ``).
     """
 
-    __slots__ = ("all_ids", "assign", "blank", "eos", "first_structural", "keyword", "keyword_any", "keyword_free",
+    __slots__ = ("all_ids", "assign", "blank", "definition", "eos", "first_structural", "keyword", "keyword_any", "keyword_free",
                  "space_other", "space_word", "word_start")
 
     def __init__(
@@ -250,6 +280,7 @@ class RuleTables:
         keyword_free: np.ndarray = EMPTY_IDS,
         blank: np.ndarray = EMPTY_IDS,
         eos: np.ndarray = EMPTY_IDS,
+        definition: dict[str, np.ndarray] | None = None,
     ) -> None:
         self.all_ids = all_ids
         self.space_word = space_word
@@ -262,6 +293,7 @@ class RuleTables:
         self.keyword_free = keyword_free
         self.blank = blank
         self.eos = eos
+        self.definition = definition or {}
 
     @classmethod
     def build(cls, table: Sequence[bytes], eos: frozenset[int]) -> RuleTables:
@@ -275,6 +307,7 @@ class RuleTables:
         keyword_any: dict[tuple[bool, str, bool], list[int]] = {}
         keyword_free: list[int] = []
         blank: list[int] = []
+        definition: dict[str, list[int]] = {k: [] for k in ("ident", "ident_word", "tail", "tail_word", "lead")}
         for i, b in enumerate(table):
             if not b:
                 continue
@@ -292,6 +325,16 @@ class RuleTables:
                 a = _ASSIGN.match(b)
                 if a is not None:
                     assign.append((i, a.group(1), a.group(2), a.group(3)))
+            run = len(b) - len(b.lstrip(IDENT_BYTES))
+            word = bool(_WORD_START.match(b))
+            if run == len(b):
+                definition["ident"].append(i)
+                if word:
+                    definition["ident_word"].append(i)
+            elif assignment_state(b[run:]) != "bad":
+                definition["tail" if run else "lead"].append(i)
+                if run and word:
+                    definition["tail_word"].append(i)
             if _KW_FREE.match(b):
                 keyword_free.append(i)
                 if not b.strip(b" \t\r\n"):
@@ -319,6 +362,7 @@ class RuleTables:
             readonly(np.asarray(keyword_free, dtype=np.int32)),
             readonly(np.asarray(blank, dtype=np.int32)),
             readonly(np.asarray(sorted(eos), dtype=np.int32)),
+            {k: readonly(np.asarray(v, dtype=np.int32)) for k, v in definition.items()},
         )
 
 
