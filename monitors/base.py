@@ -35,6 +35,7 @@ __all__ = [
     "SignatureFacts",
     "SignatureNeed",
     "SpacedConstraint",
+    "SyntaxConstraint",
     "failed_facts",
 ]
 
@@ -311,8 +312,26 @@ class DefinitionConstraint:
     after: bytes | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SyntaxConstraint:
+    """The syntax guard (:mod:`monitors.syntax`): brackets and EOS.
+
+    ``stack`` (None: not judged, the text is in a string or comment): the open
+    brackets, innermost last (at most the innermost 8; ``deep``: more are open). A
+    token whose bytes, up to their first quote or comment start (``#`` with
+    ``python``, else ``//``, ``/*``), close a bracket that neither the token itself nor
+    ``stack`` opened (or close the wrong kind) is forbidden. ``eos`` False: EOS is
+    forbidden too. Implemented in :func:`monitors.vocab.rules.syntax_ids`.
+    """
+
+    stack: str | None
+    deep: bool = False
+    eos: bool = True
+    python: bool = True
+
+
 Constraint = (IdentifierConstraint | PrefixConstraint | SpacedConstraint | ExcludeConstraint | KeywordConstraint
-              | DefinitionConstraint)
+              | DefinitionConstraint | SyntaxConstraint)
 
 
 @dataclass(slots=True)

@@ -21,6 +21,7 @@ from monitors.base import (
     KeywordConstraint,
     PrefixConstraint,
     SpacedConstraint,
+    SyntaxConstraint,
 )
 from monitors.definitions import assignment_state
 from monitors.identifiers import IDENT_BYTE_CLASS, IDENT_BYTES, IDENT_START_BYTE_CLASS
@@ -52,7 +53,8 @@ def readonly(a: np.ndarray) -> np.ndarray:
 
 
 def constraint_ids(index: VocabIndex, c: IdentifierConstraint | PrefixConstraint | SpacedConstraint
-                   | ExcludeConstraint | KeywordConstraint | DefinitionConstraint) -> tuple[np.ndarray, bool]:
+                   | ExcludeConstraint | KeywordConstraint | DefinitionConstraint
+                   | SyntaxConstraint) -> tuple[np.ndarray, bool]:
     """``(sorted ids, typed-is-complete)`` for ``c``; the second part is True only for an
     :class:`IdentifierConstraint` whose ``typed`` is a whole candidate (then the break-
     starting tokens and EOS are allowed too, added by the index)."""
@@ -66,6 +68,8 @@ def constraint_ids(index: VocabIndex, c: IdentifierConstraint | PrefixConstraint
         return keyword_ids(index, c), False
     if isinstance(c, DefinitionConstraint):
         return definition_ids(index, c)
+    if isinstance(c, SyntaxConstraint):
+        return syntax_ids(index, c), False
     return identifier_ids(index, c)
 
 
@@ -246,6 +250,57 @@ def definition_ids(index: VocabIndex, c: DefinitionConstraint) -> tuple[np.ndarr
     return readonly(out), complete
 
 
+_SYNTAX_OPENER = {ord(")"): "(", ord("]"): "[", ord("}"): "{"}
+
+
+def token_closers(token: bytes, python: bool) -> str | None:
+    """The closers of ``token`` its own openers do not match, in order (``"))"`` for
+    ``x))``), judged up to its first quote or comment start; None when the token
+    closes a bracket of the wrong kind it opened itself (``(]``: never legal)."""
+    own: list[int] = []
+    needs: list[str] = []
+    n = len(token)
+    for k, b in enumerate(token):
+        if b in (0x22, 0x27) or (b == 0x60 and not python):  # " ' `
+            break
+        if python and b == 0x23:  # '#'
+            break
+        if not python and b == 0x2F and k + 1 < n and token[k + 1] in (0x2F, 0x2A):  # // /*
+            break
+        if b in (0x28, 0x5B, 0x7B):
+            own.append(b)
+        elif b in _SYNTAX_OPENER:
+            opener = ord(_SYNTAX_OPENER[b])
+            if own:
+                if own.pop() != opener:
+                    return None
+            else:
+                needs.append(chr(b))
+    return "".join(needs)
+
+
+def syntax_ids(index: VocabIndex, c: SyntaxConstraint) -> np.ndarray:
+    """Every id except tokens closing what is not open, and EOS unless ``c.eos``."""
+    rules = index.rule_tables()
+    by_needs, bad = rules.syntax_table(c.python)
+    banned: list[np.ndarray] = []
+    if c.stack is not None:
+        banned.append(bad)
+        stack = c.stack
+        for needs, ids in by_needs.items():
+            if len(needs) > len(stack):
+                if c.deep and all(stack[-1 - k] == _SYNTAX_OPENER[ord(x)] for k, x in enumerate(needs[: len(stack)])):
+                    continue  # beyond what the constraint holds: fail open
+                banned.append(ids)
+            elif any(stack[-1 - k] != _SYNTAX_OPENER[ord(x)] for k, x in enumerate(needs)):
+                banned.append(ids)
+    if not c.eos:
+        banned.append(rules.eos)
+    if not banned:
+        return rules.all_ids
+    return readonly(np.setdiff1d(rules.all_ids, np.concatenate(banned)).astype(np.int32, copy=False))
+
+
 class RuleTables:
     """Per-vocabulary tables of the "everything except" rules (built once, read-only).
 
@@ -264,7 +319,7 @@ class RuleTables:
     identifier run, text it does not reject (`` =``, ``+=``, `` ``).
     """
 
-    __slots__ = ("all_ids", "assign", "blank", "definition", "eos", "first_structural", "keyword", "keyword_any", "keyword_free",
+    __slots__ = ("_syntax", "_table", "all_ids", "assign", "blank", "definition", "eos", "first_structural", "keyword", "keyword_any", "keyword_free",
                  "space_other", "space_word", "word_start")
 
     def __init__(
@@ -294,6 +349,28 @@ class RuleTables:
         self.blank = blank
         self.eos = eos
         self.definition = definition or {}
+        self._table: Sequence[bytes] = ()
+        self._syntax: dict[bool, tuple[dict[str, np.ndarray], np.ndarray]] = {}
+
+    def syntax_table(self, python: bool) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """``(closers -> ids, ids never legal in code)`` of :func:`token_closers`
+        (built on first use per lexer family; tokens without closers are left out)."""
+        got = self._syntax.get(python)
+        if got is None:
+            by: dict[str, list[int]] = {}
+            bad: list[int] = []
+            for i, b in enumerate(self._table):
+                if not b or not any(x in b for x in b")]}"):
+                    continue
+                needs = token_closers(b, python)
+                if needs is None:
+                    bad.append(i)
+                elif needs:
+                    by.setdefault(needs, []).append(i)
+            got = ({k: readonly(np.asarray(v, dtype=np.int32)) for k, v in by.items()},
+                   readonly(np.asarray(bad, dtype=np.int32)))
+            self._syntax[python] = got
+        return got
 
     @classmethod
     def build(cls, table: Sequence[bytes], eos: frozenset[int]) -> RuleTables:
@@ -350,7 +427,7 @@ class RuleTables:
                 if run:
                     keyword_any.setdefault((bool(lead), tail, bool(_WORD_START.match(run))), []).append(i)
         all_ids = np.asarray(sorted(set(ordinary) | set(eos)), dtype=np.int32)
-        return cls(
+        out = cls(
             readonly(all_ids),
             readonly(np.asarray(space_word, dtype=np.int32)),
             readonly(np.asarray(space_other, dtype=np.int32)),
@@ -364,6 +441,8 @@ class RuleTables:
             readonly(np.asarray(sorted(eos), dtype=np.int32)),
             {k: readonly(np.asarray(v, dtype=np.int32)) for k, v in definition.items()},
         )
+        out._table = tuple(b or b"" for b in table)
+        return out
 
 
 _OPENERS = frozenset(b"([{")

@@ -8,6 +8,7 @@ parameter positionally (``make_order(items, 0, 1)``), and the guided one does no
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -77,5 +78,12 @@ def test_keyword_only_is_never_positional(tiny_model) -> None:
         for arg in _arguments(guided.completion):
             assert re.match(r"\*|express\s*=(?!=)", arg), guided.completion
         assert guided.stats["keyword_required"] >= 1 and guided.stats["constrained_steps"] >= 1
+        # with the syntax guard the completion cannot end inside the call either: the line parses
+        both = Prompt("order2", PYPROJ, PYPROJ / "suite_order.py", ORDER, "",
+                      {"monitors": ["keyword_arguments", "syntax"]})
+        closed = gen.generate([both], options[True])[0]
+        assert closed.error is None and closed.completion.strip(), closed.completion
+        ast.parse(ORDER + closed.completion.split("\n", 1)[0])
+        assert all(re.match(r"\*|express\s*=(?!=)", a) for a in _arguments(closed.completion)), closed.completion
     finally:
         gen.close()

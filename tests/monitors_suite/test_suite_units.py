@@ -306,8 +306,9 @@ def test_spaced_constraint(index: VocabIndex) -> None:
 def test_registry_names_and_languages() -> None:
     assert set(MONITORS) | {"all"} == set(KNOWN_MONITORS)
     assert applicable_monitors("python") == ("dereference", "imports", "arguments", "keyword_arguments",
-                                              "definition_sites")
-    assert applicable_monitors("java") == ("dereference", "instantiation", "enum_cases", "imports", "arguments")
+                                              "definition_sites", "syntax")
+    assert applicable_monitors("java") == ("dereference", "instantiation", "enum_cases", "imports", "arguments",
+                                           "syntax")
     built = build_monitors(["all"], TS, "")
     assert [type(m).__name__ for m in built] == [
         "DereferenceMonitor", "SiteMonitor", "SiteMonitor", "ArgumentCountMonitor"
