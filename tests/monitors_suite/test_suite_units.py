@@ -321,5 +321,9 @@ def test_registry_names_and_languages() -> None:
 def test_toml_accepts_new_monitor_names() -> None:
     cfg = parse_config({"languages": {"python": {"monitors": ["dereference", "keyword_arguments"]}}})
     assert cfg.configured_monitors("python") == ("dereference", "keyword_arguments")
+    cfg = parse_config({"languages": {"python": {"monitors": ["definition_sites", "syntax"]},
+                                      "java": {"monitors": ["syntax"]}}})
+    assert cfg.configured_monitors("python") == ("definition_sites", "syntax")
+    assert cfg.configured_monitors("java") == ("syntax",)
     with pytest.raises(ConfigError):
         parse_config({"languages": {"python": {"monitors": ["kwargs"]}}})
