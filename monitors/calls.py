@@ -66,6 +66,20 @@ _EXTRA_KEYS = ("violations", "accepted", "unchecked", "stale_facts", "keyword_re
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 
 
+def _outside_brackets(text: str) -> str:
+    """``text`` without what stands inside ``()``, ``[]``, ``<>`` (type arguments)."""
+    out: list[str] = []
+    depth = 0
+    for ch in text:
+        if ch in "([<":
+            depth += 1
+        elif ch in ")]>" and depth:
+            depth -= 1
+        elif not depth:
+            out.append(ch)
+    return "".join(out)
+
+
 def _param_kind(label: str) -> str:
     """``"required"``, ``"optional"``, ``"varargs"``, ``"kwargs"`` or ``"marker"`` (``/``, ``*``)."""
     text = label.strip()
@@ -73,8 +87,8 @@ def _param_kind(label: str) -> str:
         return "marker"
     if text.startswith("**"):
         return "kwargs"
-    if text.startswith("*") or "..." in text.split("=", 1)[0]:  # not a stub's default "x=..."
-        return "varargs"
+    if text.startswith("*") or "..." in _outside_brackets(text.split("=", 1)[0]):
+        return "varargs"  # "...rest", "String... args"; not a default "x=..." nor "Callable[..., T]"
     name = text.split(":", 1)[0]
     if "=" in text or name.rstrip().endswith("?"):
         return "optional"

@@ -33,6 +33,9 @@ PYRIGHT_ORDER = signature_of("(items, *, express=False) -> None", ("items", "*",
         (STAR, ("a",), 0, ("flag",), True, True),
         (signature_of("def get(key, default=...)", ("key", "default=...")), ("key", "default"), 0, (), False, False),
         (signature_of("def f(*, a)", ("a",)), (), 0, ("a",), False, False),
+        # "..." inside a type is not varargs: x stays positional
+        (signature_of("def f(cb: Callable[..., int], x, *, y)", ("cb: Callable[..., int]", "x", "y")),
+         ("cb", "x"), 0, ("y",), False, False),
         (signature_of("class dict()", ()), (), 0, (), False, False),
     ],
 )
