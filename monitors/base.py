@@ -284,12 +284,15 @@ class KeywordConstraint:
     ``x.y``, ``"a"``), an unknown name, a ``,`` (an empty argument), and a ``#``
     comment (legal, but the small model writes the positional argument it may not
     write into one: ``f(radius=2.0,  # 1.0)``). EOS stays allowed (an editor's
-    suffix may close the call). Implemented in :func:`monitors.vocab.rules.keyword_ids`.
+    suffix may close the call). ``equals``: the argument is already ``name =`` (a
+    keyword the call accepts); only a token starting with ``=`` (``==``, a
+    comparison: a positional argument) is forbidden. Implemented in :func:`monitors.vocab.rules.keyword_ids`.
     """
 
     names: frozenset[bytes] | None
     typed: bytes = b""
     spaced: bool = False
+    equals: bool = False
 
 
 @dataclass(frozen=True, slots=True)

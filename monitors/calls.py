@@ -313,15 +313,15 @@ class _CallMonitor:
         top.facts = facts
         self._constraint = None
 
-    def constraint(self) -> ExcludeConstraint | None:
+    def constraint(self) -> ExcludeConstraint | KeywordConstraint | None:
         if not self._frames:
             return None
         c = self._constraint
         if c is None:
             top = self._frames[-1]
-            if top.facts is None or top.depth or top.quote or top.comment or top.starred or top.eq_pending:
+            if top.facts is None or top.depth or top.quote or top.comment or top.starred:
                 return None
-            c = self._rule(top)
+            c = self._eq_rule(top) if top.eq_pending else self._rule(top)
             self._constraint = c
         return c
 
@@ -340,8 +340,12 @@ class _CallMonitor:
 
     # ------------------------------------------------------------------ subclass hooks
 
-    def _rule(self, frame: _Frame) -> ExcludeConstraint | None:
+    def _rule(self, frame: _Frame) -> ExcludeConstraint | KeywordConstraint | None:
         raise NotImplementedError
+
+    def _eq_rule(self, frame: _Frame) -> KeywordConstraint | None:
+        """The argument is ``name =`` and the next byte decides ``=`` or ``==``."""
+        return None
 
     def _on_close(self, frame: _Frame) -> None:
         """The frame's ``)`` arrived (before it is popped)."""
@@ -601,6 +605,16 @@ class KeywordArgumentMonitor(_CallMonitor):
             frame.reported[key] = True
             self._stats.extra["keyword_required"] += 1
         return KeywordConstraint(names=raw, typed=typed, spaced=frame.spaced)
+
+    def _eq_rule(self, frame: _Frame) -> KeywordConstraint | None:
+        """Where the argument must be a keyword, ``name =`` may not become ``name ==``."""
+        syntax = self._syntax(frame)
+        if syntax is None or syntax[0]:
+            return None
+        names = syntax[1]
+        if names is not None and frame.ident not in names:
+            return None  # already off the rule
+        return KeywordConstraint(names=None, typed=frame.ident.encode("utf-8", "surrogatepass"), equals=True)
 
     def _on_assign(self, frame: _Frame) -> None:
         if frame.facts is None or frame.starred:

@@ -181,6 +181,8 @@ def keyword_ids(index: VocabIndex, c: KeywordConstraint) -> np.ndarray:
     blanks) or ``"="`` (then ``[ \t]* =``, not ``==``; anything may follow).
     """
     rules = index.rule_tables()
+    if c.equals:  # "name =" so far: anything but "=" (that would make "==")
+        return readonly(np.setdiff1d(rules.all_ids, index.ids_with_prefix(b"=")).astype(np.int32, copy=False))
     kw = rules.keyword
     names, typed = c.names, c.typed
     parts: list[np.ndarray] = []

@@ -81,7 +81,9 @@ def test_keyword_only_cannot_be_positional() -> None:
     assert m.constraint() == KeywordConstraint(names=frozenset({b"express"}))
     m.feed(b"exp")
     assert m.constraint() == KeywordConstraint(names=frozenset({b"express"}), typed=b"exp")
-    m.feed(b"ress=True)")
+    m.feed(b"ress=")
+    assert m.constraint() == KeywordConstraint(names=None, typed=b"express", equals=True)  # not "=="
+    m.feed(b"True)")
     assert m.stats.extra["violations"] == 0 and m.stats.extra["accepted"] == 1
     assert m.stats.extra["keyword_required"] == 1
 
@@ -172,6 +174,8 @@ def test_keyword_constraint_mask(index: VocabIndex) -> None:
     assert got == {b" ", b"\n", b"=", b" =", b"<eos>"}
     got = _spelled(index, KeywordConstraint(names, typed=b"express", spaced=True))
     assert got == {b" ", b"\n", b"=", b" =", b"<eos>"}
+    assert _spelled(index, KeywordConstraint(None, b"express", equals=True)) == set(TOKENS) - {b"=", b"=="} | {
+        b"<eos>"}
     anyname = _spelled(index, KeywordConstraint(None))
     assert b" colour=" in anyname and b"x" in anyname and b"1" not in anyname and b" 1" not in anyname
     assert b"x.y" not in anyname and b'"a"' not in anyname and b"," not in anyname
