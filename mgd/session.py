@@ -167,7 +167,7 @@ class MgdSession:
         lang = self.language_of(path, ws, language)
         spec = self.server_for(lang, ws)
         names = self.monitor_names(lang, ws, monitors)
-        built = wrap_healing(self._monitors(names, lang, prefix), heal)
+        built = wrap_healing(self._monitors(names, lang, prefix, suffix), heal)
         lookup = BridgeLookup(
             self.loop,
             self.pool,
@@ -186,21 +186,22 @@ class MgdSession:
     def guides(self, n: int, *args: Any, **kwargs: Any) -> Sequence[SequenceGuide]:
         return [self.guide(*args, **kwargs) for _ in range(n)]
 
-    def _monitors(self, names: Sequence[str], language: LanguageSpec, prefix: str) -> list[Monitor]:
+    def _monitors(self, names: Sequence[str], language: LanguageSpec, prefix: str, suffix: str = "") -> list[Monitor]:
         """Fresh monitors at the end of ``prefix``; forks of earlier ones for a repeated prompt.
 
         Building parses the whole prefix (tens of ms for a large file); sequences
         with the same prompt (``n > 1`` samples, retries, a batch of one file) fork.
         """
+        first_line = suffix.split("\n", 1)[0]  # all a monitor reads of the suffix (monitors.syntax)
         key = (tuple(names), language, hashlib.blake2b(prefix.encode("utf-8", "surrogatepass"),
-                                                        digest_size=16).digest())
+                                                        digest_size=16).digest(), first_line)
         with self._lock:
             cached = self._built.get(key)
             if cached is not None:
                 self._built.move_to_end(key)
                 self.forked_monitors += 1
                 return [m.fork() for m in cached]
-        built = build_monitors(names, language, prefix)
+        built = build_monitors(names, language, prefix, first_line)
         with self._lock:
             self._built[key] = [m.fork() for m in built]
             while len(self._built) > _MAX_BUILT:

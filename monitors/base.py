@@ -21,10 +21,12 @@ __all__ = [
     "CompletionFacts",
     "CompletionNeed",
     "Constraint",
+    "DefinitionConstraint",
     "ExcludeConstraint",
     "Facts",
     "IdentifierConstraint",
     "ItemKind",
+    "KeywordConstraint",
     "Monitor",
     "MonitorStats",
     "Need",
@@ -33,6 +35,7 @@ __all__ = [
     "SignatureFacts",
     "SignatureNeed",
     "SpacedConstraint",
+    "SyntaxConstraint",
     "failed_facts",
 ]
 
@@ -262,7 +265,76 @@ class ExcludeConstraint:
     spaced: bool = False
 
 
-Constraint = IdentifierConstraint | PrefixConstraint | SpacedConstraint | ExcludeConstraint
+@dataclass(frozen=True, slots=True)
+class KeywordConstraint:
+    """Python call syntax: the current argument may not be positional.
+
+    Used where a positional argument would be a syntax or call error: after a
+    keyword argument (``f(radius=2.0, ``), or once every parameter that can be given
+    positionally is filled and only keyword-only ones are left
+    (``make_order(items, `` with ``def make_order(items, *, express=False)``).
+    The argument must become ``name=`` for one of ``names`` (None: any name,
+    ``**kwargs``), an unpacking (``*``/``**``), or the call must close (``)``).
+
+    A token is allowed when the argument text so far (``typed``: the identifier
+    typed at its start, ``spaced``: whitespace followed it) plus the token is still
+    a prefix of ``[ws] name [ws] =`` (``=`` not followed by ``=`` in the token;
+    after the ``=`` the token is free), or when it starts (after whitespace) with
+    ``*`` or ``)``. Everything else is forbidden: a bare expression (``1``,
+    ``x.y``, ``"a"``), an unknown name, a ``,`` (an empty argument), and a ``#``
+    comment (legal, but the small model writes the positional argument it may not
+    write into one: ``f(radius=2.0,  # 1.0)``). EOS stays allowed (an editor's
+    suffix may close the call). ``equals``: the argument is already ``name =`` (a
+    keyword the call accepts); only a token starting with ``=`` (``==``, a
+    comparison: a positional argument) is forbidden. Implemented in :func:`monitors.vocab.rules.keyword_ids`.
+    """
+
+    names: frozenset[bytes] | None
+    typed: bytes = b""
+    spaced: bool = False
+    equals: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DefinitionConstraint:
+    """A member name after ``self.`` (Python definition sites): a listed one, or a new
+    one that is being assigned.
+
+    ``after`` None (the name is being typed, ``typed`` so far): the identifier rule of
+    :class:`IdentifierConstraint` for ``candidates``, plus tokens that continue any
+    name (a new name starts with a word byte), plus tokens that end a new name and
+    go on with what :func:`monitors.definitions.assignment_state` accepts
+    (``total =``, ``total+=``, ``total:``). ``after`` bytes: a new name ended and
+    ``after`` followed it so far (blanks, ``+``); the token must keep
+    ``after + token`` an assignment start. Implemented in
+    :func:`monitors.vocab.rules.definition_ids`.
+    """
+
+    candidates: frozenset[bytes]
+    typed: bytes = b""
+    after: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SyntaxConstraint:
+    """The syntax guard (:mod:`monitors.syntax`): brackets and EOS.
+
+    ``stack`` (None: not judged, the text is in a string or comment): the open
+    brackets, innermost last (at most the innermost 8; ``deep``: more are open). A
+    token whose bytes, up to their first quote or comment start (``#`` with
+    ``python``, else ``//``, ``/*``), close a bracket that neither the token itself nor
+    ``stack`` opened (or close the wrong kind) is forbidden. ``eos`` False: EOS is
+    forbidden too. Implemented in :func:`monitors.vocab.rules.syntax_ids`.
+    """
+
+    stack: str | None
+    deep: bool = False
+    eos: bool = True
+    python: bool = True
+
+
+Constraint = (IdentifierConstraint | PrefixConstraint | SpacedConstraint | ExcludeConstraint | KeywordConstraint
+              | DefinitionConstraint | SyntaxConstraint)
 
 
 @dataclass(slots=True)

@@ -40,20 +40,44 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Final
 
-from monitors.base import ExcludeConstraint, Facts, MonitorStats, Signature, SignatureFacts, SignatureNeed
+from monitors.base import (
+    ExcludeConstraint,
+    Facts,
+    KeywordConstraint,
+    MonitorStats,
+    Signature,
+    SignatureFacts,
+    SignatureNeed,
+)
 from monitors.identifiers import is_ident_char
 from monitors.languages import LanguageSpec
 from monitors.sites import SiteDetector
 
-__all__ = ["ArgumentCountMonitor", "KeywordArgumentMonitor", "keyword_names", "signature_of"]
+__all__ = ["ArgumentCountMonitor", "CallShape", "KeywordArgumentMonitor", "call_shape", "keyword_names",
+           "signature_of"]
 
 _OPEN: Final = "([{"
 _CLOSE: Final = ")]}"
-_EXTRA_KEYS = ("violations", "accepted", "unchecked", "stale_facts")
+_EXTRA_KEYS = ("violations", "accepted", "unchecked", "stale_facts", "keyword_required", "unknown_shape")
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
+
+
+def _outside_brackets(text: str) -> str:
+    """``text`` without what stands inside ``()``, ``[]``, ``<>`` (type arguments)."""
+    out: list[str] = []
+    depth = 0
+    for ch in text:
+        if ch in "([<":
+            depth += 1
+        elif ch in ")]>" and depth:
+            depth -= 1
+        elif not depth:
+            out.append(ch)
+    return "".join(out)
 
 
 def _param_kind(label: str) -> str:
@@ -63,8 +87,8 @@ def _param_kind(label: str) -> str:
         return "marker"
     if text.startswith("**"):
         return "kwargs"
-    if text.startswith("*") or "..." in text:
-        return "varargs"
+    if text.startswith("*") or "..." in _outside_brackets(text.split("=", 1)[0]):
+        return "varargs"  # "...rest", "String... args"; not a default "x=..." nor "Callable[..., T]"
     name = text.split(":", 1)[0]
     if "=" in text or name.rstrip().endswith("?"):
         return "optional"
@@ -115,6 +139,91 @@ def keyword_names(sig: Signature) -> frozenset[str] | None:
     return frozenset(names)
 
 
+@dataclass(frozen=True, slots=True)
+class CallShape:
+    """How a Python overload takes its arguments (:func:`call_shape`).
+
+    ``positional``: the names that can be given positionally, in order (positional-only
+    first); ``positional_only``: how many of them cannot be given by keyword;
+    ``keyword_only``: names after ``*`` / ``*args``; ``varargs`` / ``kwargs``: the
+    overload has ``*args`` / ``**kwargs``.
+    """
+
+    positional: tuple[str, ...]
+    positional_only: int
+    keyword_only: tuple[str, ...]
+    varargs: bool
+    kwargs: bool
+
+    def keyword_names(self, filled: int) -> frozenset[str]:
+        """Names still accepted by keyword once ``filled`` positional arguments were given."""
+        start = max(self.positional_only, filled)
+        return frozenset(self.positional[start:]) | frozenset(self.keyword_only)
+
+
+@functools.lru_cache(maxsize=1024)
+def call_shape(sig: Signature) -> CallShape | None:
+    """The overload's Python call shape, or None when it cannot be read for sure.
+
+    Servers differ in where the bare ``*`` and ``/`` markers are: pyright lists
+    them as parameters, jedi-language-server leaves them out of ``parameters`` and
+    only its signature label has them (``def make_order(items, *, express=False)``
+    has the parameters ``items`` and ``express=False``). So each parameter label is
+    found in the signature label, in order, and the text between two parameters
+    must be a separator (``,`` and blanks) with at most one marker (``*`` or
+    ``/``); before the first parameter there may also be the ``(``. Anything else
+    (a label that does not hold the parameters in order, unknown text between them,
+    a parameter without a name) makes the shape unknown: no call-syntax opinion.
+    """
+    label = sig.label
+    open_at = label.find("(")
+    if open_at < 0:
+        return None
+    items: list[str] = []
+    pos = open_at + 1
+    for p in sig.params:
+        text = p.strip()
+        at = label.find(text, pos) if text else -1
+        if at < 0:
+            return None
+        markers = label[pos:at].replace(",", " ").split()
+        if len(markers) > 1 or (markers and markers[0] not in ("*", "/")):
+            return None
+        items.extend(markers)
+        items.append(text)
+        pos = at + len(text)
+    positional: list[str] = []
+    keyword_only: list[str] = []
+    positional_only = 0
+    varargs = kwargs = False
+    star = False
+    for item in items:
+        if item == "/":
+            if star or positional_only:
+                return None
+            positional_only = len(positional)
+            continue
+        if item == "*":
+            if star:
+                return None
+            star = True
+            continue
+        kind = _param_kind(item)
+        if kind == "kwargs":
+            kwargs = True
+            continue
+        if kind == "varargs":
+            if star:
+                return None
+            star = varargs = True
+            continue
+        name = _param_name(item)
+        if not name or not name.isidentifier():
+            return None
+        (keyword_only if star else positional).append(name)
+    return CallShape(tuple(positional), positional_only, tuple(keyword_only), varargs, kwargs)
+
+
 @dataclass(slots=True)
 class _Frame:
     """One open call: its facts and the lexer state of its arguments."""
@@ -124,6 +233,7 @@ class _Frame:
     depth: int = 0
     quote: str = ""
     escape: bool = False
+    comment: bool = False  # in a Python "#" comment (until the end of the line)
     commas: int = 0
     arg_chars: int = 0  # non-whitespace characters in the current argument
     ident: str = ""  # the argument so far when it is "[ws] ident [ws]"
@@ -131,6 +241,9 @@ class _Frame:
     spaced: bool = False  # whitespace after ident
     eq_pending: bool = False  # "ident =" seen, waiting to know whether it is "=="
     starred: bool = False  # Python unpacking: counts unknown
+    keyword: str = ""  # the current argument is "keyword=" (Python)
+    positional: int = 0  # finished positional arguments (Python)
+    used: tuple[str, ...] = ()  # finished keyword arguments' names (Python)
     reported: dict[str, bool] = field(default_factory=dict)
 
     def given(self) -> int:
@@ -200,15 +313,15 @@ class _CallMonitor:
         top.facts = facts
         self._constraint = None
 
-    def constraint(self) -> ExcludeConstraint | None:
+    def constraint(self) -> ExcludeConstraint | KeywordConstraint | None:
         if not self._frames:
             return None
         c = self._constraint
         if c is None:
             top = self._frames[-1]
-            if top.facts is None or top.depth or top.quote or top.starred or top.eq_pending:
+            if top.facts is None or top.depth or top.quote or top.comment or top.starred:
                 return None
-            c = self._rule(top)
+            c = self._eq_rule(top) if top.eq_pending else self._rule(top)
             self._constraint = c
         return c
 
@@ -219,7 +332,7 @@ class _CallMonitor:
         new._decoder = _Utf8Decoder("replace")
         new._decoder.setstate(self._decoder.getstate())
         new._gen_len = self._gen_len
-        new._frames = [dataclasses.replace(f, reported=dict(f.reported)) for f in self._frames]
+        new._frames = [dataclasses.replace(f, reported=dict(f.reported)) for f in self._frames]  # used: a tuple
         new._serial = self._serial
         new._stats = dataclasses.replace(self._stats, extra=dict(self._stats.extra))
         new._constraint = self._constraint
@@ -227,8 +340,12 @@ class _CallMonitor:
 
     # ------------------------------------------------------------------ subclass hooks
 
-    def _rule(self, frame: _Frame) -> ExcludeConstraint | None:
+    def _rule(self, frame: _Frame) -> ExcludeConstraint | KeywordConstraint | None:
         raise NotImplementedError
+
+    def _eq_rule(self, frame: _Frame) -> KeywordConstraint | None:
+        """The argument is ``name =`` and the next byte decides ``=`` or ``==``."""
+        return None
 
     def _on_close(self, frame: _Frame) -> None:
         """The frame's ``)`` arrived (before it is popped)."""
@@ -274,6 +391,10 @@ class _CallMonitor:
                 self._push()
             return
         f = frames[-1]
+        if f.comment:
+            if ch == "\n":
+                f.comment = False
+            return
         if f.quote:
             if f.escape:
                 f.escape = False
@@ -289,7 +410,11 @@ class _CallMonitor:
                 f.arg_chars += 1
                 return
             self._on_assign(f)
+            f.keyword = f.ident
             f.plain = False
+        if ch == "#" and self.spec.name == "python":
+            f.comment = True
+            return
         if ch in "\"'`":
             f.quote = ch
             f.arg_chars += 1
@@ -328,6 +453,11 @@ class _CallMonitor:
         if ch == ",":
             if f.facts is not None and not f.starred:
                 self._on_comma(f)
+            if f.keyword:
+                f.used = (*f.used, f.keyword)
+            elif f.arg_chars:
+                f.positional += 1
+            f.keyword = ""
             f.commas += 1
             f.arg_chars = 0
             f.ident = ""
@@ -387,7 +517,28 @@ class ArgumentCountMonitor(_CallMonitor):
 
 
 class KeywordArgumentMonitor(_CallMonitor):
-    """Inside a Python call: ``name=`` only for parameter names the call accepts."""
+    """Inside a Python call: ``name=`` only for parameter names the call still accepts,
+    and no positional argument where Python's call syntax forbids one.
+
+    From each overload's :func:`call_shape` and the arguments so far (positional
+    ones counted, keyword names remembered) the overloads that still fit are kept;
+    then:
+
+    * ``name=`` is allowed only for a name one of them still accepts by keyword: not
+      positional-only, not filled positionally already, not given before (a repeated
+      keyword is a ``SyntaxError``); ``**kwargs`` accepts any name;
+    * a positional argument is allowed only while no keyword argument was given and
+      one of them has a positional parameter left (or ``*args``). Otherwise the
+      argument must be ``name=``, ``*``/``**`` unpacking, or the call closes
+      (:class:`~monitors.base.KeywordConstraint`): ``f(radius=2.0, 1.0)`` and
+      ``make_order(items, 1)`` (``def make_order(items, *, express=False)``) cannot
+      be written.
+
+    Fails open: an overload whose shape cannot be read (:func:`call_shape` None,
+    counted ``unknown_shape``) leaves only the old rule (keyword names of
+    :func:`keyword_names`); no overload fitting the call, an unpacked argument
+    (``*xs``/``**kw``), or an argument that already broke the rule: no opinion.
+    """
 
     __slots__ = ()
 
@@ -400,23 +551,87 @@ class KeywordArgumentMonitor(_CallMonitor):
             out |= names
         return frozenset(out)
 
-    def _rule(self, frame: _Frame) -> ExcludeConstraint | None:
+    def _syntax(self, frame: _Frame) -> tuple[bool, frozenset[str] | None] | None:
+        """``(positional allowed next, names allowed by keyword (None: any))`` from the
+        overloads that fit the arguments so far; None when unknown."""
+        assert frame.facts is not None
+        shapes = []
+        for s in frame.facts.signatures:
+            shape = call_shape(s)
+            if shape is None:
+                if not frame.reported.get("shape"):
+                    frame.reported["shape"] = True
+                    self._stats.extra["unknown_shape"] += 1
+                return None
+            shapes.append(shape)
+        given, used = frame.positional, frame.used
+        positional_ok = any_name = fits = False
+        names: set[str] = set()
+        for sh in shapes:
+            if not sh.varargs and given > len(sh.positional):
+                continue
+            accepted = sh.keyword_names(given)
+            if not sh.kwargs and any(u not in accepted for u in used):
+                continue
+            fits = True
+            if not used and (sh.varargs or given < len(sh.positional)):
+                positional_ok = True
+            if sh.kwargs:
+                any_name = True
+            else:
+                names |= accepted
+        if not fits:
+            return None
+        return positional_ok, None if any_name else frozenset(names) - frozenset(used)
+
+    def _rule(self, frame: _Frame) -> ExcludeConstraint | KeywordConstraint | None:
         assert frame.facts is not None
         if not frame.plain:
             return None
-        names = self._names(frame.facts)
-        if names is None:
+        syntax = self._syntax(frame)
+        if syntax is None:
+            names = self._names(frame.facts)
+            positional_ok = True
+        else:
+            positional_ok, names = syntax
+        raw = None if names is None else frozenset(n.encode("utf-8", "surrogatepass") for n in names)
+        typed = frame.ident.encode("utf-8", "surrogatepass")
+        if positional_ok:
+            return None if raw is None else ExcludeConstraint(names=raw, typed=typed, spaced=frame.spaced)
+        if typed and raw is not None and not (typed in raw if frame.spaced else any(n.startswith(typed) for n in raw)):
+            return None  # the argument already left the rule (the engine did not mask): no opinion
+        key = f"keyword_required{frame.commas}"
+        if not frame.reported.get(key):
+            frame.reported[key] = True
+            self._stats.extra["keyword_required"] += 1
+        return KeywordConstraint(names=raw, typed=typed, spaced=frame.spaced)
+
+    def _eq_rule(self, frame: _Frame) -> KeywordConstraint | None:
+        """Where the argument must be a keyword, ``name =`` may not become ``name ==``."""
+        syntax = self._syntax(frame)
+        if syntax is None or syntax[0]:
             return None
-        return ExcludeConstraint(
-            names=frozenset(n.encode("utf-8", "surrogatepass") for n in names),
-            typed=frame.ident.encode("utf-8", "surrogatepass"),
-            spaced=frame.spaced,
-        )
+        names = syntax[1]
+        if names is not None and frame.ident not in names:
+            return None  # already off the rule
+        return KeywordConstraint(names=None, typed=frame.ident.encode("utf-8", "surrogatepass"), equals=True)
 
     def _on_assign(self, frame: _Frame) -> None:
         if frame.facts is None or frame.starred:
             return
-        names = self._names(frame.facts)
+        syntax = self._syntax(frame)
+        names = self._names(frame.facts) if syntax is None else syntax[1]
         if names is None:
             return
         self._stats.extra["accepted" if frame.ident in names else "violations"] += 1
+
+    def _finish_positional(self, frame: _Frame) -> None:
+        """A positional argument ends (``,`` or ``)``): count it if the syntax forbade it."""
+        if frame.keyword or not frame.arg_chars or frame.facts is None:
+            return
+        syntax = self._syntax(frame)
+        if syntax is not None and not syntax[0]:
+            self._stats.extra["violations"] += 1
+
+    _on_comma = _finish_positional
+    _on_close = _finish_positional

@@ -43,6 +43,14 @@ usable identifier name) and, in ``extra``: ``violations``, ``accepted``,
 (answers to a need that is no longer current) and ``rerequests``. The glue counts
 ``constrained_steps``, ``fallbacks`` and ``lsp_ms``.
 
+Definition sites (``definition_sites=True``, Python only): after ``self.`` a name
+the server does not list is allowed too, but only where it is being assigned
+(:class:`~monitors.base.DefinitionConstraint`, rule in :mod:`monitors.definitions`):
+``self.total = 0`` defines ``total``; ``self.total.append(x)`` with an unlisted
+``total`` stays forbidden. When the new name ends with blanks (or ``+``, ``=``,
+which may still become ``+=``/``==``) the monitor is PENDING until the assignment
+is certain. Counters: ``definitions`` (new names assigned).
+
 Costs: a fed chunk without a dot candidate costs a UTF-8 decode, two list appends
 and one ``bytes.rstrip`` (about a microsecond); only a dot candidate runs the
 detector (an incremental reparse).
@@ -54,8 +62,9 @@ import codecs
 import dataclasses
 from typing import Final
 
-from monitors.base import CompletionFacts, CompletionNeed, IdentifierConstraint, MonitorStats
-from monitors.identifiers import IDENT_BYTES, trailing_ident_length
+from monitors.base import CompletionFacts, CompletionNeed, DefinitionConstraint, IdentifierConstraint, MonitorStats
+from monitors.definitions import assignment_state
+from monitors.identifiers import IDENT_BYTES, is_ident_char, trailing_ident_length
 from monitors.languages import LanguageSpec
 from monitors.triggers import TriggerDetector
 
@@ -64,7 +73,8 @@ __all__ = ["DereferenceMonitor"]
 _IDLE: Final = "idle"
 _WAITING: Final = "waiting"
 _ACTIVE: Final = "active"
-_EXTRA_KEYS = ("violations", "accepted", "missed", "stale_facts", "rerequests", "rerequest_failures")
+_PENDING: Final = "pending"  # definition sites: a new name ended, its assignment is not certain yet
+_EXTRA_KEYS = ("violations", "accepted", "missed", "stale_facts", "rerequests", "rerequest_failures", "definitions")
 
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 
@@ -73,12 +83,16 @@ class DereferenceMonitor:
     """Constrains the identifier after a member-access dot to the server's names.
 
     ``DereferenceMonitor(spec, prefix)``: ``prefix`` is the document text before
-    the generation point (the prompt). Pure: no I/O, no threads, no torch.
+    the generation point (the prompt). ``definition_sites``: see the module
+    docstring (Python only; ignored elsewhere). Pure: no I/O, no threads, no torch.
     """
 
     __slots__ = (
+        "_after",
         "_constraint",
         "_decoder",
+        "_defsite",
+        "_defsites",
         "_detector",
         "_gen_len",
         "_gen_parts",
@@ -93,8 +107,11 @@ class DereferenceMonitor:
         "spec",
     )
 
-    def __init__(self, spec: LanguageSpec, prefix: str = "") -> None:
+    def __init__(self, spec: LanguageSpec, prefix: str = "", *, definition_sites: bool = False) -> None:
         self.spec = spec
+        self._defsites = definition_sites and spec.name == "python"
+        self._defsite = False
+        self._after = b""
         self._detector = TriggerDetector(spec, prefix)
         self._decoder = _Utf8Decoder("replace")
         self._gen_parts: list[str] = []
@@ -111,7 +128,7 @@ class DereferenceMonitor:
         run = trailing_ident_length(prefix)
         dot = len(prefix) - run - 1
         if dot >= 0 and self._detector.is_member_access(dot):
-            self._trigger(prefix[dot + 1 :].encode("utf-8", "surrogatepass"))
+            self._trigger(prefix[dot + 1 :].encode("utf-8", "surrogatepass"), dot)
 
     # ------------------------------------------------------------------ protocol
 
@@ -151,6 +168,16 @@ class DereferenceMonitor:
         if state == _IDLE:
             self._scan(data, chars)
             return
+        if state == _PENDING:
+            self._after += data
+            verdict = assignment_state(self._after)
+            if verdict == "partial":
+                self._constraint = None
+                return
+            self._stats.extra["definitions" if verdict == "ok" else "violations"] += 1
+            self._to_idle()
+            self._scan(data, chars)
+            return
         run = len(data) - len(data.lstrip(IDENT_BYTES))
         typed = self._typed + data[:run]
         self._typed = typed
@@ -162,12 +189,27 @@ class DereferenceMonitor:
             return
         # ACTIVE
         if run < len(data):
-            key = "accepted" if typed in self._live else "violations"
-            self._stats.extra[key] += 1
+            if typed in self._live:
+                self._stats.extra["accepted"] += 1
+            elif self._defsite and typed:
+                verdict = assignment_state(data[run:])
+                if verdict == "partial":
+                    self._state = _PENDING
+                    self._after = data[run:]
+                    self._constraint = None
+                    return
+                self._stats.extra["definitions" if verdict == "ok" else "violations"] += 1
+            else:
+                self._stats.extra["violations"] += 1
             self._to_idle()
             self._scan(data, chars)
             return
         live = [c for c in self._live if c.startswith(typed)]
+        if not live and self._defsite:  # a new name: it must be assigned
+            self._live = []
+            self._incomplete = False
+            self._constraint = None
+            return
         if not live:
             self._stats.extra["violations"] += 1
             self._to_idle()
@@ -210,6 +252,12 @@ class DereferenceMonitor:
             self._stats.failed_lookups += 1
             self._keep_candidates()
             return
+        if not live and usable and self._defsite:  # a late trigger that already spells a new name
+            self._live = []
+            self._incomplete = False
+            self._constraint = None
+            self._state = _ACTIVE
+            return
         if not live:
             if usable and not facts.incomplete:
                 self._stats.extra["violations"] += 1  # typed is already off the list
@@ -228,19 +276,30 @@ class DereferenceMonitor:
         self._incomplete = False
         self._stats.extra["rerequest_failures"] += 1
 
-    def constraint(self) -> IdentifierConstraint | None:
-        """ACTIVE: the names still possible and ``typed``; otherwise None."""
-        if self._state != _ACTIVE:
+    def constraint(self) -> IdentifierConstraint | DefinitionConstraint | None:
+        """ACTIVE: the names still possible and ``typed`` (a definition site: or a new
+        name being assigned); PENDING: an assignment must follow; otherwise None."""
+        state = self._state
+        if state == _IDLE or state == _WAITING:
             return None
         c = self._constraint
         if c is None:
-            c = self._constraint = IdentifierConstraint(frozenset(self._live), self._typed)
+            if state == _PENDING:
+                c = DefinitionConstraint(frozenset(), b"", self._after)
+            elif self._defsite:
+                c = DefinitionConstraint(frozenset(self._live), self._typed)
+            else:
+                c = IdentifierConstraint(frozenset(self._live), self._typed)
+            self._constraint = c
         return c
 
     def fork(self) -> DereferenceMonitor:
         """An independent copy (detector forked, stats copied)."""
         new = DereferenceMonitor.__new__(DereferenceMonitor)
         new.spec = self.spec
+        new._defsites = self._defsites
+        new._defsite = self._defsite
+        new._after = self._after
         new._detector = self._detector.fork()
         new._decoder = _Utf8Decoder("replace")
         new._decoder.setstate(self._decoder.getstate())
@@ -281,10 +340,11 @@ class DereferenceMonitor:
         detector = self._detector
         dot = len(detector) - len(chars) + max(map(chars.rfind, detector.trigger_chars))
         if detector.is_member_access(dot):
-            self._trigger(data[len(head) :])
+            self._trigger(data[len(head) :], dot)
 
-    def _trigger(self, typed: bytes) -> None:
+    def _trigger(self, typed: bytes, dot: int) -> None:
         self._typed = typed
+        self._defsite = self._defsites and self._after_self(dot)
         self._state = _WAITING
         self._live = []
         self._incomplete = False
@@ -295,12 +355,21 @@ class DereferenceMonitor:
             stats.late_triggers += 1
         self._new_need()
 
+    def _after_self(self, dot: int) -> bool:
+        """Whether the member-access dot at ``dot`` follows a bare ``self``."""
+        text = self._detector.text
+        start = dot - 4
+        if start < 0 or text[start:dot] != "self":
+            return False
+        return start == 0 or not (text[start - 1] == "." or is_ident_char(text[start - 1]))
+
     def _new_need(self) -> None:
         self._serial += 1
         self._need = CompletionNeed(offset=self._gen_len, generated=self.generated, serial=self._serial)
 
     def _to_idle(self) -> None:
         self._state = _IDLE
+        self._after = b""
         self._need = None
         self._typed = b""
         self._live = []

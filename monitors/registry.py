@@ -7,6 +7,13 @@ every monitor that applies to the language. A monitor that does not apply to a
 language (``keyword_arguments`` in Java) is skipped, so one list can serve every
 language; an unknown name raises :class:`~monitors.errors.ConfigError`.
 
+``definition_sites`` (Python) is the dereference monitor with definition sites on
+(:mod:`monitors.definitions`): named with ``dereference`` it replaces it, named alone
+it is the dereference monitor with that option.
+
+``syntax`` (Python, Java, Go) is the bracket guard of :mod:`monitors.syntax`: no
+server, it reads the prompt and the suffix's first line.
+
 The default set stays :data:`DEFAULT_MONITORS` (``["dereference"]``): the other monitors add a request per site (a signature help at
 every call) and change what gets generated, so they are opted into per language
 (``monitors = [...]`` in ``mgd.toml``) or per request.
@@ -23,11 +30,14 @@ from monitors.completion_sites import ENUM_CASES, IMPORTS, INSTANTIATION, SiteMo
 from monitors.dereference import DereferenceMonitor
 from monitors.errors import ConfigError
 from monitors.languages import LanguageSpec
+from monitors.syntax import LANGUAGES as SYNTAX_LANGUAGES
+from monitors.syntax import SyntaxMonitor
 
 __all__ = [
     "DEFAULT_MONITORS",
     "KNOWN_MONITORS",
     "MONITORS",
+    "REPLACES",
     "MonitorEntry",
     "applicable_monitors",
     "build_monitors",
@@ -40,8 +50,10 @@ class MonitorEntry:
     """How to build one monitor and where it applies (None: every language)."""
 
     name: str
-    build: Callable[[LanguageSpec, str], Monitor]
+    build: Callable[..., Monitor]  # (language, prefix) or, with ``suffix``, (language, prefix, suffix)
     languages: frozenset[str] | None = None
+    #: The monitor reads the text after the generation point too.
+    suffix: bool = False
 
     def applies_to(self, language: str) -> bool:
         return self.languages is None or language in self.languages
@@ -63,8 +75,13 @@ MONITORS: dict[str, MonitorEntry] = {
         MonitorEntry("arguments", ArgumentCountMonitor, frozenset({"python", "java", "typescript", "tsx",
                                                                    "javascript", "go"})),
         MonitorEntry("keyword_arguments", KeywordArgumentMonitor, frozenset({"python"})),
+        MonitorEntry("definition_sites", lambda spec, prefix: DereferenceMonitor(spec, prefix, definition_sites=True),
+                     frozenset({"python"})),
+        MonitorEntry("syntax", SyntaxMonitor, SYNTAX_LANGUAGES, suffix=True),
     )
 }
+#: Names that replace another monitor when both are chosen (one monitor, one option).
+REPLACES: dict[str, str] = {"definition_sites": "dereference"}
 #: Every name a configuration may use: the monitors, and ``"all"``.
 KNOWN_MONITORS: tuple[str, ...] = (*MONITORS, "all")
 #: The monitors used when neither a request, a flag nor ``mgd.toml`` names any.
@@ -85,8 +102,8 @@ def applicable_monitors(language: str) -> tuple[str, ...]:
     return tuple(name for name, e in MONITORS.items() if e.applies_to(language))
 
 
-def build_monitors(names: Iterable[str], language: LanguageSpec, prefix: str) -> list[Monitor]:
-    """Fresh monitors for one sequence generated after ``prefix`` in ``language``.
+def build_monitors(names: Iterable[str], language: LanguageSpec, prefix: str, suffix: str = "") -> list[Monitor]:
+    """Fresh monitors for one sequence generated after ``prefix`` (before ``suffix``) in ``language``.
 
     Duplicates collapse; names that do not apply to the language are skipped.
     Raises :class:`ConfigError` for an unknown name.
@@ -100,4 +117,7 @@ def build_monitors(names: Iterable[str], language: LanguageSpec, prefix: str) ->
         else:
             wanted.append(name)
     chosen = [n for n in MONITORS if n in wanted and MONITORS[n].applies_to(language.name)]
-    return [MONITORS[n].build(language, prefix) for n in chosen]
+    replaced = {REPLACES[n] for n in chosen if n in REPLACES}
+    chosen = [n for n in chosen if n not in replaced]
+    return [MONITORS[n].build(language, prefix, suffix) if MONITORS[n].suffix else MONITORS[n].build(language, prefix)
+            for n in chosen]

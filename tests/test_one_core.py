@@ -238,3 +238,29 @@ def test_vllm_guides_build_off_the_engine_thread(index, tmp_path: Path) -> None:
         gate.set()
         busy.set()
         core.close()
+
+
+def test_new_mechanisms_follow_the_one_path(index, tmp_path: Path) -> None:
+    """Definition sites and the syntax guard are monitor names like the others: mgd.toml per
+    language, per request (HF guide and the vLLM core), and the suffix reaches the guard."""
+    from monitors.base import SyntaxConstraint
+    from monitors.syntax import SyntaxMonitor
+
+    (tmp_path / "mgd.toml").write_text('[languages.python]\nmonitors = ["dereference", "definition_sites"]\n')
+    (tmp_path / "m.py").write_text("x = 1\n")
+    with MgdSession(index) as session:
+        (mon,) = session.guide(tmp_path, "m.py", "x = 1\n")._monitors  # noqa: SLF001
+        assert isinstance(mon, DereferenceMonitor) and mon._defsites  # noqa: SLF001 - one monitor, option on
+        closes = session.guide(tmp_path, "m.py", "x = f(1, ", ")\n", monitors=["syntax"])
+        opens = session.guide(tmp_path, "m.py", "x = f(1, ", "\n)", monitors=["syntax"])
+        assert _kinds(closes) == [SyntaxMonitor]
+        assert closes.constraints()[0] == SyntaxConstraint("(", eos=True)  # the suffix closes the call
+        assert opens.constraints()[0] == SyntaxConstraint("(", eos=False)
+    core = MonitorCore(index, SessionConfig(allowed_roots=(tmp_path,)))
+    try:
+        settings = core.parse({"workspace": str(tmp_path), "file": "m.py", "prefix": "x = f(1, ", "suffix": ")",
+                               "monitors": ["syntax", "keyword_arguments"]})
+        kinds = sorted(k.__name__ for k in _kinds(core.open(settings, []).guide))
+        assert kinds == ["KeywordArgumentMonitor", "SyntaxMonitor"]
+    finally:
+        core.close()

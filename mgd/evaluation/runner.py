@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mgd.engines.base import GenerateOptions
 from mgd.engines.cases import Case, iter_cases
 from mgd.evaluation.leakage import ExcludeList
 from mgd.evaluation.progress import progress_bar
 from monitors.errors import ConfigError
+from monitors.registry import DEFAULT_MONITORS
 
 __all__ = [
     "CONFIGS",
@@ -43,19 +45,38 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class RunConfig:
-    """One decoding configuration of a run."""
+    """One decoding configuration of a run.
+
+    ``names``: the monitors every case uses (a case's ``monitors`` key, which every
+    engine honours); None: the session's choice (``mgd.toml``, else
+    :data:`~monitors.registry.DEFAULT_MONITORS`), as ``mgd generate`` without
+    ``--monitors``.
+    """
 
     name: str
     monitors: bool
     heal: bool = False
+    names: tuple[str, ...] | None = None
 
 
-#: Known configuration names.
+_DEFAULT = GenerateOptions()
+_BASE = DEFAULT_MONITORS
+
+
+#: Known configuration names. ``default`` is what ``mgd generate`` does with no flags
+#: (GenerateOptions' defaults, the default monitors; tests/evaluation/test_configs.py
+#: checks it against the CLI); ``mgd+X`` adds one mechanism to the default monitors.
 CONFIGS: dict[str, RunConfig] = {
     "plain": RunConfig("plain", monitors=False),
     "mgd": RunConfig("mgd", monitors=True),
     "heal": RunConfig("heal", monitors=False, heal=True),
     "mgd+heal": RunConfig("mgd+heal", monitors=True, heal=True),
+    "default": RunConfig("default", monitors=_DEFAULT.monitors, heal=_DEFAULT.heal),
+    "mgd+calls": RunConfig("mgd+calls", monitors=True, names=(*_BASE, "arguments", "keyword_arguments")),
+    "mgd+defsites": RunConfig("mgd+defsites", monitors=True, names=(*_BASE, "definition_sites")),
+    "mgd+syntax": RunConfig("mgd+syntax", monitors=True, names=(*_BASE, "syntax")),
+    "mgd+new": RunConfig("mgd+new", monitors=True,
+                         names=(*_BASE, "arguments", "keyword_arguments", "definition_sites", "syntax")),
 }
 
 
@@ -235,6 +256,8 @@ def generate_config(
 ) -> Path:
     """Generate every missing (case, sample) of one config into ``out_dir/gen-<name>.jsonl``."""
     path = out_dir / f"gen-{cfg.name}.jsonl"
+    if cfg.names is not None:
+        cases = [dataclasses.replace(c, extra={**c.extra, "monitors": list(cfg.names)}) for c in cases]
     # Generations that ended with an error (a server that went away, ...) are tried again.
     have = {k: v for k, v in read_generations(path).items() if not v.get("error")}
     todo = [(s, c) for s in range(settings.n) for c in cases if (c.id, s) not in have]

@@ -229,11 +229,14 @@ def score_run(
 
 
 def comparison_pairs(names: Sequence[str], baseline: str) -> list[tuple[str, str]]:
-    """(configuration, reference) pairs a report compares: each with the baseline, and a
-    healed monitor configuration with healing alone (the monitor's own effect)."""
+    """(configuration, reference) pairs a report compares: each with the baseline, a
+    healed monitor configuration with healing alone (the monitor's own effect), and
+    each added mechanism (``mgd+X``, ``default``) with today's monitors (``mgd``)."""
     pairs = [(n, baseline) for n in names if n != baseline]
     if "mgd+heal" in names and "heal" in names and baseline != "heal":
         pairs.append(("mgd+heal", "heal"))
+    if "mgd" in names and baseline != "mgd":
+        pairs += [(n, "mgd") for n in names if (n.startswith("mgd+") or n == "default") and (n, "mgd") not in pairs]
     return pairs
 
 

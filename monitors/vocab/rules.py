@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from monitors.base import ExcludeConstraint, IdentifierConstraint, PrefixConstraint, SpacedConstraint
+from monitors.base import (
+    DefinitionConstraint,
+    ExcludeConstraint,
+    IdentifierConstraint,
+    KeywordConstraint,
+    PrefixConstraint,
+    SpacedConstraint,
+    SyntaxConstraint,
+)
+from monitors.definitions import assignment_state
 from monitors.identifiers import IDENT_BYTE_CLASS, IDENT_BYTES, IDENT_START_BYTE_CLASS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,6 +42,9 @@ _ASSIGN = re.compile(rb"([ \t]*)(" + IDENT_BYTE_CLASS + rb"*)([ \t]*)=(?!=)")
 # SpacedConstraint: a space followed by a byte that can start an identifier (not a digit).
 _SPACE_WORD = re.compile(rb" " + IDENT_START_BYTE_CLASS)
 _WORD_START = re.compile(IDENT_START_BYTE_CLASS)
+# KeywordConstraint: a token's shape relative to ``[ws] name [ws] =``.
+_KW_SHAPE = re.compile(rb"([ \t\r\n]*)(" + IDENT_BYTE_CLASS + rb"*)([ \t]*)(=(?!=)|)")
+_KW_FREE = re.compile(rb"[ \t\r\n]*(?:[*)]|$)")
 
 
 def readonly(a: np.ndarray) -> np.ndarray:
@@ -41,7 +53,8 @@ def readonly(a: np.ndarray) -> np.ndarray:
 
 
 def constraint_ids(index: VocabIndex, c: IdentifierConstraint | PrefixConstraint | SpacedConstraint
-                   | ExcludeConstraint) -> tuple[np.ndarray, bool]:
+                   | ExcludeConstraint | KeywordConstraint | DefinitionConstraint
+                   | SyntaxConstraint) -> tuple[np.ndarray, bool]:
     """``(sorted ids, typed-is-complete)`` for ``c``; the second part is True only for an
     :class:`IdentifierConstraint` whose ``typed`` is a whole candidate (then the break-
     starting tokens and EOS are allowed too, added by the index)."""
@@ -51,6 +64,12 @@ def constraint_ids(index: VocabIndex, c: IdentifierConstraint | PrefixConstraint
         return spaced_ids(index, c), False
     if isinstance(c, ExcludeConstraint):
         return exclude_ids(index, c), False
+    if isinstance(c, KeywordConstraint):
+        return keyword_ids(index, c), False
+    if isinstance(c, DefinitionConstraint):
+        return definition_ids(index, c)
+    if isinstance(c, SyntaxConstraint):
+        return syntax_ids(index, c), False
     return identifier_ids(index, c)
 
 
@@ -153,6 +172,137 @@ def exclude_ids(index: VocabIndex, c: ExcludeConstraint) -> np.ndarray:
     return readonly(out.astype(np.int32, copy=False))
 
 
+def keyword_ids(index: VocabIndex, c: KeywordConstraint) -> np.ndarray:
+    """Ids that keep the argument a keyword argument (see :class:`KeywordConstraint`).
+
+    Set look-ups in :attr:`RuleTables.keyword`: ``(lead, run, tail)`` → ids, where
+    ``lead`` says whether the token starts with whitespace, ``run`` is its
+    identifier run and ``tail`` is ``""`` (the token ends there), ``" "`` (then
+    blanks) or ``"="`` (then ``[ \t]* =``, not ``==``; anything may follow).
+    """
+    rules = index.rule_tables()
+    if c.equals:  # "name =" so far: anything but "=" (that would make "==")
+        return readonly(np.setdiff1d(rules.all_ids, index.ids_with_prefix(b"=")).astype(np.int32, copy=False))
+    kw = rules.keyword
+    names, typed = c.names, c.typed
+    parts: list[np.ndarray] = []
+
+    def add(lead: bool, run: bytes, tail: str) -> None:
+        got = kw.get((lead, run, tail))
+        if got is not None:
+            parts.append(got)
+
+    if c.spaced:  # "name " so far: blanks, or "=" (after blanks)
+        if names is None or typed in names:
+            parts.append(rules.blank)
+            add(False, b"", "=")
+            add(True, b"", "=")
+    elif typed:  # "nam" so far: no lead; the run continues the name
+        if names is None:
+            parts += [v for (lead, _tail, _word), v in rules.keyword_any.items() if not lead]
+            add(False, b"", "=")
+            add(True, b"", "=")
+            parts.append(rules.blank)
+        else:
+            for name in names:
+                if not name.startswith(typed):
+                    continue
+                rest = name[len(typed) :]
+                for k in range(1, len(rest) + 1):
+                    add(False, rest[:k], "")
+                add(False, rest, " ")
+                add(False, rest, "=")
+                if not rest:
+                    parts.append(rules.blank)
+                    add(True, b"", "=")
+    else:
+        parts.append(rules.keyword_free)
+        if names is None:
+            parts += [v for (_lead, _tail, word), v in rules.keyword_any.items() if word]
+        else:
+            for name in names:
+                for lead in (False, True):
+                    for k in range(1, len(name) + 1):
+                        add(lead, name[:k], "")
+                    add(lead, name, " ")
+                    add(lead, name, "=")
+    parts.append(rules.eos)
+    return readonly(np.unique(np.concatenate(parts)).astype(np.int32, copy=False))
+
+
+def definition_ids(index: VocabIndex, c: DefinitionConstraint) -> tuple[np.ndarray, bool]:
+    """A listed member or a new name being assigned (see :class:`DefinitionConstraint`)."""
+    rules = index.rule_tables()
+    table = rules.definition
+    if c.after is not None:
+        if not c.after.strip(b" \t"):
+            return table["lead"], False
+        after = c.after
+        ok = [i for i, b in enumerate(index.token_bytes(i) for i in range(index.size))
+              if b and assignment_state(after + b) != "bad"]
+        return readonly(np.asarray(ok, dtype=np.int32)), False
+    ids, complete = identifier_ids(index, IdentifierConstraint(c.candidates, c.typed))
+    if c.typed:
+        extra = [table["ident"], table["tail"]]
+        if not complete:  # a complete listed name already allows every break token
+            extra.append(table["lead"])
+    else:
+        extra = [table["ident_word"], table["tail_word"]]
+    out = np.unique(np.concatenate([ids, *extra])).astype(np.int32, copy=False)
+    return readonly(out), complete
+
+
+_SYNTAX_OPENER = {ord(")"): "(", ord("]"): "[", ord("}"): "{"}
+
+
+def token_closers(token: bytes, python: bool) -> str | None:
+    """The closers of ``token`` its own openers do not match, in order (``"))"`` for
+    ``x))``), judged up to its first quote or comment start; None when the token
+    closes a bracket of the wrong kind it opened itself (``(]``: never legal)."""
+    own: list[int] = []
+    needs: list[str] = []
+    n = len(token)
+    for k, b in enumerate(token):
+        if b in (0x22, 0x27) or (b == 0x60 and not python):  # " ' `
+            break
+        if python and b == 0x23:  # '#'
+            break
+        if not python and b == 0x2F and k + 1 < n and token[k + 1] in (0x2F, 0x2A):  # // /*
+            break
+        if b in (0x28, 0x5B, 0x7B):
+            own.append(b)
+        elif b in _SYNTAX_OPENER:
+            opener = ord(_SYNTAX_OPENER[b])
+            if own:
+                if own.pop() != opener:
+                    return None
+            else:
+                needs.append(chr(b))
+    return "".join(needs)
+
+
+def syntax_ids(index: VocabIndex, c: SyntaxConstraint) -> np.ndarray:
+    """Every id except tokens closing what is not open, and EOS unless ``c.eos``."""
+    rules = index.rule_tables()
+    by_needs, bad = rules.syntax_table(c.python)
+    banned: list[np.ndarray] = []
+    if c.stack is not None:
+        banned.append(bad)
+        stack = c.stack
+        for needs, ids in by_needs.items():
+            if len(needs) > len(stack):
+                if c.deep and all(stack[-1 - k] == _SYNTAX_OPENER[ord(x)] for k, x in enumerate(needs[: len(stack)])):
+                    continue  # beyond what the constraint holds: fail open
+                banned.append(ids)
+            elif any(stack[-1 - k] != _SYNTAX_OPENER[ord(x)] for k, x in enumerate(needs)):
+                banned.append(ids)
+    if not c.eos:
+        banned.append(rules.eos)
+    if not banned:
+        return rules.all_ids
+    return readonly(np.setdiff1d(rules.all_ids, np.concatenate(banned)).astype(np.int32, copy=False))
+
+
 class RuleTables:
     """Per-vocabulary tables of the "everything except" rules (built once, read-only).
 
@@ -161,9 +311,18 @@ class RuleTables:
     then any non-space byte; ``word_start``: ids starting with a word byte. ``first_structural``: for each
     structural byte, the ids whose first top-level structural byte it is. ``assign``: ids
     spelling ``[ws] ident [ws] =`` (not ``==``) as ``(id, lead ws, ident, mid ws)``.
+    ``keyword``: ``(lead?, ident run, tail)`` → ids of the tokens that keep an argument a
+    keyword argument (:func:`keyword_ids`); ``keyword_any``: ``(lead?, tail, starts a word?)``
+    → the same for every name (``**kwargs``); ``keyword_free``: blanks, or blanks then ``*`` or ``)``;
+    ``blank``: ids that are only spaces, tabs and newlines; ``eos``: the end-of-sequence ids.
+    ``definition`` (:func:`definition_ids`): ``ident``/``ident_word``: ids that are only identifier
+    bytes (starting with a word byte); ``tail``/``tail_word``: an identifier run (non-empty;
+    starting with a word byte) then text :func:`assignment_state` does not reject; ``lead``: no
+    identifier run, text it does not reject (`` =``, ``+=``, `` ``).
     """
 
-    __slots__ = ("all_ids", "assign", "first_structural", "space_other", "space_word", "word_start")
+    __slots__ = ("_syntax", "_table", "all_ids", "assign", "blank", "definition", "eos", "first_structural", "keyword", "keyword_any", "keyword_free",
+                 "space_other", "space_word", "word_start")
 
     def __init__(
         self,
@@ -173,6 +332,12 @@ class RuleTables:
         word_start: np.ndarray,
         first_structural: dict[int, np.ndarray],
         assign: tuple[tuple[int, bytes, bytes, bytes], ...],
+        keyword: dict[tuple[bool, bytes, str], np.ndarray] | None = None,
+        keyword_any: dict[tuple[bool, str, bool], np.ndarray] | None = None,
+        keyword_free: np.ndarray = EMPTY_IDS,
+        blank: np.ndarray = EMPTY_IDS,
+        eos: np.ndarray = EMPTY_IDS,
+        definition: dict[str, np.ndarray] | None = None,
     ) -> None:
         self.all_ids = all_ids
         self.space_word = space_word
@@ -180,6 +345,34 @@ class RuleTables:
         self.word_start = word_start
         self.first_structural = first_structural
         self.assign = assign
+        self.keyword = keyword or {}
+        self.keyword_any = keyword_any or {}
+        self.keyword_free = keyword_free
+        self.blank = blank
+        self.eos = eos
+        self.definition = definition or {}
+        self._table: Sequence[bytes] = ()
+        self._syntax: dict[bool, tuple[dict[str, np.ndarray], np.ndarray]] = {}
+
+    def syntax_table(self, python: bool) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """``(closers -> ids, ids never legal in code)`` of :func:`token_closers`
+        (built on first use per lexer family; tokens without closers are left out)."""
+        got = self._syntax.get(python)
+        if got is None:
+            by: dict[str, list[int]] = {}
+            bad: list[int] = []
+            for i, b in enumerate(self._table):
+                if not b or not any(x in b for x in b")]}"):
+                    continue
+                needs = token_closers(b, python)
+                if needs is None:
+                    bad.append(i)
+                elif needs:
+                    by.setdefault(needs, []).append(i)
+            got = ({k: readonly(np.asarray(v, dtype=np.int32)) for k, v in by.items()},
+                   readonly(np.asarray(bad, dtype=np.int32)))
+            self._syntax[python] = got
+        return got
 
     @classmethod
     def build(cls, table: Sequence[bytes], eos: frozenset[int]) -> RuleTables:
@@ -189,6 +382,11 @@ class RuleTables:
         word_start: list[int] = []
         first: dict[int, list[int]] = {}
         assign: list[tuple[int, bytes, bytes, bytes]] = []
+        keyword: dict[tuple[bool, bytes, str], list[int]] = {}
+        keyword_any: dict[tuple[bool, str, bool], list[int]] = {}
+        keyword_free: list[int] = []
+        blank: list[int] = []
+        definition: dict[str, list[int]] = {k: [] for k in ("ident", "ident_word", "tail", "tail_word", "lead")}
         for i, b in enumerate(table):
             if not b:
                 continue
@@ -206,15 +404,47 @@ class RuleTables:
                 a = _ASSIGN.match(b)
                 if a is not None:
                     assign.append((i, a.group(1), a.group(2), a.group(3)))
+            run = len(b) - len(b.lstrip(IDENT_BYTES))
+            word = bool(_WORD_START.match(b))
+            if run == len(b):
+                definition["ident"].append(i)
+                if word:
+                    definition["ident_word"].append(i)
+            elif assignment_state(b[run:]) != "bad":
+                definition["tail" if run else "lead"].append(i)
+                if run and word:
+                    definition["tail_word"].append(i)
+            if _KW_FREE.match(b):
+                keyword_free.append(i)
+                if not b.strip(b" \t\r\n"):
+                    blank.append(i)
+            k = _KW_SHAPE.match(b)
+            if k is not None:
+                lead, run, mid, eq = k.groups()
+                rest = len(b) - k.end()
+                tail = "=" if eq else (" " if mid else "")
+                if (tail == "" and (rest or not run)) or (tail == " " and rest):
+                    continue  # something else follows the name: not a keyword's start
+                keyword.setdefault((bool(lead), run, tail), []).append(i)
+                if run:
+                    keyword_any.setdefault((bool(lead), tail, bool(_WORD_START.match(run))), []).append(i)
         all_ids = np.asarray(sorted(set(ordinary) | set(eos)), dtype=np.int32)
-        return cls(
+        out = cls(
             readonly(all_ids),
             readonly(np.asarray(space_word, dtype=np.int32)),
             readonly(np.asarray(space_other, dtype=np.int32)),
             readonly(np.asarray(word_start, dtype=np.int32)),
             {k: readonly(np.asarray(v, dtype=np.int32)) for k, v in first.items()},
             tuple(assign),
+            {k: readonly(np.asarray(v, dtype=np.int32)) for k, v in keyword.items()},
+            {k: readonly(np.asarray(v, dtype=np.int32)) for k, v in keyword_any.items()},
+            readonly(np.asarray(keyword_free, dtype=np.int32)),
+            readonly(np.asarray(blank, dtype=np.int32)),
+            readonly(np.asarray(sorted(eos), dtype=np.int32)),
+            {k: readonly(np.asarray(v, dtype=np.int32)) for k, v in definition.items()},
         )
+        out._table = tuple(b or b"" for b in table)
+        return out
 
 
 _OPENERS = frozenset(b"([{")

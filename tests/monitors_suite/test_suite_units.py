@@ -305,8 +305,10 @@ def test_spaced_constraint(index: VocabIndex) -> None:
 
 def test_registry_names_and_languages() -> None:
     assert set(MONITORS) | {"all"} == set(KNOWN_MONITORS)
-    assert applicable_monitors("python") == ("dereference", "imports", "arguments", "keyword_arguments")
-    assert applicable_monitors("java") == ("dereference", "instantiation", "enum_cases", "imports", "arguments")
+    assert applicable_monitors("python") == ("dereference", "imports", "arguments", "keyword_arguments",
+                                              "definition_sites", "syntax")
+    assert applicable_monitors("java") == ("dereference", "instantiation", "enum_cases", "imports", "arguments",
+                                           "syntax")
     built = build_monitors(["all"], TS, "")
     assert [type(m).__name__ for m in built] == [
         "DereferenceMonitor", "SiteMonitor", "SiteMonitor", "ArgumentCountMonitor"
@@ -319,5 +321,9 @@ def test_registry_names_and_languages() -> None:
 def test_toml_accepts_new_monitor_names() -> None:
     cfg = parse_config({"languages": {"python": {"monitors": ["dereference", "keyword_arguments"]}}})
     assert cfg.configured_monitors("python") == ("dereference", "keyword_arguments")
+    cfg = parse_config({"languages": {"python": {"monitors": ["definition_sites", "syntax"]},
+                                      "java": {"monitors": ["syntax"]}}})
+    assert cfg.configured_monitors("python") == ("definition_sites", "syntax")
+    assert cfg.configured_monitors("java") == ("syntax",)
     with pytest.raises(ConfigError):
         parse_config({"languages": {"python": {"monitors": ["kwargs"]}}})

@@ -9,7 +9,7 @@ import torch
 from mgd.engines.speculative.decoder import SpecConfig, sample_with_drafts
 from mgd.engines.speculative.drafts import ContextDraft, MonitorDraft, TokenRecycler, parse_sources
 from mgd.engines.speculative.tree import DraftTree
-from monitors.base import IdentifierConstraint
+from monitors.base import DefinitionConstraint, IdentifierConstraint
 from monitors.errors import ConfigError
 
 
@@ -99,6 +99,11 @@ def test_monitor_draft_tokenizes_legal_suffixes(tiny_tokenizer) -> None:
     chains = md.chains([c])
     texts = sorted(tiny_tokenizer.decode(list(ch)) for ch in chains)
     assert texts == ["rmat_help", "rmatter"]  # "fo" itself is complete: nothing left to draft
+    # the chains are the tokenizer's canonical split of each remaining suffix, never another spelling
+    assert sorted(chains) == sorted(tuple(enc(s)) for s in ("rmat_help", "rmatter"))
+    # definition sites draft the listed names the same way (a new name has nothing to draft)
+    d = DefinitionConstraint(frozenset({b"items", b"total"}), typed=b"to")
+    assert md.chains([d]) == [tuple(enc("tal"))]
     tree = DraftTree(0, budget=32)
     md.fill(tree, [c])
     prefixes = {ch[:k] for ch in chains for k in range(1, len(ch) + 1)}

@@ -284,7 +284,10 @@ def register(sub: Any) -> None:
                    help="directory for generations and reports (resumable: finished generations are kept)")
     r.add_argument("--workspace-root", default=None, metavar="DIR",
                    help="where the cases' relative workspaces are (default: the cases file's directory)")
-    r.add_argument("--configs", default="plain,mgd", help="comma list of plain, mgd, heal, mgd+heal (default: plain,mgd)")
+    r.add_argument("--configs", default="plain,mgd",
+                   help="comma list of plain, mgd, heal, mgd+heal, default (what `mgd generate` does with no flags), "
+                        "mgd+calls, mgd+defsites, mgd+syntax, mgd+new (the default monitors plus the call-syntax, "
+                        "definition-site and syntax-guard monitors; docs/monitors.md) (default: plain,mgd)")
     r.add_argument("--engine", choices=ENGINES, default="hf",
                    help="hf: transformers; vllm: offline vLLM with the mgd processor; "
                         "remote: OpenAI-compatible endpoints (mgd serve, vllm serve + plugin), cases sharded (default: hf)")

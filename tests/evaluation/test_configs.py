@@ -1,0 +1,60 @@
+"""``mgd bench run --configs``: the ``default`` configuration is what ``mgd generate`` does
+with no flags; the ablation configurations add one mechanism each. No model, no server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mgd.cli.commands.generate import _options, session_config
+from mgd.cli.main import build_parser
+from mgd.engines.cases import Case
+from mgd.evaluation.runner import CONFIGS, RunSettings, generate_config, parse_configs
+from mgd.evaluation.scoring import comparison_pairs
+from monitors.errors import ConfigError
+from monitors.registry import DEFAULT_MONITORS, check_monitor_names
+
+
+def test_default_is_generate_without_flags() -> None:
+    args = build_parser().parse_args(["generate"])  # the real command line, no flags
+    options, session = _options(args), session_config(args)
+    (default,) = parse_configs("default")
+    assert (default.monitors, default.heal, default.names) == (options.monitors, options.heal, session.monitors)
+
+
+def test_ablation_configs() -> None:
+    got = parse_configs("plain, default, mgd+calls,mgd+defsites,mgd+syntax,mgd+new")
+    assert [c.name for c in got] == ["plain", "default", "mgd+calls", "mgd+defsites", "mgd+syntax", "mgd+new"]
+    for cfg in got[2:]:
+        assert cfg.monitors and cfg.names is not None and cfg.names[: len(DEFAULT_MONITORS)] == DEFAULT_MONITORS
+        check_monitor_names(cfg.names)
+    assert set(CONFIGS["mgd+new"].names) == {*DEFAULT_MONITORS, "arguments", "keyword_arguments",
+                                             "definition_sites", "syntax"}
+    with pytest.raises(ConfigError, match=r"unknown config 'mgd\+magic'"):
+        parse_configs("mgd+magic")
+
+
+def test_comparisons_with_todays_mgd() -> None:
+    pairs = comparison_pairs(["plain", "mgd", "mgd+calls", "default"], "plain")
+    assert ("mgd+calls", "plain") in pairs and ("mgd+calls", "mgd") in pairs and ("default", "mgd") in pairs
+    assert ("mgd", "mgd") not in pairs
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, object]] = []
+
+    def run_cases(self, cases, options, on_result) -> None:
+        for c in cases:
+            self.seen.append((c.id, c.extra.get("monitors")))
+
+
+def test_names_reach_every_case(tmp_path: Path) -> None:
+    cases = [Case(f"c{i}", str(tmp_path), "a.py", 0, 0, {"language": "python", "target": "", "stop": {}})
+             for i in range(2)]
+    rec = _Recorder()
+    generate_config(rec, CONFIGS["mgd+syntax"], cases, RunSettings(max_new_tokens=4), tmp_path, progress=False)
+    generate_config(rec, CONFIGS["mgd"], cases, RunSettings(max_new_tokens=4), tmp_path, progress=False)
+    assert rec.seen == [("c0", [*DEFAULT_MONITORS, "syntax"]), ("c1", [*DEFAULT_MONITORS, "syntax"]),
+                        ("c0", None), ("c1", None)]
