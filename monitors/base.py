@@ -286,13 +286,23 @@ class KeywordConstraint:
     write into one: ``f(radius=2.0,  # 1.0)``). EOS stays allowed (an editor's
     suffix may close the call). ``equals``: the argument is already ``name =`` (a
     keyword the call accepts); only a token starting with ``=`` (``==``, a
-    comparison: a positional argument) is forbidden. Implemented in :func:`monitors.vocab.rules.keyword_ids`.
+    comparison: a positional argument) is forbidden. ``padded``: nothing typed yet but
+    blanks that do not end a line (``f(a=1, ``): no further whitespace-only token, so a
+    model denied its positional argument cannot pad the call with blanks forever (a new
+    line and its indentation stay allowed). ``unpack``: the argument is ``*`` or ``**`` so
+    far (Python unpacking, with or without a signature): the unpacked expression must start
+    now, so no token starting with ``*``, ``)``, ``,``, ``=``, ``#`` or whitespace.
+    ``no_assign``: the argument is ``*name`` (or ``**obj.attr``) so far: anything but
+    ``[blanks] =`` not followed by ``=`` (``f(*xs=1)`` is a syntax error). Implemented in :func:`monitors.vocab.rules.keyword_ids`.
     """
 
     names: frozenset[bytes] | None
     typed: bytes = b""
     spaced: bool = False
     equals: bool = False
+    padded: bool = False
+    unpack: bool = False
+    no_assign: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -239,6 +239,9 @@ class _Frame:
     ident: str = ""  # the argument so far when it is "[ws] ident [ws]"
     plain: bool = True  # the current argument is still "[ws] ident [ws]"
     spaced: bool = False  # whitespace after ident
+    lead_end: str = ""  # the last whitespace character before the argument's first character
+    stars: int = 0  # leading "*" of the current argument (Python unpacking)
+    star_text: str = ""  # what follows those stars, while it is plain characters (a name, a dotted name)
     eq_pending: bool = False  # "ident =" seen, waiting to know whether it is "=="
     starred: bool = False  # Python unpacking: counts unknown
     keyword: str = ""  # the current argument is "keyword=" (Python)
@@ -254,6 +257,9 @@ class _CallMonitor:
     """Shared call tracking; subclasses say what the innermost frame forbids."""
 
     __slots__ = ("_constraint", "_decoder", "_detector", "_frames", "_gen_len", "_serial", "_stats", "spec")
+    #: Python unpacking syntax (``*``/``**`` then an expression, never ``*name=``): the
+    #: keyword-argument monitor's rule; the argument-count monitor has no opinion there.
+    _UNPACKING_RULES = False
 
     def __init__(self, spec: LanguageSpec, prefix: str = "") -> None:
         self.spec = spec
@@ -319,6 +325,16 @@ class _CallMonitor:
         c = self._constraint
         if c is None:
             top = self._frames[-1]
+            unpacking = self._UNPACKING_RULES and not (top.depth or top.quote or top.comment)
+            if unpacking and top.stars and top.arg_chars == top.stars:
+                # "*" / "**" so far: the unpacked expression must start here (not "***", not ")")
+                self._constraint = KeywordConstraint(names=None, unpack=True)
+                return self._constraint
+            if (unpacking and top.stars and top.star_text and top.arg_chars == top.stars + len(top.star_text)
+                    and all(is_ident_char(c) or c == "." for c in top.star_text)):
+                # "*name" / "**obj.attr": an unpacked argument is never "name=" (a syntax error)
+                self._constraint = KeywordConstraint(names=None, no_assign=True)
+                return self._constraint
             if top.facts is None or top.depth or top.quote or top.comment or top.starred:
                 return None
             c = self._eq_rule(top) if top.eq_pending else self._rule(top)
@@ -463,13 +479,21 @@ class _CallMonitor:
             f.ident = ""
             f.plain = True
             f.spaced = False
+            f.lead_end = ""
+            f.stars = 0
+            f.star_text = ""
             return
         if ch in " \t\r\n":
             if f.ident:
                 f.spaced = True
+            elif f.arg_chars == 0:
+                f.lead_end = ch
             return
-        if ch == "*" and f.arg_chars == 0 and self.spec.name == "python":
+        if ch == "*" and f.arg_chars == f.stars and self.spec.name == "python":
             f.starred = True
+            f.stars += 1
+        elif f.stars and f.arg_chars == f.stars + len(f.star_text) and len(f.star_text) < 256:
+            f.star_text += ch
         f.arg_chars += 1
         if f.plain:
             if ch == "=":
@@ -541,6 +565,7 @@ class KeywordArgumentMonitor(_CallMonitor):
     """
 
     __slots__ = ()
+    _UNPACKING_RULES = True
 
     def _names(self, facts: SignatureFacts) -> frozenset[str] | None:
         out: set[str] = set()
@@ -604,7 +629,8 @@ class KeywordArgumentMonitor(_CallMonitor):
         if not frame.reported.get(key):
             frame.reported[key] = True
             self._stats.extra["keyword_required"] += 1
-        return KeywordConstraint(names=raw, typed=typed, spaced=frame.spaced)
+        padded = not typed and frame.lead_end not in ("", "\n", "\r")
+        return KeywordConstraint(names=raw, typed=typed, spaced=frame.spaced, padded=padded)
 
     def _eq_rule(self, frame: _Frame) -> KeywordConstraint | None:
         """Where the argument must be a keyword, ``name =`` may not become ``name ==``."""

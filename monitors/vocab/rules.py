@@ -44,7 +44,7 @@ _SPACE_WORD = re.compile(rb" " + IDENT_START_BYTE_CLASS)
 _WORD_START = re.compile(IDENT_START_BYTE_CLASS)
 # KeywordConstraint: a token's shape relative to ``[ws] name [ws] =``.
 _KW_SHAPE = re.compile(rb"([ \t\r\n]*)(" + IDENT_BYTE_CLASS + rb"*)([ \t]*)(=(?!=)|)")
-_KW_FREE = re.compile(rb"[ \t\r\n]*(?:[*)]|$)")
+_KW_FREE = re.compile(rb"[ \t\r\n]*(?:\*{1,2}(?!\*)|\)|$)")
 
 
 def readonly(a: np.ndarray) -> np.ndarray:
@@ -181,6 +181,14 @@ def keyword_ids(index: VocabIndex, c: KeywordConstraint) -> np.ndarray:
     blanks) or ``"="`` (then ``[ \t]* =``, not ``==``; anything may follow).
     """
     rules = index.rule_tables()
+    if c.unpack:  # "*" / "**" so far: the unpacked expression starts here
+        banned = [index.ids_with_prefix(p) for p in (b"*", b")", b",", b"=", b"#", b" ", b"\t", b"\r", b"\n")]
+        return readonly(np.setdiff1d(rules.all_ids, np.concatenate(banned)).astype(np.int32, copy=False))
+    if c.no_assign:  # "*name" so far: not "[ws] =" (an unpacked argument takes no keyword)
+        assign = [v for (_lead, _run, tail), v in rules.keyword.items() if tail == "="]  # "[ws] name [ws] ="
+        if not assign:
+            return rules.all_ids
+        return readonly(np.setdiff1d(rules.all_ids, np.concatenate(assign)).astype(np.int32, copy=False))
     if c.equals:  # "name =" so far: anything but "=" (that would make "==")
         return readonly(np.setdiff1d(rules.all_ids, index.ids_with_prefix(b"=")).astype(np.int32, copy=False))
     kw = rules.keyword
@@ -216,7 +224,8 @@ def keyword_ids(index: VocabIndex, c: KeywordConstraint) -> np.ndarray:
                     parts.append(rules.blank)
                     add(True, b"", "=")
     else:
-        parts.append(rules.keyword_free)
+        free = rules.keyword_free
+        parts.append(np.setdiff1d(free, rules.blank, assume_unique=True) if c.padded else free)
         if names is None:
             parts += [v for (_lead, _tail, word), v in rules.keyword_any.items() if word]
         else:

@@ -78,7 +78,7 @@ def test_keyword_only_cannot_be_positional() -> None:
     m = _call("o = make_order(", ORDER)
     assert m.constraint() == ExcludeConstraint(names=frozenset({b"items", b"express"}))
     m.feed(b"items, ")
-    assert m.constraint() == KeywordConstraint(names=frozenset({b"express"}))
+    assert m.constraint() == KeywordConstraint(names=frozenset({b"express"}), padded=True)
     m.feed(b"exp")
     assert m.constraint() == KeywordConstraint(names=frozenset({b"express"}), typed=b"exp")
     m.feed(b"ress=")
@@ -90,7 +90,7 @@ def test_keyword_only_cannot_be_positional() -> None:
 
 def test_no_positional_after_keyword_and_no_repeat() -> None:
     m = _call("c = circle(radius=2.0, ", CIRCLE)  # the keyword is in the prompt
-    assert m.constraint() == KeywordConstraint(names=frozenset({b"centre"}))
+    assert m.constraint() == KeywordConstraint(names=frozenset({b"centre"}), padded=True)
     m.feed(b"1.0")  # the engine did not mask: counted, then no opinion
     assert m.constraint() is None
     m.feed(b")")
@@ -108,7 +108,7 @@ def test_positional_only_and_kwargs() -> None:
     assert m.constraint() == ExcludeConstraint(names=frozenset({b"c", b"d"}))
     m = _call("star(", STAR)
     m.feed(b"1, 2, 3, flag=False, ")
-    assert m.constraint() == KeywordConstraint(names=None)  # **kw: any name, but a keyword
+    assert m.constraint() == KeywordConstraint(names=None, padded=True)  # **kw: any name, but a keyword
 
 
 def test_overloads_union_and_fit() -> None:
@@ -118,7 +118,7 @@ def test_overloads_union_and_fit() -> None:
     m.feed(b"1, ")
     assert m.constraint() == ExcludeConstraint(names=frozenset({b"b", b"c"}))  # two still takes c positionally
     m.feed(b"b=2, ")
-    assert m.constraint() == KeywordConstraint(names=frozenset())  # only `one` fits; b is used
+    assert m.constraint() == KeywordConstraint(names=frozenset(), padded=True)  # only `one` fits; b is used
 
 
 def test_fails_open() -> None:
@@ -146,7 +146,7 @@ def test_comments_inside_a_call() -> None:
     m.feed(b"items,  # don't")
     assert m.constraint() is None  # inside the comment: no opinion
     m.feed(b"\n    ")
-    assert m.constraint() == KeywordConstraint(names=frozenset({b"express"}))
+    assert m.constraint() == KeywordConstraint(names=frozenset({b"express"}), padded=True)
 
 
 TOKENS = [b" ", b"\n", b")", b"),", b"1", b" 1", b"1)", b"x", b" exp", b" express", b"exp", b"ress", b"ress=",
@@ -180,3 +180,55 @@ def test_keyword_constraint_mask(index: VocabIndex) -> None:
     assert b" colour=" in anyname and b"x" in anyname and b"1" not in anyname and b" 1" not in anyname
     assert b"x.y" not in anyname and b'"a"' not in anyname and b"," not in anyname
     assert _spelled(index, KeywordConstraint(frozenset())) == {b" ", b"\n", b")", b"),", b"**", b" *", b"<eos>"}
+
+
+def test_blanks_before_a_required_keyword_end() -> None:
+    """Denied its positional argument, a model must not pad the call with blanks forever:
+    after ``, `` no whitespace-only token; after a line break the indentation may follow."""
+    m = _call("c = circle(radius=2.0,", CIRCLE)
+    assert m.constraint() == KeywordConstraint(names=frozenset({b"centre"}))  # nothing after the comma yet
+    m.feed(b"\n")
+    assert m.constraint() == KeywordConstraint(names=frozenset({b"centre"}))  # indentation may follow
+    m.feed(b"    ")
+    assert m.constraint() == KeywordConstraint(names=frozenset({b"centre"}), padded=True)
+    forked = m.fork()
+    assert forked.constraint() == m.constraint()
+    m.feed(b"centre=")
+    assert m.constraint() == KeywordConstraint(names=None, typed=b"centre", equals=True)
+
+
+def test_padded_keyword_mask(index: VocabIndex) -> None:
+    names = frozenset({b"express"})
+    got = _spelled(index, KeywordConstraint(names, padded=True))
+    assert got == {b")", b"),", b" exp", b" express", b"exp", b" express=", b"express=True",
+                   b"**", b" *", b" express ", b"<eos>"}  # as unpadded, less the blank-only tokens
+    assert _spelled(index, KeywordConstraint(frozenset(), padded=True)) == {b")", b"),", b"**", b" *", b"<eos>"}
+
+
+def test_unpacking_must_start_an_expression() -> None:
+    """After ``*`` / ``**`` the unpacked expression starts (no ``***``, no ``*)``), and an
+    unpacked name never becomes ``name=`` (``f(*xs=1)`` is a syntax error); with or without
+    a signature, and only in Python."""
+    for m in (_call("c = circle(radius=2.0, ", CIRCLE), KeywordArgumentMonitor(PY, "c = circle(")):
+        m.feed(b"*")
+        assert m.constraint() == KeywordConstraint(names=None, unpack=True)
+        m.feed(b"*")
+        assert m.constraint() == KeywordConstraint(names=None, unpack=True)
+        m.feed(b"opts")
+        assert m.constraint() == KeywordConstraint(names=None, no_assign=True)
+        m.feed(b".extra ")
+        assert m.constraint() == KeywordConstraint(names=None, no_assign=True)
+        m.feed(b"or {}")
+        assert m.constraint() is None  # an expression beyond a dotted name: no opinion
+    m = _call("c = circle(", CIRCLE)
+    m.feed(b"2 * ")
+    assert m.constraint() is None  # a product, not unpacking
+
+
+def test_unpack_and_no_assign_masks(index: VocabIndex) -> None:
+    unpack = _spelled(index, KeywordConstraint(None, unpack=True))
+    assert b"x" in unpack and b"1" in unpack and b'"a"' in unpack and b"exp" in unpack
+    assert not unpack & {b"**", b" *", b")", b"),", b",", b" ", b"\n", b"=", b" #", b" exp"}
+    no_assign = _spelled(index, KeywordConstraint(None, no_assign=True))
+    assert no_assign == set(TOKENS) - {b"=", b" =", b"ress=", b" express=", b" colour=", b"express=True"} | {
+        b"<eos>"}  # "==" and " ==" stay: a comparison
