@@ -22,7 +22,15 @@ from monitors.errors import ConfigError
 from monitors.healing import HealedPrompt, completion_after, heal_prompt_of
 from monitors.vocab import VocabIndex
 
-__all__ = ["GenerateOptions", "Generator", "Prompt"]
+__all__ = ["GenerateOptions", "Generator", "Prompt", "default_heal"]
+
+
+def default_heal(monitors: bool) -> bool:
+    """Whether ``mgd generate`` (and ``mgd bench run --configs default``) heals when not told:
+    with monitors, yes. Measured: next-identifier match +13.0 points [95% CI +8.3, +17.7] over
+    plain on the report split, +16.0 / +14.0 over the monitors alone on both development
+    splits, compile rate not hurt (README, benchmarks/results/eval/)."""
+    return monitors
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mgd.engines.base import GenerateOptions
+from mgd.engines.base import GenerateOptions, default_heal
 from mgd.engines.cases import Case, iter_cases
 from mgd.evaluation.leakage import ExcludeList
 from mgd.evaluation.progress import progress_bar
@@ -71,7 +71,7 @@ CONFIGS: dict[str, RunConfig] = {
     "mgd": RunConfig("mgd", monitors=True),
     "heal": RunConfig("heal", monitors=False, heal=True),
     "mgd+heal": RunConfig("mgd+heal", monitors=True, heal=True),
-    "default": RunConfig("default", monitors=_DEFAULT.monitors, heal=_DEFAULT.heal),
+    "default": RunConfig("default", monitors=_DEFAULT.monitors, heal=default_heal(_DEFAULT.monitors)),
     "mgd+calls": RunConfig("mgd+calls", monitors=True, names=(*_BASE, "arguments", "keyword_arguments")),
     "mgd+defsites": RunConfig("mgd+defsites", monitors=True, names=(*_BASE, "definition_sites")),
     "mgd+syntax": RunConfig("mgd+syntax", monitors=True, names=(*_BASE, "syntax")),

@@ -55,9 +55,10 @@ def add_decoding_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=1, metavar="B", help="rows decoded together")
     p.add_argument("--max-prompt-tokens", type=int, default=None, metavar="N",
                    help="keep only the last N prompt tokens (default: as many as the context allows)")
-    p.add_argument("--heal", action="store_true",
+    p.add_argument("--heal", action=argparse.BooleanOptionalAction, default=None,
                    help="token healing: back off the prompt's last tokens and make the model re-spell them "
-                        "(for prompts that end mid-token or mid-identifier)")
+                        "(for prompts that end mid-token or mid-identifier; default: on with monitors, off "
+                        "with --no-monitors)")
     p.add_argument("--speculative", nargs="?", const=SPEC_DEFAULT, default=None, metavar="SOURCES[:N][:COST]",
                    help="tree speculative decoding (batch size 1): draft sources among monitor,suffix,ngram,"
                         "recycle, an optional node budget and device cost profile, e.g. 'ngram,recycle:8'; "
@@ -70,7 +71,7 @@ def add_decoding_args(p: argparse.ArgumentParser) -> None:
 
 
 def _options(args: argparse.Namespace):  # -> GenerateOptions
-    from mgd.engines.base import GenerateOptions
+    from mgd.engines.base import GenerateOptions, default_heal
 
     return GenerateOptions(
         max_new_tokens=args.max_new_tokens,
@@ -82,7 +83,7 @@ def _options(args: argparse.Namespace):  # -> GenerateOptions
         seed=args.seed,
         batch_size=args.batch_size,
         max_prompt_tokens=args.max_prompt_tokens,
-        heal=args.heal,
+        heal=default_heal(not args.no_monitors) if args.heal is None else args.heal,
         speculative=_speculative(getattr(args, "speculative", None)),
     )
 
