@@ -211,3 +211,16 @@ def test_serve_takes_its_own_options_after_the_model() -> None:
                                       "--allow-workspace", "/w", "--max-model-len", "512"])
     assert split_own_args(args) == ["--port", "8000", "--max-model-len", "512"]
     assert (args.lsp_server, args.allow_workspace, verbosity(args)) == ("pyright", ["/w"], 2)
+
+
+@pytest.mark.parametrize(("flags", "heal"), [
+    ([], True),  # monitors on: healed (the measured default)
+    (["--no-monitors"], False),
+    (["--no-heal"], False),
+    (["--no-monitors", "--heal"], True),
+    (["--heal"], True),
+])
+def test_generate_heals_by_default_with_monitors(flags, heal) -> None:
+    from mgd.cli.commands.generate import _options
+
+    assert _options(build_parser().parse_args(["generate", "--file", "f.py", *flags])).heal is heal
