@@ -325,21 +325,27 @@ class _CallMonitor:
         c = self._constraint
         if c is None:
             top = self._frames[-1]
-            unpacking = self._UNPACKING_RULES and not (top.depth or top.quote or top.comment)
-            if unpacking and top.stars and top.arg_chars == top.stars:
-                # "*" / "**" so far: the unpacked expression must start here (not "***", not ")")
-                self._constraint = KeywordConstraint(names=None, unpack=True)
-                return self._constraint
-            if (unpacking and top.stars and top.star_text and top.arg_chars == top.stars + len(top.star_text)
-                    and all(is_ident_char(c) or c == "." for c in top.star_text)):
-                # "*name" / "**obj.attr": an unpacked argument is never "name=" (a syntax error)
-                self._constraint = KeywordConstraint(names=None, no_assign=True)
-                return self._constraint
-            if top.facts is None or top.depth or top.quote or top.comment or top.starred:
+            if top.depth or top.quote or top.comment:
                 return None
-            c = self._eq_rule(top) if top.eq_pending else self._rule(top)
+            c = self._unpack_rule(top) if self._UNPACKING_RULES else None
+            if c is None:
+                if top.facts is None or top.starred:
+                    return None
+                c = self._eq_rule(top) if top.eq_pending else self._rule(top)
             self._constraint = c
         return c
+
+    @staticmethod
+    def _unpack_rule(top: _Frame) -> KeywordConstraint | None:
+        """Python unpacking: after ``*``/``**`` the unpacked expression must start (not
+        ``***``, not ``)``); ``*name`` / ``**obj.attr`` never becomes ``name=`` (a syntax error)."""
+        if not top.stars or top.arg_chars != top.stars + len(top.star_text):
+            return None
+        if not top.star_text:
+            return KeywordConstraint(names=None, unpack=True)
+        if all(is_ident_char(c) or c == "." for c in top.star_text):
+            return KeywordConstraint(names=None, no_assign=True)
+        return None
 
     def fork(self) -> _CallMonitor:
         new = type(self).__new__(type(self))

@@ -38,6 +38,7 @@ from lsp_bridge.workspace import resolve_in_workspace
 from mgd.config import KEY, SessionConfig, settings_payload
 from mgd.engines.base import GenerateOptions, Generator, Prompt
 from mgd.engines.cases import Case, CaseResult, run_batched
+from mgd.engines.stopping import StopRule
 from monitors.errors import ConfigError, MgdError
 from monitors.vocab import VocabIndex
 
@@ -165,12 +166,11 @@ class RemoteGenerator(Generator):
             body["vllm_xargs"] = {KEY: json.dumps(mgd), _TAG: tag}
         return body
 
-    def _until_stop(self, gen: list[int], stop: Sequence[str]) -> list[int]:
+    def _until_stop(self, gen: list[int], stops: StopRule) -> list[int]:
         """The generated ids up to the one whose text completes the first stop text, as an
         engine given every stop text stops (the server had only the first few)."""
         for k in range(1, len(gen) + 1):
-            text = self.tokenizer.decode(gen[:k], skip_special_tokens=True)
-            if any(s and s in text for s in stop):
+            if stops.cut(self.tokenizer.decode(gen[:k], skip_special_tokens=True)) is not None:
                 return gen[:k]
         return gen
 
@@ -238,7 +238,7 @@ class RemoteGenerator(Generator):
                 continue
             gen = list(choice.get("token_ids") or [])
             if len(options.stop) > MAX_SERVER_STOPS:
-                gen = self._until_stop(gen, options.stop)
+                gen = self._until_stop(gen, options.stops)
             results[i] = self.result(prompts[i], str(choice.get("text", "")), gen, healed, options, elapsed,
                                      reports.get(tag))
         return [r if r is not None else CaseResult(id=p.id, error="not generated")
