@@ -51,6 +51,14 @@ the server does not list is allowed too, but only where it is being assigned
 which may still become ``+=``/``==``) the monitor is PENDING until the assignment
 is certain. Counters: ``definitions`` (new names assigned).
 
+Expected types (``expected_types=True``, Java only): the need asks for the items'
+types (:attr:`~monitors.base.CompletionNeed.entries`) and members the site cannot use
+are dropped (:mod:`monitors.expected`): ``void`` methods where the access is part of a
+larger expression; with ``strict_types`` also primitive members where a class type is
+declared (``Book b = lib.``). Never every candidate: then the rule fails open. Counters:
+``type_filtered`` (names dropped), ``type_open`` (sites where the rule would have dropped
+every candidate).
+
 Costs: a fed chunk without a dot candidate costs a UTF-8 decode, two list appends
 and one ``bytes.rstrip`` (about a microsecond); only a dot candidate runs the
 detector (an incremental reparse).
@@ -64,6 +72,7 @@ from typing import Final
 
 from monitors.base import CompletionFacts, CompletionNeed, DefinitionConstraint, IdentifierConstraint, MonitorStats
 from monitors.definitions import assignment_state
+from monitors.expected import declared_type, is_value_site, member_type, unusable
 from monitors.identifiers import IDENT_BYTES, is_ident_char, trailing_ident_length
 from monitors.languages import LanguageSpec
 from monitors.triggers import TriggerDetector
@@ -74,7 +83,8 @@ _IDLE: Final = "idle"
 _WAITING: Final = "waiting"
 _ACTIVE: Final = "active"
 _PENDING: Final = "pending"  # definition sites: a new name ended, its assignment is not certain yet
-_EXTRA_KEYS = ("violations", "accepted", "missed", "stale_facts", "rerequests", "rerequest_failures", "definitions")
+_EXTRA_KEYS = ("violations", "accepted", "missed", "stale_facts", "rerequests", "rerequest_failures", "definitions",
+               "type_filtered", "type_open")
 
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 
@@ -94,6 +104,7 @@ class DereferenceMonitor:
         "_defsite",
         "_defsites",
         "_detector",
+        "_expected",
         "_gen_len",
         "_gen_parts",
         "_incomplete",
@@ -104,11 +115,18 @@ class DereferenceMonitor:
         "_stats",
         "_trigger_bytes",
         "_typed",
+        "_types",
+        "_value_site",
         "spec",
     )
 
-    def __init__(self, spec: LanguageSpec, prefix: str = "", *, definition_sites: bool = False) -> None:
+    def __init__(self, spec: LanguageSpec, prefix: str = "", *, definition_sites: bool = False,
+                 expected_types: bool = False, strict_types: bool = False) -> None:
         self.spec = spec
+        java = spec.name == "java"
+        self._types = ("strict" if strict_types else "safe") if java and (expected_types or strict_types) else ""
+        self._value_site = False
+        self._expected: str | None = None
         self._defsites = definition_sites and spec.name == "python"
         self._defsite = False
         self._after = b""
@@ -240,7 +258,7 @@ class DereferenceMonitor:
                 self._to_idle()
             return
         usable: list[bytes] = []
-        for name in facts.names:
+        for name in self._usable_names(facts):
             raw = name.encode("utf-8", "surrogatepass")
             if raw and not raw.lstrip(IDENT_BYTES):
                 usable.append(raw)
@@ -271,6 +289,27 @@ class DereferenceMonitor:
         self._constraint = None
         self._state = _ACTIVE
 
+    def _usable_names(self, facts: CompletionFacts) -> frozenset[str]:
+        """The facts' names, less the members the site cannot use (expected types)."""
+        names = facts.names
+        if not self._types or not facts.entries:
+            return names
+        strict = self._types == "strict"
+        keep: set[str] = set()
+        drop: set[str] = set()
+        for e in facts.entries:
+            bad = unusable(member_type(e.detail), value_site=self._value_site, expected=self._expected, strict=strict)
+            (drop if bad else keep).add(e.name)
+        dropped = (drop - keep) & names
+        if not dropped:
+            return names
+        left = names - dropped
+        if not any(n.encode("utf-8", "surrogatepass").startswith(self._typed) for n in left):
+            self._stats.extra["type_open"] += 1
+            return names
+        self._stats.extra["type_filtered"] += len(dropped)
+        return left
+
     def _keep_candidates(self) -> None:
         """Stay ACTIVE on the current candidates and stop re-requesting."""
         self._incomplete = False
@@ -299,6 +338,9 @@ class DereferenceMonitor:
         new.spec = self.spec
         new._defsites = self._defsites
         new._defsite = self._defsite
+        new._types = self._types
+        new._value_site = self._value_site
+        new._expected = self._expected
         new._after = self._after
         new._detector = self._detector.fork()
         new._decoder = _Utf8Decoder("replace")
@@ -345,6 +387,10 @@ class DereferenceMonitor:
     def _trigger(self, typed: bytes, dot: int) -> None:
         self._typed = typed
         self._defsite = self._defsites and self._after_self(dot)
+        if self._types:
+            text = self._detector.text
+            self._value_site = is_value_site(text, dot)
+            self._expected = declared_type(text, dot) if self._types == "strict" else None
         self._state = _WAITING
         self._live = []
         self._incomplete = False
@@ -365,7 +411,8 @@ class DereferenceMonitor:
 
     def _new_need(self) -> None:
         self._serial += 1
-        self._need = CompletionNeed(offset=self._gen_len, generated=self.generated, serial=self._serial)
+        self._need = CompletionNeed(offset=self._gen_len, generated=self.generated, serial=self._serial,
+                                    entries=bool(self._types))
 
     def _to_idle(self) -> None:
         self._state = _IDLE

@@ -11,6 +11,12 @@ language; an unknown name raises :class:`~monitors.errors.ConfigError`.
 (:mod:`monitors.definitions`): named with ``dereference`` it replaces it, named alone
 it is the dereference monitor with that option.
 
+``expected_types`` (Java) is the dereference monitor that also drops members whose
+reported type the site cannot use (:mod:`monitors.expected`: ``void`` inside an
+expression, provably safe); ``expected_types_strict`` adds the opt-in heuristic
+(primitive members where a class type is declared). Like ``definition_sites`` they
+replace ``dereference``.
+
 ``syntax`` (Python, Java, Go) is the bracket guard of :mod:`monitors.syntax`: no
 server, it reads the prompt and the suffix's first line.
 
@@ -77,11 +83,16 @@ MONITORS: dict[str, MonitorEntry] = {
         MonitorEntry("keyword_arguments", KeywordArgumentMonitor, frozenset({"python"})),
         MonitorEntry("definition_sites", lambda spec, prefix: DereferenceMonitor(spec, prefix, definition_sites=True),
                      frozenset({"python"})),
+        MonitorEntry("expected_types", lambda spec, prefix: DereferenceMonitor(spec, prefix, expected_types=True),
+                     frozenset({"java"})),
+        MonitorEntry("expected_types_strict",
+                     lambda spec, prefix: DereferenceMonitor(spec, prefix, strict_types=True), frozenset({"java"})),
         MonitorEntry("syntax", SyntaxMonitor, SYNTAX_LANGUAGES, suffix=True),
     )
 }
 #: Names that replace another monitor when both are chosen (one monitor, one option).
-REPLACES: dict[str, str] = {"definition_sites": "dereference"}
+REPLACES: dict[str, str] = {"definition_sites": "dereference", "expected_types": "dereference",
+                             "expected_types_strict": "dereference"}
 #: Every name a configuration may use: the monitors, and ``"all"``.
 KNOWN_MONITORS: tuple[str, ...] = (*MONITORS, "all")
 #: The monitors used when neither a request, a flag nor ``mgd.toml`` names any.

@@ -75,6 +75,8 @@ CONFIGS: dict[str, RunConfig] = {
     "mgd+calls": RunConfig("mgd+calls", monitors=True, names=(*_BASE, "arguments", "keyword_arguments")),
     "mgd+defsites": RunConfig("mgd+defsites", monitors=True, names=(*_BASE, "definition_sites")),
     "mgd+syntax": RunConfig("mgd+syntax", monitors=True, names=(*_BASE, "syntax")),
+    "mgd+types": RunConfig("mgd+types", monitors=True, names=(*_BASE, "expected_types")),
+    "mgd+strict": RunConfig("mgd+strict", monitors=True, names=(*_BASE, "expected_types_strict")),
     "mgd+new": RunConfig("mgd+new", monitors=True,
                          names=(*_BASE, "arguments", "keyword_arguments", "definition_sites", "syntax")),
 }

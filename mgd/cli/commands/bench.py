@@ -286,8 +286,9 @@ def register(sub: Any) -> None:
                    help="where the cases' relative workspaces are (default: the cases file's directory)")
     r.add_argument("--configs", default="plain,mgd",
                    help="comma list of plain, mgd, heal, mgd+heal, default (what `mgd generate` does with no flags), "
-                        "mgd+calls, mgd+defsites, mgd+syntax, mgd+new (the default monitors plus the call-syntax, "
-                        "definition-site and syntax-guard monitors; docs/monitors.md) (default: plain,mgd)")
+                        "mgd+calls, mgd+defsites, mgd+syntax, mgd+types, mgd+strict (Java expected types: safe, "
+                        "heuristic), mgd+new (the dereference monitor plus the call-syntax, definition-site and "
+                        "syntax-guard monitors; docs/monitors.md) (default: plain,mgd)")
     r.add_argument("--engine", choices=ENGINES, default="hf",
                    help="hf: transformers; vllm: offline vLLM with the mgd processor; "
                         "remote: OpenAI-compatible endpoints (mgd serve, vllm serve + plugin), cases sharded (default: hf)")

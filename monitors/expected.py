@@ -1,0 +1,265 @@
+"""Expected types at a member-access site (Java): which members cannot be the value there.
+
+After ``obj.`` the dereference monitor knows every legal member; with expected types on
+it also drops members whose *type* cannot be used at that site, from what the server
+reports per completion item (JDT LS: ``detail`` ``Book.getYear() : int``).
+
+Two rules, each a pure function of the text before the dot and the member's type:
+
+* **void at a value site** (``expected_types``, provably safe): a ``void`` method cannot
+  be part of a larger expression. The site is a value site when the member access
+  (its whole receiver chain, see :func:`receiver_start`) follows ``=`` (any assignment or
+  comparison operator), ``return``, a unary/binary operator, ``[``, or ``(``/``,`` of a
+  call, condition or parenthesised expression (not a ``for``/``try``/``catch`` header,
+  where an expression statement may stand). A statement start (``;``, ``{``, ``}``,
+  ``)``), a lambda arrow ``->`` and ``:`` (labels, ``case``) are not value sites.
+* **primitive where a reference is declared** (``expected_types_strict``, a heuristic,
+  opt-in): in ``T name = obj.`` with ``T`` a class type (not ``Object``, a boxed type,
+  ``Number``, ``Comparable``, ``Serializable``, ``CharSequence``, ``var`` or a type
+  variable), a member of a primitive type cannot reach ``T`` through a further member
+  access; only an operator could (``obj.size() > 0 ? a : b``), so this is not provably
+  safe and stays off by default.
+
+A member name is dropped only if *every* item of that name is dropped (overloads), and
+the monitor never drops every candidate (the rule then fails open for that site).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+__all__ = [
+    "declared_type",
+    "is_value_site",
+    "member_type",
+    "receiver_start",
+    "unusable",
+]
+
+_PRIMITIVES: Final = frozenset({"int", "long", "short", "byte", "char", "boolean", "float", "double"})
+#: Declared types a primitive may reach by boxing or conversion (or that anything fits).
+_PERMISSIVE: Final = frozenset({
+    "Object", "Integer", "Long", "Short", "Byte", "Character", "Boolean", "Float", "Double", "Number",
+    "Comparable", "Serializable", "CharSequence", "Constable", "ConstantDesc", "var",
+    "java.lang.Object", "java.io.Serializable",
+})
+_KEYWORDS_BEFORE_PAREN_NOT_VALUE: Final = frozenset({"for", "try", "catch"})
+_VALUE_WORDS: Final = frozenset({"return", "throw", "assert", "yield"})
+_NOT_TYPE_WORDS: Final = frozenset({
+    "return", "throw", "new", "else", "case", "assert", "yield", "instanceof", "package", "import",
+})
+_DECLARATION = re.compile(
+    r"(?:^|[;{}(\s])(?:final\s+)?"
+    r"(?P<type>[A-Za-z_$][\w$]*(?:\s*\.\s*[A-Za-z_$][\w$]*)*(?:\s*<[^;=(){}]*>)?(?:\s*\[\s*\])*)"
+    r"\s+[A-Za-z_$][\w$]*\s*=\s*$"
+)
+_TYPE_VARIABLE = re.compile(r"[A-Z][A-Z0-9]?")
+
+
+def member_type(detail: str | None) -> str | None:
+    """The type a completion item's ``detail`` reports (JDT LS ``Book.getYear() : int``)."""
+    if not detail:
+        return None
+    cut = detail.rfind(" : ")
+    if cut < 0:
+        return None
+    out = detail[cut + 3 :].strip()
+    return out or None
+
+
+def receiver_start(text: str, dot: int) -> int:
+    """Where the receiver expression of the member-access dot at ``dot`` starts.
+
+    Walks back over identifiers, dots, balanced ``(...)``/``[...]``/``<...>`` groups,
+    string literals and ``new``: ``foo(a, b).bar[0].`` -> the offset of ``foo``.
+    """
+    i = dot
+    while i > 0:
+        j = i - 1
+        while j >= 0 and text[j] in " \t\r\n":
+            j -= 1
+        if j < 0:
+            return 0
+        ch = text[j]
+        if ch in ")]":
+            k = _open_of(text, j)
+            if k is None:
+                return i
+            i = k
+            continue
+        if ch == ">" and i < len(text) and text[i] == "(":  # ``new Foo<>(`` / ``List.<T>of(``
+            k = _generic_open(text, j)
+            if k is None:
+                return i
+            i = k
+            continue
+        if ch == '"':
+            k = text.rfind('"', 0, j)
+            while k > 0 and text[k - 1] == "\\":
+                k = text.rfind('"', 0, k - 1)
+            if k < 0:
+                return i
+            i = k
+            continue
+        word = _word_before(text, j + 1)
+        if word and not word[0].isdigit():
+            if word in _NOT_TYPE_WORDS:
+                return i
+            i = j + 1 - len(word)
+            # ``new Foo(`` keeps going over ``new``; ``a.b`` over the dot before ``b``.
+            k = i - 1
+            while k >= 0 and text[k] in " \t\r\n":
+                k -= 1
+            if k >= 0 and text[k] == ">":  # explicit type arguments: ``List.<String>of(``
+                g = _generic_open(text, k)
+                if g is not None:
+                    k = g - 1
+                    while k >= 0 and text[k] in " \t\r\n":
+                        k -= 1
+            if k >= 0 and text[k] == ".":
+                i = k
+                continue
+            if k >= 2 and text[k - 2 : k + 1] == "new" and (k < 3 or not _is_ident(text[k - 3])):
+                i = k - 2
+            return i
+        return i
+    return 0
+
+
+def _is_ident(ch: str) -> bool:
+    return ch.isalnum() or ch in "_$" or ord(ch) >= 0x80
+
+
+def _generic_open(text: str, close: int) -> int | None:
+    """The ``<`` that the ``>`` at ``close`` closes, when what lies between reads as type arguments."""
+    depth = 0
+    i = close
+    while i >= 0:
+        ch = text[i]
+        if ch == ">":
+            depth += 1
+        elif ch == "<":
+            depth -= 1
+            if depth == 0:
+                return i
+        elif not (_is_ident(ch) or ch in " \t\r\n,.?[]&"):
+            return None
+        i -= 1
+    return None
+
+
+def _open_of(text: str, close: int) -> int | None:
+    """The offset of the bracket that ``text[close]`` closes (strings skipped roughly)."""
+    pairs = {")": "(", "]": "["}
+    stack = [text[close]]
+    i = close - 1
+    while i >= 0:
+        ch = text[i]
+        if ch == '"':
+            k = text.rfind('"', 0, i)
+            if k < 0:
+                return None
+            i = k - 1
+            continue
+        if ch in ")]":
+            stack.append(ch)
+        elif ch in "([":
+            if pairs[stack[-1]] != ch:
+                return None
+            stack.pop()
+            if not stack:
+                return i
+        elif ch in ";{}":
+            return None
+        i -= 1
+    return None
+
+
+def _word_before(text: str, end: int) -> str:
+    """The identifier ending right before ``end`` (after blanks), or ``""``."""
+    j = end - 1
+    while j >= 0 and text[j] in " \t\r\n":
+        j -= 1
+    k = j
+    while k >= 0 and _is_ident(text[k]):
+        k -= 1
+    return text[k + 1 : j + 1]
+
+
+def _innermost_open(text: str, end: int) -> int | None:
+    """The offset of the innermost bracket open at ``end`` within the statement, or None."""
+    depth = 0
+    i = end - 1
+    while i >= 0:
+        ch = text[i]
+        if ch in ")]":
+            depth += 1
+        elif ch in "([":
+            if depth == 0:
+                return i
+            depth -= 1
+        elif ch in ";{}" and depth == 0:
+            return None
+        i -= 1
+    return None
+
+
+def is_value_site(text: str, dot: int) -> bool:
+    """Whether the member access at ``dot`` is part of a larger expression (see module doc)."""
+    start = receiver_start(text, dot)
+    j = start - 1
+    while j >= 0 and text[j] in " \t\r\n":
+        j -= 1
+    if j < 0:
+        return False
+    ch = text[j]
+    if ch == "=":
+        return True
+    if ch == ">":
+        return j == 0 or text[j - 1] != "-"  # ``->``: a lambda body may be a statement
+    if ch in "+-*/%&|^!~?<[":
+        return True
+    if ch == "(":
+        return _word_before(text, j) not in _KEYWORDS_BEFORE_PAREN_NOT_VALUE
+    if ch == ",":
+        k = _innermost_open(text, j)
+        if k is None:
+            return False
+        return text[k] == "[" or _word_before(text, k) not in _KEYWORDS_BEFORE_PAREN_NOT_VALUE
+    if _is_ident(ch):
+        return _word_before(text, j + 1) in _VALUE_WORDS
+    return False
+
+
+def declared_type(text: str, dot: int) -> str | None:
+    """``T`` when the member access at ``dot`` initialises a declaration ``T name = ...``."""
+    start = receiver_start(text, dot)
+    line_start = max(text.rfind("\n", 0, start), text.rfind(";", 0, start), text.rfind("{", 0, start))
+    m = _DECLARATION.search(text, line_start + 1 if line_start >= 0 else 0, start)
+    if m is None:
+        return None
+    t = re.sub(r"\s+", "", m.group("type"))
+    head = t.split("<", 1)[0]
+    if head in _NOT_TYPE_WORDS:
+        return None
+    return t
+
+
+def _reaches_only_primitive(expected: str) -> bool:
+    """Whether a primitive value can never be (converted to) ``expected`` by assignment."""
+    base = expected.split("<", 1)[0]
+    if expected.endswith("]"):
+        return True  # an array type
+    return not (base in _PRIMITIVES or base in _PERMISSIVE or _TYPE_VARIABLE.fullmatch(base))
+
+
+def unusable(member: str | None, *, value_site: bool, expected: str | None, strict: bool) -> bool:
+    """Whether a member of type ``member`` cannot be used at the site."""
+    if member is None:
+        return False
+    if member == "void":
+        return value_site
+    if strict and expected is not None and member in _PRIMITIVES:
+        return _reaches_only_primitive(expected)
+    return False

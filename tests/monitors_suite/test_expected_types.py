@@ -1,0 +1,194 @@
+"""Expected types (Java): the site rules of monitors.expected and the monitor that uses them."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitors.base import CompletionEntry, CompletionFacts, ItemKind
+from monitors.dereference import DereferenceMonitor
+from monitors.expected import declared_type, is_value_site, member_type, receiver_start, unusable
+from monitors.languages import get_language
+from monitors.registry import build_monitors
+
+JAVA = get_language("java")
+
+# Items as JDT LS reports them at ``b.`` (detail ``Owner.member(...) : type``).
+ITEMS = (
+    ("title", ItemKind.Field, "Main.Book.title : String"),
+    ("year", ItemKind.Field, "Main.Book.year : int"),
+    ("getYear", ItemKind.Method, "Book.getYear() : int"),
+    ("copy", ItemKind.Method, "Book.copy() : Book"),
+    ("print", ItemKind.Method, "Book.print() : void"),
+    ("wait", ItemKind.Method, "Object.wait() : void"),
+    ("wait", ItemKind.Method, "Object.wait(long arg0) : void"),
+    ("render", ItemKind.Method, "Book.render() : void"),
+    ("render", ItemKind.Method, "Book.render(int arg0) : String"),  # an overload with a value
+)
+
+
+def at_dot(text: str) -> int:
+    assert text.endswith(".")
+    return len(text) - 1
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("String t = b.", True),
+        ("x += b.", True),
+        ("return b.", True),
+        ("take(b.", True),
+        ("take(a, b.", True),
+        ("take(a, lib.get(i).", True),
+        ("if (b.", True),
+        ("x == b.", True),
+        ("arr[b.", True),
+        ("y = !b.", True),
+        ("cond ? b.", True),
+        ("Book c = new Book(1).", True),
+        ('String s = "abc".', True),
+        ("    b.", False),
+        ("{ b.", False),
+        ("x = 1;\n    b.", False),
+        ("if (ok) b.", False),
+        ("xs.forEach(x -> b.", False),
+        ("for (b.", False),
+        ("for (int i = 0; i < n; i++, b.", False),
+        ("case 1: b.", False),
+        ("    lib.get(i).", False),
+        ("    new Book(1).", False),
+        ("else b.", False),
+    ],
+)
+def test_value_site(text: str, value: bool) -> None:
+    assert is_value_site(text, at_dot(text)) is value
+
+
+def test_receiver_start() -> None:
+    text = "x = foo(a, b).bar[0].baz."
+    assert text[receiver_start(text, at_dot(text)) :] == "foo(a, b).bar[0].baz."
+    text = "y = new Foo<>(1).get()."
+    assert text[receiver_start(text, at_dot(text)) :] == "new Foo<>(1).get()."
+    text = "    x = List.<String>of(a)."
+    assert text[receiver_start(text, at_dot(text)) :] == "List.<String>of(a)."
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("    String t = b.", "String"),
+        ("    final Map<String, Integer> m = lib.", "Map<String,Integer>"),
+        ("    int[] xs = b.", "int[]"),
+        ("    java.util.List<Book> all = lib.", "java.util.List<Book>"),
+        ("    t = b.", None),
+        ("    return b.", None),
+        ("    take(b.", None),
+        ("    x == b.", None),
+    ],
+)
+def test_declared_type(text: str, expected: str | None) -> None:
+    assert declared_type(text, at_dot(text)) == expected
+
+
+def test_member_type() -> None:
+    assert member_type("Book.getYear() : int") == "int"
+    assert member_type("Main.Book.title : String") == "String"
+    assert member_type("List.toArray(T[] arg0) : T[]") == "T[]"
+    assert member_type("Map<K, V>.entrySet() : Set<Entry<K, V>>") == "Set<Entry<K, V>>"
+    assert member_type(None) is None
+    assert member_type("int") is None  # no type reported in a form we know
+
+
+def test_unusable_rules() -> None:
+    assert unusable("void", value_site=True, expected=None, strict=False)
+    assert not unusable("void", value_site=False, expected=None, strict=False)
+    assert not unusable("int", value_site=True, expected="Book", strict=False)  # only strict judges types
+    assert unusable("int", value_site=True, expected="Book", strict=True)
+    assert unusable("boolean", value_site=True, expected="String", strict=True)
+    assert unusable("long", value_site=True, expected="ZipEntry", strict=True)
+    for fits in ("int", "long", "Integer", "Object", "Number", "T", "Comparable<Integer>", "var", "boolean"):
+        assert not unusable("int", value_site=True, expected=fits, strict=True), fits
+    assert not unusable("Class<?>", value_site=True, expected="int", strict=True)  # may reach int via a member
+    assert not unusable(None, value_site=True, expected="Book", strict=True)
+
+
+def facts_for(m: DereferenceMonitor, items=ITEMS) -> CompletionFacts:
+    need = m.need()
+    assert need is not None and need.entries
+    entries = tuple(CompletionEntry(n, int(k), d, n) for n, k, d in items)
+    return CompletionFacts(need.serial, frozenset(n for n, _, _ in items), entries=entries)
+
+
+def candidates(m: DereferenceMonitor) -> set[str]:
+    c = m.constraint()
+    assert c is not None
+    return {x.decode() for x in c.candidates}
+
+
+PROMPT = "class Main {\n  static String show(Book b) {\n"
+
+
+def test_monitor_drops_void_members_inside_an_expression() -> None:
+    m = DereferenceMonitor(JAVA, PROMPT + "    String t = b.", expected_types=True)
+    m.provide(facts_for(m))
+    # ``render`` stays: one overload returns a value.
+    assert candidates(m) == {"title", "year", "getYear", "copy", "render"}
+    assert m.stats.extra["type_filtered"] == 2
+
+
+def test_monitor_keeps_void_members_at_a_statement() -> None:
+    m = DereferenceMonitor(JAVA, PROMPT + "    b.", expected_types=True)
+    m.provide(facts_for(m))
+    assert candidates(m) == {"title", "year", "getYear", "copy", "render", "print", "wait"}
+    assert m.stats.extra["type_filtered"] == 0
+
+
+def test_strict_drops_primitives_where_a_class_is_declared() -> None:
+    m = DereferenceMonitor(JAVA, PROMPT + "    Book c = b.", strict_types=True)
+    m.provide(facts_for(m))
+    assert candidates(m) == {"title", "copy", "render"}
+    safe = DereferenceMonitor(JAVA, PROMPT + "    Book c = b.", expected_types=True)
+    safe.provide(facts_for(safe))
+    assert candidates(safe) == {"title", "year", "getYear", "copy", "render"}
+
+
+def test_fails_open_when_every_candidate_would_go() -> None:
+    m = DereferenceMonitor(JAVA, PROMPT + "    String t = b.", expected_types=True)
+    m.provide(facts_for(m, items=ITEMS[4:6]))
+    assert candidates(m) == {"print", "wait"}
+    assert m.stats.extra["type_open"] == 1
+
+
+def test_typed_prefix_counts_for_failing_open() -> None:
+    # ``b.pr`` typed: only ``print`` matches, and it is void: keep it rather than mask everything.
+    m = DereferenceMonitor(JAVA, PROMPT + "    String t = b.pr", expected_types=True)
+    m.provide(facts_for(m))
+    assert candidates(m) == {"print"}
+
+
+def test_without_entries_the_monitor_is_plain_dereference() -> None:
+    m = DereferenceMonitor(JAVA, PROMPT + "    String t = b.", expected_types=True)
+    need = m.need()
+    assert need is not None
+    m.provide(CompletionFacts(need.serial, frozenset({"print", "title"})))
+    assert candidates(m) == {"print", "title"}
+
+
+def test_fork_keeps_the_site() -> None:
+    m = DereferenceMonitor(JAVA, PROMPT + "    String t = b.", expected_types=True)
+    f = m.fork()
+    f.provide(facts_for(f))
+    assert "print" not in candidates(f)
+
+
+def test_registry_names() -> None:
+    mons = build_monitors(["expected_types"], JAVA, PROMPT + "    String t = b.")
+    assert len(mons) == 1 and isinstance(mons[0], DereferenceMonitor)
+    need = mons[0].need()
+    assert need is not None and need.entries
+    # Python: not applicable, and plain dereference asks for no entries.
+    py = build_monitors(["dereference", "expected_types"], get_language("python"), "x = a.")
+    assert len(py) == 1 and not py[0].need().entries
+    both = build_monitors(["dereference", "expected_types"], JAVA, PROMPT + "    String t = b.")
+    assert len(both) == 1  # expected_types replaces dereference
+    assert not DereferenceMonitor(get_language("python"), "x = a.", expected_types=True).need().entries
