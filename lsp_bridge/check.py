@@ -4,6 +4,11 @@ Used by tests, the demo and benchmarks. For each member-access dot in the
 completion (and a dot that ends the prompt), it asks the language server for
 the completions at that point — the document being prefix + completion up to
 the dot + suffix — and says whether the identifier that follows is among them.
+
+Python definition sites: ``self.total = 0`` defines ``total`` (no completion list can
+hold it), so a name after a bare ``self.`` that the server does not list but that is
+being assigned (:func:`monitors.definitions.assignment_state`) is legal, reported with
+``definition=True``; ``self.total.append(x)`` with an unlisted ``total`` is not.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from pathlib import Path
 
 from lsp_bridge.pool import ServerPool
 from lsp_bridge.servers import ServerSpec
+from monitors.definitions import assignment_state
 from monitors.errors import LspError
 from monitors.identifiers import IDENT_CLASS
 from monitors.languages import LanguageSpec
@@ -35,6 +41,8 @@ class MemberAccess:
     name: str
     legal: bool | None
     candidates: int
+    #: A new attribute defined by assignment (Python ``self.x = ...``): legal, unlisted.
+    definition: bool = False
 
 
 def member_access_dots(language: LanguageSpec, prefix: str, completion: str) -> list[tuple[int, str]]:
@@ -80,10 +88,21 @@ async def check_member_accesses(
         if not name:
             continue
         cut_off = open_end and dot + 1 + len(name) == len(completion)
-        out.append(
-            await _check_one(pool, spec, workspace, file, prefix, completion, suffix, dot, name, cut_off, timeout)
-        )
+        found = await _check_one(pool, spec, workspace, file, prefix, completion, suffix, dot, name, cut_off, timeout)
+        if found.legal is False and _defines(language, prefix + completion, len(prefix) + dot, name):
+            found = MemberAccess(dot, name, True, found.candidates, definition=True)
+        out.append(found)
     return out
+
+
+def _defines(language: LanguageSpec, text: str, dot: int, name: str) -> bool:
+    """Whether ``self.<name>`` at ``dot`` in ``text`` is being assigned (Python)."""
+    if language.name != "python" or text[max(dot - 4, 0) : dot] != "self":
+        return False
+    if dot > 4 and (text[dot - 5] == "." or text[dot - 5].isalnum() or text[dot - 5] == "_"):
+        return False
+    after = text[dot + 1 + len(name) :].split("\n", 1)[0]
+    return assignment_state(after.encode("utf-8")) == "ok"
 
 
 async def _check_one(

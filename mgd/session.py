@@ -37,7 +37,7 @@ from monitors.errors import WorkspaceError
 from monitors.guide import SequenceGuide
 from monitors.healing import wrap_healing
 from monitors.languages import LanguageSpec, get_language
-from monitors.registry import DEFAULT_MONITORS, build_monitors
+from monitors.registry import build_monitors, default_monitors
 from monitors.vocab import VocabIndex
 
 __all__ = ["MgdSession", "SessionConfig"]
@@ -119,13 +119,14 @@ class MgdSession:
     def monitor_names(self, language: LanguageSpec, workspace: str | Path | None = None,
                       requested: Iterable[str] | None = None) -> tuple[str, ...]:
         """The monitors for ``language``: ``requested`` (per request), else the
-        session's (flags), else ``mgd.toml``'s, else :data:`DEFAULT_MONITORS`."""
+        session's (flags), else ``mgd.toml``'s, else the language's default
+        (:func:`monitors.registry.default_monitors`)."""
         if requested is not None:
             return tuple(requested)
         if self.config.monitors is not None:
             return self.config.monitors
         configured = self.settings(workspace).configured_monitors(language.name)
-        return configured if configured is not None else DEFAULT_MONITORS
+        return configured if configured is not None else default_monitors(language.name)
 
     def check_workspace(self, workspace: str | Path, file: str | Path) -> tuple[Path, Path]:
         """Resolve ``file`` inside ``workspace`` and the workspace inside the allowed roots."""

@@ -20,9 +20,11 @@ replace ``dereference``.
 ``syntax`` (Python, Java, Go) is the bracket guard of :mod:`monitors.syntax`: no
 server, it reads the prompt and the suffix's first line.
 
-The default set stays :data:`DEFAULT_MONITORS` (``["dereference"]``): the other monitors add a request per site (a signature help at
-every call) and change what gets generated, so they are opted into per language
-(``monitors = [...]`` in ``mgd.toml``) or per request.
+The default set is per language (:func:`default_monitors`): Python also gets the call
+monitors, definition sites and the syntax guard, which the ablations showed to remove
+errors without adding others; every other language keeps :data:`DEFAULT_MONITORS`
+(``["dereference"]``). Others are opted into per language (``monitors = [...]`` in
+``mgd.toml``) or per request.
 """
 
 from __future__ import annotations
@@ -42,12 +44,14 @@ from monitors.syntax import SyntaxMonitor
 __all__ = [
     "DEFAULT_MONITORS",
     "KNOWN_MONITORS",
+    "LANGUAGE_DEFAULTS",
     "MONITORS",
     "REPLACES",
     "MonitorEntry",
     "applicable_monitors",
     "build_monitors",
     "check_monitor_names",
+    "default_monitors",
 ]
 
 
@@ -95,8 +99,19 @@ REPLACES: dict[str, str] = {"definition_sites": "dereference", "expected_types":
                              "expected_types_strict": "dereference"}
 #: Every name a configuration may use: the monitors, and ``"all"``.
 KNOWN_MONITORS: tuple[str, ...] = (*MONITORS, "all")
-#: The monitors used when neither a request, a flag nor ``mgd.toml`` names any.
+#: The monitors used when neither a request, a flag nor ``mgd.toml`` names any, for a
+#: language without its own entry in :data:`LANGUAGE_DEFAULTS`.
 DEFAULT_MONITORS: tuple[str, ...] = ("dereference",)
+#: Per-language defaults, chosen by the issue-20 ablations (docs/monitors.md, measured on
+#: development splits, confirmed on the report split: benchmarks/results/eval/).
+LANGUAGE_DEFAULTS: dict[str, tuple[str, ...]] = {
+    "python": ("dereference", "arguments", "keyword_arguments", "definition_sites", "syntax"),
+}
+
+
+def default_monitors(language: str) -> tuple[str, ...]:
+    """The monitors ``language`` gets when nothing names any (see :data:`LANGUAGE_DEFAULTS`)."""
+    return LANGUAGE_DEFAULTS.get(language, DEFAULT_MONITORS)
 
 
 def check_monitor_names(names: Iterable[str], where: str = "monitors") -> tuple[str, ...]:

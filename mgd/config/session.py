@@ -27,7 +27,7 @@ class SessionConfig:
     ``server``: a preset name (``jedi``, ``pyright``) or a :class:`ServerSpec`;
     None: ``[languages.X] server`` in ``mgd.toml``, else the language's default.
     ``monitors``: monitor names for every language (None: ``[languages.X]
-    monitors`` in ``mgd.toml``, else :data:`~monitors.registry.DEFAULT_MONITORS`).
+    monitors`` in ``mgd.toml``, else :func:`~monitors.registry.default_monitors`).
     ``wait_ms``: how long one decoding step may wait for a language server before
     failing open, in milliseconds like every wait budget of mgd (a synchronous
     engine waits for the server's answer; the first request in a file can take

@@ -48,8 +48,8 @@ class RunConfig:
     """One decoding configuration of a run.
 
     ``names``: the monitors every case uses (a case's ``monitors`` key, which every
-    engine honours); None: the session's choice (``mgd.toml``, else
-    :data:`~monitors.registry.DEFAULT_MONITORS`), as ``mgd generate`` without
+    engine honours); None: the session's choice (``mgd.toml``, else the language's
+    default, :func:`~monitors.registry.default_monitors`), as ``mgd generate`` without
     ``--monitors``.
     """
 
@@ -65,12 +65,13 @@ _BASE = DEFAULT_MONITORS
 
 #: Known configuration names. ``default`` is what ``mgd generate`` does with no flags
 #: (GenerateOptions' defaults, the default monitors; tests/evaluation/test_configs.py
-#: checks it against the CLI); ``mgd+X`` adds one mechanism to the default monitors.
+#: checks it against the CLI: the language's default monitors); ``mgd`` is the dereference
+#: monitor alone (the paper's), ``mgd+X`` adds one mechanism to it.
 CONFIGS: dict[str, RunConfig] = {
     "plain": RunConfig("plain", monitors=False),
-    "mgd": RunConfig("mgd", monitors=True),
+    "mgd": RunConfig("mgd", monitors=True, names=_BASE),
     "heal": RunConfig("heal", monitors=False, heal=True),
-    "mgd+heal": RunConfig("mgd+heal", monitors=True, heal=True),
+    "mgd+heal": RunConfig("mgd+heal", monitors=True, heal=True, names=_BASE),
     "default": RunConfig("default", monitors=_DEFAULT.monitors, heal=default_heal(_DEFAULT.monitors)),
     "mgd+calls": RunConfig("mgd+calls", monitors=True, names=(*_BASE, "arguments", "keyword_arguments")),
     "mgd+defsites": RunConfig("mgd+defsites", monitors=True, names=(*_BASE, "definition_sites")),

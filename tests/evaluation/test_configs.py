@@ -56,5 +56,18 @@ def test_names_reach_every_case(tmp_path: Path) -> None:
     rec = _Recorder()
     generate_config(rec, CONFIGS["mgd+syntax"], cases, RunSettings(max_new_tokens=4), tmp_path, progress=False)
     generate_config(rec, CONFIGS["mgd"], cases, RunSettings(max_new_tokens=4), tmp_path, progress=False)
+    generate_config(rec, CONFIGS["default"], cases, RunSettings(max_new_tokens=4), tmp_path, progress=False)
+    # ``mgd`` is pinned to the dereference monitor (the paper's), whatever the defaults
+    # become; ``default`` leaves the choice to the session (the language's default).
     assert rec.seen == [("c0", [*DEFAULT_MONITORS, "syntax"]), ("c1", [*DEFAULT_MONITORS, "syntax"]),
-                        ("c0", None), ("c1", None)]
+                        ("c0", ["dereference"]), ("c1", ["dereference"]), ("c0", None), ("c1", None)]
+
+
+def test_language_defaults() -> None:
+    from monitors.registry import LANGUAGE_DEFAULTS, default_monitors
+
+    assert default_monitors("python") == LANGUAGE_DEFAULTS["python"]
+    assert set(default_monitors("python")) == set(CONFIGS["mgd+new"].names)
+    assert default_monitors("go") == DEFAULT_MONITORS == ("dereference",)
+    for names in LANGUAGE_DEFAULTS.values():
+        check_monitor_names(names)
