@@ -10,7 +10,7 @@ import pytest
 
 from mgd.engines.generate import GenerateOptions, Prompt
 from monitors.expected import member_type
-from tests.monitors_suite.test_sites_e2e import JAVA, ZOO, gen, jdtls  # noqa: F401 - fixtures
+from .test_sites_e2e import JAVA, ZOO, gen, jdtls  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.e2e
 
