@@ -6,8 +6,8 @@ the completions at that point — the document being prefix + completion up to
 the dot + suffix — and says whether the identifier that follows is among them.
 
 Python definition sites: ``self.total = 0`` defines ``total`` (no completion list can
-hold it), so a name after a bare ``self.`` that the server does not list but that is
-being assigned (:func:`monitors.definitions.assignment_state`) is legal, reported with
+hold it), so a name after a bare ``self.`` that starts a statement, that the server does
+not list but that is being assigned (:func:`monitors.definitions.assignment_state`) is legal, reported with
 ``definition=True``; ``self.total.append(x)`` with an unlisted ``total`` is not.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from lsp_bridge.pool import ServerPool
 from lsp_bridge.servers import ServerSpec
-from monitors.definitions import assignment_state
+from monitors.definitions import assignment_state, self_statement
 from monitors.errors import LspError
 from monitors.identifiers import IDENT_CLASS
 from monitors.languages import LanguageSpec
@@ -96,10 +96,8 @@ async def check_member_accesses(
 
 
 def _defines(language: LanguageSpec, text: str, dot: int, name: str) -> bool:
-    """Whether ``self.<name>`` at ``dot`` in ``text`` is being assigned (Python)."""
-    if language.name != "python" or text[max(dot - 4, 0) : dot] != "self":
-        return False
-    if dot > 4 and (text[dot - 5] == "." or text[dot - 5].isalnum() or text[dot - 5] == "_"):
+    """Whether ``self.<name>`` at ``dot`` in ``text`` starts a statement that assigns it (Python)."""
+    if language.name != "python" or not self_statement(text, dot):
         return False
     after = text[dot + 1 + len(name) :].split("\n", 1)[0]
     return assignment_state(after.encode("utf-8")) == "ok"

@@ -191,6 +191,11 @@ class IdentifierConstraint:
 
     candidates: frozenset[bytes]
     typed: bytes = b""
+    #: A soft preference among the candidates (expected types): the engines add ``bonus``
+    #: to the logits of the allowed tokens that spell (the start of) one of these. Empty
+    #: (or ``bonus`` 0): none. Nothing is forbidden by it.
+    preferred: frozenset[bytes] = frozenset()
+    bonus: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

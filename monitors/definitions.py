@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
-__all__ = ["AUGMENTED", "assignment_state"]
+__all__ = ["AUGMENTED", "assignment_state", "self_statement"]
 
 #: Augmented assignment operators (Python 3), longest first.
 AUGMENTED: Final = (b"**=", b"//=", b">>=", b"<<=", b"+=", b"-=", b"*=", b"/=", b"%=", b"@=", b"&=", b"|=", b"^=")
@@ -37,3 +37,14 @@ def assignment_state(after: bytes) -> Literal["ok", "partial", "bad"]:
     if u.startswith(AUGMENTED):
         return "ok"
     return "partial" if u in _PARTIAL else "bad"
+
+
+def self_statement(text: str, dot: int) -> bool:
+    """Whether the dot at ``dot`` follows a bare ``self`` that starts a statement (a line's
+    first code, or after ``;``): only there can ``self.x = ...`` define ``x``. Inside an
+    expression (``f(self.x)``, ``a + self.x``) a new name could only be used."""
+    start = dot - 4
+    if start < 0 or text[start:dot] != "self":
+        return False
+    line = text[text.rfind("\n", 0, start) + 1 : start]
+    return not line[line.rfind(";") + 1 :].strip()

@@ -43,7 +43,8 @@ usable identifier name) and, in ``extra``: ``violations``, ``accepted``,
 (answers to a need that is no longer current) and ``rerequests``. The glue counts
 ``constrained_steps``, ``fallbacks`` and ``lsp_ms``.
 
-Definition sites (``definition_sites=True``, Python only): after ``self.`` a name
+Definition sites (``definition_sites=True``, Python only): after ``self.`` at the start
+of a statement a name
 the server does not list is allowed too, but only where it is being assigned
 (:class:`~monitors.base.DefinitionConstraint`, rule in :mod:`monitors.definitions`):
 ``self.total = 0`` defines ``total``; ``self.total.append(x)`` with an unlisted
@@ -55,7 +56,10 @@ Expected types (``expected_types=True``, Java only): the need asks for the items
 types (:attr:`~monitors.base.CompletionNeed.entries`) and members the site cannot use
 are dropped (:mod:`monitors.expected`): ``void`` methods where the access is part of a
 larger expression; with ``strict_types`` also primitive members where a class type is
-declared (``Book b = lib.``). Never every candidate: then the rule fails open. Counters:
+expected (``Book b = lib.``). Never every candidate: then the rule fails open. Where the
+expected type is known (a declaration, ``return`` in a typed method), the members whose
+type fits it are *preferred* (:attr:`~monitors.base.IdentifierConstraint.preferred`,
+bonus :data:`PREFER_BONUS` on their logits; nothing forbidden). Counters:
 ``type_filtered`` (names dropped), ``type_open`` (sites where the rule would have dropped
 every candidate).
 
@@ -71,9 +75,9 @@ import dataclasses
 from typing import Final
 
 from monitors.base import CompletionFacts, CompletionNeed, DefinitionConstraint, IdentifierConstraint, MonitorStats
-from monitors.definitions import assignment_state
-from monitors.expected import declared_type, is_value_site, member_type, unusable
-from monitors.identifiers import IDENT_BYTES, is_ident_char, trailing_ident_length
+from monitors.definitions import assignment_state, self_statement
+from monitors.expected import expected_type, fits, is_value_site, member_type, unusable
+from monitors.identifiers import IDENT_BYTES, trailing_ident_length
 from monitors.languages import LanguageSpec
 from monitors.triggers import TriggerDetector
 
@@ -87,6 +91,8 @@ _EXTRA_KEYS = ("violations", "accepted", "missed", "stale_facts", "rerequests", 
                "type_filtered", "type_open")
 
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
+#: Logit bonus for members whose type fits the expected type (expected types; soft).
+PREFER_BONUS: Final = 3.0
 
 
 class DereferenceMonitor:
@@ -110,6 +116,7 @@ class DereferenceMonitor:
         "_incomplete",
         "_live",
         "_need",
+        "_preferred",
         "_serial",
         "_state",
         "_stats",
@@ -127,6 +134,7 @@ class DereferenceMonitor:
         self._types = ("strict" if strict_types else "safe") if java and (expected_types or strict_types) else ""
         self._value_site = False
         self._expected: str | None = None
+        self._preferred: frozenset[bytes] = frozenset()
         self._defsites = definition_sites and spec.name == "python"
         self._defsite = False
         self._after = b""
@@ -292,14 +300,21 @@ class DereferenceMonitor:
     def _usable_names(self, facts: CompletionFacts) -> frozenset[str]:
         """The facts' names, less the members the site cannot use (expected types)."""
         names = facts.names
+        self._preferred = frozenset()
         if not self._types or not facts.entries:
             return names
         strict = self._types == "strict"
         keep: set[str] = set()
         drop: set[str] = set()
+        fit: set[str] = set()
         for e in facts.entries:
-            bad = unusable(member_type(e.detail), value_site=self._value_site, expected=self._expected, strict=strict)
+            t = member_type(e.detail)
+            bad = unusable(t, value_site=self._value_site, expected=self._expected, strict=strict)
             (drop if bad else keep).add(e.name)
+            if self._expected is not None and fits(t, self._expected):
+                fit.add(e.name)
+        if fit & names and fit & names != names:
+            self._preferred = frozenset(n.encode("utf-8", "surrogatepass") for n in fit & names)
         dropped = (drop - keep) & names
         if not dropped:
             return names
@@ -327,6 +342,11 @@ class DereferenceMonitor:
                 c = DefinitionConstraint(frozenset(), b"", self._after)
             elif self._defsite:
                 c = DefinitionConstraint(frozenset(self._live), self._typed)
+            elif self._preferred:
+                live = frozenset(self._live)
+                preferred = self._preferred & live
+                c = IdentifierConstraint(live, self._typed, preferred,
+                                         PREFER_BONUS if preferred and preferred != live else 0.0)
             else:
                 c = IdentifierConstraint(frozenset(self._live), self._typed)
             self._constraint = c
@@ -341,6 +361,7 @@ class DereferenceMonitor:
         new._types = self._types
         new._value_site = self._value_site
         new._expected = self._expected
+        new._preferred = self._preferred
         new._after = self._after
         new._detector = self._detector.fork()
         new._decoder = _Utf8Decoder("replace")
@@ -386,11 +407,12 @@ class DereferenceMonitor:
 
     def _trigger(self, typed: bytes, dot: int) -> None:
         self._typed = typed
-        self._defsite = self._defsites and self._after_self(dot)
+        self._defsite = self._defsites and self_statement(self._detector.text, dot)
         if self._types:
             text = self._detector.text
             self._value_site = is_value_site(text, dot)
-            self._expected = declared_type(text, dot) if self._types == "strict" else None
+            self._expected = expected_type(text, dot)
+            self._preferred = frozenset()
         self._state = _WAITING
         self._live = []
         self._incomplete = False
@@ -401,14 +423,6 @@ class DereferenceMonitor:
             stats.late_triggers += 1
         self._new_need()
 
-    def _after_self(self, dot: int) -> bool:
-        """Whether the member-access dot at ``dot`` follows a bare ``self``."""
-        text = self._detector.text
-        start = dot - 4
-        if start < 0 or text[start:dot] != "self":
-            return False
-        return start == 0 or not (text[start - 1] == "." or is_ident_char(text[start - 1]))
-
     def _new_need(self) -> None:
         self._serial += 1
         self._need = CompletionNeed(offset=self._gen_len, generated=self.generated, serial=self._serial,
@@ -416,6 +430,7 @@ class DereferenceMonitor:
 
     def _to_idle(self) -> None:
         self._state = _IDLE
+        self._preferred = frozenset()
         self._after = b""
         self._need = None
         self._typed = b""

@@ -20,6 +20,12 @@ Two rules, each a pure function of the text before the dot and the member's type
   access; only an operator could (``obj.size() > 0 ? a : b``), so this is not provably
   safe and stays off by default.
 
+And one soft preference (``expected_types``): where the site has a known expected type
+(:func:`expected_type`: a declaration ``T name = obj.``, or ``return obj.`` in a method
+declared to return ``T``), the members whose type fits ``T`` (:func:`fits`: the same
+type, a primitive widening, boxing) are *preferred*: the engines add a bonus to their
+tokens' logits. Nothing is forbidden by it.
+
 A member name is dropped only if *every* item of that name is dropped (overloads), and
 the monitor never drops every candidate (the rule then fails open for that site).
 """
@@ -31,9 +37,12 @@ from typing import Final
 
 __all__ = [
     "declared_type",
+    "expected_type",
+    "fits",
     "is_value_site",
     "member_type",
     "receiver_start",
+    "return_type",
     "unusable",
 ]
 
@@ -263,3 +272,143 @@ def unusable(member: str | None, *, value_site: bool, expected: str | None, stri
     if strict and expected is not None and member in _PRIMITIVES:
         return _reaches_only_primitive(expected)
     return False
+
+
+_WIDENS: Final = {
+    "byte": {"short", "int", "long", "float", "double"},
+    "short": {"int", "long", "float", "double"},
+    "char": {"int", "long", "float", "double"},
+    "int": {"long", "float", "double"},
+    "long": {"float", "double"},
+    "float": {"double"},
+}
+_BOXES: Final = {"int": "Integer", "long": "Long", "short": "Short", "byte": "Byte", "char": "Character",
+                 "boolean": "Boolean", "float": "Float", "double": "Double"}
+_CONTROL: Final = frozenset({"if", "for", "while", "else", "do", "try", "catch", "finally", "switch",
+                             "synchronized", "static"})
+
+
+def _simple(t: str) -> str:
+    """``java.util.List<String>[]`` -> ``List[]``: the raw simple name with its array part."""
+    t = re.sub(r"\s+", "", t)
+    dims = t.count("[]")
+    raw = re.sub(r"<.*>", "", t).replace("[]", "")
+    return raw.rsplit(".", 1)[-1] + "[]" * dims
+
+
+def fits(member: str | None, expected: str | None) -> bool:
+    """Whether a value of type ``member`` can be assigned where ``expected`` is declared,
+    as far as names tell (the same type, a primitive widening, boxing or unboxing).
+    Subtypes are unknown here, so they do not fit."""
+    if member is None or expected is None:
+        return False
+    m, e = _simple(member), _simple(expected)
+    if m == e:
+        return True
+    if e in _WIDENS.get(m, ()):
+        return True
+    return _BOXES.get(m) == e or _BOXES.get(e) == m
+
+
+def return_type(text: str, at: int) -> str | None:
+    """The declared return type of the method whose body encloses offset ``at`` (None:
+    not in a method body, in a lambda, or ``void``)."""
+    i = at - 1
+    depth = 0
+    while i >= 0:
+        ch = text[i]
+        if ch == "}":
+            depth += 1
+        elif ch == "{":
+            if depth > 0:
+                depth -= 1
+            else:
+                kind, t = _block_header(text, i)
+                if kind == "method":
+                    return None if t == "void" else t
+                if kind != "control":
+                    return None  # a lambda, a class, an initializer: no declared return type
+        i -= 1
+    return None
+
+
+def _block_header(text: str, brace: int) -> tuple[str, str | None]:
+    """What opens the block at ``brace``: ("method", return type), ("control", None) for
+    ``if (...)``/``for``/``else``/..., or ("other", None)."""
+    head = _THROWS.sub("", text[max(0, brace - 600) : brace]).rstrip()
+    if head.endswith("->"):
+        return "other", None
+    if not head.endswith(")"):  # ``else {``, ``try {``, ``static {``, a class body, ``= {``
+        return ("control", None) if _word_before(head, len(head)) in _CONTROL else ("other", None)
+    k = _paren_open(head, len(head) - 1)
+    if k is None:
+        return "other", None
+    name = _word_before(head, k)
+    if not name or name in _CONTROL:
+        return ("control", None) if name in _CONTROL else ("other", None)
+    before = head[: len(head[:k].rstrip()) - len(name)]
+    cut = max(before.rfind(";"), before.rfind("{"), before.rfind("}"), before.rfind("*/"))
+    decl = re.sub(r"@[\w$.]+(?:\([^()]*\))?", " ", before[cut + 1 :])
+    words = [w for w in _top_level_words(decl) if w not in _MODIFIERS]
+    if not words or words[-1] in _NOT_TYPE_WORDS or words[-1] == "=" or words[-1].endswith(("=", ",", "(")):
+        return "other", None
+    t = re.sub(r"\s+", "", words[-1])
+    if t.startswith("<"):  # a generic method's type parameters came last: ``<T> T of(``
+        return "other", None
+    return "method", t
+
+
+_THROWS = re.compile(r"\s*throws\s+[\w$.,\s<>]+$")
+_MODIFIERS: Final = frozenset({
+    "public", "protected", "private", "static", "final", "abstract", "synchronized", "native", "strictfp",
+    "default",
+})
+
+
+def _top_level_words(text: str) -> list[str]:
+    """Blank-separated words outside ``<...>``, blanks inside removed:
+    ``static <T> Map<String, List<? extends T>>`` -> ``static``, ``<T>``, ``Map<String,List<?extendsT>>``."""
+    words: list[str] = []
+    cur: list[str] = []
+    depth = 0
+    for ch in text:
+        if ch == "<":
+            depth += 1
+        elif ch == ">":
+            depth = max(depth - 1, 0)
+        if ch.isspace():
+            if depth == 0 and cur:
+                words.append("".join(cur))
+                cur = []
+            continue
+        cur.append(ch)
+    if cur:
+        words.append("".join(cur))
+    return words
+
+
+def _paren_open(text: str, close: int) -> int | None:
+    depth = 0
+    for i in range(close, -1, -1):
+        ch = text[i]
+        if ch == ")":
+            depth += 1
+        elif ch == "(":
+            depth -= 1
+            if depth == 0:
+                return i
+    return None
+
+
+def expected_type(text: str, dot: int) -> str | None:
+    """The type the member access at ``dot`` must have, when the text says it plainly:
+    a declaration's type (:func:`declared_type`), or the enclosing method's return type
+    after ``return``. None: unknown (an argument, an operand, ``var``, ``Object``)."""
+    t = declared_type(text, dot)
+    if t is None:
+        start = receiver_start(text, dot)
+        if _word_before(text, start) == "return":
+            t = return_type(text, start)
+    if t is None or _simple(t) in ("Object", "var"):
+        return None
+    return t

@@ -21,7 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
-from monitors.base import CompletionFacts, Facts, Monitor, MonitorStats, Need, failed_facts
+from monitors.base import CompletionFacts, Facts, IdentifierConstraint, Monitor, MonitorStats, Need, failed_facts
 from monitors.vocab import VocabIndex
 
 __all__ = ["Lookup", "SequenceGuide", "StepResult"]
@@ -54,6 +54,10 @@ class StepResult:
     ids: np.ndarray | None
     fallback: bool = False
     provisional: bool = False
+    #: A soft preference: ids (a subset of ``ids``) whose logits get ``bonus`` added
+    #: (:attr:`monitors.base.IdentifierConstraint.preferred`); None: no preference.
+    boost: np.ndarray | None = None
+    bonus: float = 0.0
 
 
 class SequenceGuide:
@@ -143,11 +147,14 @@ class SequenceGuide:
         if result.size == 0:
             self.stats.fallbacks += 1
             return StepResult(None, fallback=True)
+        boost, bonus = self._preference(result, overrides)
+        if boost is not None:
+            self.stats.extra["preferred_steps"] = self.stats.extra.get("preferred_steps", 0) + 1
         if overrides:
             self.stats.extra["provisional_steps"] = self.stats.extra.get("provisional_steps", 0) + 1
-            return StepResult(result, provisional=True)
+            return StepResult(result, provisional=True, boost=boost, bonus=bonus)
         self.stats.constrained_steps += 1
-        return StepResult(result)
+        return StepResult(result, boost=boost, bonus=bonus)
 
     def unmasked(self, provisional: bool = False) -> None:
         """The engine could not apply the last allowed set (no allowed id lies inside
@@ -179,6 +186,22 @@ class SequenceGuide:
             ids = self._index.allowed_ids(c)
             result = ids if result is None else np.intersect1d(result, ids, assume_unique=True)
         return result
+
+    def _preference(self, allowed: np.ndarray, overrides: dict[int, Monitor] | None = None,
+                    ) -> tuple[np.ndarray | None, float]:
+        """The allowed ids a monitor prefers (soft, :attr:`IdentifierConstraint.preferred`)
+        and their bonus; (None, 0.0) when no monitor prefers a strict subset."""
+        for i, m in enumerate(self._monitors):
+            if overrides and i in overrides:
+                m = overrides[i]
+            c = m.constraint()
+            if not isinstance(c, IdentifierConstraint) or not c.preferred or c.bonus <= 0:
+                continue
+            ids = self._index.allowed_ids(IdentifierConstraint(c.preferred, c.typed))
+            ids = np.intersect1d(allowed, ids, assume_unique=True)
+            if 0 < ids.size < allowed.size:
+                return ids, c.bonus
+        return None, 0.0
 
     def _provisionally(self, i: int, serial: int) -> bool:
         """Stand in for monitor ``i`` this step with a fork given the provisional
@@ -323,7 +346,8 @@ class SequenceGuide:
         result = self._intersect()
         if result is None or result.size == 0:
             return StepResult(None, fallback=result is not None)
-        return StepResult(result)
+        boost, bonus = self._preference(result)
+        return StepResult(result, boost=boost, bonus=bonus)
 
     def constraints(self) -> list[object]:
         """The monitors' current constraints (None left out); call after :meth:`allowed`."""

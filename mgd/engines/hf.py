@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from transformers import LogitsProcessor, StoppingCriteria
 
-from mgd.engines.masking import mask_rows
+from mgd.engines.masking import mask_rows, step_boost
 from monitors.guide import SequenceGuide
 
 __all__ = ["MonitorLogitsProcessor", "MonitorPrefetch"]
@@ -34,13 +34,15 @@ class MonitorLogitsProcessor(LogitsProcessor):
         generated = input_ids[:, self.prompt_length :].tolist()
         rows: list[int] = []
         allowed = []
+        boosts = []
         for b, guide in enumerate(self.guides):
             guide.sync(generated[b])
             step = guide.allowed()
             if step.ids is not None:
                 rows.append(b)
                 allowed.append(step.ids)
-        for b in mask_rows(scores, rows, allowed):
+                boosts.append(step_boost(step))
+        for b in mask_rows(scores, rows, allowed, boosts):
             self.guides[b].unmasked()
         return scores
 

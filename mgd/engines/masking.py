@@ -8,6 +8,11 @@ width (a tokenizer with more ids than the model's logits) are dropped, and a row
 left with no allowed id in range is not touched at all (the step runs free); the
 functions say which rows that happened to, so callers count it as a fallback
 (:meth:`monitors.guide.SequenceGuide.unmasked`).
+
+A step may also carry a soft preference (``StepResult.boost``/``bonus``, from
+expected types): after masking, ``bonus`` is added to the logits of those ids. It
+never forbids anything, and it is applied here only, so every engine (and every
+tensor-parallel rank) prefers the same way.
 """
 
 from __future__ import annotations
@@ -17,15 +22,35 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-__all__ = ["mask_row", "mask_rows", "masked_copy"]
+__all__ = ["Boost", "mask_row", "mask_rows", "masked_copy", "step_boost"]
+
+#: A soft preference for one row: (sorted ids, bonus added to their logits).
+Boost = tuple[np.ndarray, float]
+
+
+def step_boost(step: object) -> Boost | None:
+    """The preference a guide's ``StepResult`` carries, or None."""
+    ids = getattr(step, "boost", None)
+    bonus = float(getattr(step, "bonus", 0.0) or 0.0)
+    return (ids, bonus) if ids is not None and ids.size and bonus > 0 else None
+
+
+def _apply_boost(row: torch.Tensor, boost: Boost | None) -> None:
+    if boost is None:
+        return
+    ids = _in_range(boost[0], row.shape[-1])
+    if ids.size:
+        idx = torch.from_numpy(ids.astype(np.int64)).to(row.device, non_blocking=True)
+        row.index_add_(0, idx, torch.full((ids.size,), boost[1], dtype=row.dtype, device=row.device))
 
 
 def _in_range(ids: np.ndarray, width: int) -> np.ndarray:
     return ids[ids < width] if ids.size and int(ids[-1]) >= width else ids
 
 
-def mask_row(row: torch.Tensor, ids: np.ndarray) -> bool:
-    """Keep only ``ids`` (sorted) in the 1-D logits ``row``, in place.
+def mask_row(row: torch.Tensor, ids: np.ndarray, boost: Boost | None = None) -> bool:
+    """Keep only ``ids`` (sorted) in the 1-D logits ``row``, in place, then add the
+    ``boost`` preference.
 
     Returns False (row untouched) when no id is inside the row: the guard against
     a fully masked row.
@@ -37,30 +62,35 @@ def mask_row(row: torch.Tensor, ids: np.ndarray) -> bool:
     keep = row.index_select(0, idx)
     row.fill_(float("-inf"))
     row.index_copy_(0, idx, keep)
+    _apply_boost(row, boost)
     return True
 
 
-def masked_copy(row: torch.Tensor, ids: np.ndarray | None) -> torch.Tensor:
-    """A masked copy of ``row`` (``ids`` None: the row itself, unmasked)."""
+def masked_copy(row: torch.Tensor, ids: np.ndarray | None, boost: Boost | None = None) -> torch.Tensor:
+    """A masked (and boosted) copy of ``row`` (``ids`` None: the row itself, unmasked)."""
     if ids is None:
         return row
     out = row.clone()
-    mask_row(out, ids)
+    mask_row(out, ids, boost)
     return out
 
 
-def mask_rows(logits: torch.Tensor, rows: Sequence[int], ids: Sequence[np.ndarray]) -> list[int]:
-    """Keep only ``ids[k]`` in row ``rows[k]`` of the 2-D ``logits`` (in place), all rows at once.
+def mask_rows(logits: torch.Tensor, rows: Sequence[int], ids: Sequence[np.ndarray],
+              boosts: Sequence[Boost | None] | None = None) -> list[int]:
+    """Keep only ``ids[k]`` in row ``rows[k]`` of the 2-D ``logits`` (in place), all rows
+    at once, then add ``boosts[k]`` (optional) to the rows that were masked.
 
     One gather, one fill and one scatter for the whole batch. Returns the rows left
     alone because none of their ids is inside the row.
     """
     if len(rows) != len(ids):
         raise ValueError(f"{len(rows)} rows but {len(ids)} id arrays")
+    if boosts is not None and len(boosts) != len(rows):
+        raise ValueError(f"{len(rows)} rows but {len(boosts)} boosts")
     if not rows:
         return []
     if len(rows) == 1:
-        return [] if mask_row(logits[rows[0]], ids[0]) else [rows[0]]
+        return [] if mask_row(logits[rows[0]], ids[0], boosts[0] if boosts else None) else [rows[0]]
     width = logits.shape[-1]
     keep_rows: list[int] = []
     parts: list[np.ndarray] = []
@@ -84,4 +114,8 @@ def mask_rows(logits: torch.Tensor, rows: Sequence[int], ids: Sequence[np.ndarra
     masked = torch.full_like(sub, float("-inf"))
     masked[local, cols] = sub[local, cols]
     logits.index_copy_(0, row_idx, masked)
+    if boosts is not None:
+        for r, b in zip(rows, boosts, strict=True):
+            if b is not None and r not in skipped:
+                _apply_boost(logits[r], b)
     return skipped

@@ -88,19 +88,24 @@ class MaskChannel:
     def shared(self) -> bool:
         return self.where.group is not None
 
-    def exchange(self, rows: Sequence[int], allowed: Sequence[np.ndarray],
-                 width: int) -> tuple[list[int], list[np.ndarray]]:
-        """Leader: send ``rows``/``allowed`` (ids below ``width``, the logits row) and
-        return them. Follower: return the leader's. Alone: return them."""
+    def exchange(self, rows: Sequence[int], allowed: Sequence[np.ndarray], width: int,
+                 boosts: Sequence[tuple[np.ndarray, float] | None] | None = None,
+                 ) -> tuple[list[int], list[np.ndarray], list[tuple[np.ndarray, float] | None]]:
+        """Leader: send ``rows``/``allowed`` (ids below ``width``, the logits row) and the
+        soft preferences ``boosts`` and return them. Follower: return the leader's.
+        Alone: return them."""
         group = self.where.group
+        boosts = list(boosts) if boosts is not None else [None] * len(rows)
         if group is None:
-            return list(rows), list(allowed)
+            return list(rows), list(allowed), boosts
         if self.where.role == "leader":
-            group.broadcast_object([(int(r), encode_ids(a, width)) for r, a in zip(rows, allowed, strict=True)],
-                                   src=0)
-            return list(rows), list(allowed)
+            group.broadcast_object([(int(r), encode_ids(a, width),
+                                     None if b is None else (encode_ids(b[0], width), float(b[1])))
+                                    for r, a, b in zip(rows, allowed, boosts, strict=True)], src=0)
+            return list(rows), list(allowed), boosts
         message = group.broadcast_object(None, src=0)
-        return [r for r, _ in message], [decode_ids(p, width) for _, p in message]
+        return ([r for r, _, _ in message], [decode_ids(p, width) for _, p, _ in message],
+                [None if b is None else (decode_ids(b[0], width), b[1]) for _, _, b in message])
 
 
 def encode_ids(ids: np.ndarray, width: int) -> tuple[str, bytes]:

@@ -19,7 +19,7 @@ import torch
 from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDirectionality
 
 from mgd.config import KEY
-from mgd.engines.masking import mask_rows
+from mgd.engines.masking import mask_rows, step_boost
 from mgd.vllm.common import processor_config, tokenizer_of, validate_sampling_params
 from mgd.vllm.core import TAG_KEY, MonitorCore, RequestMonitor
 from mgd.vllm.ranks import MaskChannel, MaskDigest, Placement, placement
@@ -126,6 +126,7 @@ class MgdV1LogitsProcessor(LogitsProcessor):
             return logits
         masked: list[int] = []
         allowed: list[Any] = []
+        boosts: list[Any] = []
         for index, row in active:
             if row.monitor is None:
                 continue
@@ -137,15 +138,16 @@ class MgdV1LogitsProcessor(LogitsProcessor):
             if res.ids is not None:
                 masked.append(index)
                 allowed.append(res.ids)
+                boosts.append(step_boost(res))
             if row.max_tokens is not None and len(out) + 1 >= row.max_tokens:
                 # The token sampled now is the request's last: nothing can read its
                 # pending lookups any more, so they need not reach the server (vLLM
                 # reports the request as removed only when it schedules the next batch).
                 row.monitor.close()
-        masked, allowed = self.channel.exchange(masked, allowed, logits.shape[1])
+        masked, allowed, boosts = self.channel.exchange(masked, allowed, logits.shape[1], boosts)
         self.digest.fold([(len(r.output_ids), r.output_ids[-1] if r.output_ids else -1) for _, r in active],
                          masked, allowed)
-        for index in mask_rows(logits, masked, allowed):
+        for index in mask_rows(logits, masked, allowed, boosts):
             monitor = self._rows[index].monitor
             if monitor is not None:
                 monitor.unmasked()

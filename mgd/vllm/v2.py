@@ -21,7 +21,7 @@ import torch
 from vllm.v1.worker.gpu.sample.logits_processor import LogitsContext, LogitsProcessor, LogitsProcRequestState
 
 from mgd.config import KEY, MgdSettings
-from mgd.engines.masking import mask_rows
+from mgd.engines.masking import mask_rows, step_boost
 from mgd.vllm.common import processor_config, tokenizer_of, validate_sampling_params
 from mgd.vllm.core import TAG_KEY, MonitorCore, RequestMonitor
 from mgd.vllm.ranks import MaskChannel, MaskDigest, Placement, placement
@@ -93,6 +93,7 @@ class MgdV2LogitsProcessor(LogitsProcessor):
         rows: dict[int, list[int]] = {}
         masked: list[int] = []
         allowed: list[Any] = []
+        boosts: list[Any] = []
         owner: dict[int, RequestMonitor] = {}
         for r, s in enumerate(mapping):
             if s in slots:
@@ -112,10 +113,11 @@ class MgdV2LogitsProcessor(LogitsProcessor):
                 if res.ids is not None:
                     masked.append(r)
                     allowed.append(res.ids)
+                    boosts.append(step_boost(res))
                     owner[r] = monitor
-        masked, allowed = self.channel.exchange(masked, allowed, logits.shape[1])
+        masked, allowed, boosts = self.channel.exchange(masked, allowed, logits.shape[1], boosts)
         self.digest.fold([(pos[r], tokens[r]) for rs in rows.values() for r in rs], masked, allowed)
-        for r in mask_rows(logits, masked, allowed):
+        for r in mask_rows(logits, masked, allowed, boosts):
             if r in owner:
                 owner[r].unmasked()
         self.core._applied((time.perf_counter() - t0) * 1000.0)

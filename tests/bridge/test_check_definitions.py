@@ -24,6 +24,7 @@ COMPLETION = (
     "        self.items.append(self.start)\n"
     "        self.flag == 1\n"
     "        other.self.x = 2\n"
+    "        y = self.extra + 3\n"
 )
 
 
@@ -39,3 +40,4 @@ def test_definitions_are_legal_uses_are_not(pyproj: Path) -> None:
     assert ("items", False, False) in found  # used, never defined
     assert ("start", True, False) in found  # listed by the server
     assert ("flag", False, False) in found  # ``==`` is a comparison
+    assert ("extra", False, False) in found  # used inside an expression

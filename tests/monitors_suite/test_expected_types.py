@@ -5,8 +5,17 @@ from __future__ import annotations
 import pytest
 
 from monitors.base import CompletionEntry, CompletionFacts, ItemKind
-from monitors.dereference import DereferenceMonitor
-from monitors.expected import declared_type, is_value_site, member_type, receiver_start, unusable
+from monitors.dereference import PREFER_BONUS, DereferenceMonitor
+from monitors.expected import (
+    declared_type,
+    expected_type,
+    fits,
+    is_value_site,
+    member_type,
+    receiver_start,
+    return_type,
+    unusable,
+)
 from monitors.languages import get_language
 from monitors.registry import build_monitors
 
@@ -106,8 +115,8 @@ def test_unusable_rules() -> None:
     assert unusable("int", value_site=True, expected="Book", strict=True)
     assert unusable("boolean", value_site=True, expected="String", strict=True)
     assert unusable("long", value_site=True, expected="ZipEntry", strict=True)
-    for fits in ("int", "long", "Integer", "Object", "Number", "T", "Comparable<Integer>", "var", "boolean"):
-        assert not unusable("int", value_site=True, expected=fits, strict=True), fits
+    for ok in ("int", "long", "Integer", "Object", "Number", "T", "Comparable<Integer>", "var", "boolean"):
+        assert not unusable("int", value_site=True, expected=ok, strict=True), ok
     assert not unusable("Class<?>", value_site=True, expected="int", strict=True)  # may reach int via a member
     assert not unusable(None, value_site=True, expected="Book", strict=True)
 
@@ -192,3 +201,67 @@ def test_registry_names() -> None:
     both = build_monitors(["dereference", "expected_types"], JAVA, PROMPT + "    String t = b.")
     assert len(both) == 1  # expected_types replaces dereference
     assert not DereferenceMonitor(get_language("python"), "x = a.", expected_types=True).need().entries
+
+
+# ---------------------------------------------------------------- soft preference
+
+@pytest.mark.parametrize(
+    ("member", "expected", "ok"),
+    [
+        ("int", "int", True), ("int", "long", True), ("char", "int", True), ("long", "int", False),
+        ("int", "Integer", True), ("Integer", "int", True), ("boolean", "int", False),
+        ("java.util.List<String>", "List<Book>", True), ("String[]", "String", False), ("Class<?>", "int", False),
+        (None, "int", False), ("int", None, False),
+    ],
+)
+def test_fits(member, expected, ok) -> None:
+    assert fits(member, expected) is ok
+
+
+METHOD = "class A {\n    private char first(Book b) throws IOException {\n        if (b != null) {\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (METHOD + "            return b.", "char"),
+        (METHOD + "            Runnable r = () -> { return b.", None),  # a lambda: not the method's type
+        ("class A {\n    void run(Book b) {\n        return b.", None),
+        ("class A {\n    List<String> names(Book b) {\n        for (int i = 0; i < 3; i++) {\n"
+         "            return b.", "List<String>"),
+        (METHOD + "            String s = b.", "String"),
+        (METHOD + "            Object o = b.", None),
+        (METHOD + "            take(b.", None),
+    ],
+)
+def test_expected_type(text: str, expected: str | None) -> None:
+    assert expected_type(text, at_dot(text)) == expected
+
+
+def test_return_type_outside_a_method() -> None:
+    assert return_type("int x = 1;", 5) is None
+
+
+def test_monitor_prefers_members_that_fit() -> None:
+    m = DereferenceMonitor(JAVA, PROMPT + "    int n = b.", expected_types=True)
+    m.provide(facts_for(m))
+    c = m.constraint()
+    assert {x.decode() for x in c.candidates} == {"title", "year", "getYear", "copy", "render"}
+    assert {x.decode() for x in c.preferred} == {"year", "getYear"} and c.bonus == PREFER_BONUS
+    m.feed(b"get")  # narrowing keeps the preference among what is left
+    c = m.constraint()
+    assert {x.decode() for x in c.candidates} == {"getYear"} and c.bonus == 0.0  # nothing left to prefer over
+
+
+def test_no_preference_without_an_expected_type() -> None:
+    for site in ("    b.", "    take(b.", "    Object o = b."):
+        m = DereferenceMonitor(JAVA, PROMPT + site, expected_types=True)
+        m.provide(facts_for(m))
+        assert not m.constraint().preferred, site
+
+
+def test_return_type_of_a_generic_annotated_method() -> None:
+    text = ("public final class X {\n    @Override\n    public synchronized <T> Map<String, List<T>> group("
+            "Collection<T> xs) throws IOException, Foo {\n        try {\n            while (x) {\n"
+            "                return b.")
+    assert expected_type(text, at_dot(text)) == "Map<String,List<T>>"

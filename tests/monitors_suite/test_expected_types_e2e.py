@@ -10,6 +10,7 @@ import pytest
 
 from mgd.engines.generate import GenerateOptions, Prompt
 from monitors.expected import member_type
+
 from .test_sites_e2e import JAVA, ZOO, gen, jdtls  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.e2e

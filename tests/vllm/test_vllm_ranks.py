@@ -40,12 +40,14 @@ def test_follower_applies_what_the_leader_sent() -> None:
     leader = MaskChannel(Placement("leader", 0, 2, wire))
     follower = MaskChannel(Placement("follower", 1, 2, wire))
     rows, allowed = [0, 2], [np.array([5, 9]), np.arange(0, 1000)]
-    sent = leader.exchange(rows, allowed, 1000)
+    boosts = [(np.array([9]), 3.0), None]  # a soft preference on the first row only
+    sent = leader.exchange(rows, allowed, 1000, boosts)
     got = follower.exchange([], [], 1000)
     assert sent[0] == got[0] == rows
     assert all(np.array_equal(a, b) for a, b in zip(got[1], allowed, strict=True))
+    assert got[2][1] is None and got[2][0][1] == 3.0 and np.array_equal(got[2][0][0], [9])
     digests = [MaskDigest(), MaskDigest()]
-    for d, (r, a) in zip(digests, (sent, got), strict=True):
+    for d, (r, a, _b) in zip(digests, (sent, got), strict=True):
         d.fold([(3, 11), (3, 12)], r, a)
     assert digests[0].as_dict() == digests[1].as_dict()
     other = MaskDigest()
@@ -56,6 +58,6 @@ def test_follower_applies_what_the_leader_sent() -> None:
 def test_alone_the_channel_is_a_no_op() -> None:
     channel = MaskChannel(Placement("leader"))
     rows, allowed = [1], [np.array([4])]
-    assert channel.exchange(rows, allowed, 10) == (rows, allowed)
+    assert channel.exchange(rows, allowed, 10) == (rows, allowed, [None])
     assert not channel.shared
     assert placement() == Placement("leader")  # no distributed vLLM in this process

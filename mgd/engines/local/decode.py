@@ -41,7 +41,7 @@ import torch
 
 from mgd.engines.kvcache import crop_cache
 from mgd.engines.local.forward import Forward
-from mgd.engines.masking import mask_row
+from mgd.engines.masking import mask_row, masked_copy, step_boost
 from mgd.engines.sampling import Sampling
 from mgd.engines.stopping import StopRule
 from monitors.guide import SequenceGuide
@@ -153,7 +153,7 @@ class DecodeLoop:
         if self.guide is not None:
             step = self.guide.allowed(wait_s=min(wait_s, max(0.0, self.deadline - time.perf_counter())))
             if step.ids is not None:
-                mask_row(row, step.ids)
+                mask_row(row, step.ids, step_boost(step))
         self.clock.lap("guide_step_ms")
         if self._interrupted():
             # Out of time (a late lookup may have left this step unguided): stop rather
@@ -265,12 +265,14 @@ class DecodeLoop:
             wait_left = self.wait_s
             if self._interrupted():
                 return None
-            if step.ids is None or _contains(step.ids, tid):
+            boost = step_boost(step)
+            if step.ids is None or (_contains(step.ids, tid) and (
+                    boost is None or int(torch.argmax(masked_copy(old_row, step.ids, boost))) == tid)):
                 self.spec_kept += 1
                 if self._commit(tid):
                     return row, cache, None
                 continue
-            mask_row(old_row, step.ids)
+            mask_row(old_row, step.ids, boost)
             return row, cache, self.sampling.pick(old_row, self.generator)
         return row, cache, None
 

@@ -32,7 +32,7 @@ import torch
 from transformers import DynamicCache
 
 from mgd.engines.kvcache import cache_kwarg, crop_cache, gather_cache
-from mgd.engines.masking import masked_copy
+from mgd.engines.masking import masked_copy, step_boost
 from mgd.engines.sampling import Sampling, sample_with_drafts
 from mgd.engines.speculative.corpus import CorpusView, OutputStore
 from mgd.engines.speculative.drafts import (
@@ -275,10 +275,10 @@ class TreeDecoder:
             self.cost = self.measure_cost(cache, past)
 
         def choose_greedy(row: torch.Tensor, st: StepResult | None) -> int:
-            return int(torch.argmax(masked_copy(row, None if st is None else st.ids)))
+            return int(torch.argmax(masked_copy(row, None if st is None else st.ids, step_boost(st))))
 
         def choose_sample(row: torch.Tensor, st: StepResult | None, drafts: Sequence[int]) -> int:
-            probs = sampling.probs(masked_copy(row, None if st is None else st.ids))
+            probs = sampling.probs(masked_copy(row, None if st is None else st.ids, step_boost(st)))
             return sample_with_drafts(probs, drafts, generator)
 
         first = choose_sample(logits[0], step, ()) if do_sample else choose_greedy(logits[0], step)
