@@ -106,6 +106,18 @@ def error_table(result: RunResult) -> str:
                 cells.append(str(v))
         lines.append(f"| {s.config} | {s.cr_cases} | " + " | ".join(cells) + " |")
     changes = result.to_json()["error_changes_vs_baseline"]
+    if changes:
+        lines += ["", f"Share of files with each error class, paired vs {result.baseline}: Δ points [95% CI] "
+                  "(an interval entirely above 0: the configuration adds that class):", "",
+                  "| config | " + " | ".join(k.replace("_", " ") for k in ERROR_CLASSES) + " |",
+                  "|" + "---|" * (len(ERROR_CLASSES) + 1)]
+        for cfg, per in changes.items():
+            cells = []
+            for k in ERROR_CLASSES:
+                c = per.get(k, {})
+                lo, hi = c.get("ci95", [0.0, 0.0])
+                cells.append(f"{c.get('delta', 0.0):+.1f} [{lo:+.1f}, {hi:+.1f}]")
+            lines.append(f"| {cfg} | " + " | ".join(cells) + " |")
     notes = []
     for cfg, per in changes.items():
         for kind, c in per.items():

@@ -284,7 +284,10 @@ def error_changes(result: RunResult) -> dict[str, dict[str, dict[str, Any]]]:
     """Per configuration and error class, against the baseline (samples paired by case):
     ``removed`` (the baseline's completion had that class, this one's not), ``added``
     (the reverse), and for the removed ones, the classes this configuration has instead
-    (``removed_now``; ``none`` when its completion checks)."""
+    (``removed_now``; ``none`` when its completion checks); ``delta``: the change in the share
+    of files with that class, in points, and ``ci95`` its paired bootstrap 95% CI."""
+    from mgd.evaluation.stats import paired_bootstrap_ci
+
     base = {(x.case, x.sample): x for x in result.samples.get(result.baseline or "", []) if x.compiles is not None}
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for cfg, rows in result.samples.items():
@@ -294,17 +297,24 @@ def error_changes(result: RunResult) -> dict[str, dict[str, dict[str, Any]]]:
         for kind in ERROR_CLASSES:
             removed = added = 0
             now: Counter[str] = Counter()
+            before: list[float] = []
+            after: list[float] = []
             for x in rows:
                 b = base.get((x.case, x.sample))
                 if b is None or x.compiles is None:
                     continue
                 had, has = kind in b.error_kinds, kind in x.error_kinds
+                before.append(100.0 * had)
+                after.append(100.0 * has)
                 if had and not has:
                     removed += 1
                     now.update(x.error_kinds or {"none"})
                 elif has and not had:
                     added += 1
-            per[kind] = {"removed": removed, "added": added, "removed_now": dict(sorted(now.items()))}
+            lo, hi = paired_bootstrap_ci(before, after) if before else (0.0, 0.0)
+            delta = (added - removed) * 100.0 / len(before) if before else 0.0
+            per[kind] = {"removed": removed, "added": added, "removed_now": dict(sorted(now.items())),
+                         "delta": round(delta, 2), "ci95": [round(lo, 2), round(hi, 2)]}
         out[cfg] = per
     return out
 
