@@ -21,9 +21,9 @@ replace ``dereference``.
 server, it reads the prompt and the suffix's first line.
 
 The default set is per language (:func:`default_monitors`): Python also gets the call
-monitors, definition sites and the syntax guard, which the ablations showed to remove
-errors without adding others; every other language keeps :data:`DEFAULT_MONITORS`
-(``["dereference"]``). Others are opted into per language (``monitors = [...]`` in
+monitors, definition sites and the syntax guard, Java the dereference monitor with
+expected types, which the ablations showed to remove errors without adding others;
+every other language keeps :data:`DEFAULT_MONITORS` (``["dereference"]``). Others are opted into per language (``monitors = [...]`` in
 ``mgd.toml``) or per request.
 """
 
@@ -106,6 +106,7 @@ DEFAULT_MONITORS: tuple[str, ...] = ("dereference",)
 #: development splits, confirmed on the report split: benchmarks/results/eval/).
 LANGUAGE_DEFAULTS: dict[str, tuple[str, ...]] = {
     "python": ("dereference", "arguments", "keyword_arguments", "definition_sites", "syntax"),
+    "java": ("expected_types",),
 }
 
 

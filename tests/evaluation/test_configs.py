@@ -68,6 +68,7 @@ def test_language_defaults() -> None:
 
     assert default_monitors("python") == LANGUAGE_DEFAULTS["python"]
     assert set(default_monitors("python")) == set(CONFIGS["mgd+new"].names)
+    assert default_monitors("java") == ("expected_types",)  # the dereference monitor with expected types
     assert default_monitors("go") == DEFAULT_MONITORS == ("dereference",)
     for names in LANGUAGE_DEFAULTS.values():
         check_monitor_names(names)
