@@ -89,8 +89,12 @@ async def check_member_accesses(
             continue
         cut_off = open_end and dot + 1 + len(name) == len(completion)
         found = await _check_one(pool, spec, workspace, file, prefix, completion, suffix, dot, name, cut_off, timeout)
-        if found.legal is False and _defines(language, prefix + completion, len(prefix) + dot, name):
-            found = MemberAccess(dot, name, True, found.candidates, definition=True)
+        if found.legal is False and language.name == "python":
+            text = prefix + completion
+            if _defines(language, text, len(prefix) + dot, name):
+                found = MemberAccess(dot, name, True, found.candidates, definition=True)
+            elif cut_off and self_statement(text, len(prefix) + dot):
+                found = MemberAccess(dot, name, None, found.candidates)  # a new name cut short: unjudged
         out.append(found)
     return out
 

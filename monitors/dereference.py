@@ -50,7 +50,8 @@ the server does not list is allowed too, but only where it is being assigned
 ``self.total = 0`` defines ``total``; ``self.total.append(x)`` with an unlisted
 ``total`` stays forbidden. When the new name ends with blanks (or ``+``, ``=``,
 which may still become ``+=``/``==``) the monitor is PENDING until the assignment
-is certain. Counters: ``definitions`` (new names assigned).
+is certain; a new name of :data:`MAX_NEW_NAME` bytes ends there (PENDING: the assignment
+must start). Counters: ``definitions`` (new names assigned).
 
 Expected types (``expected_types=True``, Java only): the need asks for the items'
 types (:attr:`~monitors.base.CompletionNeed.entries`) and members the site cannot use
@@ -91,6 +92,9 @@ _EXTRA_KEYS = ("violations", "accepted", "missed", "stale_facts", "rerequests", 
                "type_filtered", "type_open")
 
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
+#: Definition sites: a new name this long (bytes) must be followed by its assignment (a
+#: model that does not want to assign would otherwise spell an ever longer name).
+MAX_NEW_NAME: Final = 40
 #: Logit bonus for members whose type fits the expected type (expected types; soft).
 PREFER_BONUS: Final = 3.0
 
@@ -235,6 +239,9 @@ class DereferenceMonitor:
             self._live = []
             self._incomplete = False
             self._constraint = None
+            if len(typed) >= MAX_NEW_NAME:  # long enough: the assignment must start now
+                self._state = _PENDING
+                self._after = b""
             return
         if not live:
             self._stats.extra["violations"] += 1

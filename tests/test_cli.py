@@ -94,7 +94,8 @@ def test_single_file_mode(tiny_model: Path, demo_project: Path, tmp_path: Path) 
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert set(result) == {"id", "completion", "tokens", "elapsed_s", "stats"}
-    assert result["completion"].split("(")[0].strip() == ident and result["stats"]["triggers"] == 1
+    # the dot, and with the default Python monitors the call it opens (arguments)
+    assert result["completion"].split("(")[0].strip() == ident and result["stats"]["triggers"] >= 1
     assert list(tmp_path.iterdir()) == []  # nothing written in the current directory
 
 

@@ -19,10 +19,11 @@ from mgd.engines.masking import mask_row, mask_rows, masked_copy
 from mgd.session import MgdSession
 from mgd.vllm.core import MonitorCore
 from mgd.vllm.offline import VllmGenerator
-from monitors.calls import ArgumentCountMonitor
+from monitors.calls import ArgumentCountMonitor, KeywordArgumentMonitor
 from monitors.dereference import DereferenceMonitor
 from monitors.errors import ConfigError, WorkspaceError
 from monitors.healing import HealingMonitor, heal_prompt, heal_prompt_of
+from monitors.syntax import SyntaxMonitor
 from monitors.vocab import VocabIndex
 
 
@@ -68,9 +69,11 @@ def test_flags_beat_mgd_toml_and_requests_beat_flags(index, project: Path) -> No
         assert _kinds(session.guide(project, "m.py", "x = 1\n", monitors=["arguments"])) == [ArgumentCountMonitor]
     with MgdSession(index) as session:  # no flag: mgd.toml
         assert _kinds(session.guide(project, "m.py", "x = 1\n")) == [ArgumentCountMonitor]
-    with MgdSession(index) as session:  # neither: the default
+    with MgdSession(index) as session:  # neither: the language's default
         (project / "mgd.toml").unlink()
-        assert _kinds(session.guide(project, "m.py", "x = 1\n")) == [DereferenceMonitor]
+        # (definition_sites is the dereference monitor with that option, built in its place)
+        assert _kinds(session.guide(project, "m.py", "x = 1\n")) == [ArgumentCountMonitor, KeywordArgumentMonitor,
+                                                                      DereferenceMonitor, SyntaxMonitor]
 
 
 def test_every_engine_builds_its_guides_through_the_session(index, project: Path) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from monitors.base import CompletionFacts, DefinitionConstraint, IdentifierConstraint
 from monitors.definitions import assignment_state
-from monitors.dereference import DereferenceMonitor
+from monitors.dereference import MAX_NEW_NAME, DereferenceMonitor
 from monitors.languages import get_language
 from monitors.registry import build_monitors
 from monitors.vocab import VocabIndex
@@ -75,6 +75,23 @@ def test_only_after_self_and_only_when_on() -> None:
     assert isinstance(java.constraint(), IdentifierConstraint)
 
 
+def test_only_at_a_statement_start() -> None:
+    for expr in ("x = self.", "return self.", "f(a, self.", "y = 1; z = g(self."):
+        assert isinstance(_site(CLASS + expr).constraint(), IdentifierConstraint), expr
+    for stmt in ("self.", "x = 1; self."):
+        assert isinstance(_site(CLASS + stmt).constraint(), DefinitionConstraint), stmt
+
+
+def test_a_long_new_name_must_be_assigned_now() -> None:
+    m = _site(CLASS + "self.")
+    m.feed(b"x" * (MAX_NEW_NAME - 1))
+    assert m.constraint() == DefinitionConstraint(frozenset(), b"x" * (MAX_NEW_NAME - 1))
+    m.feed(b"x")
+    assert m.state == "pending" and m.constraint() == DefinitionConstraint(frozenset(), b"", b"")
+    m.feed(b" = 1\n")
+    assert m.stats.extra["definitions"] == 1
+
+
 def test_fails_open_and_forks() -> None:
     m = DereferenceMonitor(PY, CLASS + "self.", definition_sites=True)
     m.provide(CompletionFacts(m.need().serial, frozenset(), ok=False))
@@ -121,3 +138,8 @@ def test_definition_mask(index: VocabIndex) -> None:
     assert _spelled(index, DefinitionConstraint(frozenset(), b"", b" ")) == {b" =", b"=", b" ", b"+=", b"+", b":"}
     # " =" then anything but "=" is an assignment; "==" is a comparison
     assert _spelled(index, DefinitionConstraint(frozenset(), b"", b" =")) == set(TOKENS) - {b"=", b"=="}
+
+
+def test_pending_after_a_long_name_allows_only_the_assignment(index: VocabIndex) -> None:
+    got = _spelled(index, DefinitionConstraint(frozenset(), b"", b""))
+    assert got == {b" =", b"=", b" ", b"+=", b"+", b":"}  # no name continues, no use

@@ -308,7 +308,7 @@ def test_registry_names_and_languages() -> None:
     assert applicable_monitors("python") == ("dereference", "imports", "arguments", "keyword_arguments",
                                               "definition_sites", "syntax")
     assert applicable_monitors("java") == ("dereference", "instantiation", "enum_cases", "imports", "arguments",
-                                           "syntax")
+                                           "expected_types", "expected_types_strict", "syntax")
     built = build_monitors(["all"], TS, "")
     assert [type(m).__name__ for m in built] == [
         "DereferenceMonitor", "SiteMonitor", "SiteMonitor", "ArgumentCountMonitor"

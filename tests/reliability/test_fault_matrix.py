@@ -145,8 +145,8 @@ def drive_core(core: Any, model: Any, tokenizer: Any, settings: Any, steps: int)
         waits.append(time.perf_counter() - started)
         with torch.inference_mode():
             logits = model(input_ids=torch.tensor([ids + out])).logits[0, -1]
-        if res.ids is not None:
-            mask_row(logits, res.ids)
+            if res.ids is not None:  # (Python's default monitors include the syntax guard: every step)
+                mask_row(logits, res.ids)
         out.append(int(logits.argmax()))
         time.sleep(0.05)  # model time on a real engine: lookups run meanwhile
     return out, waits, monitor
@@ -162,7 +162,9 @@ def test_vllm_core_survives(fault: Fault, generator, demo_hole, tmp_path) -> Non
     # The generator's vocabulary index stands in for the tokenizer (MgdSession takes either).
     from mgd.config import SessionConfig
 
-    core = MonitorCore(generator.session.index, SessionConfig(allowed_roots=(ws,), server=spec))
+    # The server's monitor only: the syntax guard (in Python's defaults) constrains without a server.
+    core = MonitorCore(generator.session.index, SessionConfig(allowed_roots=(ws,), server=spec,
+                                                              monitors=("dereference",)))
     try:
         settings = core.parse({"workspace": str(ws), "file": path.name, "prefix": prefix, "suffix": suffix,
                                "wait_ms": fault.wait_s * 1000})
