@@ -5,7 +5,9 @@ alternates between cases), with the same model, servers and settings as
 ``mgd bench run`` (``--configs`` names, greedy). A case's speed is its tokens over its
 wall time; the report gives each configuration's pooled tokens/s, the ratio, and the
 paired bootstrap 95% CI of the per-case ratio's mean (cases resampled). Run it on a quiet
-machine: the ratio is what it measures, both sides see the same noise.
+machine: the ratio is what it measures, both sides see the same noise. The session's
+request cache is cleared before each generation, so neither side reuses the other's
+answers (the language server's own caches stay warm for both).
 
 Usage::
 
@@ -30,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mgd.engines.hf import HFGenerator
+from mgd.engines.generate import HFGenerator
 from mgd.evaluation.runner import RunSettings, _options, load_bench_cases, parse_configs
 from mgd.session import SessionConfig
 
@@ -60,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                 c = case if cfg.names is None else dataclasses.replace(
                     case, extra={**case.extra, "monitors": list(cfg.names)})
                 opts = _options(cfg, settings, 0, str(case.extra["language"]))
+                gen.session.request_cache.clear()  # neither side reuses the other's answers
                 t0 = time.perf_counter()
                 res = gen.run_cases([c], opts)[0]
                 dt = time.perf_counter() - t0
