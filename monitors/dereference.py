@@ -307,9 +307,9 @@ class DereferenceMonitor:
     def _usable_names(self, facts: CompletionFacts) -> frozenset[str]:
         """The facts' names, less the members the site cannot use (expected types)."""
         names = facts.names
-        self._preferred = frozenset()
         if not self._types or not facts.entries:
-            return names
+            return names  # (a re-request without details keeps the preference it had)
+        self._preferred = frozenset()
         strict = self._types == "strict"
         keep: set[str] = set()
         drop: set[str] = set()
