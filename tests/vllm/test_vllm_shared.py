@@ -15,7 +15,10 @@ from mgd.vllm.core import MonitorCore
 
 @pytest.fixture(scope="module")
 def core(tiny_model: Path, click_project: Path):
-    c = MonitorCore(tiny_model, SessionConfig(allowed_roots=(click_project,), server="jedi", request_timeout_s=30.0))
+    # The dereference monitor only: these tests follow its lookups (Python's default monitors
+    # include the syntax guard, which constrains every step without a server).
+    c = MonitorCore(tiny_model, SessionConfig(allowed_roots=(click_project,), server="jedi", request_timeout_s=30.0,
+                                              monitors=("dereference",)))
     yield c
     c.close()
 
