@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,17 +18,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from serving import free_port, wait_healthy
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJ = ROOT / "tests" / "fixtures" / "pyproj"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _serve(model: Path, port: int) -> subprocess.Popen:
@@ -47,21 +41,10 @@ def two_servers(tiny_model):
     ports = [free_port(), free_port()]
     procs = [_serve(tiny_model, p) for p in ports]
     urls = [f"http://127.0.0.1:{p}" for p in ports]
-    deadline = time.time() + 600
     try:
+        started = time.time()
         for proc, url in zip(procs, urls, strict=True):
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"mgd serve exited: {proc.stderr.read().decode()[-3000:]}")
-                try:
-                    with urllib.request.urlopen(url + "/health", timeout=2) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    pass
-                if time.time() > deadline:
-                    pytest.fail("servers did not become healthy in 600 s")
-                time.sleep(1)
+            wait_healthy(proc, url, max(600 - (time.time() - started), 1))
         yield urls
     finally:
         for proc in procs:

@@ -12,16 +12,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 from pygls.exceptions import JsonRpcException
+from serving import free_port, wait_healthy
 
 from lsp_bridge import ServerPool, preset
 from lsp_bridge.check import check_member_accesses
@@ -36,12 +34,6 @@ KEY = "sk-vllm-test-18"
 INIT = {"debounce_ms": 0, "latency_budget_ms": 120000, "lookup_wait_ms": 60000, "max_tokens_single": 10}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(tiny_model, demo_project):
     port = free_port()
@@ -52,20 +44,7 @@ def served(tiny_model, demo_project):
            "--max-model-len", "2048", "--max-num-seqs", "4", "--api-key", KEY]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 300
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"mgd serve exited: {proc.stderr.read().decode()[-3000:]}")
-        try:
-            with urllib.request.urlopen(base + "/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if time.time() > deadline:
-            proc.kill()
-            pytest.fail("server did not become healthy in 300 s")
-        time.sleep(1)
+    wait_healthy(proc, base, 300)
     yield base
     proc.kill()
     proc.wait()

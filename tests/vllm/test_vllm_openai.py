@@ -16,15 +16,13 @@ import asyncio
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import openai  # a dependency of vLLM's OpenAI server (and of mgd[vllm])
 import pytest
+from serving import free_port, wait_healthy
 
 pytestmark = pytest.mark.e2e
 
@@ -37,12 +35,6 @@ TEMPLATE = (
     "{% elif m['role'] == 'assistant' %}{{ m['content'] }}{% endif %}"
     "{% endfor %}"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def descendants(pid: int) -> list[int]:
@@ -80,20 +72,7 @@ def server(tiny_model, demo_project, tmp_path_factory):
            "--max-model-len", "2048", "--max-num-seqs", "8"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 400
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"mgd serve exited: {proc.stderr.read().decode()[-3000:]}")
-        try:
-            with urllib.request.urlopen(base + "/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if time.time() > deadline:
-            proc.kill()
-            pytest.fail("server did not become healthy in 400 s")
-        time.sleep(1)
+    wait_healthy(proc, base, 400)
     yield proc, base, lsp_cpu
     proc.terminate()
     try:

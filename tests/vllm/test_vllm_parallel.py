@@ -25,12 +25,11 @@ import os
 import re
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from padded_model import padded_model
+from serving import free_port, wait_healthy
 
 pytestmark = pytest.mark.e2e
 
@@ -132,7 +131,7 @@ def test_data_parallel_engines_have_their_own_servers(tmp_path: Path, padded: Pa
 
     import openai
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "VLLM_CPU_KVCACHE_SPACE": "1", "MGD_ALLOWED_WORKSPACES": ""}
     env.pop("VLLM_ENABLE_V1_MULTIPROCESSING", None)
     env.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
@@ -144,7 +143,7 @@ def test_data_parallel_engines_have_their_own_servers(tmp_path: Path, padded: Pa
         proc = subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(proc, base, log)
+        wait_healthy(proc, base, 600, output=lambda: log.read_text(errors="replace")[-4000:])
         text = (demo_project / "report.py").read_text()
         sites = []
         for needle, members in SITES:
@@ -172,30 +171,6 @@ def test_data_parallel_engines_have_their_own_servers(tmp_path: Path, padded: Pa
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(proc: subprocess.Popen, base: str, log: Path, limit_s: float = 600) -> None:
-    deadline = time.time() + limit_s
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"mgd serve exited: {log.read_text(errors='replace')[-4000:]}")
-        try:
-            with urllib.request.urlopen(base + "/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.time() > deadline:
-            pytest.fail(f"not healthy in {limit_s} s: {log.read_text(errors='replace')[-4000:]}")
-        time.sleep(1)
 
 
 def _descendants(pid: int) -> list[int]:

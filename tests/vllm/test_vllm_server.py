@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,16 +18,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from serving import free_port, wait_healthy
 
 pytestmark = pytest.mark.e2e
 
 CIRCLE_MEMBERS = {"area", "radius", "circumference", "scaled"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def post(url: str, body: dict) -> tuple[int, dict]:
@@ -72,20 +66,7 @@ def server(tiny_model, demo_project):
            "--max-model-len", "2048", "--max-num-seqs", "8"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 300
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"mgd serve exited: {proc.stderr.read().decode()[-3000:]}")
-        try:
-            with urllib.request.urlopen(base + "/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if time.time() > deadline:
-            proc.kill()
-            pytest.fail("server did not become healthy in 300 s")
-        time.sleep(1)
+    wait_healthy(proc, base, 300)
     yield proc, base
     if proc.poll() is None:
         proc.kill()
