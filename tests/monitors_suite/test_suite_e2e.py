@@ -186,6 +186,10 @@ def test_identical_needs_share_one_request(gen) -> None:
     # A request its only caller abandoned is cancelled and forgotten: asking again sends a new one.
     # (A text no other test of the module generates: the session's request cache is shared.)
     late = lookup.start(SignatureNeed(8, "1234567,", 11))
-    assert late.cancel()
-    again = lookup.start(SignatureNeed(8, "1234567,", 12)).result(timeout=60)
-    assert again.ok and (lookup.requests, lookup.shared) == (3, 2)
+    if late.cancel():
+        again = lookup.start(SignatureNeed(8, "1234567,", 12)).result(timeout=60)
+        assert again.ok and (lookup.requests, lookup.shared) == (3, 2)
+    else:  # the server answered before the caller gave up (a race seen under CI load): kept
+        assert late.result().ok
+        again = lookup.start(SignatureNeed(8, "1234567,", 12)).result(timeout=60)
+        assert again.ok and (lookup.requests, lookup.shared) == (2, 3)
