@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from mgd.engines.generate import HFGenerator
-from mgd.evaluation.runner import RunSettings, _options, load_bench_cases, parse_configs
+from mgd.evaluation.runner import RunSettings, generate_options, load_bench_cases, parse_configs
 from mgd.session import SessionConfig
 
 
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             for cfg in order:
                 c = case if cfg.names is None else dataclasses.replace(
                     case, extra={**case.extra, "monitors": list(cfg.names)})
-                opts = _options(cfg, settings, 0, str(case.extra["language"]))
+                opts = generate_options(cfg, settings, 0, str(case.extra["language"]))
                 gen.session.request_cache.clear()  # neither side reuses the other's answers
                 t0 = time.perf_counter()
                 res = gen.run_cases([c], opts)[0]

@@ -90,21 +90,22 @@ async def check_member_accesses(
         cut_off = open_end and dot + 1 + len(name) == len(completion)
         found = await _check_one(pool, spec, workspace, file, prefix, completion, suffix, dot, name, cut_off, timeout)
         if found.legal is False and language.name == "python":
-            text = prefix + completion
-            if _defines(language, text, len(prefix) + dot, name):
-                found = MemberAccess(dot, name, True, found.candidates, definition=True)
-            elif cut_off and self_statement(text, len(prefix) + dot):
-                found = MemberAccess(dot, name, None, found.candidates)  # a new name cut short: unjudged
+            found = _definition_site(found, prefix + completion, len(prefix) + dot, cut_off)
         out.append(found)
     return out
 
 
-def _defines(language: LanguageSpec, text: str, dot: int, name: str) -> bool:
-    """Whether ``self.<name>`` at ``dot`` in ``text`` starts a statement that assigns it (Python)."""
-    if language.name != "python" or not self_statement(text, dot):
-        return False
-    after = text[dot + 1 + len(name) :].split("\n", 1)[0]
-    return assignment_state(after.encode("utf-8")) == "ok"
+def _definition_site(found: MemberAccess, text: str, at: int, cut_off: bool) -> MemberAccess:
+    """An unlisted ``self.<name>`` at a statement start (Python): legal where it is assigned
+    (a definition), unjudged where the token limit cut it, else as the server said."""
+    if not self_statement(text, at):
+        return found
+    after = text[at + 1 + len(found.name) :].split("\n", 1)[0]
+    if assignment_state(after.encode("utf-8")) == "ok":
+        return MemberAccess(found.dot, found.name, True, found.candidates, definition=True)
+    if cut_off:
+        return MemberAccess(found.dot, found.name, None, found.candidates)
+    return found
 
 
 async def _check_one(

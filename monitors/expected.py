@@ -35,6 +35,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from monitors.identifiers import is_ident_char
+
 __all__ = [
     "declared_type",
     "expected_type",
@@ -85,9 +87,7 @@ def receiver_start(text: str, dot: int) -> int:
     """
     i = dot
     while i > 0:
-        j = i - 1
-        while j >= 0 and text[j] in " \t\r\n":
-            j -= 1
+        j = _blank_back(text, i - 1)
         if j < 0:
             return 0
         ch = text[j]
@@ -117,27 +117,19 @@ def receiver_start(text: str, dot: int) -> int:
                 return i
             i = j + 1 - len(word)
             # ``new Foo(`` keeps going over ``new``; ``a.b`` over the dot before ``b``.
-            k = i - 1
-            while k >= 0 and text[k] in " \t\r\n":
-                k -= 1
+            k = _blank_back(text, i - 1)
             if k >= 0 and text[k] == ">":  # explicit type arguments: ``List.<String>of(``
                 g = _generic_open(text, k)
                 if g is not None:
-                    k = g - 1
-                    while k >= 0 and text[k] in " \t\r\n":
-                        k -= 1
+                    k = _blank_back(text, g - 1)
             if k >= 0 and text[k] == ".":
                 i = k
                 continue
-            if k >= 2 and text[k - 2 : k + 1] == "new" and (k < 3 or not _is_ident(text[k - 3])):
+            if k >= 2 and text[k - 2 : k + 1] == "new" and (k < 3 or not is_ident_char(text[k - 3])):
                 i = k - 2
             return i
         return i
     return 0
-
-
-def _is_ident(ch: str) -> bool:
-    return ch.isalnum() or ch in "_$" or ord(ch) >= 0x80
 
 
 def _generic_open(text: str, close: int) -> int | None:
@@ -152,14 +144,22 @@ def _generic_open(text: str, close: int) -> int | None:
             depth -= 1
             if depth == 0:
                 return i
-        elif not (_is_ident(ch) or ch in " \t\r\n,.?[]&"):
+        elif not (is_ident_char(ch) or ch in " \t\r\n,.?[]&"):
             return None
         i -= 1
     return None
 
 
-def _open_of(text: str, close: int) -> int | None:
-    """The offset of the bracket that ``text[close]`` closes (strings skipped roughly)."""
+def _blank_back(text: str, i: int) -> int:
+    """The offset of the last non-blank character at or before ``i`` (-1: none)."""
+    while i >= 0 and text[i] in " \t\r\n":
+        i -= 1
+    return i
+
+
+def _open_of(text: str, close: int, *, statement: bool = True) -> int | None:
+    """The offset of the bracket that ``text[close]`` closes (strings skipped roughly);
+    with ``statement``, None once the scan leaves the statement (``;``, ``{``, ``}``)."""
     pairs = {")": "(", "]": "["}
     stack = [text[close]]
     i = close - 1
@@ -179,7 +179,7 @@ def _open_of(text: str, close: int) -> int | None:
             stack.pop()
             if not stack:
                 return i
-        elif ch in ";{}":
+        elif statement and ch in ";{}":
             return None
         i -= 1
     return None
@@ -187,11 +187,9 @@ def _open_of(text: str, close: int) -> int | None:
 
 def _word_before(text: str, end: int) -> str:
     """The identifier ending right before ``end`` (after blanks), or ``""``."""
-    j = end - 1
-    while j >= 0 and text[j] in " \t\r\n":
-        j -= 1
+    j = _blank_back(text, end - 1)
     k = j
-    while k >= 0 and _is_ident(text[k]):
+    while k >= 0 and is_ident_char(text[k]):
         k -= 1
     return text[k + 1 : j + 1]
 
@@ -217,9 +215,7 @@ def _innermost_open(text: str, end: int) -> int | None:
 def is_value_site(text: str, dot: int) -> bool:
     """Whether the member access at ``dot`` is part of a larger expression (see module doc)."""
     start = receiver_start(text, dot)
-    j = start - 1
-    while j >= 0 and text[j] in " \t\r\n":
-        j -= 1
+    j = _blank_back(text, start - 1)
     if j < 0:
         return False
     ch = text[j]
@@ -236,7 +232,7 @@ def is_value_site(text: str, dot: int) -> bool:
         if k is None:
             return False
         return text[k] == "[" or _word_before(text, k) not in _KEYWORDS_BEFORE_PAREN_NOT_VALUE
-    if _is_ident(ch):
+    if is_ident_char(ch):
         return _word_before(text, j + 1) in _VALUE_WORDS
     return False
 
@@ -340,7 +336,7 @@ def _block_header(text: str, brace: int) -> tuple[str, str | None]:
         return "other", None
     if not head.endswith(")"):  # ``else {``, ``try {``, ``static {``, a class body, ``= {``
         return ("control", None) if _word_before(head, len(head)) in _CONTROL else ("other", None)
-    k = _paren_open(head, len(head) - 1)
+    k = _open_of(head, len(head) - 1, statement=False)  # ``for (a; b; c) {``
     if k is None:
         return "other", None
     name = _word_before(head, k)
@@ -385,19 +381,6 @@ def _top_level_words(text: str) -> list[str]:
     if cur:
         words.append("".join(cur))
     return words
-
-
-def _paren_open(text: str, close: int) -> int | None:
-    depth = 0
-    for i in range(close, -1, -1):
-        ch = text[i]
-        if ch == ")":
-            depth += 1
-        elif ch == "(":
-            depth -= 1
-            if depth == 0:
-                return i
-    return None
 
 
 def expected_type(text: str, dot: int) -> str | None:

@@ -141,13 +141,13 @@ class SequenceGuide:
         """Allowed ids for the next token (waits at most ``wait_s`` for lookups)."""
         self._collect(self._wait_s if wait_s is None else wait_s)
         overrides, self._overrides = self._overrides, {}
-        result = self._intersect(overrides)
+        result, prefers = self._intersect(overrides)
         if result is None:
             return StepResult(None)
         if result.size == 0:
             self.stats.fallbacks += 1
             return StepResult(None, fallback=True)
-        boost, bonus = self._preference(result, overrides)
+        boost, bonus = self._preference(result, prefers)
         if boost is not None:
             self.stats.extra["preferred_steps"] = self.stats.extra.get("preferred_steps", 0) + 1
         if overrides:
@@ -173,35 +173,33 @@ class SequenceGuide:
             return failed_facts(need)
         return CompletionFacts(serial=serial, names=frozenset(), ok=False)
 
-    def _intersect(self, overrides: dict[int, Monitor] | None = None) -> np.ndarray | None:
-        """Ids every monitor with an opinion allows (None: no monitor has one);
-        ``overrides`` stand in for some monitors this step (provisional forks)."""
+    def _intersect(self, overrides: dict[int, Monitor] | None = None,
+                   ) -> tuple[np.ndarray | None, IdentifierConstraint | None]:
+        """Ids every monitor with an opinion allows (None: no monitor has one), and the
+        first constraint that states a preference; ``overrides`` stand in for some
+        monitors this step (provisional forks)."""
         result: np.ndarray | None = None
+        prefers: IdentifierConstraint | None = None
         for i, m in enumerate(self._monitors):
             if overrides and i in overrides:
                 m = overrides[i]
             c = m.constraint()
             if c is None:
                 continue
+            if prefers is None and isinstance(c, IdentifierConstraint) and c.preferred and c.bonus > 0:
+                prefers = c
             ids = self._index.allowed_ids(c)
             result = ids if result is None else np.intersect1d(result, ids, assume_unique=True)
-        return result
+        return result, prefers
 
-    def _preference(self, allowed: np.ndarray, overrides: dict[int, Monitor] | None = None,
-                    ) -> tuple[np.ndarray | None, float]:
-        """The allowed ids a monitor prefers (soft, :attr:`IdentifierConstraint.preferred`)
-        and their bonus; (None, 0.0) when no monitor prefers a strict subset."""
-        for i, m in enumerate(self._monitors):
-            if overrides and i in overrides:
-                m = overrides[i]
-            c = m.constraint()
-            if not isinstance(c, IdentifierConstraint) or not c.preferred or c.bonus <= 0:
-                continue
-            ids = self._index.allowed_ids(IdentifierConstraint(c.preferred, c.typed))
-            ids = np.intersect1d(allowed, ids, assume_unique=True)
-            if 0 < ids.size < allowed.size:
-                return ids, c.bonus
-        return None, 0.0
+    def _preference(self, allowed: np.ndarray, c: IdentifierConstraint | None) -> tuple[np.ndarray | None, float]:
+        """The allowed ids ``c`` prefers (soft, :attr:`IdentifierConstraint.preferred`) and
+        their bonus; (None, 0.0) when there is no preference or it covers every allowed id."""
+        if c is None:
+            return None, 0.0
+        ids = np.intersect1d(allowed, self._index.allowed_ids(IdentifierConstraint(c.preferred, c.typed)),
+                             assume_unique=True)
+        return (ids, c.bonus) if 0 < ids.size < allowed.size else (None, 0.0)
 
     def _provisionally(self, i: int, serial: int) -> bool:
         """Stand in for monitor ``i`` this step with a fork given the provisional
@@ -343,10 +341,10 @@ class SequenceGuide:
         self._start_lookups()
         if self._pending:
             return None
-        result = self._intersect()
+        result, prefers = self._intersect()
         if result is None or result.size == 0:
             return StepResult(None, fallback=result is not None)
-        boost, bonus = self._preference(result)
+        boost, bonus = self._preference(result, prefers)
         return StepResult(result, boost=boost, bonus=bonus)
 
     def constraints(self) -> list[object]:

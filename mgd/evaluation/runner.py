@@ -34,6 +34,7 @@ __all__ = [
     "RunConfig",
     "RunSettings",
     "generate_config",
+    "generate_options",
     "load_bench_cases",
     "check_settings",
     "drop_excluded",
@@ -212,7 +213,8 @@ def read_generations(path: Path) -> dict[tuple[str, int], dict[str, Any]]:
     return out
 
 
-def _options(cfg: RunConfig, settings: RunSettings, sample: int, language: str) -> Any:
+def generate_options(cfg: RunConfig, settings: RunSettings, sample: int, language: str) -> Any:
+    """The ``GenerateOptions`` one configuration of a run generates ``language`` cases with."""
     from mgd.engines.generate import GenerateOptions
 
     kwargs: dict[str, Any] = dict(
@@ -280,7 +282,7 @@ def generate_config(
                 by_lang.setdefault(str(c.extra["language"]), []).append(c)
             for lang, group in by_lang.items():
                 writer = _Writer(path, sample, tick=lambda: bar.update(1), fh=fh)
-                generator.run_cases(group, _options(cfg, settings, sample, lang), on_result=writer)
+                generator.run_cases(group, generate_options(cfg, settings, sample, lang), on_result=writer)
     bar.close()
     print(f"{cfg.name}: {len(todo)} generations in {time.perf_counter() - t0:.0f}s -> {path}", file=sys.stderr)
     return path
