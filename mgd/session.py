@@ -151,6 +151,7 @@ class MgdSession:
         wait_s: float | None = None,
         blocking: bool = True,
         provisional: bool | None = None,
+        stops: Sequence[str] = (),
     ) -> SequenceGuide:
         """A guide for one sequence generated into ``file`` between prefix and suffix.
 
@@ -162,13 +163,15 @@ class MgdSession:
         ``blocking=False``: a lookup not ready within the budget leaves that one step
         free and keeps running (vLLM); blocking guides fail open for the trigger.
         ``provisional`` (None: the session's): a non-blocking guide constrains such
-        a step to provisional names instead (see :class:`SessionConfig`). Call :meth:`~monitors.guide.SequenceGuide.close` when the sequence ends.
+        a step to provisional names instead (see :class:`SessionConfig`). ``stops``: the
+        stop texts that end the completion (the syntax guard keeps them from firing in
+        an open bracket or string). Call :meth:`~monitors.guide.SequenceGuide.close` when the sequence ends.
         """
         ws, path = self.check_workspace(workspace, file)
         lang = self.language_of(path, ws, language)
         spec = self.server_for(lang, ws)
         names = self.monitor_names(lang, ws, monitors)
-        built = wrap_healing(self._monitors(names, lang, prefix, suffix), heal)
+        built = wrap_healing(self._monitors(names, lang, prefix, suffix, tuple(stops)), heal)
         lookup = BridgeLookup(
             self.loop,
             self.pool,
@@ -187,7 +190,8 @@ class MgdSession:
     def guides(self, n: int, *args: Any, **kwargs: Any) -> Sequence[SequenceGuide]:
         return [self.guide(*args, **kwargs) for _ in range(n)]
 
-    def _monitors(self, names: Sequence[str], language: LanguageSpec, prefix: str, suffix: str = "") -> list[Monitor]:
+    def _monitors(self, names: Sequence[str], language: LanguageSpec, prefix: str, suffix: str = "",
+                  stops: tuple[str, ...] = ()) -> list[Monitor]:
         """Fresh monitors at the end of ``prefix``; forks of earlier ones for a repeated prompt.
 
         Building parses the whole prefix (tens of ms for a large file); sequences
@@ -195,14 +199,14 @@ class MgdSession:
         """
         first_line = suffix.split("\n", 1)[0]  # all a monitor reads of the suffix (monitors.syntax)
         key = (tuple(names), language, hashlib.blake2b(prefix.encode("utf-8", "surrogatepass"),
-                                                        digest_size=16).digest(), first_line)
+                                                        digest_size=16).digest(), first_line, stops)
         with self._lock:
             cached = self._built.get(key)
             if cached is not None:
                 self._built.move_to_end(key)
                 self.forked_monitors += 1
                 return [m.fork() for m in cached]
-        built = build_monitors(names, language, prefix, first_line)
+        built = build_monitors(names, language, prefix, first_line, stops)
         with self._lock:
             self._built[key] = [m.fork() for m in built]
             while len(self._built) > _MAX_BUILT:

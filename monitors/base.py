@@ -330,6 +330,20 @@ class DefinitionConstraint:
     after: bytes | None = None
 
 
+class StopJudge(Protocol):
+    """The stop-text part of a :class:`SyntaxConstraint` (hashable): the tokens that
+    start with one of ``prefixes`` or contain one of ``contains`` are the candidates,
+    :meth:`forbids` judges each."""
+
+    @property
+    def prefixes(self) -> tuple[bytes, ...]: ...
+
+    @property
+    def contains(self) -> tuple[bytes, ...]: ...
+
+    def forbids(self, token: bytes) -> bool: ...
+
+
 @dataclass(frozen=True, slots=True)
 class SyntaxConstraint:
     """The syntax guard (:mod:`monitors.syntax`): brackets and EOS.
@@ -339,13 +353,16 @@ class SyntaxConstraint:
     token whose bytes, up to their first quote or comment start (``#`` with
     ``python``, else ``//``, ``/*``), close a bracket that neither the token itself nor
     ``stack`` opened (or close the wrong kind) is forbidden. ``eos`` False: EOS is
-    forbidden too. Implemented in :func:`monitors.vocab.rules.syntax_ids`.
+    forbidden too. ``stop`` (:class:`monitors.syntax.StopGuard`): tokens that would
+    make a stop text fire where the completion may not end are forbidden too.
+    Implemented in :func:`monitors.vocab.rules.syntax_ids`.
     """
 
     stack: str | None
     deep: bool = False
     eos: bool = True
     python: bool = True
+    stop: StopJudge | None = None
 
 
 Constraint = (IdentifierConstraint | PrefixConstraint | SpacedConstraint | ExcludeConstraint | KeywordConstraint

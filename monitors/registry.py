@@ -18,7 +18,7 @@ expression, provably safe); ``expected_types_strict`` adds the opt-in heuristic
 replace ``dereference``.
 
 ``syntax`` (Python, Java, Go) is the bracket guard of :mod:`monitors.syntax`: no
-server, it reads the prompt and the suffix's first line.
+server, it reads the prompt, the suffix's first line and the stop texts.
 
 The default set is per language (:func:`default_monitors`): Python also gets the call
 monitors, definition sites and the syntax guard, Java the dereference monitor with
@@ -29,7 +29,7 @@ every other language keeps :data:`DEFAULT_MONITORS` (``["dereference"]``). Other
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from monitors.base import Monitor
@@ -60,9 +60,9 @@ class MonitorEntry:
     """How to build one monitor and where it applies (None: every language)."""
 
     name: str
-    build: Callable[..., Monitor]  # (language, prefix) or, with ``suffix``, (language, prefix, suffix)
+    build: Callable[..., Monitor]  # (language, prefix) or, with ``suffix``, (language, prefix, suffix, stops)
     languages: frozenset[str] | None = None
-    #: The monitor reads the text after the generation point too.
+    #: The monitor reads the text after the generation point and the stop texts too.
     suffix: bool = False
 
     def applies_to(self, language: str) -> bool:
@@ -129,8 +129,10 @@ def applicable_monitors(language: str) -> tuple[str, ...]:
     return tuple(name for name, e in MONITORS.items() if e.applies_to(language))
 
 
-def build_monitors(names: Iterable[str], language: LanguageSpec, prefix: str, suffix: str = "") -> list[Monitor]:
-    """Fresh monitors for one sequence generated after ``prefix`` (before ``suffix``) in ``language``.
+def build_monitors(names: Iterable[str], language: LanguageSpec, prefix: str, suffix: str = "",
+                   stops: Sequence[str] = ()) -> list[Monitor]:
+    """Fresh monitors for one sequence generated after ``prefix`` (before ``suffix``) in ``language``,
+    ended by any of ``stops`` (the stop texts; the syntax guard reads them).
 
     Duplicates collapse; names that do not apply to the language are skipped.
     Raises :class:`ConfigError` for an unknown name.
@@ -146,5 +148,5 @@ def build_monitors(names: Iterable[str], language: LanguageSpec, prefix: str, su
     chosen = [n for n in MONITORS if n in wanted and MONITORS[n].applies_to(language.name)]
     replaced = {REPLACES[n] for n in chosen if n in REPLACES}
     chosen = [n for n in chosen if n not in replaced]
-    return [MONITORS[n].build(language, prefix, suffix) if MONITORS[n].suffix else MONITORS[n].build(language, prefix)
-            for n in chosen]
+    return [MONITORS[n].build(language, prefix, suffix, stops) if MONITORS[n].suffix
+            else MONITORS[n].build(language, prefix) for n in chosen]

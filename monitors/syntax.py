@@ -7,8 +7,15 @@
   openers do not match must match the open brackets, innermost first (``)`` with
   nothing open, ``]`` where ``(`` is innermost, ``(]`` anywhere);
 * the completion may not end (EOS) inside a string, or with more brackets open than
-  the suffix closes on its first line (``f(|)`` with the suffix ``)``: one; a suffix
-  that starts on a new line: none).
+  the rest of the document closes: the brackets opened on earlier lines of the prompt
+  (a method's braces, a call spanning lines), and of those opened on the prompt's last
+  line the ones the suffix's first line closes (``f(|)`` with the suffix ``)``: the
+  call stays open; a suffix that starts on a new line: the completion closes it);
+* with stop texts (``stops``: ``mgd generate --stop``, vLLM's ``stop``), the same
+  holds where a stop text fires: a token that would complete a stop text whose start
+  (the cut) lies in a string or an unclosed bracket is forbidden
+  (:class:`StopGuard`). Not judged: a token that itself opens a bracket and holds a
+  whole stop text while nothing is open before it.
 
 Only text before a token's first quote or comment start is judged (what follows
 is string or comment text). The constraint is a
@@ -26,25 +33,27 @@ prompt, a string that runs into a newline, a quote or ``/`` at the very end of t
 text whose meaning the next character decides) gives no opinion, for that step
 or, when the state is lost, for the rest of the sequence (``lost``). Counters:
 ``violations`` (the text closed a bracket that was not open: the engine did not
-mask), ``lost``, ``eos_blocked`` (steps where EOS was forbidden).
+mask), ``lost``, ``eos_blocked`` (steps where EOS was forbidden), ``stop_guarded``
+(steps where some stop-completing tokens were judged).
 """
 
 from __future__ import annotations
 
 import codecs
 import dataclasses
+from collections.abc import Iterable
 from typing import Final
 
 from monitors.base import MonitorStats, SyntaxConstraint
 from monitors.languages import LanguageSpec
 
-__all__ = ["LANGUAGES", "BracketLexer", "SyntaxMonitor"]
+__all__ = ["LANGUAGES", "BracketLexer", "StopGuard", "SyntaxMonitor"]
 
 #: The languages the lexer follows.
 LANGUAGES: Final = frozenset({"python", "java", "go"})
 _OPENER: Final = {")": "(", "]": "[", "}": "{"}
 _VISIBLE: Final = 8  # the innermost brackets a constraint holds
-_EXTRA_KEYS = ("violations", "lost", "eos_blocked")
+_EXTRA_KEYS = ("violations", "lost", "eos_blocked", "stop_guarded")
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 
 
@@ -74,6 +83,25 @@ class BracketLexer:
 
     def copy(self) -> BracketLexer:
         return dataclasses.replace(self, stack=list(self.stack))
+
+    def key(self) -> tuple[object, ...]:
+        """The whole state as a hashable tuple (:meth:`from_key` rebuilds it)."""
+        return tuple(tuple(v) if isinstance(v, list) else v for v in dataclasses.astuple(self))
+
+    @classmethod
+    def from_key(cls, key: tuple[object, ...]) -> BracketLexer:
+        lexer = cls(*key)  # type: ignore[arg-type]
+        lexer.stack = list(lexer.stack)
+        return lexer
+
+    def may_end(self, depth: int) -> bool:
+        """The text may end here: not in a string or block comment (nor a quote just
+        opened), at most ``depth`` brackets open; True once lost (no opinion)."""
+        if self.lost:
+            return True
+        if self.mode in ("str", "block") or self.pending in ("'", '"'):
+            return False
+        return len(self.stack) <= depth
 
     @property
     def settled(self) -> bool:
@@ -178,27 +206,78 @@ def _lexer(spec: LanguageSpec) -> BracketLexer:
     return BracketLexer(python=spec.name == "python", go=spec.name == "go", text_blocks=spec.lex.text_blocks)
 
 
-class SyntaxMonitor:
-    """No closer without its opener; no EOS inside a string or an unclosed bracket.
+@dataclasses.dataclass(frozen=True, slots=True)
+class StopGuard:
+    """Which stop-completing tokens would cut the completion where it may not end.
 
-    ``SyntaxMonitor(spec, prefix, suffix)``: the document around the generation
-    point (only the suffix's first line is read: the brackets it closes may stay
-    open at EOS). Pure; never needs facts.
+    ``tail``: the completion's last bytes (shorter than the longest stop); ``bad``:
+    the ``k`` for which a stop text starting ``k`` bytes before the tail's end would
+    cut in a string or an open bracket; ``state``: the lexer now
+    (:meth:`BracketLexer.key`), judged with ``depth`` for a stop that starts inside the
+    token. ``prefixes`` and ``contains``: the candidates, tokens starting with one of
+    ``prefixes`` or containing one of ``contains``, the only ones that can be
+    forbidden (:func:`monitors.vocab.rules.syntax_ids`).
     """
 
-    __slots__ = ("_constraint", "_decoder", "_eos_depth", "_lexer", "_stats", "spec")
+    stops: tuple[bytes, ...]
+    tail: bytes
+    bad: frozenset[int]
+    state: tuple[object, ...]
+    depth: int
+    prefixes: tuple[bytes, ...]
+    contains: tuple[bytes, ...]
 
-    def __init__(self, spec: LanguageSpec, prefix: str = "", suffix: str = "") -> None:
+    def forbids(self, token: bytes) -> bool:
+        """Whether ``token`` makes a stop text fire where the completion may not end."""
+        tail = self.tail
+        data = tail + token
+        start = None
+        for s in self.stops:  # the earliest stop wins (as in mgd.engines.stopping.StopTexts)
+            i = data.find(s, max(0, len(tail) - len(s) + 1))
+            if i >= 0 and (start is None or i < start):
+                start = i
+        if start is None:
+            return False
+        if start < len(tail):
+            return len(tail) - start in self.bad
+        lexer = BracketLexer.from_key(self.state)
+        lexer.feed(token[: start - len(tail)].decode("utf-8", "replace"))
+        return not lexer.may_end(self.depth)
+
+
+class SyntaxMonitor:
+    """No closer without its opener; no EOS (nor a stop text) inside a string or an
+    unclosed bracket.
+
+    ``SyntaxMonitor(spec, prefix, suffix, stops)``: the document around the
+    generation point (only the suffix's first line is read: the brackets it closes
+    may stay open at the end) and the stop texts that end the completion. Pure;
+    never needs facts.
+    """
+
+    __slots__ = ("_constraint", "_decoder", "_eos_depth", "_fed", "_lexer", "_snapshots", "_stats", "_stops",
+                 "_tail", "spec")
+
+    def __init__(self, spec: LanguageSpec, prefix: str = "", suffix: str = "", stops: Iterable[str] = ()) -> None:
         self.spec = spec
         self._decoder = _Utf8Decoder("replace")
         self._stats = MonitorStats(extra=dict.fromkeys(_EXTRA_KEYS, 0))
         self._constraint: SyntaxConstraint | None = None
+        self._stops = tuple(dict.fromkeys(s.encode("utf-8") for s in stops if s))
+        self._tail = b""  # the completion's last bytes (shorter than the longest stop)
+        self._fed = 0  # completion bytes fed
+        self._snapshots: list[tuple[int, BracketLexer]] = []  # (offset, lexer before the bytes there)
         lexer = _lexer(spec)
-        lexer.feed(prefix)
+        cut = prefix.rfind("\n") + 1
+        lexer.feed(prefix[:cut])
+        low = len(lexer.stack)  # the fewest open on the prompt's last line: earlier lines' brackets
+        for ch in prefix[cut:]:
+            lexer.feed(ch)
+            low = min(low, len(lexer.stack))
         if lexer.lost:
             self._stats.extra["lost"] += 1
         self._lexer = lexer
-        self._eos_depth = self._closed_by(suffix)
+        self._eos_depth = low + min(self._closed_by(suffix), len(lexer.stack) - low)
 
     def _closed_by(self, suffix: str) -> int:
         """How many of the prompt's open brackets the suffix's first line closes."""
@@ -220,14 +299,52 @@ class SyntaxMonitor:
     def feed(self, data: bytes) -> None:
         if not data or self._lexer.lost:
             return
+        lexer = self._lexer
+        if self._stops:
+            self._constraint = None
+            self._remember(data, lexer)
         chars = self._decoder.decode(data)
         if not chars:
             return
         self._constraint = None
-        lexer = self._lexer
         lexer.feed(chars)
         if lexer.lost:
             self._stats.extra["violations" if lexer.mismatch else "lost"] += 1
+
+    def _remember(self, data: bytes, lexer: BracketLexer) -> None:
+        """Keep the tail and the lexer states within it (where a stop text may start)."""
+        window = max(len(s) for s in self._stops) - 1
+        self._snapshots.append((self._fed, lexer.copy()))
+        self._fed += len(data)
+        self._tail = (self._tail + data)[-window:] if window else b""
+        start = self._fed - len(self._tail)
+        snaps = self._snapshots
+        while len(snaps) > 1 and snaps[1][0] <= start:
+            del snaps[0]
+
+    def _state_at(self, offset: int) -> BracketLexer:
+        """The lexer after the completion's first ``offset`` bytes (within the tail)."""
+        at, lexer = next(s for s in reversed(self._snapshots) if s[0] <= offset)
+        lexer = lexer.copy()
+        start = self._fed - len(self._tail)
+        lexer.feed(self._tail[at - start : offset - start].decode("utf-8", "replace"))
+        return lexer
+
+    def _stop_guard(self, now_ok: bool) -> StopGuard | None:
+        """The stop texts' part of the constraint (None: no stop can fire badly now)."""
+        tail, stops = self._tail, self._stops
+        bad: list[int] = []
+        prefixes: list[bytes] = []
+        for k in range(1, len(tail) + 1):
+            partial = [s[k:] for s in stops if len(s) > k and s.startswith(tail[-k:])]
+            if partial and not self._state_at(self._fed - k).may_end(self._eos_depth):
+                bad.append(k)
+                prefixes += partial
+        if now_ok and not bad:
+            return None
+        self._stats.extra["stop_guarded"] += 1
+        return StopGuard(stops, tail, frozenset(bad), self._lexer.key(), self._eos_depth,
+                         tuple(dict.fromkeys(prefixes)), () if now_ok else stops)
 
     def need(self) -> None:
         return None
@@ -241,15 +358,13 @@ class SyntaxMonitor:
             return None
         c = self._constraint
         if c is None:
-            if lexer.mode in ("str", "block") or lexer.pending in ("'", '"'):
-                eos = False  # inside a string or block comment (or one just opened)
-            else:
-                eos = len(lexer.stack) <= self._eos_depth
+            eos = lexer.may_end(self._eos_depth)
+            stop = self._stop_guard(eos) if self._stops else None
             settled = lexer.settled
-            if not settled and eos:
+            if not settled and eos and stop is None:
                 return None  # nothing to judge
             c = SyntaxConstraint(stack="".join(lexer.stack[-_VISIBLE:]) if settled else None,
-                                 deep=len(lexer.stack) > _VISIBLE, eos=eos, python=lexer.python)
+                                 deep=len(lexer.stack) > _VISIBLE, eos=eos, python=lexer.python, stop=stop)
             if not eos:
                 self._stats.extra["eos_blocked"] += 1
             self._constraint = c
@@ -264,4 +379,8 @@ class SyntaxMonitor:
         new._constraint = self._constraint
         new._lexer = self._lexer.copy()
         new._eos_depth = self._eos_depth
+        new._stops = self._stops
+        new._tail = self._tail
+        new._fed = self._fed
+        new._snapshots = list(self._snapshots)  # the lexers in it are never changed
         return new

@@ -90,6 +90,30 @@ def test_every_engine_builds_its_guides_through_the_session(index, project: Path
     assert hf == vllm == [ArgumentCountMonitor]
 
 
+def test_stop_texts_reach_the_syntax_guard_on_hf_and_vllm(index, project: Path, monkeypatch) -> None:
+    """``GenerateOptions.stop`` (HF) and ``SamplingParams.stop`` (vLLM) give the same guard."""
+    from types import SimpleNamespace
+
+    from mgd.vllm.common import validate_sampling_params
+
+    monkeypatch.setenv("MGD_ALLOWED_WORKSPACES", str(project))
+    raw = {"workspace": str(project), "file": "m.py", "prefix": "x = g(", "monitors": ["syntax"]}
+    params = SimpleNamespace(extra_args={"mgd": raw}, stop=[",", ""])
+    settings = validate_sampling_params(params)
+    assert settings is not None and settings.stop == (",",)
+    assert validate_sampling_params(SimpleNamespace(extra_args={"mgd": raw}, stop=",")).stop == (",",)
+    core = MonitorCore(index, SessionConfig(allowed_roots=(project,)))
+    try:
+        (vllm,) = core.open(settings, []).guide._monitors  # noqa: SLF001
+    finally:
+        core.close()
+    with MgdSession(index) as session:
+        (hf,) = session.guide(project, "m.py", "x = g(", monitors=["syntax"], stops=(",",))._monitors  # noqa: SLF001
+        (unstopped,) = session.guide(project, "m.py", "x = g(", monitors=["syntax"])._monitors  # noqa: SLF001
+    assert vllm.constraint() == hf.constraint() and hf.constraint().stop is not None
+    assert unstopped.constraint().stop is None  # the built-monitor cache keys on the stops
+
+
 def test_vllm_sync_replays_a_rewritten_history_with_the_same_last_token(index, tmp_path: Path) -> None:
     (tmp_path / "m.py").write_text("")
     core = MonitorCore(index, SessionConfig(allowed_roots=(tmp_path,)))

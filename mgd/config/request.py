@@ -67,6 +67,8 @@ class MgdSettings:
     heal: bool = False
     wait_ms: float = DEFAULT_WAIT_MS
     provisional: bool | None = None  # None: the operator's default
+    #: The request's stop texts (vLLM's ``SamplingParams.stop``, not an ``mgd`` setting).
+    stop: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, raw: Any, allowed_roots: tuple[Path, ...] | None) -> MgdSettings:

@@ -112,7 +112,8 @@ class HFGenerator(Generator):
                 ids, healed = self.prepare(p, options)
                 heal = healed.removed if healed is not None else b""
                 guide = (
-                    self.session.guide(p.workspace, p.file, p.prefix, p.suffix, heal=heal, monitors=p.monitors)
+                    self.session.guide(p.workspace, p.file, p.prefix, p.suffix, heal=heal, monitors=p.monitors,
+                                       stops=options.stop)
                     if options.monitors
                     else self._healing_guide(heal) if options.heal else None
                 )

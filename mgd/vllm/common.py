@@ -14,6 +14,7 @@ running to provisional names, for requests that do not say; default ``0``).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -67,6 +68,10 @@ def validate_sampling_params(sampling_params: Any) -> MgdSettings | None:
         return None
     processor_config()  # a malformed operator setting: the request is refused with the reason
     settings = settings_of(extra, allowed_roots_from_env())
+    if settings is not None:  # the syntax guard keeps them from firing in an open bracket
+        stop = getattr(sampling_params, "stop", None) or ()
+        stop = (stop,) if isinstance(stop, str) else tuple(s for s in stop if isinstance(s, str) and s)
+        settings = dataclasses.replace(settings, stop=stop)
     config = calling_engine_config()
     if config is not None:
         problem = spec_decode_problem(

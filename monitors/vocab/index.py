@@ -59,6 +59,7 @@ __all__ = ["VocabIndex"]
 # Result cache bounds (per index). Entries are small: the large part of a
 # "typed is complete" answer (every break-starting token) is shared, not copied.
 _CACHE_ENTRIES = 4096
+_CONTAINING_ENTRIES = 64  # distinct stop-text sets kept by ids_containing
 _CACHE_BYTES = 64 << 20
 
 
@@ -117,6 +118,7 @@ class VocabIndex:
         self._lock = threading.Lock()
         self._hits = 0
         self._misses = 0
+        self._containing: dict[tuple[bytes, ...], np.ndarray] = {}
 
     # ------------------------------------------------------------------ building
 
@@ -215,6 +217,7 @@ class VocabIndex:
 
     def _parts(self, c: Constraint, cache: bool) -> tuple[np.ndarray, bool]:
         """(sorted ids from rules (a)+(b) for non-empty suffixes, typed-is-complete)."""
+        cache = cache and getattr(c, "stop", None) is None  # a stop guard is per step: not kept
         if cache:
             with self._lock:
                 hit = self._cache.get(c)
@@ -318,6 +321,21 @@ class VocabIndex:
             return EMPTY_IDS
         starts = self._sorted_starts
         return np.sort(self._sorted_ids[starts[lo] : starts[hi]])
+
+    def ids_containing(self, needles: tuple[bytes, ...]) -> np.ndarray:
+        """Sorted int32 ids whose bytes contain one of ``needles`` (a scan, kept per
+        ``needles``: a generation's stop texts)."""
+        with self._lock:
+            hit = self._containing.get(needles)
+        if hit is not None:
+            return hit
+        found = [i for i, b in enumerate(self._bytes) if b and any(n in b for n in needles)]
+        ids = readonly(np.asarray(found, dtype=np.int32)) if found else EMPTY_IDS
+        with self._lock:
+            if len(self._containing) >= _CONTAINING_ENTRIES:
+                self._containing.pop(next(iter(self._containing)))
+            self._containing[needles] = ids
+        return ids
 
     def ids_prefix_of(self, data: bytes) -> np.ndarray:
         """Sorted int32 ids whose bytes are a non-empty prefix of ``data``."""

@@ -8,6 +8,7 @@ one-time :class:`RuleTables` build for the "everything except" rules.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -291,7 +292,21 @@ def token_closers(token: bytes, python: bool) -> str | None:
 
 
 def syntax_ids(index: VocabIndex, c: SyntaxConstraint) -> np.ndarray:
-    """Every id except tokens closing what is not open, and EOS unless ``c.eos``."""
+    """Every id except tokens closing what is not open, EOS unless ``c.eos``, and the
+    tokens ``c.stop`` forbids (a stop text firing in a string or an open bracket)."""
+    judge = c.stop
+    if judge is not None:
+        base = index.allowed_ids(dataclasses.replace(c, stop=None))
+        parts = [index.ids_with_prefix(p) for p in judge.prefixes]
+        if judge.contains:
+            parts.append(index.ids_containing(judge.contains))
+        if not parts:
+            return base
+        token = index.token_bytes
+        banned = [i for i in np.unique(np.concatenate(parts)).tolist() if judge.forbids(token(i))]
+        if not banned:
+            return base
+        return readonly(np.setdiff1d(base, np.asarray(banned, dtype=np.int32), assume_unique=True))
     rules = index.rule_tables()
     by_needs, bad = rules.syntax_table(c.python)
     banned: list[np.ndarray] = []

@@ -74,6 +74,84 @@ def test_eos_rules() -> None:
     assert newline.constraint() == SyntaxConstraint("(", eos=False)
 
 
+@pytest.mark.parametrize(
+    ("spec", "prefix", "suffix", "eos"),
+    [
+        # brackets opened on earlier lines are the rest of the document's to close
+        (JAVA, "class A {\n  int f() {\n    return 1;", "\n  }\n}", True),
+        (JAVA, "class A {\n  int f() {\n    return g(1, ", "\n  }\n}", False),
+        (JAVA, "class A {\n  int f() {\n    return g(1, ", "2);\n  }\n}", True),
+        (GO, "func f() int {\n\treturn 1", "\n}", True),
+        (PY, "x = f(\n    a,\n    ", "\n)", True),  # inside a call spanning lines
+        (PY, "x = f(\n    a,\n    g(", "\n)", False),  # g( opened on this line, not closed by the suffix
+        (PY, "x = f(\n    a)\ny = ", "", True),  # closed on the last line: back to none open
+    ],
+)
+def test_eos_depth_counts_earlier_lines(spec, prefix: str, suffix: str, eos: bool) -> None:
+    c = SyntaxMonitor(spec, prefix, suffix).constraint()
+    assert (c is None or c.eos) is eos, c
+
+
+STOP_TOKENS = [b"\n", b"\n\n", b")\n\n", b"b", b" b)", b"\ndef ", b"\n\ndef", b"'", b"x,", b"),", "\u00e9".encode()]
+
+
+@pytest.fixture(scope="module")
+def stop_index() -> VocabIndex:
+    return VocabIndex.from_token_bytes([*STOP_TOKENS, None], eos_ids=[len(STOP_TOKENS)])
+
+
+def test_stop_texts_cannot_fire_inside_a_bracket(stop_index: VocabIndex) -> None:
+    m = SyntaxMonitor(PY, "def f():\n    x = g(a,", "\n", stops=["\ndef ", "\n\n"])
+    assert _spelled(stop_index, m.constraint()) == set(STOP_TOKENS) - {b"\n\n", b"\ndef ", b"\n\ndef"}
+    m.feed(b"\n")  # a stop's first byte: the next "\n" would cut inside the call
+    c = m.constraint()
+    assert c.stop is not None and c.stop.bad == {1}
+    assert _spelled(stop_index, c) == set(STOP_TOKENS) - {b"\n", b"\n\n", b"\ndef ", b"\n\ndef"}
+    m.feed(b" b)")  # closed: every stop may fire, EOS too (closers may not: nothing is open)
+    c = m.constraint()
+    assert c.stop is None
+    assert _spelled(stop_index, c) == set(STOP_TOKENS) - {b" b)", b")\n\n", b"),"} | {b"<eos>"}
+
+
+def test_stop_inside_a_string_and_after_a_close(stop_index: VocabIndex) -> None:
+    m = SyntaxMonitor(PY, "x = ", "", stops=[","])
+    m.feed(b"'")  # in a string: a "," would cut it open
+    assert {b"x,", b"),"}.isdisjoint(_spelled(stop_index, m.constraint()))
+    m = SyntaxMonitor(PY, "x = g(a", "", stops=[","])
+    allowed = _spelled(stop_index, m.constraint())
+    assert b"x," not in allowed and b")," in allowed  # the cut after ")": nothing open there
+
+
+def test_stop_starting_in_an_earlier_token_is_judged_where_it_starts(stop_index: VocabIndex) -> None:
+    m = SyntaxMonitor(PY, "y = 1", "", stops=["\n\n"])
+    m.feed(b"\n")  # the stop would start here, with nothing open: fine
+    assert m.constraint() is None or b"\n" in _spelled(stop_index, m.constraint())
+    m = SyntaxMonitor(PY, "y = (1", "", stops=["\n\n"])
+    m.feed(b")")
+    m.feed(b"\n")
+    assert m.constraint() is None or b"\n" in _spelled(stop_index, m.constraint())
+    m = SyntaxMonitor(PY, "y = (1", "", stops=["\n)\n"])
+    m.feed(b"\n")  # the stop text itself closes the bracket, but its start (the cut) is inside it
+    m.feed(b")")
+    assert m.constraint().stop.bad == {2}
+
+
+def test_stop_guard_forks_and_reads_non_ascii(stop_index: VocabIndex) -> None:
+    m = SyntaxMonitor(PY, "x = g(", "", stops=["\u00e9\n"])
+    f = m.fork()
+    f.feed("\u00e9".encode()[:1])  # half a character: the tail keeps the bytes
+    f.feed("\u00e9".encode()[1:])
+    assert f.constraint().stop.tail == "\u00e9".encode() and b"\n" not in _spelled(stop_index, f.constraint())
+    assert m.constraint().stop.tail == b"" and b"\n" in _spelled(stop_index, m.constraint())
+
+
+def test_registry_passes_the_stops() -> None:
+    (mon,) = build_monitors(["syntax"], PY, "x = g(", "", stops=[","])
+    assert mon.constraint().stop is not None
+    (plain,) = build_monitors(["syntax"], PY, "x = g(", "")
+    assert plain.constraint().stop is None
+
+
 def test_fork_is_independent() -> None:
     m = SyntaxMonitor(PY, "f(")
     f = m.fork()
