@@ -60,9 +60,13 @@ larger expression; with ``strict_types`` also primitive members where a class ty
 expected (``Book b = lib.``). Never every candidate: then the rule fails open. Where the
 expected type is known (a declaration, ``return`` in a typed method), the members whose
 type fits it are *preferred* (:attr:`~monitors.base.IdentifierConstraint.preferred`,
-bonus :data:`PREFER_BONUS` on their logits; nothing forbidden). Counters:
-``type_filtered`` (names dropped), ``type_open`` (sites where the rule would have dropped
-every candidate).
+bonus :data:`PREFER_BONUS` on their logits; nothing forbidden). Where the access starts
+an argument of a call (``f(a, obj.``), the monitor asks ``signatureHelp`` there once the
+completions have come (a second need, answered in the same step by blocking engines)
+and prefers the members whose type fits that parameter in some overload
+(:func:`~monitors.expected.parameter_types`). Counters: ``type_filtered`` (names
+dropped), ``type_open`` (sites where the rule would have dropped every candidate),
+``type_arguments`` (argument sites where the parameter types gave a preference).
 
 Costs: a fed chunk without a dot candidate costs a UTF-8 decode, two list appends
 and one ``bytes.rstrip`` (about a microsecond); only a dot candidate runs the
@@ -75,9 +79,25 @@ import codecs
 import dataclasses
 from typing import Final
 
-from monitors.base import CompletionFacts, CompletionNeed, DefinitionConstraint, IdentifierConstraint, MonitorStats
+from monitors.base import (
+    CompletionFacts,
+    CompletionNeed,
+    DefinitionConstraint,
+    IdentifierConstraint,
+    MonitorStats,
+    SignatureFacts,
+    SignatureNeed,
+)
 from monitors.definitions import assignment_state, self_statement
-from monitors.expected import expected_type, fits, is_value_site, member_type, unusable
+from monitors.expected import (
+    argument_position,
+    expected_type,
+    fits,
+    is_value_site,
+    member_type,
+    parameter_types,
+    unusable,
+)
 from monitors.identifiers import IDENT_BYTES, trailing_ident_length
 from monitors.languages import LanguageSpec
 from monitors.triggers import TriggerDetector
@@ -89,7 +109,7 @@ _WAITING: Final = "waiting"
 _ACTIVE: Final = "active"
 _PENDING: Final = "pending"  # definition sites: a new name ended, its assignment is not certain yet
 _EXTRA_KEYS = ("violations", "accepted", "missed", "stale_facts", "rerequests", "rerequest_failures", "definitions",
-               "type_filtered", "type_open")
+               "type_filtered", "type_open", "type_arguments")
 
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 #: Definition sites: a new name this long (bytes) must be followed by its assignment (a
@@ -109,6 +129,8 @@ class DereferenceMonitor:
 
     __slots__ = (
         "_after",
+        "_accepted",
+        "_argument",
         "_constraint",
         "_decoder",
         "_defsite",
@@ -119,6 +141,7 @@ class DereferenceMonitor:
         "_gen_parts",
         "_incomplete",
         "_live",
+        "_member_types",
         "_need",
         "_preferred",
         "_serial",
@@ -138,6 +161,9 @@ class DereferenceMonitor:
         self._types = ("strict" if strict_types else "safe") if java and (expected_types or strict_types) else ""
         self._value_site = False
         self._expected: str | None = None
+        self._argument: int | None = None  # the argument index of an argument site
+        self._accepted: tuple[str, ...] = ()  # its parameter types (from signatureHelp)
+        self._member_types: dict[str, frozenset[str]] = {}
         self._preferred: frozenset[bytes] = frozenset()
         self._defsites = definition_sites and spec.name == "python"
         self._defsite = False
@@ -148,7 +174,7 @@ class DereferenceMonitor:
         self._gen_len = 0
         self._state: str = _IDLE
         self._typed = b""
-        self._need: CompletionNeed | None = None
+        self._need: CompletionNeed | SignatureNeed | None = None
         self._serial = 0
         self._live: list[bytes] = []
         self._incomplete = False
@@ -253,17 +279,20 @@ class DereferenceMonitor:
             self._stats.extra["rerequests"] += 1
             self._new_need()
 
-    def need(self) -> CompletionNeed | None:
+    def need(self) -> CompletionNeed | SignatureNeed | None:
         """The pending need, or None. The same object until provided or abandoned."""
         return self._need
 
-    def provide(self, facts: CompletionFacts) -> None:
+    def provide(self, facts: CompletionFacts | SignatureFacts) -> None:
         """Hand over the answer to the current need; other serials are ignored."""
         need = self._need
         if need is None or facts.serial != need.serial:
             self._stats.extra["stale_facts"] += 1
             return
         self._need = None
+        if isinstance(facts, SignatureFacts):
+            self._prefer_parameter_types(facts)
+            return
         rerequest = self._state == _ACTIVE
         if not facts.ok:
             self._stats.failed_lookups += 1
@@ -303,6 +332,20 @@ class DereferenceMonitor:
         self._incomplete = facts.incomplete
         self._constraint = None
         self._state = _ACTIVE
+        if self._argument is not None and not rerequest and self._member_types:
+            self._serial += 1  # the parameter types at this argument: a second need
+            self._need = SignatureNeed(offset=self._gen_len, generated=self.generated, serial=self._serial)
+
+    def _prefer_parameter_types(self, facts: SignatureFacts) -> None:
+        """Prefer the members whose type fits the argument's parameter (some overload)."""
+        if not facts.ok or self._state != _ACTIVE or self._argument is None:
+            return
+        self._accepted = parameter_types(facts.signatures, self._argument)
+        fit = {n for n, types in self._member_types.items() if any(fits(t, a) for t in types for a in self._accepted)}
+        if fit:  # (the constraint gives no bonus when every live name fits)
+            self._preferred = frozenset(n.encode("utf-8", "surrogatepass") for n in fit)
+            self._constraint = None
+            self._stats.extra["type_arguments"] += 1
 
     def _usable_names(self, facts: CompletionFacts) -> frozenset[str]:
         """The facts' names, less the members the site cannot use (expected types)."""
@@ -314,15 +357,20 @@ class DereferenceMonitor:
         keep: set[str] = set()
         drop: set[str] = set()
         fit: set[str] = set()
+        types: dict[str, set[str]] = {}
+        targets = (self._expected,) if self._expected is not None else self._accepted
         for e in facts.entries:
             t = member_type(e.detail)
+            if t is not None and e.name in names:
+                types.setdefault(e.name, set()).add(t)
             bad = unusable(t, value_site=self._value_site, expected=self._expected, strict=strict)
             (drop if bad else keep).add(e.name)
-            if self._expected is not None and fits(t, self._expected):
+            if any(fits(t, x) for x in targets):
                 fit.add(e.name)
         if fit & names and fit & names != names:
             self._preferred = frozenset(n.encode("utf-8", "surrogatepass") for n in fit & names)
         dropped = (drop - keep) & names
+        self._member_types = {n: frozenset(ts) for n, ts in types.items() if n not in dropped}
         if not dropped:
             return names
         left = names - dropped
@@ -368,6 +416,9 @@ class DereferenceMonitor:
         new._types = self._types
         new._value_site = self._value_site
         new._expected = self._expected
+        new._argument = self._argument
+        new._accepted = self._accepted
+        new._member_types = self._member_types  # never mutated in place
         new._preferred = self._preferred
         new._after = self._after
         new._detector = self._detector.fork()
@@ -419,6 +470,10 @@ class DereferenceMonitor:
             text = self._detector.text
             self._value_site = is_value_site(text, dot)
             self._expected = expected_type(text, dot)
+            self._argument = (argument_position(text, dot) if self._expected is None and self._value_site
+                              else None)
+            self._member_types = {}
+            self._accepted = ()
             self._preferred = frozenset()
         self._state = _WAITING
         self._live = []

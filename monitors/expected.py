@@ -24,7 +24,10 @@ And one soft preference (``expected_types``): where the site has a known expecte
 (:func:`expected_type`: a declaration ``T name = obj.``, or ``return obj.`` in a method
 declared to return ``T``), the members whose type fits ``T`` (:func:`fits`: the same
 type, a primitive widening, boxing) are *preferred*: the engines add a bonus to their
-tokens' logits. Nothing is forbidden by it.
+tokens' logits. Nothing is forbidden by it. At an argument position (``f(a, obj.``,
+:func:`argument_position`) the expected types are the parameter types the server's
+``signatureHelp`` reports there (:func:`parameter_types`: every overload that takes that
+many arguments; none when one of them takes ``Object`` or a type variable).
 
 A member name is dropped only if *every* item of that name is dropped (overloads), and
 the monitor never drops every candidate (the rule then fails open for that site).
@@ -35,14 +38,17 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from monitors.base import Signature
 from monitors.identifiers import is_ident_char
 
 __all__ = [
+    "argument_position",
     "declared_type",
     "expected_type",
     "fits",
     "is_value_site",
     "member_type",
+    "parameter_types",
     "receiver_start",
     "return_type",
     "unusable",
@@ -195,11 +201,18 @@ def _word_before(text: str, end: int) -> str:
 
 
 def _innermost_open(text: str, end: int) -> int | None:
-    """The offset of the innermost bracket open at ``end`` within the statement, or None."""
+    """The offset of the innermost bracket open at ``end`` within the statement, or None
+    (string and char literals skipped roughly)."""
     depth = 0
     i = end - 1
     while i >= 0:
         ch = text[i]
+        if ch in "\"'":
+            k = text.rfind(ch, 0, i)
+            if k < 0:
+                return None
+            i = k - 1
+            continue
         if ch in ")]":
             depth += 1
         elif ch in "([":
@@ -395,3 +408,69 @@ def expected_type(text: str, dot: int) -> str | None:
     if t is None or _simple(t) in ("Object", "var"):
         return None
     return t
+
+
+def argument_position(text: str, dot: int) -> int | None:
+    """The 0-based argument index when the member access at ``dot`` (its whole receiver
+    chain) starts an argument of a method or constructor call (``f(a, obj.`` -> 1);
+    None elsewhere (a condition, a parenthesised expression, after an operator)."""
+    start = receiver_start(text, dot)
+    j = _blank_back(text, start - 1)
+    if j < 0 or text[j] not in "(,":
+        return None
+    opened = j if text[j] == "(" else _innermost_open(text, j)
+    if opened is None or text[opened] != "(":
+        return None
+    name = _word_before(text, opened)
+    if not name or name[0].isdigit() or name in _CONTROL or name in _NOT_TYPE_WORDS:
+        return None
+    commas = depth = 0
+    i = opened + 1
+    while i < start:
+        ch = text[i]
+        if ch in "\"'":  # a literal: skip to its closing quote
+            k = i + 1
+            while k < start and text[k] != ch:
+                k += 2 if text[k] == "\\" else 1
+            i = k + 1
+            continue
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            commas += 1
+        i += 1
+    return commas
+
+
+def _parameter_type(label: str) -> tuple[str, bool]:
+    """``(type, varargs)`` of a parameter label (JDT LS ``int n``, ``String... parts``)."""
+    label = re.sub(r"@[\w$.]+(?:\([^()]*\))?\s*", "", label).strip()
+    words = _top_level_words(label)
+    words = [w for w in words if w != "final"]
+    t = words[0] if len(words) == 1 else "".join(words[:-1])
+    if t.endswith("..."):
+        return t[:-3], True
+    return t, False
+
+
+def parameter_types(signatures: tuple[Signature, ...], index: int) -> tuple[str, ...]:
+    """The types an argument at ``index`` may have, over every overload that takes that
+    many arguments (a varargs parameter: its element and array type). Empty when no
+    overload does, or when one takes ``Object``, a wildcard or a type variable there
+    (anything fits: no preference)."""
+    out: list[str] = []
+    for sig in signatures:
+        params = sig.params
+        if index < len(params):
+            t, varargs = _parameter_type(params[index])
+        elif params and _parameter_type(params[-1])[1]:
+            t, varargs = _parameter_type(params[-1])
+        else:
+            continue
+        base = _simple(t).removesuffix("[]") if not varargs else _simple(t)
+        if not t or base in ("Object", "var") or "?" in t or _TYPE_VARIABLE.fullmatch(base):
+            return ()
+        out += [t, t + "[]"] if varargs else [t]
+    return tuple(dict.fromkeys(out))

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import pytest
 
-from monitors.base import CompletionEntry, CompletionFacts, ItemKind
+from monitors.base import (
+    CompletionEntry,
+    CompletionFacts,
+    CompletionNeed,
+    ItemKind,
+    Signature,
+    SignatureFacts,
+    SignatureNeed,
+)
 from monitors.dereference import PREFER_BONUS, DereferenceMonitor
 from monitors.expected import (
+    argument_position,
     declared_type,
     expected_type,
     fits,
     is_value_site,
     member_type,
+    parameter_types,
     receiver_start,
     return_type,
     unusable,
@@ -265,3 +275,104 @@ def test_return_type_of_a_generic_annotated_method() -> None:
             "Collection<T> xs) throws IOException, Foo {\n        try {\n            while (x) {\n"
             "                return b.")
     assert expected_type(text, at_dot(text)) == "Map<String,List<T>>"
+
+
+@pytest.mark.parametrize(
+    ("text", "index"),
+    [
+        ("int x = twice(1, keeper.", 1),
+        ("twice(keeper.", 0),
+        ('f("a, b", g(1, 2), k.', 2),
+        ("f('(', k.", 1),
+        ("new Foo(a, k.", 1),
+        ("return f(k.", 0),
+        ("Math.max(1, a.b().", 1),
+        ("List.<String>of(a, k.", 1),
+        ("if (k.", None),
+        ("while (a && k.", None),
+        ("x = (k.", None),
+        ("f(a + k.", None),
+        ("f(x -> k.", None),
+        ("int[] a = {1, k.", None),
+    ],
+)
+def test_argument_position(text: str, index: int | None) -> None:
+    assert argument_position(text, at_dot(text)) == index
+
+
+def sig(*params: str) -> Signature:
+    return Signature(f"m({', '.join(params)})", params, len(params), len(params))
+
+
+def test_parameter_types() -> None:
+    assert parameter_types((sig("int n", "String label"),), 1) == ("String",)
+    assert parameter_types((sig("double a", "double b"), sig("int a", "int b")), 0) == ("double", "int")
+    assert parameter_types((sig("int a"), sig("int a", "long b")), 1) == ("long",)  # overloads that take 2
+    assert parameter_types((sig("int a"),), 1) == ()
+    assert parameter_types((sig("String fmt", "Object... args"),), 3) == ()  # Object: anything fits
+    assert parameter_types((sig("int a", "String... rest"),), 2) == ("String", "String[]")
+    assert parameter_types((sig("T item"),), 0) == ()  # a type variable
+    assert parameter_types((sig("List<? extends T> xs"),), 0) == ()
+    assert parameter_types((sig("final @NonNull List<String> xs"),), 0) == ("List<String>",)
+
+
+def _argument_site(site: str = "    take(1, b.", items=ITEMS) -> DereferenceMonitor:
+    m = DereferenceMonitor(JAVA, PROMPT + site, expected_types=True)
+    m.provide(facts_for(m, items))
+    return m
+
+
+def test_argument_site_asks_the_signature_and_prefers_fitting_members() -> None:
+    m = _argument_site()
+    need = m.need()
+    assert isinstance(need, SignatureNeed) and not m.constraint().preferred  # constrained already, no preference yet
+    m.provide(SignatureFacts(need.serial, (sig("int a", "String s"), sig("int a", "int b"))))
+    assert m.need() is None
+    c = m.constraint()
+    assert {x.decode() for x in c.preferred} == {"title", "render", "year", "getYear"} and c.bonus == PREFER_BONUS
+    assert m.stats.extra["type_arguments"] == 1
+    m2 = _argument_site()
+    m2.provide(SignatureFacts(m2.need().serial, (sig("int a", "Book s"),)))
+    assert {x.decode() for x in m2.constraint().preferred} == {"copy"}
+
+
+@pytest.mark.parametrize(
+    "facts",
+    [
+        lambda serial: SignatureFacts(serial, ok=False),
+        lambda serial: SignatureFacts(serial, (sig("int a", "Object o"),)),
+        lambda serial: SignatureFacts(serial, (sig("int a"),)),  # no overload takes a second argument
+        lambda serial: SignatureFacts(serial + 7, (sig("int a", "int b"),)),  # stale
+    ],
+)
+def test_argument_site_without_usable_parameter_types_prefers_nothing(facts) -> None:
+    m = _argument_site()
+    m.provide(facts(m.need().serial))
+    c = m.constraint()
+    assert not c.preferred and c.candidates  # the members stay constrained either way
+
+
+def test_no_signature_need_where_it_is_not_an_argument() -> None:
+    for site in ("    b.", "    int n = b.", "    if (b.", "    return b."):
+        m = DereferenceMonitor(JAVA, PROMPT + site, expected_types=True)
+        m.provide(facts_for(m))
+        assert m.need() is None, site
+    plain = DereferenceMonitor(JAVA, PROMPT + "    take(1, b.")  # expected types off: one need only
+    need = plain.need()
+    plain.provide(CompletionFacts(need.serial, frozenset({"title", "year"})))
+    assert plain.need() is None
+
+
+def test_argument_preference_survives_a_rerequest_and_forks() -> None:
+    m = DereferenceMonitor(JAVA, PROMPT + "    take(1, b.", expected_types=True)
+    need = m.need()
+    entries = tuple(CompletionEntry(n, int(k), d, n) for n, k, d in ITEMS)
+    m.provide(CompletionFacts(need.serial, frozenset(n for n, _, _ in ITEMS), entries=entries, incomplete=True))
+    m.provide(SignatureFacts(m.need().serial, (sig("int a", "int b"),)))
+    f = m.fork()
+    m.feed(b"y")  # an incomplete list: asked again as the name grows
+    again = m.need()
+    assert isinstance(again, CompletionNeed) and again.entries
+    m.provide(CompletionFacts(again.serial, frozenset(n for n, _, _ in ITEMS), entries=entries))
+    assert {x.decode() for x in m.constraint().candidates} == {"year"}
+    assert {x.decode() for x in f.constraint().preferred} == {"year", "getYear"}

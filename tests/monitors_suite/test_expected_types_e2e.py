@@ -2,6 +2,8 @@
 
 The void members are read from the server's own answer (not from the monitor), so the
 test checks that exactly those are dropped inside an expression and none at a statement.
+At an argument position the parameter type comes from JDT's ``signatureHelp``: the
+unguided model passes ``keeper.getCount()`` (an int) where a String is taken.
 """
 
 from __future__ import annotations
@@ -60,3 +62,27 @@ def test_strict_drops_primitive_members_for_a_class_type(gen, jdtls) -> None:  #
     safe = generate(gen, body, ["expected_types"])
     # getCount (int) and hashCode (int), equals (boolean) go too under the heuristic.
     assert strict.stats["type_filtered"] > safe.stats["type_filtered"] > 0
+
+
+ARG_HEAD = ("package com.example.zoo;\n\npublic class Report {\n    static String label(int width, String name) {\n"
+            "        return name;\n    }\n\n    public static String summary(Keeper keeper) {\n")
+
+
+def test_argument_position_prefers_the_parameter_type(gen, jdtls) -> None:  # noqa: F811
+    """``label(3, keeper.``: JDT's signatureHelp says ``String name``; the String members are preferred."""
+    session = gen.session
+    text = ARG_HEAD + "        return label(3, keeper."
+    res = session.loop.run(session.pool.complete(jdtls, JAVA, ZOO / "Report.java", text + TAIL, len(text),
+                                                 timeout=30), timeout=60)
+    strings = {it.label for it in res.items if member_type(it.detail) == "String"}
+    assert {"getName", "toString"} <= strings
+    prompts = {m: Prompt(m, JAVA, ZOO / "Report.java", text, TAIL, {"monitors": [m]})
+               for m in ("expected_types", "dereference")}
+    options = GenerateOptions(max_new_tokens=6, monitors=True)
+    guided = gen.generate([prompts["expected_types"]], options)[0]
+    assert guided.error is None and guided.stats["failed_lookups"] == 0
+    assert guided.stats["type_arguments"] == 1  # the second need was answered in the same step
+    assert guided.completion.split("(", 1)[0].strip() in strings, guided.completion
+    plain = gen.generate([prompts["dereference"]], options)[0]
+    assert plain.stats.get("type_arguments", 0) == 0
+    assert plain.completion.split("(", 1)[0].strip() not in strings, plain.completion  # getCount: an int
