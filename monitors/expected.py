@@ -43,6 +43,7 @@ from monitors.identifiers import is_ident_char
 
 __all__ = [
     "argument_position",
+    "assigned_type",
     "declared_type",
     "expected_type",
     "fits",
@@ -398,16 +399,56 @@ def _top_level_words(text: str) -> list[str]:
 
 def expected_type(text: str, dot: int) -> str | None:
     """The type the member access at ``dot`` must have, when the text says it plainly:
-    a declaration's type (:func:`declared_type`), or the enclosing method's return type
-    after ``return``. None: unknown (an argument, an operand, ``var``, ``Object``)."""
+    a declaration's type (:func:`declared_type`), the enclosing method's return type
+    after ``return``, the declared type of a variable or field assigned with ``=``
+    (:func:`assigned_type`), ``boolean`` after ``!``, ``&&`` or ``||``. None: unknown (an
+    argument, another operand, ``var``, ``Object``)."""
     t = declared_type(text, dot)
     if t is None:
         start = receiver_start(text, dot)
         if _word_before(text, start) == "return":
             t = return_type(text, start)
+        else:
+            t = assigned_type(text, start) or _boolean_operand(text, start)
     if t is None or _simple(t) in ("Object", "var"):
         return None
     return t
+
+
+_ASSIGN_TARGET = re.compile(r"(?:(?<![\w$.])this\s*\.\s*|(?<![\w$.]))(?P<name>[A-Za-z_$][\w$]*)\s*=\s*$")
+_FIELD_MODIFIERS = r"(?:(?:public|protected|private|static|final|transient|volatile)\s+)*"
+
+
+def assigned_type(text: str, start: int) -> str | None:
+    """The declared type of ``name`` in ``name = <expression at start>`` (or ``this.name
+    = ...``): the nearest declaration of that name before it (a local, a parameter, a
+    field: ``T name`` followed by ``=``, ``;``, ``,`` or ``)``). None: not a plain
+    assignment, or no declaration in the text."""
+    line = max(text.rfind("\n", 0, start), text.rfind(";", 0, start), text.rfind("{", 0, start))
+    m = _ASSIGN_TARGET.search(text, line + 1 if line >= 0 else 0, start)
+    if m is None:
+        return None
+    name = re.escape(m.group("name"))
+    decl = re.compile(r"(?:^|[;{}(,])\s*" + _FIELD_MODIFIERS
+                      + r"(?P<type>[A-Za-z_$][\w$]*(?:\s*\.\s*[A-Za-z_$][\w$]*)*(?:\s*<[^;=(){}]*>)?(?:\s*\[\s*\])*)"
+                      + r"\s+" + name + r"\s*[=;,)]")
+    found = None
+    for d in decl.finditer(text, 0, m.start()):
+        found = d
+    if found is None:
+        return None
+    t = re.sub(r"\s+", "", found.group("type"))
+    return None if t.split("<", 1)[0] in _NOT_TYPE_WORDS else t
+
+
+def _boolean_operand(text: str, start: int) -> str | None:
+    """``boolean`` where the access is the operand of ``!``, ``&&`` or ``||``."""
+    j = _blank_back(text, start - 1)
+    if j >= 0 and text[j] == "!":
+        return "boolean"
+    if j >= 1 and text[j - 1 : j + 1] in ("&&", "||"):
+        return "boolean"
+    return None
 
 
 def argument_position(text: str, dot: int) -> int | None:

@@ -242,6 +242,23 @@ METHOD = "class A {\n    private char first(Book b) throws IOException {\n      
         (METHOD + "            String s = b.", "String"),
         (METHOD + "            Object o = b.", None),
         (METHOD + "            take(b.", None),
+        # assignments: the nearest declaration of the target (local, parameter, field)
+        ("class A {\n    private int count;\n    void f(Book b) {\n        count = b.", "int"),
+        ("class A {\n    void f(String s, Book b) {\n        s = b.", "String"),
+        ("class A {\n    void f(Book b) {\n        List<String> xs = null;\n        if (ok) {\n            xs = b.",
+         "List<String>"),
+        ("class A {\n    final String title;\n    A(Book b) {\n        this.title = b.", "String"),
+        ("class A {\n    A(Book b) {\n        this.title = b.", None),  # no declaration in the text
+        ("class A {\n    void f(Book b, C a) {\n        a.x = b.", None),  # another object's field
+        ("class A {\n    void f(Book b, int n) {\n        n += b.", None),  # compound: not a plain assignment
+        ("class A {\n    void f(Book b, int x) {\n        x == b.", None),
+        ("class A {\n    void f(Book b) {\n        return y;\n    }\n    void g(Book b) {\n        int y;\n"
+         "        y = b.", "int"),
+        # boolean operands
+        (METHOD + "            if (!b.", "boolean"),
+        (METHOD + "            if (ok && b.", "boolean"),
+        (METHOD + "            ok = ok || b.", "boolean"),
+        (METHOD + "            if (x != b.", None),
     ],
 )
 def test_expected_type(text: str, expected: str | None) -> None:
