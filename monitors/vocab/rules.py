@@ -300,13 +300,14 @@ def syntax_ids(index: VocabIndex, c: SyntaxConstraint) -> np.ndarray:
         parts = [index.ids_with_prefix(p) for p in judge.prefixes]
         if judge.contains:
             parts.append(index.ids_containing(judge.contains))
-        if not parts:
+        if not parts or not len(base):
             return base
         token = index.token_bytes
-        banned = [i for i in np.unique(np.concatenate(parts)).tolist() if judge.forbids(token(i))]
-        if not banned:
-            return base
-        return readonly(np.setdiff1d(base, np.asarray(banned, dtype=np.int32), assume_unique=True))
+        banned = np.asarray([i for i in np.unique(np.concatenate(parts)).tolist() if judge.forbids(token(i))],
+                            dtype=np.int32)
+        pos = np.searchsorted(base, banned)  # few ids out of a sorted base: delete them in one copy
+        pos = pos[(pos < len(base)) & (base[np.minimum(pos, len(base) - 1)] == banned)]
+        return readonly(np.delete(base, pos)) if len(pos) else base
     rules = index.rule_tables()
     by_needs, bad = rules.syntax_table(c.python)
     banned: list[np.ndarray] = []
