@@ -4,7 +4,8 @@
 
 Needs JDT LS (`make setup`). Each prompt ends at a member access whose expected type the
 text declares (`int n = book.`, `String s = book.`, `return book.` in a method returning
-`Book`). With `expected_types`, `void` members (`lend`, `printLabel`, `Object.wait`, ...) are
+`Book`, `loans = book.` for an `int` field), or that JDT's ``signatureHelp`` reports for a
+call argument (`tag(12, book.`: a ``String`` parameter, ``type_arguments``). With `expected_types`, `void` members (`lend`, `printLabel`, `Object.wait`, ...) are
 never allowed there (``type_filtered``), and members whose reported type fits get a logit bonus
 on the steps where the names diverge (``preferred_steps``; nothing else is forbidden). The
 preference is soft: in ``return book.`` the tiny model still prefers ``getClass`` over
@@ -26,6 +27,9 @@ PROMPTS = {
     "int": HEAD + "    static int age(Book book, int now) {\n        int published = book.",
     "String": HEAD + "    static String label(Book book) {\n        String name = book.",
     "return Book": HEAD + "    static Book reprint(Book book) {\n        return book.",
+    "field int": HEAD + "    static int loans;\n\n    static void count(Book book) {\n        loans = book.",
+    "argument": HEAD + "    static String tag(int width, String name) {\n        return name;\n    }\n\n"
+                "    static String card(Book book) {\n        return tag(12, book.",
 }
 TAIL = "\n    }\n}\n"
 
@@ -39,7 +43,8 @@ def main() -> None:
             results = gen.generate(prompts, GenerateOptions(max_new_tokens=10, stop=("\n",), monitors=True))
             print(monitors[0])
             for p, r in zip(prompts, results, strict=True):
-                stats = {k: r.stats.get(k, 0) for k in ("triggers", "type_filtered", "preferred_steps")}
+                stats = {k: r.stats.get(k, 0) for k in ("triggers", "type_filtered", "type_arguments",
+                                                         "preferred_steps")}
                 print(f"  {p.id:<12} {p.prefix.splitlines()[-1].strip():<28} -> {r.completion!r:<30} {stats}")
 
 

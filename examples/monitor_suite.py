@@ -5,7 +5,9 @@
 MODEL defaults to $MGD_MODEL or ../shared/models/tinycode-27m. Each prompt ends
 where a monitor fires: a constructor call (argument count, keyword arguments),
 an import (imports) and a member access (dereference). jedi-language-server
-answers; the stats show which monitors fired.
+answers; the stats show which monitors fired. The stop text is a newline: with the
+syntax guard (in "all") it cannot fire while the call is open (``stop_guarded``), so a
+guided completion of ``Rectangle(`` closes the call on its line.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def main() -> None:
             results = gen.generate(prompts, GenerateOptions(max_new_tokens=16, stop=("\n",), monitors=guided))
             print("all monitors" if guided else "plain")
             for p, r in zip(prompts, results, strict=True):
-                stats = {k: r.stats.get(k, 0) for k in ("triggers", "constrained_steps", "lsp_shared")}
+                stats = {k: r.stats.get(k, 0) for k in ("triggers", "constrained_steps", "lsp_shared", "stop_guarded")}
                 print(f"  {p.id:<18} {p.prefix.splitlines()[-1]!s:<32} -> {r.completion!r:<28} {stats if guided else ''}")
 
 
