@@ -255,8 +255,8 @@ class SyntaxMonitor:
     never needs facts.
     """
 
-    __slots__ = ("_constraint", "_decoder", "_eos_depth", "_fed", "_lexer", "_snapshots", "_stats", "_stops",
-                 "_tail", "spec")
+    __slots__ = ("_buf", "_buf_at", "_constraint", "_decoder", "_eos_depth", "_fed", "_lexer", "_snapshots",
+                 "_stats", "_stops", "_tail", "spec")
 
     def __init__(self, spec: LanguageSpec, prefix: str = "", suffix: str = "", stops: Iterable[str] = ()) -> None:
         self.spec = spec
@@ -266,6 +266,8 @@ class SyntaxMonitor:
         self._stops = tuple(dict.fromkeys(s.encode("utf-8") for s in stops if s))
         self._tail = b""  # the completion's last bytes (shorter than the longest stop)
         self._fed = 0  # completion bytes fed
+        self._buf = b""  # the completion's bytes from offset _buf_at (the oldest snapshot) on
+        self._buf_at = 0
         self._snapshots: list[tuple[int, BracketLexer]] = []  # (offset, lexer before the bytes there)
         lexer = _lexer(spec)
         cut = prefix.rfind("\n") + 1
@@ -312,22 +314,26 @@ class SyntaxMonitor:
             self._stats.extra["violations" if lexer.mismatch else "lost"] += 1
 
     def _remember(self, data: bytes, lexer: BracketLexer) -> None:
-        """Keep the tail and the lexer states within it (where a stop text may start)."""
+        """Keep the tail, the lexer states from the last one at or before its start, and
+        the bytes fed since that state (``_buf``, from completion offset ``_buf_at``)."""
         window = max(len(s) for s in self._stops) - 1
-        self._snapshots.append((self._fed, lexer.copy()))
-        self._fed += len(data)
-        self._tail = (self._tail + data)[-window:] if window else b""
-        start = self._fed - len(self._tail)
         snaps = self._snapshots
+        snaps.append((self._fed, lexer.copy()))
+        self._fed += len(data)
+        self._buf += data
+        start = max(self._fed - window, 0)
         while len(snaps) > 1 and snaps[1][0] <= start:
             del snaps[0]
+        if snaps[0][0] > self._buf_at:
+            self._buf = self._buf[snaps[0][0] - self._buf_at :]
+            self._buf_at = snaps[0][0]
+        self._tail = self._buf[-window:] if window else b""
 
     def _state_at(self, offset: int) -> BracketLexer:
         """The lexer after the completion's first ``offset`` bytes (within the tail)."""
         at, lexer = next(s for s in reversed(self._snapshots) if s[0] <= offset)
         lexer = lexer.copy()
-        start = self._fed - len(self._tail)
-        lexer.feed(self._tail[at - start : offset - start].decode("utf-8", "replace"))
+        lexer.feed(self._buf[at - self._buf_at : offset - self._buf_at].decode("utf-8", "replace"))
         return lexer
 
     def _stop_guard(self, now_ok: bool) -> StopGuard | None:
@@ -382,5 +388,7 @@ class SyntaxMonitor:
         new._stops = self._stops
         new._tail = self._tail
         new._fed = self._fed
+        new._buf = self._buf
+        new._buf_at = self._buf_at
         new._snapshots = list(self._snapshots)  # the lexers in it are never changed
         return new

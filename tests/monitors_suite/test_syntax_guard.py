@@ -136,6 +136,21 @@ def test_stop_starting_in_an_earlier_token_is_judged_where_it_starts(stop_index:
     assert m.constraint().stop.bad == {2}
 
 
+def test_stop_start_inside_a_long_token_is_replayed_from_its_start(stop_index: VocabIndex) -> None:
+    # one token closes the call and ends with a stop's first byte: the state where that
+    # stop would start is after the ")" (nothing open), not the state before the token
+    m = SyntaxMonitor(PY, "x = g(", "", stops=["\n\n"])
+    m.feed(b"a)\n")
+    assert m.constraint() is None or b"\n" in _spelled(stop_index, m.constraint())
+    m = SyntaxMonitor(PY, "x = g(", "", stops=["\n\n"])
+    m.feed(b"a(b)\n")  # still open where the stop would start
+    assert b"\n" not in _spelled(stop_index, m.constraint())
+    m = SyntaxMonitor(PY, "x = (", "", stops=["\n)\n\n"])
+    for piece in (b"1", b"\n", b")", b"\n"):  # several snapshots inside the tail
+        m.feed(piece)
+    assert m.constraint().stop.bad == {3}
+
+
 def test_stop_guard_forks_and_reads_non_ascii(stop_index: VocabIndex) -> None:
     m = SyntaxMonitor(PY, "x = g(", "", stops=["\u00e9\n"])
     f = m.fork()
