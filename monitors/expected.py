@@ -434,11 +434,10 @@ def assigned_type(text: str, start: int) -> str | None:
                       + r"\s+" + name + r"\s*[=;,)]")
     found = None
     for d in decl.finditer(text, 0, m.start()):
-        found = d
-    if found is None:
-        return None
-    t = re.sub(r"\s+", "", found.group("type"))
-    return None if t.split("<", 1)[0] in _NOT_TYPE_WORDS else t
+        t = re.sub(r"\s+", "", d.group("type"))
+        if t.split("<", 1)[0] not in _NOT_TYPE_WORDS:  # not ``return x;``, ``else x = ...``
+            found = t
+    return found
 
 
 def _boolean_operand(text: str, start: int) -> str | None:

@@ -254,6 +254,8 @@ METHOD = "class A {\n    private char first(Book b) throws IOException {\n      
         ("class A {\n    void f(Book b, int x) {\n        x == b.", None),
         ("class A {\n    void f(Book b) {\n        return y;\n    }\n    void g(Book b) {\n        int y;\n"
          "        y = b.", "int"),
+        ("class A {\n    void g(Book b) {\n        long y;\n        if (ok) {\n            return y;\n"
+         "        } else {\n            y = b.", "long"),  # ``return y;`` declares nothing
         # boolean operands
         (METHOD + "            if (!b.", "boolean"),
         (METHOD + "            if (ok && b.", "boolean"),
