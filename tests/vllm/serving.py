@@ -1,4 +1,5 @@
-"""What the tests that start `mgd serve` share: a free port, and waiting for /health."""
+"""What the tests that start `mgd serve` share: a free port, waiting for /health, and
+the processes below the server (its language servers, vLLM's engine)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +44,25 @@ def wait_healthy(proc: subprocess.Popen, base: str, limit_s: float, *,
             proc.kill()
             pytest.fail(f"server did not become healthy in {limit_s:.0f} s")
         time.sleep(1)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (the children of each of its threads, recursively)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            kids = [int(k) for t in Path(f"/proc/{p}/task").iterdir() for k in (t / "children").read_text().split()]
+        except OSError:
+            continue
+        out.extend(kids)
+        todo.extend(kids)
+    return out
+
+
+def cmdline(pid: int) -> str:
+    """The command line of ``pid`` ("" once it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""

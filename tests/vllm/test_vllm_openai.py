@@ -22,7 +22,7 @@ from pathlib import Path
 
 import openai  # a dependency of vLLM's OpenAI server (and of mgd[vllm])
 import pytest
-from serving import free_port, wait_healthy
+from serving import cmdline, descendants, free_port, wait_healthy
 
 pytestmark = pytest.mark.e2e
 
@@ -35,27 +35,6 @@ TEMPLATE = (
     "{% elif m['role'] == 'assistant' %}{{ m['content'] }}{% endif %}"
     "{% endfor %}"
 )
-
-
-def descendants(pid: int) -> list[int]:
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            kids = [int(k) for t in Path(f"/proc/{p}/task").iterdir()
-                    for k in (t / "children").read_text().split()]
-        except OSError:
-            continue
-        out.extend(kids)
-        todo.extend(kids)
-    return out
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 from padded_model import padded_model
-from serving import free_port, wait_healthy
+from serving import cmdline, descendants, free_port, wait_healthy
 
 pytestmark = pytest.mark.e2e
 
@@ -43,17 +43,7 @@ SCRIPT = '''
 import json, os, sys
 from pathlib import Path
 
-def descendants(pid):
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            kids = [int(k) for t in Path(f"/proc/{p}/task").iterdir() for k in (t / "children").read_text().split()]
-        except OSError:
-            continue
-        out += kids
-        todo += kids
-    return out
+from serving import cmdline, descendants  # tests/vllm is on PYTHONPATH
 
 def main():
     model, workspace, tp, out_path = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
@@ -76,8 +66,7 @@ def main():
         gen.wait_ms = 0.0
         result["zero"] = [r.completion for r in gen.generate(prompts, opts)]
         result["zero_details"] = gen.details()
-        result["servers"] = [p for p in descendants(os.getpid())
-                             if b"jedi-language-server" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        result["servers"] = [p for p in descendants(os.getpid()) if "jedi-language-server" in cmdline(p)]
     Path(out_path).write_text(json.dumps(result))
 
 if __name__ == "__main__":
@@ -94,7 +83,8 @@ def run_engine(tmp_path: Path, model: Path, workspace: Path, tp: int) -> dict:
     script = tmp_path / "engine.py"
     script.write_text(SCRIPT)
     out = tmp_path / f"tp{tp}.json"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(Path(__file__).resolve().parent)]),
+           "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
            "MGD_ALLOWED_WORKSPACES": str(workspace)}
     env.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")  # ranks share the cores (a correctness test)
     proc = subprocess.run([sys.executable, str(script), str(model), str(workspace), str(tp), str(out),
@@ -132,7 +122,8 @@ def test_data_parallel_engines_have_their_own_servers(tmp_path: Path, padded: Pa
     import openai
 
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "VLLM_CPU_KVCACHE_SPACE": "1", "MGD_ALLOWED_WORKSPACES": ""}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(Path(__file__).resolve().parent)]),
+           "VLLM_CPU_KVCACHE_SPACE": "1", "MGD_ALLOWED_WORKSPACES": ""}
     env.pop("VLLM_ENABLE_V1_MULTIPROCESSING", None)
     env.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
     cmd = [sys.executable, "-m", "mgd.cli", "serve", str(padded), "--allow-workspace", str(demo_project),
@@ -161,7 +152,7 @@ def test_data_parallel_engines_have_their_own_servers(tmp_path: Path, padded: Pa
         texts = asyncio.run(go())
         assert all(any(m.startswith(first_name(t)) for m in members) and first_name(t)
                    for t, (_, _, members) in zip(texts, sites * 2, strict=True)), texts
-        jedi = [p for p in _descendants(proc.pid) if "jedi-language-server" in _cmdline(p)]
+        jedi = [p for p in descendants(proc.pid) if "jedi-language-server" in cmdline(p)]
         parents = {_parent(p) for p in jedi}
         assert len(jedi) == 2 and len(parents) == 2, (jedi, parents)  # one server per engine, in each engine
     finally:
@@ -171,26 +162,6 @@ def test_data_parallel_engines_have_their_own_servers(tmp_path: Path, padded: Pa
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def _descendants(pid: int) -> list[int]:
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            kids = [int(k) for t in Path(f"/proc/{p}/task").iterdir() for k in (t / "children").read_text().split()]
-        except OSError:
-            continue
-        out.extend(kids)
-        todo.extend(kids)
-    return out
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
 
 
 def _parent(pid: int) -> int:

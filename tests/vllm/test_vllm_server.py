@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from serving import free_port, wait_healthy
+from serving import cmdline, descendants, free_port, wait_healthy
 
 pytestmark = pytest.mark.e2e
 
@@ -32,28 +32,6 @@ def post(url: str, body: dict) -> tuple[int, dict]:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read() or b"{}")
-
-
-def descendants(pid: int) -> dict[int, str]:
-    """pid -> command line of every process below ``pid``."""
-    children: dict[int, list[int]] = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(d.name))
-    out: dict[int, str] = {}
-    todo = [pid]
-    while todo:
-        for c in children.get(todo.pop(), []):
-            try:
-                out[c] = (Path("/proc") / str(c) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            todo.append(c)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +108,7 @@ def test_server_end_to_end(server, tiny_model, demo_project) -> None:
     status, err = completion(base, tiny_model, prompt, {"mgd": "{not json"})
     assert status == 400
 
-    servers = {p: c for p, c in descendants(proc.pid).items() if "jedi-language-server" in c}
+    servers = {p: c for p in descendants(proc.pid) if "jedi-language-server" in (c := cmdline(p))}
     assert servers, "no language server was started under mgd serve"
     proc.send_signal(signal.SIGINT)
     assert proc.wait(90) is not None
