@@ -43,7 +43,8 @@ from .positions import ENCODINGS, Encoding, offset_to_position, position_to_offs
 from .servers import ServerSpec, plain_data, resolve_command, server_env
 from .workspace import path_to_uri, resolve_workspace, uri_to_path
 
-__all__ = ["CLIENT_CAPABILITIES", "CompletionResult", "LspServer", "SignatureResult", "client_capabilities"]
+__all__ = ["CLIENT_CAPABILITIES", "CompletionResult", "LspServer", "SignatureResult", "client_capabilities",
+           "resolved_detail"]
 
 logger = logging.getLogger(__name__)
 
@@ -295,12 +296,16 @@ class LspServer:
         (default ``spec.request_timeout_s``)."""
         return await self._request(method, params, self._deadline(timeout))
 
-    async def complete(self, path: Path, text: str, offset: int, timeout: float | None = None) -> CompletionResult:
+    async def complete(self, path: Path, text: str, offset: int, timeout: float | None = None,
+                       *, resolve: int = 0) -> CompletionResult:
         """Completions at Python string index ``offset`` of ``text``, the content of ``path``.
 
         The document is synced to ``text`` first; sync and request are atomic
         per URI. ``timeout`` bounds the whole call (default
-        ``spec.request_timeout_s``).
+        ``spec.request_timeout_s``). ``resolve``: up to that many identifier items
+        without a ``detail`` are sent to ``completionItem/resolve`` (when the server
+        offers it) and get the detail it reports (:func:`resolved_detail`); an item
+        whose resolve fails or is late keeps its plain form.
         """
         started = time.perf_counter()
         if self.capabilities is not None and self.capabilities.completion_provider is None:
@@ -338,6 +343,8 @@ class LspServer:
             if items:
                 self._warm = True
                 items = _trim_edits(items, text, offset, self.position_encoding)
+                if resolve > 0:
+                    items = await self._resolve_items(items, resolve, deadline)
         self._answered.add(uri)
         return CompletionResult(
             names=identifier_names(items, self.spec.identifier_kinds),
@@ -345,6 +352,36 @@ class LspServer:
             incomplete=incomplete,
             elapsed_ms=(time.perf_counter() - started) * 1000.0,
         )
+
+    async def _resolve_items(
+        self, items: tuple[lsp.CompletionItem, ...], limit: int, deadline: float
+    ) -> tuple[lsp.CompletionItem, ...]:
+        """``items`` with up to ``limit`` identifier items (dunders last) resolved for
+        their detail, all requests in flight at once, within half the time left; a failed
+        or late one stays as it was."""
+        provider = self.capabilities.completion_provider if self.capabilities is not None else None
+        if provider is None or not provider.resolve_provider:
+            return items
+        kinds = self.spec.identifier_kinds
+        wanted = [k for k, it in enumerate(items) if not it.detail and (it.kind is None or it.kind in kinds)]
+        wanted.sort(key=lambda k: items[k].label.startswith("__"))
+        wanted = wanted[:limit]
+        if not wanted:
+            return items
+        now = asyncio.get_running_loop().time()
+        until = min(deadline, now + max((deadline - now) / 2, 0.0))  # a late resolve leaves the list in time
+        answers = await asyncio.gather(
+            *(self._request(lsp.COMPLETION_ITEM_RESOLVE, items[k], until) for k in wanted), return_exceptions=True
+        )
+        out = list(items)
+        for k, got in zip(wanted, answers, strict=True):
+            if isinstance(got, lsp.CompletionItem):
+                detail = resolved_detail(got)
+                if detail:
+                    out[k] = attrs.evolve(items[k], detail=detail)
+            elif isinstance(got, BaseException) and not isinstance(got, Exception):
+                raise got
+        return tuple(out)
 
     async def signature_help(
         self, path: Path, text: str, offset: int, timeout: float | None = None
@@ -711,6 +748,26 @@ def _null_handler() -> Any:
         return None
 
     return handler
+
+
+def resolved_detail(item: lsp.CompletionItem) -> str | None:
+    """What a resolved item says of its type: its ``detail``, else the first paragraph
+    of its ``documentation``, the code block's when there is one, lines joined
+    (pyright: ``title: str``, ``def copy() -> Book``)."""
+    if item.detail:
+        return item.detail
+    doc = item.documentation
+    value = doc.value if isinstance(doc, lsp.MarkupContent) else doc
+    if not value or not value.strip():
+        return None
+    parts = value.split("```")
+    text = parts[1] if len(parts) > 2 else value  # a fenced block: its code
+    paragraph = text.strip().split("\n\n", 1)[0]
+    lines = [ln.strip() for ln in paragraph.splitlines()]
+    if lines and lines[0] in ("python", "py", "java", "go", "typescript", "rust"):
+        lines = lines[1:]
+    joined = " ".join(ln for ln in lines if ln)
+    return joined or None
 
 
 def _completion_items(result: Any) -> tuple[tuple[lsp.CompletionItem, ...], bool]:

@@ -56,7 +56,7 @@ from monitors.base import CompletionEntry, CompletionFacts, Facts, Need, Signatu
 from monitors.calls import signature_of
 from monitors.errors import ConfigError, LspError
 
-__all__ = ["BridgeLookup", "DocumentContext", "LookupStats", "RequestCache", "import_statement", "request_key"]
+__all__ = ["RESOLVE_LIMIT", "BridgeLookup", "DocumentContext", "LookupStats", "RequestCache", "import_statement", "request_key"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,8 @@ _IMPORT_STATEMENTS: dict[str, re.Pattern[str]] = {
     ),
     "java": re.compile(r"^[ \t]*import[ \t]+(?:static[ \t]+)?[\w.]*$"),
 }
+#: The most items one completion resolves for their types (:attr:`CompletionNeed.types`).
+RESOLVE_LIMIT = 48
 #: The language of a file when its :class:`DocumentContext` does not say (built-in extensions).
 _LANGUAGE_OF_SUFFIX = {".py": "python", ".pyi": "python", ".java": "java"}
 
@@ -107,7 +109,8 @@ def request_key(spec: ServerSpec, doc: DocumentContext, need: Need) -> tuple[Has
     statement = import_statement(doc, need)
     if statement is not None:
         return ("import", spec, doc.workspace, doc.file, statement)
-    return ("completion", spec, doc.workspace, doc.file, doc.prefix, need.generated, doc.suffix, need.offset)
+    return ("completion", spec, doc.workspace, doc.file, doc.prefix, need.generated, doc.suffix, need.offset,
+            need.types)
 
 
 class LookupStats:
@@ -395,7 +398,8 @@ class BridgeLookup:
             log.debug("signature help %s@%d: %d overloads in %.1f ms", doc.file.name, offset,
                       len(res.signatures), res.elapsed_ms)
             return res
-        res = await self._pool.complete(self._spec, doc.workspace, doc.file, text, offset, timeout=self._timeout)
+        res = await self._pool.complete(self._spec, doc.workspace, doc.file, text, offset, timeout=self._timeout,
+                                        resolve=RESOLVE_LIMIT if need.types else 0)
         log.debug("lookup %s@%d: %d names%s in %.1f ms", doc.file.name, offset, len(res.names),
                   " (incomplete)" if res.incomplete else "", res.elapsed_ms)
         return res

@@ -86,11 +86,14 @@ class ServerPool:
         text: str,
         offset: int,
         timeout: float | None = None,
+        *,
+        resolve: int = 0,
     ) -> CompletionResult:
-        """Completions in ``file`` (inside ``workspace``) holding ``text``, at ``offset``."""
+        """Completions in ``file`` (inside ``workspace``) holding ``text``, at ``offset``
+        (``resolve``: see :meth:`LspServer.complete`)."""
         path = resolve_in_workspace(workspace, file)
         server = await self.get(spec, workspace)
-        return await server.complete(path, text, offset, timeout)
+        return await server.complete(path, text, offset, timeout, resolve=resolve)
 
     async def signature_help(
         self,

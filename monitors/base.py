@@ -92,6 +92,10 @@ class CompletionNeed:
     #: Also hand back :attr:`CompletionFacts.entries` (kind, detail and full insert
     #: text of each identifier item of ``kinds``), for monitors that filter by type.
     entries: bool = False
+    #: Also ask the server to resolve items that come without a ``detail``
+    #: (``completionItem/resolve``: jedi, pyright report types only there), so the
+    #: entries carry member types. Costs one request per item: ask only where needed.
+    types: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -199,3 +199,18 @@ async def test_sync_sends_open_then_changes(fake_spec: Spec, received: Received)
     assert change["contentChanges"] == [
         {"range": {"start": {"line": 0, "character": 4}, "end": {"line": 0, "character": 4}}, "text": "c"}
     ]
+
+
+async def test_resolve_that_never_answers_keeps_the_item(fake_spec: Spec, received: Received) -> None:
+    """A server that never answers one ``completionItem/resolve``: the list still comes
+    back within the request's time, the resolved item with its detail, the other plain."""
+    async with await LspServer.start(fake_spec("slow_resolve", request_timeout_s=1.0), PYPROJ) as server:
+        started = time.perf_counter()
+        res = await server.complete(PYPROJ / "app.py", TEXT, len(TEXT), resolve=8)
+        assert time.perf_counter() - started < 1.0
+        details = {it.label: it.detail for it in res.items}
+        assert details == {"quick": "quick: int", "stuck": None}
+        plain = await server.complete(PYPROJ / "app.py", TEXT, len(TEXT))  # not asked: nothing resolved
+        assert {it.detail for it in plain.items} == {None}
+    resolves = [m for m in received() if m.get("method") == "completionItem/resolve"]
+    assert sorted(m["params"]["label"] for m in resolves) == ["quick", "stuck"]
