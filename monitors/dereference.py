@@ -53,8 +53,8 @@ which may still become ``+=``/``==``) the monitor is PENDING until the assignmen
 is certain; a new name of :data:`MAX_NEW_NAME` bytes ends there (PENDING: the assignment
 must start). Counters: ``definitions`` (new names assigned).
 
-Expected types (``expected_types=True``, Java only): the need asks for the items'
-types (:attr:`~monitors.base.CompletionNeed.entries`) and members the site cannot use
+Expected types (``expected_types=True``, Java and Python): the need asks for the items'
+types (:attr:`~monitors.base.CompletionNeed.entries`) and, in Java, members the site cannot use
 are dropped (:mod:`monitors.expected`): ``void`` methods where the access is part of a
 larger expression; with ``strict_types`` also primitive members where a class type is
 expected (``Book b = lib.``). Never every candidate: then the rule fails open. Where the
@@ -67,6 +67,10 @@ and prefers the members whose type fits that parameter in some overload
 (:func:`~monitors.expected.parameter_types`). Counters: ``type_filtered`` (names
 dropped), ``type_open`` (sites where the rule would have dropped every candidate),
 ``type_arguments`` (argument sites where the parameter types gave a preference).
+Python (:mod:`monitors.expected_python`) has the preference only, nothing is dropped; its
+servers report member types only for resolved items, so the need asks for them
+(:attr:`~monitors.base.CompletionNeed.types`) only at a site with an expected type or at
+a call argument.
 
 Costs: a fed chunk without a dot candidate costs a UTF-8 decode, two list appends
 and one ``bytes.rstrip`` (about a microsecond); only a dot candidate runs the
@@ -79,6 +83,7 @@ import codecs
 import dataclasses
 from typing import Final
 
+from monitors import expected_python
 from monitors.base import (
     CompletionFacts,
     CompletionNeed,
@@ -96,6 +101,8 @@ from monitors.expected import (
     is_value_site,
     member_type,
     parameter_types,
+    reach_probe_type,
+    universal_member,
     unusable,
 )
 from monitors.identifiers import IDENT_BYTES, trailing_ident_length
@@ -109,12 +116,14 @@ _WAITING: Final = "waiting"
 _ACTIVE: Final = "active"
 _PENDING: Final = "pending"  # definition sites: a new name ended, its assignment is not certain yet
 _EXTRA_KEYS = ("violations", "accepted", "missed", "stale_facts", "rerequests", "rerequest_failures", "definitions",
-               "type_filtered", "type_open", "type_arguments")
+               "type_filtered", "type_open", "type_arguments", "type_reach")
 
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 #: Definition sites: a new name this long (bytes) must be followed by its assignment (a
 #: model that does not want to assign would otherwise spell an ever longer name).
 MAX_NEW_NAME: Final = 40
+#: Reach probes per site: class types among the members whose own members are asked about.
+MAX_REACH_PROBES: Final = 2
 #: Logit bonus for members whose type fits the expected type (expected types; soft).
 PREFER_BONUS: Final = 3.0
 
@@ -131,6 +140,9 @@ class DereferenceMonitor:
         "_after",
         "_accepted",
         "_argument",
+        "_callables",
+        "_probe_serial",
+        "_probes",
         "_constraint",
         "_decoder",
         "_defsite",
@@ -159,11 +171,16 @@ class DereferenceMonitor:
         self.spec = spec
         java = spec.name == "java"
         self._types = ("strict" if strict_types else "safe") if java and (expected_types or strict_types) else ""
+        if spec.name == "python" and (expected_types or strict_types):
+            self._types = "prefer"  # Python: the soft preference only
         self._value_site = False
         self._expected: str | None = None
-        self._argument: int | None = None  # the argument index of an argument site
+        self._argument: int | str | None = None  # an argument site's index (Python: or keyword)
         self._accepted: tuple[str, ...] = ()  # its parameter types (from signatureHelp)
         self._member_types: dict[str, frozenset[str]] = {}
+        self._callables: frozenset[str] = frozenset()  # members the server reports as methods
+        self._probes: tuple[tuple[str, frozenset[str]], ...] = ()  # (type, its members) still to ask about
+        self._probe_serial = -1
         self._preferred: frozenset[bytes] = frozenset()
         self._defsites = definition_sites and spec.name == "python"
         self._defsite = False
@@ -292,6 +309,11 @@ class DereferenceMonitor:
         self._need = None
         if isinstance(facts, SignatureFacts):
             self._prefer_parameter_types(facts)
+            if not self._preferred:
+                self._probe_reach()
+            return
+        if facts.serial == self._probe_serial:
+            self._reached(facts)
             return
         rerequest = self._state == _ACTIVE
         if not facts.ok:
@@ -335,13 +357,75 @@ class DereferenceMonitor:
         if self._argument is not None and not rerequest and self._member_types:
             self._serial += 1  # the parameter types at this argument: a second need
             self._need = SignatureNeed(offset=self._gen_len, generated=self.generated, serial=self._serial)
+        elif self._expected is not None and not rerequest and not self._preferred:
+            self._probe_reach()
+
+    def _targets(self) -> tuple[str, ...]:
+        return (self._expected,) if self._expected is not None else self._accepted
+
+    def _probe_reach(self) -> None:
+        """No live member fits the expected type: ask the server what the members of up to
+        :data:`MAX_REACH_PROBES` class types among them hold (a completion after
+        ``member().``, a need per type, one after another); members of a type that holds
+        a fitting member are then preferred (:meth:`_reached`)."""
+        if self._state != _ACTIVE or not self._targets() or not self._member_types:
+            return
+        python = self._types == "prefer"
+        probe_type = expected_python.probe_type if python else reach_probe_type
+        universal = expected_python.universal_member if python else universal_member
+        live = set(self._live)
+        by_type: dict[str, set[str]] = {}
+        for name, types in self._member_types.items():
+            if name.encode("utf-8", "surrogatepass") in live and not universal(name):
+                for t in types:
+                    if probe_type(t) and not any(self._fits(t, x) for x in self._targets()):
+                        by_type.setdefault(t, set()).add(name)
+        order = sorted(by_type, key=lambda t: (-len(by_type[t]), t))[:MAX_REACH_PROBES]
+        self._probes = tuple((t, frozenset(by_type[t])) for t in order)
+        self._next_probe()
+
+    def _next_probe(self) -> None:
+        if not self._probes or self._state != _ACTIVE:
+            self._probes = ()
+            return
+        _t, names = self._probes[0]
+        member = min(names)
+        typed = self._typed.decode("utf-8", "replace")
+        gen = self.generated
+        base = gen[: len(gen) - len(typed)] if typed and gen.endswith(typed) else gen
+        text = base + member + ("()" if member in self._callables else "") + "."
+        self._serial += 1
+        self._probe_serial = self._serial
+        self._need = CompletionNeed(offset=len(text), generated=text, serial=self._serial, entries=True,
+                                    types=self._types == "prefer")
+
+    def _reached(self, facts: CompletionFacts) -> None:
+        """A probe's answer: its type's members are preferred if it holds a fitting member
+        (not one every object has: ``hashCode``, ``toString``, dunders)."""
+        (_t, names), self._probes = self._probes[0], self._probes[1:]
+        universal = expected_python.universal_member if self._types == "prefer" else universal_member
+        type_of = expected_python.member_type if self._types == "prefer" else member_type
+        if facts.ok and any(self._fits(type_of(e.detail), x) for e in facts.entries if not universal(e.name)
+                            for x in self._targets()):
+            self._preferred |= frozenset(n.encode("utf-8", "surrogatepass") for n in names)
+            self._constraint = None
+            self._stats.extra["type_reach"] += 1
+        self._next_probe()
+
+    def _fits(self, member: str | None, expected: str) -> bool:
+        return (expected_python.fits if self._types == "prefer" else fits)(member, expected)
 
     def _prefer_parameter_types(self, facts: SignatureFacts) -> None:
         """Prefer the members whose type fits the argument's parameter (some overload)."""
         if not facts.ok or self._state != _ACTIVE or self._argument is None:
             return
-        self._accepted = parameter_types(facts.signatures, self._argument)
-        fit = {n for n, types in self._member_types.items() if any(fits(t, a) for t in types for a in self._accepted)}
+        if self._types == "prefer":
+            self._accepted = expected_python.parameter_types(facts.signatures, self._argument)
+            fit_of = expected_python.fits
+        else:
+            self._accepted = parameter_types(facts.signatures, self._argument)  # type: ignore[arg-type]
+            fit_of = fits
+        fit = {n for n, types in self._member_types.items() if any(fit_of(t, a) for t in types for a in self._accepted)}
         if fit:  # (the constraint gives no bonus when every live name fits)
             self._preferred = frozenset(n.encode("utf-8", "surrogatepass") for n in fit)
             self._constraint = None
@@ -358,14 +442,17 @@ class DereferenceMonitor:
         drop: set[str] = set()
         fit: set[str] = set()
         types: dict[str, set[str]] = {}
+        self._callables = frozenset(e.name for e in facts.entries if e.kind in (2, 3, 4))  # method, function, ctor
         targets = (self._expected,) if self._expected is not None else self._accepted
+        python = self._types == "prefer"
+        type_of, fit_of = (expected_python.member_type, expected_python.fits) if python else (member_type, fits)
         for e in facts.entries:
-            t = member_type(e.detail)
+            t = type_of(e.detail)
             if t is not None and e.name in names:
                 types.setdefault(e.name, set()).add(t)
-            bad = unusable(t, value_site=self._value_site, expected=self._expected, strict=strict)
+            bad = not python and unusable(t, value_site=self._value_site, expected=self._expected, strict=strict)
             (drop if bad else keep).add(e.name)
-            if any(fits(t, x) for x in targets):
+            if any(fit_of(t, x) for x in targets):
                 fit.add(e.name)
         if fit & names and fit & names != names:
             self._preferred = frozenset(n.encode("utf-8", "surrogatepass") for n in fit & names)
@@ -419,6 +506,9 @@ class DereferenceMonitor:
         new._argument = self._argument
         new._accepted = self._accepted
         new._member_types = self._member_types  # never mutated in place
+        new._callables = self._callables
+        new._probes = self._probes
+        new._probe_serial = self._probe_serial
         new._preferred = self._preferred
         new._after = self._after
         new._detector = self._detector.fork()
@@ -466,7 +556,12 @@ class DereferenceMonitor:
     def _trigger(self, typed: bytes, dot: int) -> None:
         self._typed = typed
         self._defsite = self._defsites and self_statement(self._detector.text, dot)
-        if self._types:
+        if self._types == "prefer":
+            text = self._detector.text
+            self._value_site = False
+            self._expected = expected_python.expected_type(text, dot)
+            self._argument = expected_python.argument_slot(text, dot) if self._expected is None else None
+        elif self._types:
             text = self._detector.text
             self._value_site = is_value_site(text, dot)
             self._expected = expected_type(text, dot)
@@ -475,6 +570,7 @@ class DereferenceMonitor:
             self._member_types = {}
             self._accepted = ()
             self._preferred = frozenset()
+            self._probes = ()
         self._state = _WAITING
         self._live = []
         self._incomplete = False
@@ -487,12 +583,14 @@ class DereferenceMonitor:
 
     def _new_need(self) -> None:
         self._serial += 1
+        resolve = self._types == "prefer" and (self._expected is not None or self._argument is not None)
         self._need = CompletionNeed(offset=self._gen_len, generated=self.generated, serial=self._serial,
-                                    entries=bool(self._types))
+                                    entries=bool(self._types), types=resolve)
 
     def _to_idle(self) -> None:
         self._state = _IDLE
         self._preferred = frozenset()
+        self._probes = ()
         self._after = b""
         self._need = None
         self._typed = b""

@@ -50,8 +50,10 @@ __all__ = [
     "is_value_site",
     "member_type",
     "parameter_types",
+    "reach_probe_type",
     "receiver_start",
     "return_type",
+    "universal_member",
     "unusable",
 ]
 
@@ -318,6 +320,24 @@ def fits(member: str | None, expected: str | None) -> bool:
     if e in _WIDENS.get(m, ()):
         return True
     return _BOXES.get(m) == e or _BOXES.get(e) == m
+
+
+#: Members every object has: they reach ``int``, ``boolean`` and ``String`` from any type.
+_OBJECT_MEMBERS: Final = frozenset({"hashCode", "equals", "toString", "getClass", "wait", "notify", "notifyAll",
+                                    "clone", "finalize"})
+
+
+def universal_member(name: str) -> bool:
+    """Whether every object has member ``name`` (``java.lang.Object``'s)."""
+    return name in _OBJECT_MEMBERS
+
+
+def reach_probe_type(t: str) -> bool:
+    """Whether the members of type ``t`` are worth asking about (a class type other than
+    ``String``, a box or ``Object``; not a primitive, an array or a type variable)."""
+    base = _simple(t)
+    return not (base in _PRIMITIVES or base in _PERMISSIVE or base in ("String", "void") or base.endswith("[]")
+                or _TYPE_VARIABLE.fullmatch(base) or not base[:1].isalpha())
 
 
 def return_type(text: str, at: int) -> str | None:

@@ -11,11 +11,13 @@ language; an unknown name raises :class:`~monitors.errors.ConfigError`.
 (:mod:`monitors.definitions`): named with ``dereference`` it replaces it, named alone
 it is the dereference monitor with that option.
 
-``expected_types`` (Java) is the dereference monitor that also drops members whose
-reported type the site cannot use (:mod:`monitors.expected`: ``void`` inside an
-expression, provably safe); ``expected_types_strict`` adds the opt-in heuristic
-(primitive members where a class type is declared). Like ``definition_sites`` they
-replace ``dereference``.
+``expected_types`` (Java, Python) is the dereference monitor that prefers members whose
+reported type fits the site's expected type and, in Java, drops those the site cannot
+use (:mod:`monitors.expected`: ``void`` inside an expression, provably safe;
+:mod:`monitors.expected_python`); ``expected_types_strict`` (Java) adds the opt-in
+heuristic (primitive members where a class type is declared). Like
+``definition_sites`` they replace ``dereference``; named together they are options of
+one dereference monitor.
 
 ``syntax`` (Python, Java, Go) is the bracket guard of :mod:`monitors.syntax`: no
 server, it reads the prompt, the suffix's first line and the stop texts.
@@ -88,7 +90,7 @@ MONITORS: dict[str, MonitorEntry] = {
         MonitorEntry("definition_sites", lambda spec, prefix: DereferenceMonitor(spec, prefix, definition_sites=True),
                      frozenset({"python"})),
         MonitorEntry("expected_types", lambda spec, prefix: DereferenceMonitor(spec, prefix, expected_types=True),
-                     frozenset({"java"})),
+                     frozenset({"java", "python"})),
         MonitorEntry("expected_types_strict",
                      lambda spec, prefix: DereferenceMonitor(spec, prefix, strict_types=True), frozenset({"java"})),
         MonitorEntry("syntax", SyntaxMonitor, SYNTAX_LANGUAGES, suffix=True),
@@ -97,6 +99,9 @@ MONITORS: dict[str, MonitorEntry] = {
 #: Names that replace another monitor when both are chosen (one monitor, one option).
 REPLACES: dict[str, str] = {"definition_sites": "dereference", "expected_types": "dereference",
                              "expected_types_strict": "dereference"}
+#: Options of the one dereference monitor: chosen together, they make one monitor.
+_DEREFERENCE_OPTIONS: dict[str, str] = {"definition_sites": "definition_sites", "expected_types": "expected_types",
+                                        "expected_types_strict": "strict_types"}
 #: Every name a configuration may use: the monitors, and ``"all"``.
 KNOWN_MONITORS: tuple[str, ...] = (*MONITORS, "all")
 #: The monitors used when neither a request, a flag nor ``mgd.toml`` names any, for a
@@ -148,5 +153,16 @@ def build_monitors(names: Iterable[str], language: LanguageSpec, prefix: str, su
     chosen = [n for n in MONITORS if n in wanted and MONITORS[n].applies_to(language.name)]
     replaced = {REPLACES[n] for n in chosen if n in REPLACES}
     chosen = [n for n in chosen if n not in replaced]
-    return [MONITORS[n].build(language, prefix, suffix, stops) if MONITORS[n].suffix
-            else MONITORS[n].build(language, prefix) for n in chosen]
+    options = [n for n in chosen if n in _DEREFERENCE_OPTIONS]
+    out: list[Monitor] = []
+    for n in chosen:
+        if n in options[1:]:
+            continue  # folded into the first one's monitor
+        if n in options and len(options) > 1:
+            flags = {_DEREFERENCE_OPTIONS[o]: True for o in options}
+            out.append(DereferenceMonitor(language, prefix, **flags))
+        elif MONITORS[n].suffix:
+            out.append(MONITORS[n].build(language, prefix, suffix, stops))
+        else:
+            out.append(MONITORS[n].build(language, prefix))
+    return out

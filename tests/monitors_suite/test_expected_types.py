@@ -205,12 +205,13 @@ def test_registry_names() -> None:
     assert len(mons) == 1 and isinstance(mons[0], DereferenceMonitor)
     need = mons[0].need()
     assert need is not None and need.entries
-    # Python: not applicable, and plain dereference asks for no entries.
+    # Python: the preference only; entries asked, resolved only where a type is expected.
     py = build_monitors(["dereference", "expected_types"], get_language("python"), "x = a.")
-    assert len(py) == 1 and not py[0].need().entries
+    assert len(py) == 1 and py[0].need().entries and not py[0].need().types
     both = build_monitors(["dereference", "expected_types"], JAVA, PROMPT + "    String t = b.")
     assert len(both) == 1  # expected_types replaces dereference
-    assert not DereferenceMonitor(get_language("python"), "x = a.", expected_types=True).need().entries
+    assert not DereferenceMonitor(get_language("python"), "x = a.").need().entries
+    assert not build_monitors(["expected_types_strict"], get_language("python"), "x = a.")  # Java only
 
 
 # ---------------------------------------------------------------- soft preference
@@ -395,3 +396,42 @@ def test_argument_preference_survives_a_rerequest_and_forks() -> None:
     m.provide(CompletionFacts(again.serial, frozenset(n for n, _, _ in ITEMS), entries=entries))
     assert {x.decode() for x in m.constraint().candidates} == {"year"}
     assert {x.decode() for x in f.constraint().preferred} == {"year", "getYear"}
+
+
+def test_reach_through_a_further_member_access() -> None:
+    """``Level l = e.``: no member of the enclosure is a Level; of the two class types among
+    them, Lion's members include ``noise() : Level``, so ``getLion`` is preferred."""
+    from monitors.base import CompletionEntry, CompletionFacts, CompletionNeed
+
+    def ent(name: str, detail: str, kind: int = 2) -> CompletionEntry:
+        return CompletionEntry(name, kind, detail, name + "()")
+
+    m = DereferenceMonitor(JAVA, "class A {\n  void f(Enclosure e) {\n    Level l = e.", expected_types=True)
+    need = m.need()
+    m.provide(CompletionFacts(need.serial, frozenset({"getKeeper", "getLion", "size", "hashCode", "getClass"}), entries=(
+        ent("getKeeper", "Enclosure.getKeeper() : Keeper"), ent("getLion", "Enclosure.getLion() : Lion"),
+        ent("size", "Enclosure.size() : int"), ent("hashCode", "Object.hashCode() : int"),
+        ent("getClass", "Object.getClass() : Class<? extends Enclosure>"))))  # every object's: never probed
+    first = m.need()
+    assert isinstance(first, CompletionNeed) and first.generated == "getKeeper()."
+    m.provide(CompletionFacts(first.serial, frozenset({"getCount", "toString"}), entries=(
+        ent("getCount", "Keeper.getCount() : int"), ent("toString", "Object.toString() : String"))))
+    second = m.need()
+    assert isinstance(second, CompletionNeed) and second.generated == "getLion()."
+    assert not m.constraint().preferred  # nothing reached yet
+    m.provide(CompletionFacts(second.serial, frozenset({"noise", "getName"}), entries=(
+        ent("noise", "Lion.noise() : Level"), ent("getName", "Animal.getName() : String"))))
+    c = m.constraint()
+    assert c.preferred == frozenset({b"getLion"}) and c.bonus > 0
+    assert m.stats.extra["type_reach"] == 1 and m.need() is None
+
+
+def test_no_reach_probe_when_a_member_fits() -> None:
+    from monitors.base import CompletionEntry, CompletionFacts
+
+    m = DereferenceMonitor(JAVA, "class A {\n  void f(Enclosure e) {\n    int n = e.", expected_types=True)
+    need = m.need()
+    m.provide(CompletionFacts(need.serial, frozenset({"getLion", "size"}), entries=(
+        CompletionEntry("getLion", 2, "Enclosure.getLion() : Lion", "getLion()"),
+        CompletionEntry("size", 2, "Enclosure.size() : int", "size()"))))
+    assert m.need() is None and m.constraint().preferred == frozenset({b"size"})

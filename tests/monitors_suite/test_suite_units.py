@@ -306,7 +306,7 @@ def test_spaced_constraint(index: VocabIndex) -> None:
 def test_registry_names_and_languages() -> None:
     assert set(MONITORS) | {"all"} == set(KNOWN_MONITORS)
     assert applicable_monitors("python") == ("dereference", "imports", "arguments", "keyword_arguments",
-                                              "definition_sites", "syntax")
+                                              "definition_sites", "expected_types", "syntax")
     assert applicable_monitors("java") == ("dereference", "instantiation", "enum_cases", "imports", "arguments",
                                            "expected_types", "expected_types_strict", "syntax")
     built = build_monitors(["all"], TS, "")
