@@ -86,3 +86,23 @@ def test_argument_position_prefers_the_parameter_type(gen, jdtls) -> None:  # no
     plain = gen.generate([prompts["dereference"]], options)[0]
     assert plain.stats.get("type_arguments", 0) == 0
     assert plain.completion.split("(", 1)[0].strip() not in strings, plain.completion  # getCount: an int
+
+
+PARK = JAVA / "src" / "com" / "example" / "park"
+PARK_HEAD = ("package com.example.park;\n\nimport com.example.zoo.Level;\n\npublic class Tour {\n"
+             "    static Level loudness(Enclosure e) {\n")
+
+
+def test_reach_prefers_the_member_whose_type_holds_the_expected_one(gen, jdtls) -> None:  # noqa: F811
+    """``Level l = e.``: no Enclosure member is a Level; JDT, asked about ``getKeeper().``
+    and ``getLion().``, reports ``noise() : Level`` on Lion: ``getLion`` is preferred."""
+    text = PARK_HEAD + "        Level l = e."
+    prompt = {m: Prompt(m, JAVA, PARK / "Tour.java", text, TAIL, {"monitors": [m]})
+              for m in ("expected_types", "dereference")}
+    options = GenerateOptions(max_new_tokens=8, monitors=True)
+    guided = gen.generate([prompt["expected_types"]], options)[0]
+    assert guided.error is None and guided.stats["failed_lookups"] == 0
+    assert guided.stats["type_reach"] == 1, guided.stats
+    assert guided.completion.startswith("getLion"), guided.completion
+    plain = gen.generate([prompt["dereference"]], options)[0]
+    assert plain.stats.get("type_reach", 0) == 0
