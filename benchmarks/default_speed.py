@@ -22,7 +22,6 @@ and is not counted.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import platform
@@ -33,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from mgd.engines.generate import HFGenerator
-from mgd.evaluation.runner import RunSettings, generate_options, load_bench_cases, parse_configs
+from mgd.evaluation.runner import RunSettings, generate_options, load_bench_cases, parse_configs, with_monitors
 from mgd.session import SessionConfig
 
 
@@ -59,8 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             measured: dict[str, tuple[int, float]] = {}
             order = (ref, cand) if k % 2 == 0 else (cand, ref)
             for cfg in order:
-                c = case if cfg.names is None else dataclasses.replace(
-                    case, extra={**case.extra, "monitors": list(cfg.names)})
+                c = with_monitors(cfg, case)
                 opts = generate_options(cfg, settings, 0, str(case.extra["language"]))
                 gen.session.request_cache.clear()  # neither side reuses the other's answers
                 t0 = time.perf_counter()

@@ -27,7 +27,7 @@ from mgd.engines.cases import Case, iter_cases
 from mgd.evaluation.leakage import ExcludeList
 from mgd.evaluation.progress import progress_bar
 from monitors.errors import ConfigError
-from monitors.registry import DEFAULT_MONITORS
+from monitors.registry import DEFAULT_MONITORS, default_monitors
 
 __all__ = [
     "CONFIGS",
@@ -41,6 +41,7 @@ __all__ = [
     "parse_configs",
     "read_generations",
     "stop_texts",
+    "with_monitors",
 ]
 
 
@@ -58,6 +59,21 @@ class RunConfig:
     monitors: bool
     heal: bool = False
     names: tuple[str, ...] | None = None
+    plus: tuple[str, ...] = ()
+
+    def monitors_for(self, language: str) -> list[str] | None:
+        """The monitor names a case in ``language`` gets (None: the session's choice)."""
+        if self.names is not None:
+            return list(self.names)
+        if self.plus:
+            return [*default_monitors(language), *self.plus]
+        return None
+
+
+def with_monitors(cfg: RunConfig, case: Case) -> Case:
+    """``case`` with ``cfg``'s monitors (its ``monitors`` key, which every engine honours)."""
+    names = cfg.monitors_for(str(case.extra.get("language", "")))
+    return case if names is None else dataclasses.replace(case, extra={**case.extra, "monitors": names})
 
 
 _DEFAULT = GenerateOptions()
@@ -74,6 +90,7 @@ CONFIGS: dict[str, RunConfig] = {
     "heal": RunConfig("heal", monitors=False, heal=True),
     "mgd+heal": RunConfig("mgd+heal", monitors=True, heal=True, names=_BASE),
     "default": RunConfig("default", monitors=_DEFAULT.monitors, heal=default_heal(_DEFAULT.monitors)),
+    "default+types": RunConfig("default+types", monitors=True, heal=default_heal(True), plus=("expected_types",)),
     "mgd+calls": RunConfig("mgd+calls", monitors=True, names=(*_BASE, "arguments", "keyword_arguments")),
     "mgd+defsites": RunConfig("mgd+defsites", monitors=True, names=(*_BASE, "definition_sites")),
     "mgd+syntax": RunConfig("mgd+syntax", monitors=True, names=(*_BASE, "syntax")),
@@ -261,8 +278,7 @@ def generate_config(
 ) -> Path:
     """Generate every missing (case, sample) of one config into ``out_dir/gen-<name>.jsonl``."""
     path = out_dir / f"gen-{cfg.name}.jsonl"
-    if cfg.names is not None:
-        cases = [dataclasses.replace(c, extra={**c.extra, "monitors": list(cfg.names)}) for c in cases]
+    cases = [with_monitors(cfg, c) for c in cases]
     # Generations that ended with an error (a server that went away, ...) are tried again.
     have = {k: v for k, v in read_generations(path).items() if not v.get("error")}
     todo = [(s, c) for s in range(settings.n) for c in cases if (c.id, s) not in have]
