@@ -72,3 +72,16 @@ def test_language_defaults() -> None:
     assert default_monitors("go") == DEFAULT_MONITORS == ("dereference",)
     for names in LANGUAGE_DEFAULTS.values():
         check_monitor_names(names)
+
+
+def test_default_plus_types_adds_expected_types_to_each_language_default() -> None:
+    from mgd.evaluation.runner import with_monitors
+    from monitors.registry import default_monitors
+
+    (cfg,) = parse_configs("default+types")
+    assert cfg.monitors and cfg.heal and cfg.names is None
+    assert cfg.monitors_for("python") == [*default_monitors("python"), "expected_types"]
+    case = Case("c", "/ws", "a.py", 6, 6, extra={"language": "python"})
+    assert with_monitors(cfg, case).extra["monitors"] == [*default_monitors("python"), "expected_types"]
+    (default,) = parse_configs("default")
+    assert with_monitors(default, case) is case  # the session's choice, untouched
