@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, float | str]] = []
     try:
         for k, case in enumerate(cases):
-            measured: dict[str, tuple[int, float]] = {}
+            measured: dict[str, tuple[int, float, float]] = {}
             order = (ref, cand) if k % 2 == 0 else (cand, ref)
             for cfg in order:
                 c = with_monitors(cfg, case)
@@ -66,11 +66,12 @@ def main(argv: list[str] | None = None) -> int:
                 dt = time.perf_counter() - t0
                 if res.error:
                     print(f"{case.id}: {cfg.name}: {res.error}", file=sys.stderr)
-                measured[cfg.name] = (res.tokens, dt)
+                measured[cfg.name] = (res.tokens, dt, float(res.stats.get("lsp_ms", 0.0)))
             if k < args.warmup:
                 continue
-            (tr, sr), (tc, sc) = measured[ref.name], measured[cand.name]
-            rows.append({"case": case.id, "ref_tokens": tr, "ref_s": sr, "cand_tokens": tc, "cand_s": sc})
+            (tr, sr, wr), (tc, sc, wc) = measured[ref.name], measured[cand.name]
+            rows.append({"case": case.id, "ref_tokens": tr, "ref_s": sr, "cand_tokens": tc, "cand_s": sc,
+                         "ref_waited_ms": round(wr, 1), "cand_waited_ms": round(wc, 1)})
             print(f"{len(rows)}/{args.limit} {case.id}: {tr / sr:.1f} vs {tc / sc:.1f} tok/s", file=sys.stderr)
     finally:
         gen.close()
@@ -91,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_pooled": round(cand_tps / ref_tps, 3),
         "ratio_per_case_mean": round(float(per_case.mean()), 3),
         "ratio_per_case_ci95": [round(float(lo), 3), round(float(hi), 3)],
+        # Decoding time spent waiting for language servers (the guides' lsp_ms), and the rest.
+        "waited_s": {ref.name: round(sum(r["ref_waited_ms"] for r in rows) / 1000, 2),
+                     cand.name: round(sum(r["cand_waited_ms"] for r in rows) / 1000, 2)},
+        "total_s": {ref.name: round(sum(r["ref_s"] for r in rows), 2), cand.name: round(sum(r["cand_s"] for r in rows), 2)},
         "rows": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -322,21 +322,24 @@ def fits(member: str | None, expected: str | None) -> bool:
     return _BOXES.get(m) == e or _BOXES.get(e) == m
 
 
-#: Members every object has: they reach ``int``, ``boolean`` and ``String`` from any type.
+#: Members every object has (they reach ``int``, ``boolean`` and ``String`` from any type),
+#: and the class literal every type has (``T.class``: a ``Class``, whose ``isArray()`` & co.
+#: reach ``boolean``).
 _OBJECT_MEMBERS: Final = frozenset({"hashCode", "equals", "toString", "getClass", "wait", "notify", "notifyAll",
-                                    "clone", "finalize"})
+                                    "clone", "finalize", "class"})
 
 
 def universal_member(name: str) -> bool:
-    """Whether every object has member ``name`` (``java.lang.Object``'s)."""
+    """Whether every object (or type) has member ``name`` (``java.lang.Object``'s, ``class``)."""
     return name in _OBJECT_MEMBERS
 
 
 def reach_probe_type(t: str) -> bool:
     """Whether the members of type ``t`` are worth asking about (a class type other than
-    ``String``, a box or ``Object``; not a primitive, an array or a type variable)."""
+    ``String``, ``Class``, a box or ``Object``; not a primitive, an array or a type variable)."""
     base = _simple(t)
-    return not (base in _PRIMITIVES or base in _PERMISSIVE or base in ("String", "void") or base.endswith("[]")
+    return not (base in _PRIMITIVES or base in _PERMISSIVE or base in ("String", "void", "Class")
+                or base.endswith("[]")
                 or _TYPE_VARIABLE.fullmatch(base) or not base[:1].isalpha())
 
 

@@ -408,10 +408,12 @@ def test_reach_through_a_further_member_access() -> None:
 
     m = DereferenceMonitor(JAVA, "class A {\n  void f(Enclosure e) {\n    Level l = e.", expected_types=True)
     need = m.need()
-    m.provide(CompletionFacts(need.serial, frozenset({"getKeeper", "getLion", "size", "hashCode", "getClass"}), entries=(
+    m.provide(CompletionFacts(need.serial, frozenset({"getKeeper", "getLion", "size", "hashCode", "getClass", "class"}),
+                              entries=(
         ent("getKeeper", "Enclosure.getKeeper() : Keeper"), ent("getLion", "Enclosure.getLion() : Lion"),
         ent("size", "Enclosure.size() : int"), ent("hashCode", "Object.hashCode() : int"),
-        ent("getClass", "Object.getClass() : Class<? extends Enclosure>"))))  # every object's: never probed
+        ent("getClass", "Object.getClass() : Class<? extends Enclosure>"),  # every object's: never probed
+        CompletionEntry("class", 14, "Class<Enclosure>", "class"))))  # the class literal: never probed
     first = m.need()
     assert isinstance(first, CompletionNeed) and first.generated == "getKeeper()."
     m.provide(CompletionFacts(first.serial, frozenset({"getCount", "toString"}), entries=(
