@@ -152,6 +152,7 @@ class MgdSession:
         blocking: bool = True,
         provisional: bool | None = None,
         stops: Sequence[str] = (),
+        max_tokens: int | None = None,
     ) -> SequenceGuide:
         """A guide for one sequence generated into ``file`` between prefix and suffix.
 
@@ -165,7 +166,9 @@ class MgdSession:
         ``provisional`` (None: the session's): a non-blocking guide constrains such
         a step to provisional names instead (see :class:`SessionConfig`). ``stops``: the
         stop texts that end the completion (the syntax guard keeps them from firing in
-        an open bracket or string). Call :meth:`~monitors.guide.SequenceGuide.close` when the sequence ends.
+        an open bracket or string). ``max_tokens``: the most tokens the engine samples
+        (the syntax guard closes what is open before they run out). Call
+        :meth:`~monitors.guide.SequenceGuide.close` when the sequence ends.
         """
         ws, path = self.check_workspace(workspace, file)
         lang = self.language_of(path, ws, language)
@@ -185,7 +188,8 @@ class MgdSession:
         )
         budget = self.config.wait_s if wait_s is None else wait_s
         use = self.config.provisional if provisional is None else provisional
-        return SequenceGuide(built, lookup, self.index, wait_s=budget, blocking=blocking, provisional=use)
+        return SequenceGuide(built, lookup, self.index, wait_s=budget, blocking=blocking, provisional=use,
+                             max_tokens=max_tokens)
 
     def guides(self, n: int, *args: Any, **kwargs: Any) -> Sequence[SequenceGuide]:
         return [self.guide(*args, **kwargs) for _ in range(n)]

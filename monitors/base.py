@@ -17,6 +17,7 @@ from enum import IntEnum
 from typing import Protocol, runtime_checkable
 
 __all__ = [
+    "BudgetJudge",
     "CompletionEntry",
     "CompletionFacts",
     "CompletionNeed",
@@ -348,6 +349,21 @@ class StopJudge(Protocol):
     def forbids(self, token: bytes) -> bool: ...
 
 
+class BudgetJudge(Protocol):
+    """The token-budget part of a :class:`SyntaxConstraint` (hashable): the tokens that
+    contain one of ``candidates`` are judged by :meth:`forbids`; with ``progress`` only
+    candidates it does not forbid are allowed (every other token is forbidden), else only
+    the forbidden candidates are removed."""
+
+    @property
+    def candidates(self) -> tuple[bytes, ...]: ...
+
+    @property
+    def progress(self) -> bool: ...
+
+    def forbids(self, token: bytes) -> bool: ...
+
+
 @dataclass(frozen=True, slots=True)
 class SyntaxConstraint:
     """The syntax guard (:mod:`monitors.syntax`): brackets and EOS.
@@ -359,6 +375,8 @@ class SyntaxConstraint:
     ``stack`` opened (or close the wrong kind) is forbidden. ``eos`` False: EOS is
     forbidden too. ``stop`` (:class:`monitors.syntax.StopGuard`): tokens that would
     make a stop text fire where the completion may not end are forbidden too.
+    ``budget`` (:class:`monitors.syntax.BudgetGuard`): near the token budget's end, the
+    tokens that would leave more to close than tokens remain are forbidden too.
     Implemented in :func:`monitors.vocab.rules.syntax_ids`.
     """
 
@@ -367,6 +385,7 @@ class SyntaxConstraint:
     eos: bool = True
     python: bool = True
     stop: StopJudge | None = None
+    budget: BudgetJudge | None = None
 
 
 Constraint = (IdentifierConstraint | PrefixConstraint | SpacedConstraint | ExcludeConstraint | KeywordConstraint

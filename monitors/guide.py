@@ -72,8 +72,12 @@ class SequenceGuide:
         wait_s: float = 5.0,
         blocking: bool = True,
         provisional: bool = False,
+        max_tokens: int | None = None,
     ) -> None:
         self._initial = [m.fork() for m in monitors]
+        # The engine samples at most this many tokens: monitors with ``set_budget`` (the
+        # syntax guard) hear before each step how many remain, this one included.
+        self._max_tokens = max_tokens
         # Non-blocking mode: a lookup not ready within the wait budget fails open for
         # this step only and keeps running; a later step uses its answer. With
         # ``provisional`` that step is constrained by the lookup's provisional facts
@@ -140,6 +144,12 @@ class SequenceGuide:
     def allowed(self, wait_s: float | None = None) -> StepResult:
         """Allowed ids for the next token (waits at most ``wait_s`` for lookups)."""
         self._collect(self._wait_s if wait_s is None else wait_s)
+        if self._max_tokens is not None:
+            left = self._max_tokens - len(self._fed)
+            for m in self._monitors:
+                tell = getattr(m, "set_budget", None)
+                if tell is not None:
+                    tell(left)
         overrides, self._overrides = self._overrides, {}
         result, prefers = self._intersect(overrides)
         if result is None:
@@ -302,6 +312,7 @@ class SequenceGuide:
         new = SequenceGuide.__new__(SequenceGuide)
         new._initial = self._initial
         new._blocking = self._blocking
+        new._max_tokens = self._max_tokens
         new._monitors = [m.fork() for m in self._monitors]
         new._lookup = self._lookup if start_lookups else _NoLookup()
         new._index = self._index

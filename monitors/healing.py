@@ -237,6 +237,12 @@ class HealingMonitor:
         if self._inner is not None:
             self._inner.provide(facts)
 
+    def set_budget(self, left: int | None) -> None:
+        """Forward the token budget to ``inner`` (the syntax guard has one)."""
+        tell = getattr(self._inner, "set_budget", None)
+        if tell is not None:
+            tell(left)
+
     def constraint(self) -> IdentifierConstraint | PrefixConstraint | None:
         inner = self._inner.constraint() if self._inner is not None else None
         if not self._rest:

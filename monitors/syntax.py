@@ -47,13 +47,13 @@ from typing import Final
 from monitors.base import MonitorStats, SyntaxConstraint
 from monitors.languages import LanguageSpec
 
-__all__ = ["LANGUAGES", "BracketLexer", "StopGuard", "SyntaxMonitor"]
+__all__ = ["LANGUAGES", "BracketLexer", "BudgetGuard", "StopGuard", "SyntaxMonitor"]
 
 #: The languages the lexer follows.
 LANGUAGES: Final = frozenset({"python", "java", "go"})
 _OPENER: Final = {")": "(", "]": "[", "}": "{"}
 _VISIBLE: Final = 8  # the innermost brackets a constraint holds
-_EXTRA_KEYS = ("violations", "lost", "eos_blocked", "stop_guarded")
+_EXTRA_KEYS = ("violations", "lost", "eos_blocked", "stop_guarded", "budget_closing")
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 
 
@@ -102,6 +102,15 @@ class BracketLexer:
         if self.mode in ("str", "block") or self.pending in ("'", '"'):
             return False
         return len(self.stack) <= depth
+
+    def open_count(self, depth: int) -> int:
+        """What must still be closed before the text may end (:meth:`may_end`): the
+        brackets past ``depth``, plus one for an open string (or a quote just opened) or
+        block comment; 0 once lost."""
+        if self.lost:
+            return 0
+        extra = 1 if self.mode in ("str", "block") or self.pending in ("'", '"') else 0
+        return max(len(self.stack) - depth, 0) + extra
 
     @property
     def settled(self) -> bool:
@@ -245,6 +254,40 @@ class StopGuard:
         return not lexer.may_end(self.depth)
 
 
+#: Bytes that can open something that must be closed (the budget guard's candidates when
+#: it only forbids) and that can close it (its candidates when it must make progress).
+_OPENING: Final = (b"(", b"[", b"{", b'"', b"'", b"`", b"/*")
+_CLOSING: Final = (b")", b"]", b"}", b'"', b"'", b"`", b"*/")
+#: The most openers one token is assumed to hold: with more slack the guard is idle.
+_MAX_OPEN_PER_TOKEN: Final = 16
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BudgetGuard:
+    """Which tokens would leave more to close than tokens remain (the token budget).
+
+    ``state``: the lexer now (:meth:`BracketLexer.key`); ``depth``: the brackets the rest
+    of the document closes; ``limit``: the most that may remain open after the token
+    (the tokens left after it, or one less than now when that is already too many: the
+    token must make progress). ``progress``: the latter case; only a token that closes
+    something is allowed then.
+    """
+
+    state: tuple[object, ...]
+    depth: int
+    limit: int
+    progress: bool
+
+    @property
+    def candidates(self) -> tuple[bytes, ...]:
+        return _CLOSING if self.progress else _OPENING
+
+    def forbids(self, token: bytes) -> bool:
+        lexer = BracketLexer.from_key(self.state)
+        lexer.feed(token.decode("utf-8", "replace"))
+        return lexer.lost or lexer.open_count(self.depth) > self.limit
+
+
 class SyntaxMonitor:
     """No closer without its opener; no EOS (nor a stop text) inside a string or an
     unclosed bracket.
@@ -255,14 +298,15 @@ class SyntaxMonitor:
     never needs facts.
     """
 
-    __slots__ = ("_buf", "_buf_at", "_constraint", "_decoder", "_eos_depth", "_fed", "_lexer", "_snapshots",
-                 "_stats", "_stops", "_tail", "spec")
+    __slots__ = ("_buf", "_buf_at", "_constraint", "_decoder", "_eos_depth", "_fed", "_left", "_lexer",
+                 "_snapshots", "_stats", "_stops", "_tail", "spec")
 
     def __init__(self, spec: LanguageSpec, prefix: str = "", suffix: str = "", stops: Iterable[str] = ()) -> None:
         self.spec = spec
         self._decoder = _Utf8Decoder("replace")
         self._stats = MonitorStats(extra=dict.fromkeys(_EXTRA_KEYS, 0))
         self._constraint: SyntaxConstraint | None = None
+        self._left: int | None = None  # tokens the engine may still sample (this one included)
         self._stops = tuple(dict.fromkeys(s.encode("utf-8") for s in stops if s))
         self._tail = b""  # the completion's last bytes (shorter than the longest stop)
         self._fed = 0  # completion bytes fed
@@ -358,6 +402,26 @@ class SyntaxMonitor:
     def provide(self, facts: object) -> None:
         return None
 
+    def set_budget(self, left: int | None) -> None:
+        """The engine may sample at most ``left`` more tokens, this step's included (the
+        guide says so before each step; None: no budget)."""
+        if left != self._left:
+            self._left = left
+            if self._constraint is not None and (self._constraint.budget is not None or self._budget() is not None):
+                self._constraint = None
+
+    def _budget(self) -> BudgetGuard | None:
+        """The budget's part of the constraint: None while enough tokens remain to close
+        everything whatever this token opens."""
+        left, lexer = self._left, self._lexer
+        if left is None or lexer.lost:
+            return None
+        needed = lexer.open_count(self._eos_depth)
+        limit = max(left - 1, needed - 1)
+        if needed + _MAX_OPEN_PER_TOKEN <= limit or limit < 0:
+            return None
+        return BudgetGuard(lexer.key(), self._eos_depth, limit, progress=needed > left - 1)
+
     def constraint(self) -> SyntaxConstraint | None:
         lexer = self._lexer
         if lexer.lost:
@@ -366,13 +430,17 @@ class SyntaxMonitor:
         if c is None:
             eos = lexer.may_end(self._eos_depth)
             stop = self._stop_guard(eos) if self._stops else None
+            budget = self._budget()
             settled = lexer.settled
-            if not settled and eos and stop is None:
+            if not settled and eos and stop is None and budget is None:
                 return None  # nothing to judge
             c = SyntaxConstraint(stack="".join(lexer.stack[-_VISIBLE:]) if settled else None,
-                                 deep=len(lexer.stack) > _VISIBLE, eos=eos, python=lexer.python, stop=stop)
+                                 deep=len(lexer.stack) > _VISIBLE, eos=eos, python=lexer.python, stop=stop,
+                                 budget=budget)
             if not eos:
                 self._stats.extra["eos_blocked"] += 1
+            if budget is not None and budget.progress:
+                self._stats.extra["budget_closing"] += 1
             self._constraint = c
         return c
 
@@ -385,6 +453,7 @@ class SyntaxMonitor:
         new._constraint = self._constraint
         new._lexer = self._lexer.copy()
         new._eos_depth = self._eos_depth
+        new._left = self._left
         new._stops = self._stops
         new._tail = self._tail
         new._fed = self._fed

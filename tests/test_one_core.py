@@ -291,3 +291,29 @@ def test_new_mechanisms_follow_the_one_path(index, tmp_path: Path) -> None:
         assert kinds == ["KeywordArgumentMonitor", "SyntaxMonitor"]
     finally:
         core.close()
+
+
+def test_token_budget_reaches_the_guide_on_hf_and_vllm(index, project: Path, monkeypatch) -> None:
+    """``GenerateOptions.max_new_tokens`` (HF) and ``SamplingParams.max_tokens`` (vLLM) give the
+    guide the same budget: with 1 token left inside ``g(`` both force the close."""
+    from types import SimpleNamespace
+
+    from mgd.vllm.common import validate_sampling_params
+
+    monkeypatch.setenv("MGD_ALLOWED_WORKSPACES", str(project))
+    raw = {"workspace": str(project), "file": "m.py", "prefix": "x = g(", "monitors": ["syntax"]}
+    settings = validate_sampling_params(SimpleNamespace(extra_args={"mgd": raw}, stop=None, max_tokens=1))
+    assert settings is not None and settings.max_tokens == 1
+    assert validate_sampling_params(SimpleNamespace(extra_args={"mgd": raw}, max_tokens=None)).max_tokens is None
+    core = MonitorCore(index, SessionConfig(allowed_roots=(project,)))
+    try:
+        vllm = core.open(settings, []).guide
+        v_ids = vllm.allowed().ids
+    finally:
+        core.close()
+    with MgdSession(index) as session:
+        hf = session.guide(project, "m.py", "x = g(", monitors=["syntax"], max_tokens=1)
+        h_ids = hf.allowed().ids
+        free = session.guide(project, "m.py", "x = g(", monitors=["syntax"]).allowed().ids
+    assert v_ids is not None and h_ids is not None and (v_ids == h_ids).all()
+    assert len(h_ids) < len(free) and all(b")" in index.token_bytes(int(i)) for i in h_ids)

@@ -69,6 +69,8 @@ class MgdSettings:
     provisional: bool | None = None  # None: the operator's default
     #: The request's stop texts (vLLM's ``SamplingParams.stop``, not an ``mgd`` setting).
     stop: tuple[str, ...] = ()
+    #: The request's token budget (vLLM's ``SamplingParams.max_tokens``, not an ``mgd`` setting).
+    max_tokens: int | None = None
 
     @classmethod
     def parse(cls, raw: Any, allowed_roots: tuple[Path, ...] | None) -> MgdSettings:

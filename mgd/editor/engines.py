@@ -171,7 +171,8 @@ class LocalEngine:
         if request.monitors and self.options.monitors:
             try:
                 # Built first: a trigger at the cursor starts its lookup now, during the prefill.
-                guide = self.session.guide(request.workspace, request.file, request.prefix, request.suffix)
+                guide = self.session.guide(request.workspace, request.file, request.prefix, request.suffix,
+                                           max_tokens=request.max_new_tokens)
             except MgdError as exc:  # unknown language, file outside the workspace: no monitors
                 stats["monitors_off"] = str(exc)
         clock.lap("guide_ms")

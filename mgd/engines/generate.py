@@ -113,7 +113,7 @@ class HFGenerator(Generator):
                 heal = healed.removed if healed is not None else b""
                 guide = (
                     self.session.guide(p.workspace, p.file, p.prefix, p.suffix, heal=heal, monitors=p.monitors,
-                                       stops=options.stop)
+                                       stops=options.stop, max_tokens=options.max_new_tokens)
                     if options.monitors
                     else self._healing_guide(heal) if options.heal else None
                 )

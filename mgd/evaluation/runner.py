@@ -91,6 +91,7 @@ CONFIGS: dict[str, RunConfig] = {
     "mgd+heal": RunConfig("mgd+heal", monitors=True, heal=True, names=_BASE),
     "default": RunConfig("default", monitors=_DEFAULT.monitors, heal=default_heal(_DEFAULT.monitors)),
     "default+types": RunConfig("default+types", monitors=True, heal=default_heal(True), plus=("expected_types",)),
+    "default+syntax": RunConfig("default+syntax", monitors=True, heal=default_heal(True), plus=("syntax",)),
     "mgd+calls": RunConfig("mgd+calls", monitors=True, names=(*_BASE, "arguments", "keyword_arguments")),
     "mgd+defsites": RunConfig("mgd+defsites", monitors=True, names=(*_BASE, "definition_sites")),
     "mgd+syntax": RunConfig("mgd+syntax", monitors=True, names=(*_BASE, "syntax")),

@@ -71,7 +71,9 @@ def validate_sampling_params(sampling_params: Any) -> MgdSettings | None:
     if settings is not None:  # the syntax guard keeps them from firing in an open bracket
         stop = getattr(sampling_params, "stop", None) or ()
         stop = (stop,) if isinstance(stop, str) else tuple(s for s in stop if isinstance(s, str) and s)
-        settings = dataclasses.replace(settings, stop=stop)
+        budget = getattr(sampling_params, "max_tokens", None)  # ... and closes brackets before it runs out
+        settings = dataclasses.replace(settings, stop=stop,
+                                       max_tokens=budget if isinstance(budget, int) and budget > 0 else None)
     config = calling_engine_config()
     if config is not None:
         problem = spec_decode_problem(

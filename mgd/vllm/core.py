@@ -278,7 +278,7 @@ class MonitorCore:
                 settings.workspace, settings.file, prefix, settings.suffix,
                 monitors=settings.monitors, language=settings.language, heal=heal,
                 wait_s=settings.wait_ms / 1000.0, blocking=False, provisional=settings.provisional,
-                stops=settings.stop,
+                stops=settings.stop, max_tokens=settings.max_tokens,
             )
 
         if self._background:

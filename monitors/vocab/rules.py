@@ -292,8 +292,22 @@ def token_closers(token: bytes, python: bool) -> str | None:
 
 
 def syntax_ids(index: VocabIndex, c: SyntaxConstraint) -> np.ndarray:
-    """Every id except tokens closing what is not open, EOS unless ``c.eos``, and the
-    tokens ``c.stop`` forbids (a stop text firing in a string or an open bracket)."""
+    """Every id except tokens closing what is not open, EOS unless ``c.eos``, the
+    tokens ``c.stop`` forbids (a stop text firing in a string or an open bracket), and
+    those ``c.budget`` forbids (more left to close than tokens remain; in its progress
+    mode only the closing candidates it allows stay, unless none does: then it fails open)."""
+    budget = c.budget
+    if budget is not None:
+        base = index.allowed_ids(dataclasses.replace(c, budget=None))
+        token = index.token_bytes
+        cand = index.ids_containing(budget.candidates)
+        ok = np.asarray([i for i in cand.tolist() if not budget.forbids(token(i))], dtype=np.int32)
+        if budget.progress:
+            keep = np.intersect1d(base, ok, assume_unique=True)
+            return readonly(keep.astype(np.int32, copy=False)) if keep.size else base
+        banned = np.setdiff1d(cand, ok, assume_unique=True)
+        return readonly(np.setdiff1d(base, banned, assume_unique=True).astype(np.int32, copy=False)) \
+            if banned.size else base
     judge = c.stop
     if judge is not None:
         base = index.allowed_ids(dataclasses.replace(c, stop=None))

@@ -213,3 +213,74 @@ def test_syntax_mask(index: VocabIndex) -> None:
     assert _spelled(index, SyntaxConstraint(None, eos=False)) == set(TOKENS)  # only EOS is judged
     # deeper than the constraint holds: a token closing past the visible part is allowed
     assert b"))" in _spelled(index, SyntaxConstraint("(", deep=True))
+
+
+BUDGET_TOKENS = [b")", b"))", b"x", b"(", b"((", b"f(", b"'", b"a'", b" ", b"]", b"x)"]
+
+
+@pytest.fixture(scope="module")
+def budget_index() -> VocabIndex:
+    return VocabIndex.from_token_bytes([*BUDGET_TOKENS, None], eos_ids=[len(BUDGET_TOKENS)])
+
+
+def test_budget_closes_what_is_open_before_the_tokens_run_out(budget_index: VocabIndex) -> None:
+    """``x = f(g(`` with the suffix on a new line: two closers needed."""
+    m = SyntaxMonitor(PY, "x = f(g(", "\n")
+    m.set_budget(40)
+    assert m.constraint().budget is None  # plenty left: idle
+    m.set_budget(3)  # after this token 2 remain: may not open more
+    c = m.constraint()
+    assert c.budget is not None and not c.budget.progress
+    assert _spelled(budget_index, c) == set(BUDGET_TOKENS) - {b"(", b"((", b"f(", b"'", b"a'", b"]"}
+    m.set_budget(2)  # must make progress now: only closers
+    c = m.constraint()
+    assert c.budget.progress and _spelled(budget_index, c) == {b")", b"))", b"x)"}
+    m.feed(b"x)")
+    m.set_budget(1)
+    assert _spelled(budget_index, m.constraint()) == {b")", b"x)"}  # one open, one left: close it
+    m.feed(b")")
+    m.set_budget(1)  # nothing open, the last token: it may not open anything; EOS allowed
+    c = m.constraint()
+    assert not c.budget.progress and c.eos
+    assert _spelled(budget_index, c) == {b"x", b" ", b"<eos>"}
+    m.set_budget(30)
+    assert m.constraint().budget is None  # idle again with room
+    assert m.stats.extra["budget_closing"] == 2
+
+
+def test_budget_closes_a_string(budget_index: VocabIndex) -> None:
+    m = SyntaxMonitor(PY, "x = '", "")
+    m.set_budget(1)
+    assert _spelled(budget_index, m.constraint()) == {b"'", b"a'"}
+
+
+def test_budget_leaves_what_the_suffix_closes(budget_index: VocabIndex) -> None:
+    m = SyntaxMonitor(PY, "x = f(", ")\n")  # the suffix closes the call: nothing to close
+    m.set_budget(1)
+    c = m.constraint()
+    assert not c.budget.progress and b"x" in _spelled(budget_index, c)  # nothing to close: no forcing
+
+
+def test_budget_fails_open_when_nothing_can_close(budget_index: VocabIndex) -> None:
+    index = VocabIndex.from_token_bytes([b"x", b"(", None], eos_ids=[2])
+    m = SyntaxMonitor(PY, "x = f(", "\n")
+    m.set_budget(1)
+    assert _spelled(index, m.constraint()) == {b"x", b"("}  # no closer in the vocabulary: free
+
+
+def test_guide_tells_the_budget_through_healing(budget_index: VocabIndex) -> None:
+    from monitors.guide import SequenceGuide
+    from monitors.healing import wrap_healing
+
+    class NoLookup:
+        def start(self, need):  # pragma: no cover - the syntax guard needs nothing
+            raise AssertionError
+
+    mons = wrap_healing(build_monitors(["syntax"], PY, "x = f(g(", "\n"), b"")
+    guide = SequenceGuide(mons, NoLookup(), budget_index, max_tokens=3)
+    guide.advance([BUDGET_TOKENS.index(b"x")])
+    ids = guide.allowed().ids  # 2 left, 2 open: progress
+    assert {budget_index.token_bytes(int(i)) for i in ids} == {b")", b"))", b"x)"}
+    fork = guide.fork()
+    fork.advance([BUDGET_TOKENS.index(b")")])
+    assert {budget_index.token_bytes(int(i)) for i in fork.allowed().ids} == {b")", b"x)"}
