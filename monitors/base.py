@@ -350,16 +350,16 @@ class StopJudge(Protocol):
 
 
 class BudgetJudge(Protocol):
-    """The token-budget part of a :class:`SyntaxConstraint` (hashable): the tokens that
-    contain one of ``candidates`` are judged by :meth:`forbids`; with ``progress`` only
-    candidates it does not forbid are allowed (every other token is forbidden), else only
-    the forbidden candidates are removed."""
-
-    @property
-    def candidates(self) -> tuple[bytes, ...]: ...
+    """The token-budget part of a :class:`SyntaxConstraint` (hashable). With
+    ``progress`` only the tokens made of closers (and blanks) that :meth:`forbids` does
+    not forbid are allowed; otherwise the tokens holding at least ``min_open`` opening
+    characters are judged and the forbidden ones removed (fewer cannot open too much)."""
 
     @property
     def progress(self) -> bool: ...
+
+    @property
+    def min_open(self) -> int: ...
 
     def forbids(self, token: bytes) -> bool: ...
 

@@ -254,11 +254,9 @@ class StopGuard:
         return not lexer.may_end(self.depth)
 
 
-#: Bytes that can open something that must be closed (the budget guard's candidates when
-#: it only forbids) and that can close it (its candidates when it must make progress).
-_OPENING: Final = (b"(", b"[", b"{", b'"', b"'", b"`", b"/*")
-_CLOSING: Final = (b")", b"]", b"}", b'"', b"'", b"`", b"*/")
-#: The most openers one token is assumed to hold: with more slack the guard is idle.
+#: Bytes a token may hold besides closers when it closes for the budget.
+_CLOSERS_AND_BLANKS: Final = b")]}\"'`*/ \t"
+#: The most opening characters one token is assumed to hold: with more slack the guard is idle.
 _MAX_OPEN_PER_TOKEN: Final = 16
 
 
@@ -269,20 +267,20 @@ class BudgetGuard:
     ``state``: the lexer now (:meth:`BracketLexer.key`); ``depth``: the brackets the rest
     of the document closes; ``limit``: the most that may remain open after the token
     (the tokens left after it, or one less than now when that is already too many: the
-    token must make progress). ``progress``: the latter case; only a token that closes
-    something is allowed then.
+    token must make progress). ``progress``: the latter case; only a token made of
+    closers (and blanks) that closes something is allowed then. ``min_open``: otherwise,
+    the fewest opening characters a token needs to go past ``limit``.
     """
 
     state: tuple[object, ...]
     depth: int
     limit: int
     progress: bool
-
-    @property
-    def candidates(self) -> tuple[bytes, ...]:
-        return _CLOSING if self.progress else _OPENING
+    min_open: int = 1
 
     def forbids(self, token: bytes) -> bool:
+        if self.progress and token.strip(_CLOSERS_AND_BLANKS):
+            return True  # closing: only closers (``)``, ``))``, ``")``), nothing new after them
         lexer = BracketLexer.from_key(self.state)
         lexer.feed(token.decode("utf-8", "replace"))
         return lexer.lost or lexer.open_count(self.depth) > self.limit
@@ -420,7 +418,8 @@ class SyntaxMonitor:
         limit = max(left - 1, needed - 1)
         if needed + _MAX_OPEN_PER_TOKEN <= limit or limit < 0:
             return None
-        return BudgetGuard(lexer.key(), self._eos_depth, limit, progress=needed > left - 1)
+        progress = needed > left - 1
+        return BudgetGuard(lexer.key(), self._eos_depth, limit, progress, 1 if progress else limit - needed + 1)
 
     def constraint(self) -> SyntaxConstraint | None:
         lexer = self._lexer

@@ -263,6 +263,9 @@ def definition_ids(index: VocabIndex, c: DefinitionConstraint) -> tuple[np.ndarr
 
 
 _SYNTAX_OPENER = {ord(")"): "(", ord("]"): "[", ord("}"): "{"}
+#: The budget guard's closing tokens: only these bytes (and at least one closer or quote).
+_BUDGET_CLOSERS = b")]}\"'`*/ \t"
+_BUDGET_CLOSE_BYTES = b")]}\"'`"
 
 
 def token_closers(token: bytes, python: bool) -> str | None:
@@ -300,7 +303,8 @@ def syntax_ids(index: VocabIndex, c: SyntaxConstraint) -> np.ndarray:
     if budget is not None:
         base = index.allowed_ids(dataclasses.replace(c, budget=None))
         token = index.token_bytes
-        cand = index.ids_containing(budget.candidates)
+        rules = index.rule_tables()
+        cand = rules.closers_only() if budget.progress else rules.opening_at_least(budget.min_open)
         ok = np.asarray([i for i in cand.tolist() if not budget.forbids(token(i))], dtype=np.int32)
         if budget.progress:
             keep = np.intersect1d(base, ok, assume_unique=True)
@@ -360,7 +364,7 @@ class RuleTables:
     identifier run, text it does not reject (`` =``, ``+=``, `` ``).
     """
 
-    __slots__ = ("_syntax", "_table", "all_ids", "assign", "blank", "definition", "eos", "first_structural", "keyword", "keyword_any", "keyword_free",
+    __slots__ = ("_budget", "_syntax", "_table", "all_ids", "assign", "blank", "definition", "eos", "first_structural", "keyword", "keyword_any", "keyword_free",
                  "space_other", "space_word", "word_start")
 
     def __init__(
@@ -392,6 +396,31 @@ class RuleTables:
         self.definition = definition or {}
         self._table: Sequence[bytes] = ()
         self._syntax: dict[bool, tuple[dict[str, np.ndarray], np.ndarray]] = {}
+        self._budget: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _budget_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        got = self._budget
+        if got is None:
+            counts = np.zeros(len(self._table), dtype=np.int16)
+            closers: list[int] = []
+            for i, b in enumerate(self._table):
+                if not b:
+                    continue
+                counts[i] = sum(b.count(x) for x in b"([{\"'`") + b.count(b"/*")
+                if not b.strip(_BUDGET_CLOSERS) and (any(x in b for x in _BUDGET_CLOSE_BYTES) or b"*/" in b):
+                    closers.append(i)
+            got = self._budget = (counts, readonly(np.asarray(closers, dtype=np.int32)))
+        return got
+
+    def opening_at_least(self, n: int) -> np.ndarray:
+        """Sorted ids of the tokens holding at least ``n`` opening characters (``([{``,
+        quotes, backtick, ``/*``): the only ones that can open ``n`` things."""
+        counts = self._budget_tables()[0]
+        return readonly(np.flatnonzero(counts >= max(n, 1)).astype(np.int32))
+
+    def closers_only(self) -> np.ndarray:
+        """Sorted ids of the tokens made only of closers and blanks (``)``, ``))``, ``")``)."""
+        return self._budget_tables()[1]
 
     def syntax_table(self, python: bool) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """``(closers -> ids, ids never legal in code)`` of :func:`token_closers`
