@@ -145,13 +145,15 @@ class SequenceGuide:
         """Allowed ids for the next token (waits at most ``wait_s`` for lookups)."""
         self._collect(self._wait_s if wait_s is None else wait_s)
         if self._max_tokens is not None:
-            left = self._max_tokens - len(self._fed)
-            for m in self._monitors:
-                tell = getattr(m, "set_budget", None)
-                if tell is not None:
-                    tell(left)
+            self._tell_budget(self._max_tokens - len(self._fed))
         overrides, self._overrides = self._overrides, {}
         result, prefers = self._intersect(overrides)
+        if result is not None and result.size == 0 and self._max_tokens is not None:
+            # The budget's closers and another monitor's rule (an identifier being
+            # spelled) have nothing in common: the other rule wins this step.
+            self._tell_budget(None)
+            result, prefers = self._intersect(overrides)
+            self.stats.extra["budget_yielded"] = self.stats.extra.get("budget_yielded", 0) + 1
         if result is None:
             return StepResult(None)
         if result.size == 0:
@@ -165,6 +167,12 @@ class SequenceGuide:
             return StepResult(result, provisional=True, boost=boost, bonus=bonus)
         self.stats.constrained_steps += 1
         return StepResult(result, boost=boost, bonus=bonus)
+
+    def _tell_budget(self, left: int | None) -> None:
+        for m in self._monitors:
+            tell = getattr(m, "set_budget", None)
+            if tell is not None:
+                tell(left)
 
     def unmasked(self, provisional: bool = False) -> None:
         """The engine could not apply the last allowed set (no allowed id lies inside

@@ -284,3 +284,35 @@ def test_guide_tells_the_budget_through_healing(budget_index: VocabIndex) -> Non
     fork = guide.fork()
     fork.advance([BUDGET_TOKENS.index(b")")])
     assert {budget_index.token_bytes(int(i)) for i in fork.allowed().ids} == {b")"}
+
+
+def test_budget_yields_to_an_identifier_being_spelled(budget_index: VocabIndex) -> None:
+    """Closers and a dereference constraint (only ``x`` may follow) have nothing in common:
+    the identifier rule wins the step instead of the step running free."""
+    from monitors.base import IdentifierConstraint
+    from monitors.guide import SequenceGuide
+
+    class OnlyX:
+        def feed(self, data):
+            pass
+
+        def need(self):
+            return None
+
+        def provide(self, facts):
+            pass
+
+        def constraint(self):
+            return IdentifierConstraint(frozenset({b"x"}), b"")
+
+        def fork(self):
+            return self
+
+        stats = None
+
+    syntax = SyntaxMonitor(PY, "y = f(g(", "\n")
+    guide = SequenceGuide([syntax, OnlyX()], object(), budget_index, max_tokens=2)
+    step = guide.allowed()
+    assert step.ids is not None and not step.fallback
+    assert {budget_index.token_bytes(int(i)) for i in step.ids} == {b"x", b"x)"}  # the name (and its end)
+    assert guide.stats.extra["budget_yielded"] == 1 and guide.stats.fallbacks == 0
