@@ -107,8 +107,11 @@ class MultilspyServer:
         proc = self._process
         return not self._closed and proc is not None and proc.returncode is None
 
-    async def complete(self, path: Path, text: str, offset: int, timeout: float | None = None) -> CompletionResult:
-        """Completions at ``offset`` of ``text`` (the content of ``path``)."""
+    async def complete(self, path: Path, text: str, offset: int, timeout: float | None = None,
+                       *, resolve: int = 0) -> CompletionResult:
+        """Completions at ``offset`` of ``text`` (the content of ``path``). ``resolve`` is
+        accepted for the pool's interface; multilspy has no ``completionItem/resolve``, so
+        the items stay plain (a monitor that wanted member types gets no preference)."""
         if not self.alive:
             raise ServerExited(f"multilspy server {self.spec.name!r} is not running")
         started = time.perf_counter()

@@ -29,6 +29,9 @@ async def test_multilspy_pool_completes_python(demo_project: Path) -> None:
         edited = text[:at] + "ar" + text[at:]
         res = await pool.complete(preset("jedi"), demo_project, path, edited, at + 2, timeout=60)
         assert "area" in res.names
+        # A need for member types: multilspy cannot resolve, the items come back plain.
+        res = await pool.complete(preset("jedi"), demo_project, path, edited, at + 2, timeout=60, resolve=8)
+        assert "area" in res.names
         pids = [s.pid for s in pool.servers()]
     assert pids
     for pid in pids:

@@ -1,5 +1,5 @@
 """Python expected types end to end: the tiny model, real jedi-language-server and
-pyright, the annotated ``tests/fixtures/pytypes/library.py``.
+pyright, the annotated ``examples/python_types/library.py`` (the example's module).
 
 Member types come from ``completionItem/resolve`` (pyright: every member's inferred
 type; jedi: only annotated ones). The unguided model returns ``b.title`` (a ``str``)
@@ -21,7 +21,7 @@ from monitors.expected_python import member_type
 
 pytestmark = pytest.mark.e2e
 
-WS = Path(__file__).resolve().parent.parent / "fixtures" / "pytypes"
+WS = Path(__file__).resolve().parents[2] / "examples" / "python_types"
 LIB = (WS / "library.py").read_text(encoding="utf-8")
 HEAD = LIB[: LIB.index("def shelf_mark")]
 
