@@ -94,17 +94,7 @@ from monitors.base import (
     SignatureNeed,
 )
 from monitors.definitions import assignment_state, self_statement
-from monitors.expected import (
-    argument_position,
-    expected_type,
-    fits,
-    is_value_site,
-    member_type,
-    parameter_types,
-    reach_probe_type,
-    universal_member,
-    unusable,
-)
+from monitors.expected import JAVA_TYPES, argument_position, expected_type, is_value_site, unusable
 from monitors.identifiers import IDENT_BYTES, trailing_ident_length
 from monitors.languages import LanguageSpec
 from monitors.triggers import TriggerDetector
@@ -143,6 +133,7 @@ class DereferenceMonitor:
         "_callables",
         "_probe_serial",
         "_probes",
+        "_rules",
         "_constraint",
         "_decoder",
         "_defsite",
@@ -173,6 +164,7 @@ class DereferenceMonitor:
         self._types = ("strict" if strict_types else "safe") if java and (expected_types or strict_types) else ""
         if spec.name == "python" and (expected_types or strict_types):
             self._types = "prefer"  # Python: the soft preference only
+        self._rules = expected_python.PYTHON_TYPES if self._types == "prefer" else JAVA_TYPES
         self._value_site = False
         self._expected: str | None = None
         self._argument: int | str | None = None  # an argument site's index (Python: or keyword)
@@ -370,15 +362,13 @@ class DereferenceMonitor:
         a fitting member are then preferred (:meth:`_reached`)."""
         if self._state != _ACTIVE or not self._targets() or not self._member_types:
             return
-        python = self._types == "prefer"
-        probe_type = expected_python.probe_type if python else reach_probe_type
-        universal = expected_python.universal_member if python else universal_member
+        rules = self._rules
         live = set(self._live)
         by_type: dict[str, set[str]] = {}
         for name, types in self._member_types.items():
-            if name.encode("utf-8", "surrogatepass") in live and not universal(name):
+            if name.encode("utf-8", "surrogatepass") in live and not rules.universal_member(name):
                 for t in types:
-                    if probe_type(t) and not any(self._fits(t, x) for x in self._targets()):
+                    if rules.probe_type(t) and not any(rules.fits(t, x) for x in self._targets()):
                         by_type.setdefault(t, set()).add(name)
         order = sorted(by_type, key=lambda t: (-len(by_type[t]), t))[:MAX_REACH_PROBES]
         self._probes = tuple((t, frozenset(by_type[t])) for t in order)
@@ -403,29 +393,22 @@ class DereferenceMonitor:
         """A probe's answer: its type's members are preferred if it holds a fitting member
         (not one every object has: ``hashCode``, ``toString``, dunders)."""
         (_t, names), self._probes = self._probes[0], self._probes[1:]
-        universal = expected_python.universal_member if self._types == "prefer" else universal_member
-        type_of = expected_python.member_type if self._types == "prefer" else member_type
-        if facts.ok and any(self._fits(type_of(e.detail), x) for e in facts.entries if not universal(e.name)
-                            for x in self._targets()):
+        rules = self._rules
+        if facts.ok and any(rules.fits(rules.member_type(e.detail), x) for e in facts.entries
+                            if not rules.universal_member(e.name) for x in self._targets()):
             self._preferred |= frozenset(n.encode("utf-8", "surrogatepass") for n in names)
             self._constraint = None
             self._stats.extra["type_reach"] += 1
         self._next_probe()
 
-    def _fits(self, member: str | None, expected: str) -> bool:
-        return (expected_python.fits if self._types == "prefer" else fits)(member, expected)
-
     def _prefer_parameter_types(self, facts: SignatureFacts) -> None:
         """Prefer the members whose type fits the argument's parameter (some overload)."""
         if not facts.ok or self._state != _ACTIVE or self._argument is None:
             return
-        if self._types == "prefer":
-            self._accepted = expected_python.parameter_types(facts.signatures, self._argument)
-            fit_of = expected_python.fits
-        else:
-            self._accepted = parameter_types(facts.signatures, self._argument)  # type: ignore[arg-type]
-            fit_of = fits
-        fit = {n for n, types in self._member_types.items() if any(fit_of(t, a) for t in types for a in self._accepted)}
+        rules = self._rules
+        self._accepted = rules.parameter_types(facts.signatures, self._argument)
+        fit = {n for n, types in self._member_types.items()
+               if any(rules.fits(t, a) for t in types for a in self._accepted)}
         if fit:  # (the constraint gives no bonus when every live name fits)
             self._preferred = frozenset(n.encode("utf-8", "surrogatepass") for n in fit)
             self._constraint = None
@@ -443,9 +426,9 @@ class DereferenceMonitor:
         fit: set[str] = set()
         types: dict[str, set[str]] = {}
         self._callables = frozenset(e.name for e in facts.entries if e.kind in (2, 3, 4))  # method, function, ctor
-        targets = (self._expected,) if self._expected is not None else self._accepted
+        targets = self._targets()
         python = self._types == "prefer"
-        type_of, fit_of = (expected_python.member_type, expected_python.fits) if python else (member_type, fits)
+        type_of, fit_of = self._rules.member_type, self._rules.fits
         for e in facts.entries:
             t = type_of(e.detail)
             if t is not None and e.name in names:
@@ -501,6 +484,7 @@ class DereferenceMonitor:
         new._defsites = self._defsites
         new._defsite = self._defsite
         new._types = self._types
+        new._rules = self._rules
         new._value_site = self._value_site
         new._expected = self._expected
         new._argument = self._argument

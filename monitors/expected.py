@@ -36,12 +36,16 @@ the monitor never drops every candidate (the rule then fails open for that site)
 from __future__ import annotations
 
 import re
-from typing import Final
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
 
 from monitors.base import Signature
 from monitors.identifiers import is_ident_char
 
 __all__ = [
+    "JAVA_TYPES",
+    "TypeRules",
     "argument_position",
     "assigned_type",
     "declared_type",
@@ -537,3 +541,20 @@ def parameter_types(signatures: tuple[Signature, ...], index: int) -> tuple[str,
             return ()
         out += [t, t + "[]"] if varargs else [t]
     return tuple(dict.fromkeys(out))
+
+
+@dataclass(frozen=True, slots=True)
+class TypeRules:
+    """How one language reads member types: ``member_type(detail)``, ``fits(member,
+    expected)``, ``parameter_types(signatures, slot)``, and for reach probes
+    ``probe_type(type)`` and ``universal_member(name)`` (members every object has)."""
+
+    member_type: Callable[[str | None], str | None]
+    fits: Callable[[str | None, str | None], bool]
+    parameter_types: Callable[[tuple[Signature, ...], Any], tuple[str, ...]]
+    probe_type: Callable[[str], bool]
+    universal_member: Callable[[str], bool]
+
+
+#: Java's (JDT LS details).
+JAVA_TYPES = TypeRules(member_type, fits, parameter_types, reach_probe_type, universal_member)

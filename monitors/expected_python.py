@@ -28,9 +28,9 @@ import re
 from typing import Final
 
 from monitors.base import Signature
-from monitors.expected import argument_position, receiver_start
+from monitors.expected import TypeRules, argument_position, receiver_start
 
-__all__ = ["argument_slot", "expected_type", "fits", "member_type", "parameter_types", "probe_type",
+__all__ = ["PYTHON_TYPES", "argument_slot", "expected_type", "fits", "member_type", "parameter_types", "probe_type",
            "universal_member"]
 
 _ALIASES: Final = {"List": "list", "Dict": "dict", "Set": "set", "FrozenSet": "frozenset", "Tuple": "tuple",
@@ -294,3 +294,7 @@ def parameter_types(signatures: tuple[Signature, ...], slot: int | str) -> tuple
             return ()
         out.append(hit)
     return tuple(dict.fromkeys(out))
+
+
+#: Python's (resolved pyright / jedi items).
+PYTHON_TYPES = TypeRules(member_type, fits, parameter_types, probe_type, universal_member)

@@ -254,8 +254,6 @@ class StopGuard:
         return not lexer.may_end(self.depth)
 
 
-#: Bytes a token may hold besides closers when it closes for the budget.
-_CLOSERS_AND_BLANKS: Final = b")]}\"'`*/ \t"
 #: The most opening characters one token is assumed to hold: with more slack the guard is idle.
 _MAX_OPEN_PER_TOKEN: Final = 16
 
@@ -267,9 +265,10 @@ class BudgetGuard:
     ``state``: the lexer now (:meth:`BracketLexer.key`); ``depth``: the brackets the rest
     of the document closes; ``limit``: the most that may remain open after the token
     (the tokens left after it, or one less than now when that is already too many: the
-    token must make progress). ``progress``: the latter case; only a token made of
-    closers (and blanks) that closes something is allowed then. ``min_open``: otherwise,
-    the fewest opening characters a token needs to go past ``limit``.
+    token must make progress). ``progress``: the latter case; the mask then offers only
+    tokens made of closers and blanks (:meth:`monitors.vocab.rules.RuleTables.closers_only`),
+    and those that do not close enough are forbidden. ``min_open``: otherwise, the fewest
+    opening characters a token needs to go past ``limit``.
     """
 
     state: tuple[object, ...]
@@ -279,8 +278,6 @@ class BudgetGuard:
     min_open: int = 1
 
     def forbids(self, token: bytes) -> bool:
-        if self.progress and token.strip(_CLOSERS_AND_BLANKS):
-            return True  # closing: only closers (``)``, ``))``, ``")``), nothing new after them
         lexer = BracketLexer.from_key(self.state)
         lexer.feed(token.decode("utf-8", "replace"))
         return lexer.lost or lexer.open_count(self.depth) > self.limit

@@ -190,12 +190,17 @@ def test_reach_probes_a_class_type_when_nothing_fits() -> None:
     assert m.need() is None  # one class type: one probe
 
 
-def test_reach_ignores_members_every_object_has() -> None:
-    text = "def f(s: Shelf) -> str:\n    return s."
-    m = DereferenceMonitor(PY, text, expected_types=True)
+def shelf_site(returns: str) -> DereferenceMonitor:
+    """``return s.`` in a function returning ``returns``, the Shelf's members answered."""
+    m = DereferenceMonitor(PY, f"def f(s: Shelf) -> {returns}:\n    return s.", expected_types=True)
     need = m.need()
     m.provide(CompletionFacts(need.serial, frozenset({"book", "size"}),
                               entries=entries(book="book: Book", size="size: int")))
+    return m
+
+
+def test_reach_ignores_members_every_object_has() -> None:
+    m = shelf_site("str")
     probe = m.need()
     m.provide(CompletionFacts(probe.serial, frozenset({"__repr__", "year"}),
                               entries=entries(__repr__="def __repr__() -> str", year="year: int")))
@@ -204,11 +209,7 @@ def test_reach_ignores_members_every_object_has() -> None:
 
 
 def test_reach_stops_when_the_identifier_ends() -> None:
-    text = "def f(s: Shelf) -> list[str]:\n    return s."
-    m = DereferenceMonitor(PY, text, expected_types=True)
-    need = m.need()
-    m.provide(CompletionFacts(need.serial, frozenset({"book", "size"}),
-                              entries=entries(book="book: Book", size="size: int")))
+    m = shelf_site("list[str]")
     probe = m.need()
     assert probe is not None
     m.feed(b"size\n")  # the model wrote a name and moved on
