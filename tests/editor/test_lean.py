@@ -5,6 +5,7 @@ jedi for the masked cases)."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 import time
 from pathlib import Path
@@ -72,6 +73,47 @@ def test_int8_projections_stay_close_to_the_model(model) -> None:
         make_forward(model, "hf", quantize="int8")
     with pytest.raises(ConfigError):
         EditorOptions(quantize="fp8")  # type: ignore[arg-type]
+
+
+_INT8_LOGITS = """
+import sys, torch
+from transformers import AutoModelForCausalLM
+from mgd.engines.local.lean import LeanLlama
+torch.set_num_threads(1)
+model = AutoModelForCausalLM.from_pretrained(sys.argv[1], dtype=torch.float32).eval()
+q8, ids = LeanLlama(model, "int8"), list(range(300, 420))
+with torch.inference_mode():  # a prefill, then one token at a time (both kernels' shapes)
+    cache = q8.new_cache(256)
+    torch.save(torch.cat([q8.forward(ids[:100], cache, keep=0), *[q8.forward([t], cache) for t in ids[100:]]]),
+               sys.argv[2])
+"""
+
+
+def test_int8_is_the_same_without_vnni(model, tiny_model: Path, tmp_path: Path) -> None:
+    """The int8 kernels restricted to AVX2 (x86 CPUs without VNNI: no saturating int16
+    pair sums may clip) give the logits this CPU gives, within the int8 tolerance."""
+    import subprocess
+    import sys
+
+    import torch
+
+    ids = list(range(300, 420))
+    lean = LeanLlama(model)
+    with torch.inference_mode():
+        want = lean.forward(ids, lean.new_cache(256), keep=0)
+    out: dict[str, torch.Tensor] = {}
+    for isa in ("native", "AVX2"):
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        if isa == "AVX2":  # fbgemm's and oneDNN's own switches: use no instruction set above AVX2
+            env |= {"FBGEMM_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+        path = tmp_path / f"{isa}.pt"
+        subprocess.run([sys.executable, "-c", _INT8_LOGITS, str(tiny_model), str(path)], env=env, check=True,
+                       cwd=Path(__file__).resolve().parents[2], timeout=300)
+        out[isa] = torch.load(path)
+    for isa, got in out.items():
+        err = (got - want).abs().max() / want.abs().max()
+        assert 0 < err < 0.1, (isa, float(err))
+    assert torch.allclose(out["AVX2"], out["native"], atol=1e-3 * float(want.abs().max()))
 
 
 def test_cache_crop_and_reserve() -> None:
