@@ -5,7 +5,7 @@ the training-data exclusion, the summary per configuration, the paired
 comparisons with the baseline and the error-class changes), ``<dir>/<name>.md``
 (the same as tables) and ``<dir>/<name>.png`` (bars per metric with the paired
 95% CI of each configuration's difference; skipped with a note when matplotlib is
-not installed), plus ``<dir>/<name>-samples.jsonl``.
+not installed), plus ``<dir>/<name>-samples.jsonl.gz`` (every scored sample; ``zcat`` reads it).
 """
 
 from __future__ import annotations
@@ -190,6 +190,6 @@ def write_report(result: RunResult, out_dir: Path, *, name: str, command: str) -
     parts = [f"# {title}\n", f"`{command}`\n", _exclusion_text(result), markdown_table(result),
              paired_table(result), error_table(result)]
     md.write_text("\n".join(p for p in parts if p))
-    samples = out_dir / f"{name}-samples.jsonl"
+    samples = out_dir / f"{name}-samples.jsonl.gz"
     dump_samples(result, samples)
     return [js, md, samples] + ([png] if note is None else [])

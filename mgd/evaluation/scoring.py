@@ -12,6 +12,8 @@ score@k; the summary averages over cases. Against the baseline configuration
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 from collections import Counter
 from collections.abc import Sequence
@@ -348,8 +350,10 @@ def _mean(values: Any) -> float:
 
 
 def dump_samples(result: RunResult, path: Path) -> None:
-    """Every scored sample as JSONL (for digging into failures)."""
-    with path.open("w", encoding="utf-8") as fh:
+    """Every scored sample as JSONL (for digging into failures), gzipped when ``path`` ends in ``.gz``
+    (with no timestamp in the header, so the same run gives the same bytes)."""
+    raw = gzip.GzipFile(path, "wb", mtime=0) if path.suffix == ".gz" else path.open("wb")
+    with raw, io.TextIOWrapper(raw, encoding="utf-8") as fh:
         for cfg, rows in result.samples.items():
             for r in rows:
                 fh.write(json.dumps({"config": cfg, **r.to_json()}, ensure_ascii=False) + "\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 from pathlib import Path
@@ -92,6 +93,6 @@ def test_run_score_report_resume(tmp_path: Path, tiny_model: Path) -> None:
     assert nim["fixed"] - nim["broken"] == pytest.approx(nim_delta)
     assert nim["ci_low"] <= nim["delta"] <= nim["ci_high"]
     assert all(p.exists() for p in paths)
-    samples = [json.loads(line) for line in (out / "t-samples.jsonl").read_text().splitlines()]
+    samples = [json.loads(line) for line in gzip.decompress((out / "t-samples.jsonl.gz").read_bytes()).splitlines()]
     assert all(set(x["error_kinds"]) <= set(ERROR_CLASSES) for x in samples)
     assert all((x["compiles"] is True) == (not x["errors"]) for x in samples)
