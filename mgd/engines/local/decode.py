@@ -204,7 +204,7 @@ class DecodeLoop:
                 self._hold()
                 if self._interrupted():
                     break
-            if self.speculate and self.guide.ready_allowed() is None:
+            if self.speculate and self.guide is not None and self.guide.ready_allowed() is None:
                 got = self._speculate(row, cache)
                 if got is None:
                     break

@@ -25,9 +25,11 @@ class Forward(Protocol):
 
     def new_cache(self) -> Any:
         """An empty cache (None for Hugging Face: the model creates one)."""
+        ...
 
     def run(self, ids: Sequence[int], cache: Any, *, keep: int = 1) -> tuple[torch.Tensor, Any]:
         """Logits of the last ``keep`` positions and the cache, now holding ``ids`` too."""
+        ...
 
 
 class HfForward:

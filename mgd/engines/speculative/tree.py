@@ -19,7 +19,7 @@ positions, itself and its ancestors), ``-inf`` elsewhere. Pure Python + numpy.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -174,7 +174,7 @@ class DraftTree:
         return (past + np.asarray(self.depths, dtype=np.int64))[None, :]
 
     # -- acceptance ------------------------------------------------------------------
-    def accept_path(self, choose: "callable[[int], int]") -> tuple[list[int], int]:  # noqa: UP037
+    def accept_path(self, choose: Callable[[int], int]) -> tuple[list[int], int]:
         """Walk from the root: at each node ``choose(node)`` picks the next token.
 
         Returns ``(nodes, bonus)``: the accepted node indices from the root (root

@@ -30,7 +30,7 @@ _TSC_LINE = re.compile(r"^(?P<path>.+?)\((?P<line>\d+),\d+\): error (?P<code>TS\
 
 
 def check_copies(
-    items: Sequence[CheckItem], jobs: int, run: Run, tick: Callable[[int], None] | None = None,
+    items: Sequence[CheckItem], jobs: int, run: Run, tick: Callable[[int], object] | None = None,
 ) -> dict[str, CheckResult]:
     """Per item a checked copy of the workspace; each original once; ``tick(1)`` per item."""
     originals = {(it.workspace, it.file): it for it in items}

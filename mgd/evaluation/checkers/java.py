@@ -85,7 +85,7 @@ def _layout(it: CheckItem) -> tuple[str | None, str]:
 
 
 def check_java(
-    tool: str, items: Sequence[CheckItem], timeout_s: float, tick: Callable[[int], None] | None = None,
+    tool: str, items: Sequence[CheckItem], timeout_s: float, tick: Callable[[int], object] | None = None,
 ) -> dict[str, CheckResult]:
     """javac over every distinct text; ``tick(n)`` as items get their verdicts."""
     # Every distinct text once: the originals and the completed variants.

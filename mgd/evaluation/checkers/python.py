@@ -43,7 +43,7 @@ def parse_errors(text: str, name: str = "<file>") -> tuple[Diagnostic, ...]:
 
 
 def check_python(
-    tool: str, items: Sequence[CheckItem], jobs: int, timeout_s: float, tick: Callable[[int], None] | None = None,
+    tool: str, items: Sequence[CheckItem], jobs: int, timeout_s: float, tick: Callable[[int], object] | None = None,
 ) -> dict[str, CheckResult]:
     """One pyright run per workspace (``jobs`` at a time); ``tick(n)`` after each."""
     by_ws: dict[Path, list[CheckItem]] = {}
