@@ -21,7 +21,13 @@ EXTRA_TEST_TARGETS :=
 
 -include mk/*.mk
 
-.PHONY: setup demo test bench clean
+# What `make lint` checks (ruff, and pyright as configured in pyproject.toml's [tool.pyright]).
+LINT_PATHS := monitors lsp_bridge mgd
+# `make test-fast`: the unit tests that start no process and load no model (tests/conftest.py
+# marks the others), for the inner loop.
+FAST_TESTS := -m "not e2e and not needs_model and not needs_server"
+
+.PHONY: setup demo lint test test-fast bench clean
 
 setup: $(SETUP_TARGETS)
 
@@ -32,7 +38,7 @@ $(VENV)/.mgd-installed: pyproject.toml setup.py
 	$(BIN)/pip install -q -e ".[hf]"
 	touch $@
 
-# Development: the test tools, every tree-sitter grammar, pyright (npm, into .venv/lsp).
+# Development: the test tools (pytest, ruff), every tree-sitter grammar, pyright (npm, into .venv/lsp).
 $(VENV)/.mgd-dev: $(VENV)/.mgd-installed pyproject.toml
 	$(BIN)/pip install -q -e ".[hf,grammars,test]"
 	mkdir -p $(VENV)/lsp
@@ -43,9 +49,16 @@ $(VENV)/.mgd-dev: $(VENV)/.mgd-installed pyproject.toml
 demo: $(VENV)/.mgd-installed
 	$(BIN)/mgd demo
 
-test: setup
+lint: $(VENV)/.mgd-dev
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(VENV)/lsp/node_modules/.bin/pyright $(LINT_PATHS)
+
+test: setup lint
 	$(BIN)/pytest -q
 	@for t in $(EXTRA_TEST_TARGETS); do $(MAKE) --no-print-directory $$t || exit 1; done
+
+test-fast: $(VENV)/.mgd-dev
+	$(BIN)/pytest -q $(FAST_TESTS)
 
 clean:
 	rm -rf $(VENV) .venv-* .pytest_cache benchmarks/.cache build *.egg-info

@@ -84,6 +84,28 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     _fail_missing_install(outcome.get_result())
 
 
+#: Words in a test module that mean its tests may start a process: a language server (the pool,
+#: a session, an editor client), a fake one, ``mgd`` itself, a checker. Such a module's tests
+#: are marked ``needs_server``, and those using the model (``tiny_model``, directly or through
+#: another fixture) ``needs_model``; ``make test-fast`` runs the rest.
+_PROCESS_WORDS = re.compile(
+    r"\b(ServerPool|MgdSession|Session|LanguageClient|lsp_client|subprocess|Popen|create_subprocess_exec"
+    r"|fake_spec|FAKES|start_server|check_items|javac|pyright|nvim)\b")
+
+
+def _starts_processes(path: Path, seen: dict[Path, bool]) -> bool:
+    if path not in seen:
+        seen[path] = bool(_PROCESS_WORDS.search(path.read_text(encoding="utf-8")))
+    return seen[path]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """End-to-end tests (marked e2e) run after everything else."""
+    """Mark what needs the model or a server (see ``_PROCESS_WORDS``); end-to-end tests (marked
+    e2e) run after everything else."""
+    seen: dict[Path, bool] = {}
+    for item in items:
+        if "tiny_model" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.needs_model)
+        if _starts_processes(Path(item.path), seen):
+            item.add_marker(pytest.mark.needs_server)
     items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
