@@ -91,8 +91,7 @@ class ServerPool:
     ) -> CompletionResult:
         """Completions in ``file`` (inside ``workspace``) holding ``text``, at ``offset``
         (``resolve``: see :meth:`LspServer.complete`)."""
-        path = resolve_in_workspace(workspace, file)
-        server = await self.get(spec, workspace)
+        server, path = await self._server_for(spec, workspace, file)
         return await server.complete(path, text, offset, timeout, resolve=resolve)
 
     async def signature_help(
@@ -105,9 +104,13 @@ class ServerPool:
         timeout: float | None = None,
     ) -> SignatureResult:
         """Signature help in ``file`` (inside ``workspace``) holding ``text``, at ``offset``."""
-        path = resolve_in_workspace(workspace, file)
-        server = await self.get(spec, workspace)
+        server, path = await self._server_for(spec, workspace, file)
         return await server.signature_help(path, text, offset, timeout)
+
+    async def _server_for(self, spec: ServerSpec, workspace: str | Path, file: str | Path) -> tuple[LspServer, Path]:
+        """The server for ``workspace`` and ``file``'s path, checked to lie inside it."""
+        path = resolve_in_workspace(workspace, file)
+        return await self.get(spec, workspace), path
 
     async def close(self) -> None:
         """Shut every server down, concurrently. Safe to call more than once."""

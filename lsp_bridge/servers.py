@@ -171,6 +171,9 @@ _JDTLS_JAVA_SETTINGS: Mapping[str, Any] = {
     "implementationsCodeLens": {"enabled": False},
 }
 
+#: What typescript-language-server and tsgo open: TypeScript and JavaScript files.
+_TS_EXTENSIONS = (".ts", ".tsx", ".mts", ".cts", ".js", ".jsx", ".mjs", ".cjs")
+
 #: ``languageId`` of the files a TypeScript server also serves.
 _TS_LANGUAGE_IDS: Mapping[str, str] = {
     ".tsx": "typescriptreact",
@@ -254,7 +257,7 @@ PRESETS: Mapping[str, ServerSpec] = MappingProxyType(
                 extension_language_ids=_TS_LANGUAGE_IDS,
                 first_request_timeout_s=60.0,
                 empty_retry_s=20.0,
-                file_extensions=(".ts", ".tsx", ".mts", ".cts", ".js", ".jsx", ".mjs", ".cjs"),
+                file_extensions=_TS_EXTENSIONS,
                 install_hint=(f"not on PyPI; with Node.js: npm install --prefix {Path(sys.prefix) / 'lsp'} "
                               "typescript@5 typescript-language-server"),
             ),
@@ -268,7 +271,7 @@ PRESETS: Mapping[str, ServerSpec] = MappingProxyType(
                 extension_language_ids=_TS_LANGUAGE_IDS,
                 shutdown_timeout_s=1.0,
                 empty_retry_s=10.0,
-                file_extensions=(".ts", ".tsx", ".mts", ".cts", ".js", ".jsx", ".mjs", ".cjs"),
+                file_extensions=_TS_EXTENSIONS,
                 install_hint=f"not on PyPI; with Node.js: npm install --prefix {Path(sys.prefix) / 'lsp' / 'ts7'} typescript@7",
             ),
             # gopls loads the module (go list) before completing; Debian's gopls is old.
