@@ -22,9 +22,10 @@ logits that differ from ``model(...)`` (measured in
 ``benchmarks/editor_latency.py --compare quantize=none``). Weights use 7 bits
 (:data:`WEIGHT_QMAX`) because x86 CPUs without VNNI (AVX2, e.g. AMD EPYC before
 Zen 4, or AVX-512 without VNNI, e.g. Intel Skylake-SP) multiply with ``vpmaddubsw``,
-which adds two u8·s8 products in a saturating int16: with 8-bit activations and 8-bit weights that sum reaches 2·255·127 and
-clips (relative logit error 0.33 instead of 0.09); with |w| ≤ 63 it cannot
-(2·255·63 < 2^15), so every x86 CPU computes the same integers. ``reduce_range``
+which adds two u8·s8 products in a saturating int16: with 8-bit activations and
+8-bit weights that sum reaches 2·255·127 and clips (relative logit error 0.33
+instead of 0.09); with |w| ≤ 63 it cannot (2·255·63 < 2^15), so every x86 CPU
+computes the same integers. ``reduce_range``
 (7-bit activations) would avoid it too, at twice the error.
 
 Only plain Llama shapes are supported (:func:`lean_supported`: RMSNorm, SiLU MLP,
