@@ -8,13 +8,23 @@ token may be: ``None`` (no opinion) or an :class:`IdentifierConstraint`.
 
 Monitors can be copied (:meth:`Monitor.fork`) so speculative trees and token
 healing can explore and roll back.
+
+The shape every monitor here has (:class:`MonitorBase`): its state is the fields of
+a dataclass, copied by one generic :meth:`MonitorState.fork` (immutable values and
+per-document shared things are shared, containers copied, anything with a ``fork``
+forked); the fed bytes are decoded by one :class:`Utf8Stream`; counters are a
+:class:`MonitorStats`. A monitor that follows the document with a detector
+(:class:`DocumentMonitor`) appends the decoded text to it. What differs per language
+is a strategy object chosen once at construction (:class:`monitors.expected.TypeRules`,
+:class:`monitors.dereference.MemberRules`), never a mode string tested in the monitor.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import codecs
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
-from typing import Protocol, runtime_checkable
+from typing import Generic, Protocol, Self, TypeVar, runtime_checkable
 
 __all__ = [
     "BudgetJudge",
@@ -23,12 +33,15 @@ __all__ = [
     "CompletionNeed",
     "Constraint",
     "DefinitionConstraint",
+    "DocumentMonitor",
     "ExcludeConstraint",
     "Facts",
     "IdentifierConstraint",
     "ItemKind",
     "KeywordConstraint",
     "Monitor",
+    "MonitorBase",
+    "MonitorState",
     "MonitorStats",
     "Need",
     "PrefixConstraint",
@@ -37,7 +50,9 @@ __all__ = [
     "SignatureNeed",
     "SpacedConstraint",
     "SyntaxConstraint",
+    "Utf8Stream",
     "failed_facts",
+    "forked",
 ]
 
 
@@ -404,6 +419,15 @@ class MonitorStats:
     lsp_ms: float = 0.0
     extra: dict[str, int] = field(default_factory=dict)
 
+    @classmethod
+    def counting(cls, keys: tuple[str, ...]) -> MonitorStats:
+        """Fresh counters with the ``extra`` counters ``keys`` at 0."""
+        return cls(extra=dict.fromkeys(keys, 0))
+
+    def copy(self) -> MonitorStats:
+        """An independent copy (``extra`` copied)."""
+        return replace(self, extra=dict(self.extra))
+
     def as_dict(self) -> dict[str, float | int]:
         out: dict[str, float | int] = {
             "triggers": self.triggers,
@@ -439,3 +463,145 @@ class Monitor(Protocol):
     @property
     def stats(self) -> MonitorStats:
         """Counters."""
+
+
+# ---------------------------------------------------------------------- the shared shape
+
+#: Immutable values: a fork shares them.
+_SHARED: frozenset[type] = frozenset({str, bytes, int, float, bool, type(None), frozenset, tuple})
+#: Mutable containers: a fork gets a (shallow) copy.
+_COPIED: frozenset[type] = frozenset({list, dict, set, bytearray})
+
+
+def forked(value: object) -> object:
+    """``value`` as a fork of its holder gets it: immutable values (and containers of
+    them: ``tuple``, ``frozenset``) shared; ``list``/``dict``/``set`` copied (shallow:
+    their items are immutable or never changed in place); anything with ``fork()``
+    forked, else with ``copy()`` copied (``MonitorStats``, a lexer); anything else
+    shared (frozen dataclasses, the language spec, strategy objects)."""
+    kind = type(value)
+    if kind in _SHARED:
+        return value
+    if kind in _COPIED:
+        return value.copy()  # type: ignore[attr-defined]
+    fork = getattr(value, "fork", None)
+    if fork is not None:
+        return fork()
+    copy = getattr(value, "copy", None)
+    return copy() if copy is not None else value
+
+
+@dataclass(slots=True, init=False, eq=False, repr=False)
+class MonitorState:
+    """A monitor's state held in dataclass fields, with one generic :meth:`fork` (each
+    field as :func:`forked` gives it) and :meth:`snapshot`/:meth:`restore` on top."""
+
+    def fork(self) -> Self:
+        """An independent copy: feeding or providing to one never changes the other."""
+        cls = type(self)
+        new = cls.__new__(cls)
+        for name in cls.__dataclass_fields__:  # type: ignore[attr-defined]
+            setattr(new, name, forked(getattr(self, name)))
+        return new
+
+    def snapshot(self) -> Self:
+        """A copy to :meth:`restore` later (the same as :meth:`fork`)."""
+        return self.fork()
+
+    def restore(self, snapshot: Self) -> None:
+        """Become a copy of ``snapshot`` (which stays usable for another restore)."""
+        if type(snapshot) is not type(self):
+            raise TypeError(f"expected a {type(self).__name__} snapshot, got {type(snapshot).__name__}")
+        copy = snapshot.fork()
+        for name in type(self).__dataclass_fields__:  # type: ignore[attr-defined]
+            setattr(self, name, getattr(copy, name))
+
+
+_Utf8Decoder = codecs.getincrementaldecoder("utf-8")
+
+
+class Utf8Stream:
+    """Fed bytes to complete characters (incremental UTF-8, a bad byte becomes U+FFFD;
+    a character split across two feeds comes out whole with the second); ``chars``
+    counts the characters given out (the generated text's length)."""
+
+    __slots__ = ("_decoder", "chars")
+
+    def __init__(self) -> None:
+        self._decoder = _Utf8Decoder("replace")
+        self.chars = 0
+
+    def decode(self, data: bytes) -> str:
+        text = self._decoder.decode(data)
+        self.chars += len(text)
+        return text
+
+    def fork(self) -> Utf8Stream:
+        new = Utf8Stream()
+        new._decoder.setstate(self._decoder.getstate())
+        new.chars = self.chars
+        return new
+
+
+@dataclass(slots=True, init=False, eq=False, repr=False)
+class MonitorBase(MonitorState):
+    """The plumbing every monitor shares: the UTF-8 stream of fed bytes and the counters
+    (``extra`` keys given by the subclass). The defaults are those of a monitor that
+    never needs facts; subclasses implement :meth:`feed` and :meth:`constraint`."""
+
+    _utf8: Utf8Stream
+    _stats: MonitorStats
+
+    def _start(self, counters: tuple[str, ...]) -> None:
+        """Set the shared fields (call first in ``__init__``)."""
+        self._utf8 = Utf8Stream()
+        self._stats = MonitorStats.counting(counters)
+
+    @property
+    def stats(self) -> MonitorStats:
+        """Counters (see the monitor's docstring)."""
+        return self._stats
+
+    def need(self) -> Need | None:
+        return None
+
+    def provide(self, facts: Facts) -> None:
+        return None
+
+
+class _Detector(Protocol):
+    """The document a :class:`DocumentMonitor` follows (``TriggerDetector``, ``SiteDetector``)."""
+
+    def append(self, text: str) -> None: ...
+
+    def __len__(self) -> int: ...
+
+    @property
+    def text(self) -> str: ...
+
+    def fork(self) -> Self: ...
+
+
+_D = TypeVar("_D", bound=_Detector)
+
+
+@dataclass(slots=True, init=False, eq=False, repr=False)
+class DocumentMonitor(MonitorBase, Generic[_D]):
+    """A monitor that follows the document (prompt, then every generated character)
+    with a detector (tree-sitter checks of its end): :meth:`_take` decodes fed bytes
+    and appends them to it."""
+
+    _detector: _D
+
+    @property
+    def generated(self) -> str:
+        """The generated text so far (complete characters only)."""
+        det = self._detector
+        return det.text[len(det) - self._utf8.chars :]
+
+    def _take(self, data: bytes) -> str:
+        """Decode ``data`` and append the complete characters to the document."""
+        chars = self._utf8.decode(data)
+        if chars:
+            self._detector.append(chars)
+        return chars
