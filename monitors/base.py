@@ -22,7 +22,8 @@ is a strategy object chosen once at construction (:class:`monitors.expected.Type
 from __future__ import annotations
 
 import codecs
-from dataclasses import dataclass, field, replace
+import functools
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Generic, Protocol, Self, TypeVar, runtime_checkable
 
@@ -426,7 +427,8 @@ class MonitorStats:
 
     def copy(self) -> MonitorStats:
         """An independent copy (``extra`` copied)."""
-        return replace(self, extra=dict(self.extra))
+        return MonitorStats(self.triggers, self.constrained_steps, self.fallbacks, self.failed_lookups,
+                            self.late_triggers, self.lsp_ms, dict(self.extra))
 
     def as_dict(self) -> dict[str, float | int]:
         out: dict[str, float | int] = {
@@ -479,16 +481,21 @@ def forked(value: object) -> object:
     their items are immutable or never changed in place); anything with ``fork()``
     forked, else with ``copy()`` copied (``MonitorStats``, a lexer); anything else
     shared (frozen dataclasses, the language spec, strategy objects)."""
-    kind = type(value)
+    method = _fork_method(type(value))
+    return value if method is None else getattr(value, method)()
+
+
+@functools.cache
+def _fork_method(kind: type) -> str | None:
+    """What :func:`forked` calls on a value of type ``kind`` (None: share it); a pure
+    function of the type, remembered."""
     if kind in _SHARED:
-        return value
+        return None
     if kind in _COPIED:
-        return value.copy()  # type: ignore[attr-defined]
-    fork = getattr(value, "fork", None)
-    if fork is not None:
-        return fork()
-    copy = getattr(value, "copy", None)
-    return copy() if copy is not None else value
+        return "copy"
+    if callable(getattr(kind, "fork", None)):
+        return "fork"
+    return "copy" if callable(getattr(kind, "copy", None)) else None
 
 
 @dataclass(slots=True, init=False, eq=False, repr=False)
@@ -501,7 +508,13 @@ class MonitorState:
         cls = type(self)
         new = cls.__new__(cls)
         for name in cls.__dataclass_fields__:  # type: ignore[attr-defined]
-            setattr(new, name, forked(getattr(self, name)))
+            value = getattr(self, name)
+            kind = type(value)
+            if kind not in _SHARED:  # (forked(value), inlined: most fields are immutable)
+                method = _fork_method(kind)
+                if method is not None:
+                    value = getattr(value, method)()
+            setattr(new, name, value)
         return new
 
     def snapshot(self) -> Self:
