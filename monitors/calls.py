@@ -279,13 +279,10 @@ class _CallMonitor(DocumentMonitor[SiteDetector]):
         """Number of open calls being followed."""
         return len(self._frames)
 
-    def feed(self, data: bytes) -> None:
-        if not data:
-            return
-        start = len(self._detector)
-        chars = self._take(data)
+    def _advance(self, data: bytes, chars: str) -> None:
         if not chars:
             return
+        start = len(self._detector) - len(chars)
         self._constraint = None
         if not self._frames and "(" not in chars:
             return

@@ -361,10 +361,7 @@ class SiteMonitor(DocumentMonitor[SiteDetector]):
     def state(self) -> str:
         return self._state
 
-    def feed(self, data: bytes) -> None:
-        if not data:
-            return
-        chars = self._take(data)
+    def _advance(self, data: bytes, chars: str) -> None:
         if self._state == _IDLE:
             self._scan(chars)
             return
