@@ -74,7 +74,7 @@ dropped), ``type_open`` (sites where the rule would have dropped every candidate
 Python (:mod:`monitors.expected_python`) has the preference only, nothing is dropped; its
 servers report member types only for resolved items, so the need asks for them
 (:attr:`~monitors.base.CompletionNeed.types`) only at a site with an expected type or at
-a call argument.
+a call argument. Each site starts without the last one's member and parameter types.
 
 Costs: a fed chunk without a dot candidate costs a UTF-8 decode, two list appends
 and one ``bytes.rstrip`` (about a microsecond); only a dot candidate runs the
