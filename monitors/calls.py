@@ -38,17 +38,16 @@ counted as ``failed_lookups``. Counters (``extra``): ``violations``,
 
 from __future__ import annotations
 
-import codecs
-import dataclasses
 import functools
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Self
 
 from monitors.base import (
+    DocumentMonitor,
     ExcludeConstraint,
     Facts,
     KeywordConstraint,
-    MonitorStats,
+    MonitorState,
     Signature,
     SignatureFacts,
     SignatureNeed,
@@ -63,7 +62,6 @@ __all__ = ["ArgumentCountMonitor", "CallShape", "KeywordArgumentMonitor", "call_
 _OPEN: Final = "([{"
 _CLOSE: Final = ")]}"
 _EXTRA_KEYS = ("violations", "accepted", "unchecked", "stale_facts", "keyword_required", "unknown_shape")
-_Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 
 
 def _outside_brackets(text: str) -> str:
@@ -225,7 +223,7 @@ def call_shape(sig: Signature) -> CallShape | None:
 
 
 @dataclass(slots=True)
-class _Frame:
+class _Frame(MonitorState):
     """One open call: its facts and the lexer state of its arguments."""
 
     serial: int
@@ -253,46 +251,38 @@ class _Frame:
         return self.commas + (1 if self.arg_chars else 0)
 
 
-class _CallMonitor:
+@dataclass(slots=True, init=False, eq=False, repr=False)
+class _CallMonitor(DocumentMonitor[SiteDetector]):
     """Shared call tracking; subclasses say what the innermost frame forbids."""
 
-    __slots__ = ("_constraint", "_decoder", "_detector", "_frames", "_gen_len", "_serial", "_stats", "spec")
+    spec: LanguageSpec
+    _frames: list[_Frame]  # the open calls followed, innermost last (each forked with the monitor)
+    _serial: int
+    _constraint: ExcludeConstraint | KeywordConstraint | None
     #: Python unpacking syntax (``*``/``**`` then an expression, never ``*name=``): the
     #: keyword-argument monitor's rule; the argument-count monitor has no opinion there.
     _UNPACKING_RULES = False
 
     def __init__(self, spec: LanguageSpec, prefix: str = "") -> None:
+        self._start(_EXTRA_KEYS)
         self.spec = spec
         self._detector = SiteDetector(spec, prefix)
-        self._decoder = _Utf8Decoder("replace")
-        self._gen_len = 0
-        self._frames: list[_Frame] = []
+        self._frames = []
         self._serial = 0
-        self._stats = MonitorStats(extra=dict.fromkeys(_EXTRA_KEYS, 0))
-        self._constraint: ExcludeConstraint | None = None
+        self._constraint = None
         # A call open at the end of the prompt: "make_point(" or "f(a, ".
         if prefix:
             self._open_prompt_call(prefix)
-
-    @property
-    def stats(self) -> MonitorStats:
-        return self._stats
 
     @property
     def depth(self) -> int:
         """Number of open calls being followed."""
         return len(self._frames)
 
-    def feed(self, data: bytes) -> None:
-        if not data:
-            return
-        chars = self._decoder.decode(data)
+    def _advance(self, data: bytes, chars: str) -> None:
         if not chars:
             return
-        det = self._detector
-        start = len(det)
-        det.append(chars)
-        self._gen_len += len(chars)
+        start = len(self._detector) - len(chars)
         self._constraint = None
         if not self._frames and "(" not in chars:
             return
@@ -347,17 +337,10 @@ class _CallMonitor:
             return KeywordConstraint(names=None, no_assign=True)
         return None
 
-    def fork(self) -> _CallMonitor:
-        new = type(self).__new__(type(self))
-        new.spec = self.spec
-        new._detector = self._detector.fork()
-        new._decoder = _Utf8Decoder("replace")
-        new._decoder.setstate(self._decoder.getstate())
-        new._gen_len = self._gen_len
-        new._frames = [dataclasses.replace(f, reported=dict(f.reported)) for f in self._frames]  # used: a tuple
-        new._serial = self._serial
-        new._stats = dataclasses.replace(self._stats, extra=dict(self._stats.extra))
-        new._constraint = self._constraint
+    def fork(self) -> Self:
+        """The generic fork, and each open frame forked too (frames change in place)."""
+        new = super(_CallMonitor, self).fork()  # (no bare super(): the class is rebuilt with slots)
+        new._frames = [f.fork() for f in self._frames]
         return new
 
     # ------------------------------------------------------------------ subclass hooks
@@ -381,8 +364,7 @@ class _CallMonitor:
     # ------------------------------------------------------------------ internals
 
     def _need_for(self, frame: _Frame) -> SignatureNeed:
-        gen = self._detector.text[len(self._detector) - self._gen_len :]
-        return SignatureNeed(offset=self._gen_len, generated=gen, serial=frame.serial)
+        return SignatureNeed(offset=self._utf8.chars, generated=self.generated, serial=frame.serial)
 
     def _push(self) -> None:
         self._serial += 1

@@ -34,24 +34,24 @@ names with the typed prefix (an empty answer fails open).
 Instantiation is *strict*: after ``new`` and a space only a name may follow
 (``new 16`` is forbidden along with names the server does not offer).
 
-Per-language item selection (``SiteRule.select``), from what the servers answer
-(see docs/monitors.md):
+Per-language item selection (``SiteRule.select``: an :class:`ItemSelect` strategy per
+language, chosen once at construction), from what the servers answer (see docs/monitors.md):
 
-- ``concrete`` (Java ``new``): constructor items whose insert text is not an
+- :data:`CONCRETE` (Java ``new``): constructor items whose insert text is not an
   anonymous class body (JDT LS offers abstract classes and interfaces as
   ``Animal() {...}``, and types without an accessible constructor as ``Class`` items). JDT's list for an empty name is incomplete, so the first
   token must be a space and *one* initial character (``initial_only``); the
   complete list for that initial is asked next and trusted.
-- ``probe_initials`` (Java ``case``): JDT LS answers ``case `` with nothing but
+- :data:`PROBE_INITIALS_SELECT` (Java ``case``): JDT LS answers ``case `` with nothing but
   ``case L`` with the switch enum's constants starting with ``L``; the monitor asks
   once per initial character (``probes``) and takes the union (enum constants
   only; anything else means the switch is not on an enum: ``not_enum``, no opinion).
-- ``typed_constants`` (Go ``case``): gopls lists every name in scope with its type in
+- :data:`TYPED_CONSTANTS` (Go ``case``): gopls lists every name in scope with its type in
   ``detail``; the switch subject's type is the detail of the item that spells the
   subject (``l``, ``b.lvl``), and only constants of that type are allowed; for a type
   of another package (``levels.Level``) the package name, then a dot, then its
   constants of that type. No item for the subject: no opinion (``untyped_subject``).
-- ``qualified_enums`` (TypeScript ``case``): an enum's name, which must be followed by
+- :data:`QUALIFIED_ENUMS` (TypeScript ``case``): an enum's name, which must be followed by
   a dot and one of its members (asked at ``Level.`` as if the dot were typed).
 
 Counters (``extra``): ``violations``, ``accepted``, ``missed``, ``not_site``,
@@ -61,19 +61,17 @@ Counters (``extra``): ``violations``, ``accepted``, ``missed``, ``not_site``,
 
 from __future__ import annotations
 
-import codecs
-import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import ClassVar, Final
 
 from monitors.base import (
     CompletionFacts,
     CompletionNeed,
+    DocumentMonitor,
     Facts,
     IdentifierConstraint,
-    MonitorStats,
     PrefixConstraint,
     SpacedConstraint,
 )
@@ -82,7 +80,9 @@ from monitors.identifiers import IDENT_BYTES, IDENTIFIER, trailing_ident_length
 from monitors.languages import LanguageSpec
 from monitors.sites import SiteDetector
 
-__all__ = ["ENUM_CASES", "IMPORTS", "INITIALS", "INSTANTIATION", "PROBE_INITIALS", "SiteMonitor", "SiteRule", "switch_subject"]
+__all__ = ["ALL_NAMES", "CONCRETE", "ENUM_CASES", "IMPORTS", "INITIALS", "INSTANTIATION", "PROBE_INITIALS",
+           "PROBE_INITIALS_SELECT", "QUALIFIED_ENUMS", "TYPED_CONSTANTS", "Choice", "ItemSelect", "SiteMonitor",
+           "SiteRule", "switch_subject"]
 
 _IDLE: Final = "idle"
 _WAITING: Final = "waiting"
@@ -114,11 +114,135 @@ _AFTER_GENERIC: Final = _AFTER_CLASS | {b"<"}
 _AFTER_PRIMITIVE: Final = frozenset({b"["})
 _SWITCH = re.compile(r"\bswitch\b")
 
-_Utf8Decoder = codecs.getincrementaldecoder("utf-8")
-
 
 def _kinds(*kinds: K) -> frozenset[int]:
     return frozenset(int(k) for k in kinds)
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """What an answer at a site allows: ``names`` (None: no opinion; ``counter`` names the
+    counter that says why), ``qualifiers`` (names that must go on with ``.`` and a member),
+    ``after`` (what may follow each complete name; None: anything) and ``detail`` (the
+    members' type, asked for after a qualifier)."""
+
+    names: frozenset[bytes] | None
+    qualifiers: frozenset[bytes] = frozenset()
+    after: dict[bytes, frozenset[bytes]] | None = None
+    detail: str | None = None
+    counter: str | None = None
+
+
+class ItemSelect:
+    """How the completion items at a site become names, per language (a strategy; this
+    one: every name of the rule's kinds). Subclasses override :meth:`choose` and
+    :meth:`members` and set the flags."""
+
+    __slots__ = ()
+    #: The need asks for :attr:`~monitors.base.CompletionFacts.entries`.
+    entries: ClassVar[bool] = True
+    #: The server's ``isIncomplete`` means names are missing (gopls marks every list).
+    heeds_incomplete: ClassVar[bool] = True
+    #: An incomplete list for an empty name: the first token is a space and one initial.
+    initial_only: ClassVar[bool] = False
+    #: Nothing usable for an empty name: ask once per initial (:data:`PROBE_INITIALS`).
+    probes: ClassVar[bool] = False
+    #: The switch subject is read at the site (:func:`switch_subject`).
+    reads_subject: ClassVar[bool] = False
+    #: The kinds asked for after a qualifier's dot.
+    member_kinds: ClassVar[frozenset[int] | None] = None
+
+    def choose(self, facts: CompletionFacts, subject: str | None) -> Choice:
+        """The names the answer at the site allows (``facts`` has entries)."""
+        return Choice(_usable(facts.names))
+
+    def members(self, facts: CompletionFacts, detail: str | None) -> frozenset[bytes]:
+        """The members the answer after ``Qualifier.`` allows."""
+        return _usable(facts.names)
+
+
+class _AllNames(ItemSelect):
+    __slots__ = ()
+    entries = False
+
+
+class _Concrete(ItemSelect):
+    """Java ``new``: constructors that are not anonymous class bodies, and primitives."""
+
+    __slots__ = ()
+    initial_only = True
+
+    def choose(self, facts: CompletionFacts, subject: str | None) -> Choice:
+        # JDT: a constructor proposal is instantiable unless it is an anonymous class
+        # (abstract class, interface); a Class item has no accessible constructor (KEM).
+        concrete = [e for e in facts.entries if e.kind == K.Constructor and "{" not in e.text]
+        # What may follow the type: "(" or "[", and "<" for generic types (JDT inserts "Name<>");
+        # a primitive type only starts an array ("new int[n]").
+        after = {e.name.encode(): _AFTER_GENERIC if e.text.startswith(e.name + "<") else _AFTER_CLASS
+                 for e in concrete if e.name.isascii()}
+        after.update(dict.fromkeys(_JAVA_PRIMITIVES, _AFTER_PRIMITIVE))
+        return Choice(_usable(e.name for e in concrete) | _JAVA_PRIMITIVES, after=after)
+
+
+class _ProbeInitials(ItemSelect):
+    """Java ``case``: the enum constants JDT lists per initial (anything else: not an enum)."""
+
+    __slots__ = ()
+    probes = True
+
+    def choose(self, facts: CompletionFacts, subject: str | None) -> Choice:
+        if any(e.kind != K.EnumMember for e in facts.entries):
+            return Choice(None, counter="not_enum")
+        return Choice(_usable(e.name for e in facts.entries))
+
+
+class _QualifiedEnums(ItemSelect):
+    """TypeScript ``case``: an enum's name, then ``.`` and one of its members."""
+
+    __slots__ = ()
+    member_kinds = _kinds(K.EnumMember)
+
+    def choose(self, facts: CompletionFacts, subject: str | None) -> Choice:
+        return Choice(frozenset(), _usable(e.name for e in facts.entries if e.kind == K.Enum))
+
+
+class _TypedConstants(ItemSelect):
+    """Go ``case``: constants of the switch subject's type (gopls ``detail``)."""
+
+    __slots__ = ()
+    heeds_incomplete = False  # gopls marks every list incomplete (deep candidates): the names in scope are all there
+    reads_subject = True
+    member_kinds = _kinds(K.Constant)
+
+    def choose(self, facts: CompletionFacts, subject: str | None) -> Choice:
+        entries = facts.entries
+        typ = next((e.detail for e in entries if subject and e.text == subject and e.detail), None)
+        if typ is None:
+            return Choice(None, counter="untyped_subject")
+        pkg, dot, _ = typ.rpartition(".")
+        if dot and "." not in pkg and IDENTIFIER.fullmatch(pkg):
+            if any(e.kind == K.Module and e.name == pkg for e in entries):
+                return Choice(frozenset(), _usable([pkg]), detail=typ)
+            return Choice(None, counter="untyped_subject")
+        return Choice(_usable(e.name for e in entries if e.kind == K.Constant and e.detail == typ and e.text == e.name),
+                      detail=typ)
+
+    def members(self, facts: CompletionFacts, detail: str | None) -> frozenset[bytes]:
+        if facts.entries:
+            return _usable(e.name for e in facts.entries if e.detail == detail)
+        return _usable(facts.names)
+
+
+#: Every name of the rule's kinds (no entries asked).
+ALL_NAMES: Final = _AllNames()
+#: Java ``new``.
+CONCRETE: Final = _Concrete()
+#: Java ``case``.
+PROBE_INITIALS_SELECT: Final = _ProbeInitials()
+#: TypeScript ``case``.
+QUALIFIED_ENUMS: Final = _QualifiedEnums()
+#: Go ``case``.
+TYPED_CONSTANTS: Final = _TypedConstants()
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,9 +259,8 @@ class SiteRule:
     kinds: dict[str, frozenset[int]]
     import_dots: frozenset[str] = frozenset()
     strict: bool = False  # after the keyword only a name may follow the space
-    #: language -> how items become names (``concrete``, ``probe_initials``,
-    #: ``typed_constants``, ``qualified_enums``; see the module docstring). Absent: all names of ``kinds``.
-    select: dict[str, str] = field(default_factory=dict)
+    #: language -> how items become names (see the module docstring). Absent: :data:`ALL_NAMES`.
+    select: dict[str, ItemSelect] = field(default_factory=dict)
 
     def applies_to(self, language: str) -> bool:
         return language in self.keywords or language in self.import_dots
@@ -155,7 +278,7 @@ INSTANTIATION = SiteRule(
         **{lang: _TS_VALUES for lang in ("typescript", "tsx", "javascript")},
     },
     strict=True,
-    select={"java": "concrete"},
+    select={"java": CONCRETE},
 )
 #: After ``case``: the switch enum's members (Java: JDT's case-label proposals, one
 #: initial at a time; TypeScript: ``EnumName.Member``; Go: constants of the subject's type).
@@ -169,11 +292,9 @@ ENUM_CASES = SiteRule(
         # Variables/fields: the item spelling the switch subject carries its type.
         "go": _kinds(K.Constant, K.EnumMember, K.Module, K.Variable, K.Field),
     },
-    select={"java": "probe_initials", "typescript": "qualified_enums", "tsx": "qualified_enums",
-            "go": "typed_constants"},
+    select={"java": PROBE_INITIALS_SELECT, "typescript": QUALIFIED_ENUMS, "tsx": QUALIFIED_ENUMS,
+            "go": TYPED_CONSTANTS},
 )
-#: Kinds of the members asked for after a qualifier's dot (``Level.``, ``levels.``).
-_MEMBER_KINDS = {"qualified_enums": _kinds(K.EnumMember), "typed_constants": _kinds(K.Constant)}
 _PY_NAMES = frozenset(int(k) for k in K) - _kinds(K.Keyword, K.Snippet, K.Text)
 #: ``from pkg import |``, ``import pkg.|``, ``from pkg.|`` (Python), ``import a.b.|`` (Java).
 IMPORTS = SiteRule(
@@ -187,95 +308,60 @@ IMPORTS = SiteRule(
 )
 
 
-class SiteMonitor:
+@dataclass(slots=True, init=False, eq=False, repr=False)
+class SiteMonitor(DocumentMonitor[SiteDetector]):
     """Constrains the name at a site (see the module docstring). Pure: no I/O."""
 
-    __slots__ = (
-        "_after",
-        "_base",
-        "_constraint",
-        "_decoder",
-        "_detector",
-        "_dots",
-        "_gen_len",
-        "_initial_only",
-        "_keywords",
-        "_kinds",
-        "_live",
-        "_member_detail",
-        "_member_phase",
-        "_members",
-        "_need",
-        "_need_space",
-        "_probe_left",
-        "_probe_names",
-        "_qualifiers",
-        "_select",
-        "_serial",
-        "_site",
-        "_state",
-        "_stats",
-        "_strict",
-        "_subject",
-        "_typed",
-        "rule",
-        "spec",
-    )
+    rule: SiteRule
+    spec: LanguageSpec
+    _keywords: tuple[str, ...]
+    _dots: bool  # a dot in an import statement opens a site
+    _kinds: frozenset[int] | None
+    _select: ItemSelect
+    _state: str
+    _typed: bytes
+    _need: CompletionNeed | None
+    _need_space: bool
+    _serial: int
+    _site: int  # end of the keyword (or the dot) of the last site triggered
+    _live: list[bytes]
+    _constraint: IdentifierConstraint | SpacedConstraint | PrefixConstraint | None
+    _initial_only: bool  # incomplete list, strict: the first token is one initial
+    _after: dict[bytes, frozenset[bytes]]  # Java new: what may follow a complete name
+    _base: str  # generated text up to the name (with the space), for probes
+    _probe_left: str
+    _probe_names: frozenset[bytes]
+    _qualifiers: frozenset[bytes]  # names that must go on with "." + member
+    _members: frozenset[bytes]
+    _member_phase: bool  # asking for the members after "Qualifier."
+    _member_detail: str | None  # Go: the members' type
+    _subject: str | None
+    _strict: bool  # Java enum switches: set once the probes found constants
 
     def __init__(self, rule: SiteRule, spec: LanguageSpec, prefix: str = "") -> None:
+        self._start(_EXTRA_KEYS)
         self.rule = rule
         self.spec = spec
         self._keywords = rule.keywords.get(spec.name, ())
         self._dots = spec.name in rule.import_dots
         self._kinds = rule.kinds.get(spec.name)
-        self._select = rule.select.get(spec.name, "")
+        self._select = rule.select.get(spec.name, ALL_NAMES)
         self._detector = SiteDetector(spec, prefix)
-        self._decoder = _Utf8Decoder("replace")
-        self._gen_len = 0
-        self._state: str = _IDLE
-        self._typed = b""
-        self._need: CompletionNeed | None = None
-        self._need_space = False
         self._serial = 0
-        self._site = -1  # end of the keyword (or the dot) of the last site triggered
-        self._live: list[bytes] = []
-        self._constraint: IdentifierConstraint | SpacedConstraint | PrefixConstraint | None = None
-        self._initial_only = False  # incomplete list, strict: the first token is one initial
-        self._after: dict[bytes, frozenset[bytes]] = {}  # Java new: what may follow a complete name
-        self._base = ""  # generated text up to the name (with the space), for probes
-        self._probe_left = ""
-        self._probe_names: frozenset[bytes] = frozenset()
-        self._qualifiers: frozenset[bytes] = frozenset()  # names that must go on with "." + member
-        self._members: frozenset[bytes] = frozenset()
-        self._member_phase = False  # asking for the members after "Qualifier."
-        self._member_detail: str | None = None  # Go: the members' type
-        self._subject: str | None = None
-        self._strict = rule.strict  # Java enum switches: set once the probes found constants
-        self._stats = MonitorStats(extra=dict.fromkeys(_EXTRA_KEYS, 0))
+        self._site = -1
+        self._base = ""
+        self._subject = None
+        self._to_idle()
         if prefix:
             self._scan(prefix)
 
     # ------------------------------------------------------------------ protocol
 
     @property
-    def stats(self) -> MonitorStats:
-        return self._stats
-
-    @property
     def state(self) -> str:
         return self._state
 
-    @property
-    def generated(self) -> str:
-        return self._detector.text[len(self._detector) - self._gen_len :]
-
-    def feed(self, data: bytes) -> None:
-        if not data:
-            return
-        chars = self._decoder.decode(data)
-        if chars:
-            self._detector.append(chars)
-            self._gen_len += len(chars)
+    def _advance(self, data: bytes, chars: str) -> None:
         if self._state == _IDLE:
             self._scan(chars)
             return
@@ -305,7 +391,7 @@ class SiteMonitor:
                 self._stats.extra["rerequests"] += 1
                 self._state = _WAITING
                 self._serial += 1
-                self._need = self._completion_need(self._gen_len, self.generated)
+                self._need = self._completion_need(self._utf8.chars, self.generated)
             return
         if self._state in (_WAITING, _PROBE):
             if run < len(data):
@@ -364,8 +450,7 @@ class SiteMonitor:
             incomplete = False
         else:
             usable, qualifiers = self._choose(facts)
-            # gopls marks every list incomplete (deep candidates), the names in scope are all there.
-            incomplete = facts.incomplete and self._select != "typed_constants"
+            incomplete = facts.incomplete and self._select.heeds_incomplete
         if usable is None:
             self._to_idle()
             return
@@ -374,9 +459,9 @@ class SiteMonitor:
             # rest would be wrong: ask again once the name has a prefix (Java: one initial).
             self._stats.extra["incomplete_open"] += 1
             self._state = _REASK
-            self._initial_only = self._select == "concrete"
+            self._initial_only = self._select.initial_only
             return
-        if not usable and not qualifiers and self._select == "probe_initials" and not self._typed:
+        if not usable and not qualifiers and self._select.probes and not self._typed:
             self._start_probe()
             return
         self._qualifiers = qualifiers
@@ -421,67 +506,27 @@ class SiteMonitor:
             self._constraint = c
         return c
 
-    def fork(self) -> SiteMonitor:
-        new = SiteMonitor.__new__(SiteMonitor)
-        for name in SiteMonitor.__slots__:
-            setattr(new, name, getattr(self, name))
-        new._detector = self._detector.fork()
-        new._decoder = _Utf8Decoder("replace")
-        new._decoder.setstate(self._decoder.getstate())
-        new._stats = dataclasses.replace(self._stats, extra=dict(self._stats.extra))
-        return new
-
     # ------------------------------------------------------------------ selection
 
     def _completion_need(self, offset: int, generated: str, kinds: frozenset[int] | None = None) -> CompletionNeed:
         kinds = self._kinds if kinds is None else kinds
-        return CompletionNeed(offset, generated, self._serial, kinds, entries=bool(self._select))
+        return CompletionNeed(offset, generated, self._serial, kinds, entries=self._select.entries)
 
     def _choose(self, facts: CompletionFacts) -> tuple[frozenset[bytes] | None, frozenset[bytes]]:
         """(allowed names, qualifiers) from an answer at the site; None: no opinion (counted)."""
-        sel = self._select
-        entries = facts.entries
-        if not sel or not entries:
+        if not facts.entries:
             return _usable(facts.names), frozenset()
-        if sel == "concrete":
-            # JDT: a constructor proposal is instantiable unless it is an anonymous class
-            # (abstract class, interface); a Class item has no accessible constructor (KEM).
-            concrete = [e for e in entries if e.kind == K.Constructor and "{" not in e.text]
-            # What may follow the type: "(" or "[", and "<" for generic types (JDT inserts "Name<>");
-            # a primitive type only starts an array ("new int[n]").
-            after = {e.name.encode(): _AFTER_GENERIC if e.text.startswith(e.name + "<") else _AFTER_CLASS
-                     for e in concrete if e.name.isascii()}
-            after.update(dict.fromkeys(_JAVA_PRIMITIVES, _AFTER_PRIMITIVE))
-            self._after = after
-            return _usable(e.name for e in concrete) | _JAVA_PRIMITIVES, frozenset()
-        if sel == "probe_initials":
-            if any(e.kind != K.EnumMember for e in entries):
-                self._stats.extra["not_enum"] += 1
-                return None, frozenset()
-            return _usable(e.name for e in entries), frozenset()
-        if sel == "qualified_enums":
-            return frozenset(), _usable(e.name for e in entries if e.kind == K.Enum)
-        # typed_constants (gopls): the subject's type is the detail of the item spelling it.
-        subject = self._subject
-        typ = next((e.detail for e in entries if subject and e.text == subject and e.detail), None)
-        if typ is None:
-            self._stats.extra["untyped_subject"] += 1
-            return None, frozenset()
-        pkg, dot, _ = typ.rpartition(".")
-        if dot and "." not in pkg and IDENTIFIER.fullmatch(pkg):
-            if any(e.kind == K.Module and e.name == pkg for e in entries):
-                self._member_detail = typ
-                return frozenset(), _usable([pkg])
-            self._stats.extra["untyped_subject"] += 1
-            return None, frozenset()
-        self._member_detail = typ
-        return _usable(e.name for e in entries if e.kind == K.Constant and e.detail == typ and e.text == e.name), \
-            frozenset()
+        choice = self._select.choose(facts, self._subject)
+        if choice.counter is not None:
+            self._stats.extra[choice.counter] += 1
+        if choice.after is not None:
+            self._after = choice.after
+        if choice.detail is not None:
+            self._member_detail = choice.detail
+        return choice.names, choice.qualifiers
 
     def _member_names(self, facts: CompletionFacts) -> frozenset[bytes]:
-        if self._select == "typed_constants" and facts.entries:
-            return _usable(e.name for e in facts.entries if e.detail == self._member_detail)
-        return _usable(facts.names)
+        return self._select.members(facts, self._member_detail)
 
     def _start_probe(self) -> None:
         """Java case labels: ask at ``case A``, ``case B``, ... and take the union."""
@@ -519,7 +564,7 @@ class SiteMonitor:
         self._serial += 1
         self._constraint = None
         gen = self.generated
-        self._need = self._completion_need(self._gen_len + 1, gen + ".", _MEMBER_KINDS.get(self._select))
+        self._need = self._completion_need(self._utf8.chars + 1, gen + ".", self._select.member_kinds)
 
     def _feed_dot(self, data: bytes, chars: str) -> None:
         """After a qualifier: the token must start with the dot, then a member."""
@@ -564,7 +609,7 @@ class SiteMonitor:
         self._live = []
         self._constraint = None
         self._serial += 1
-        self._need = self._completion_need(self._gen_len, self.generated, _MEMBER_KINDS.get(self._select))
+        self._need = self._completion_need(self._utf8.chars, self.generated, self._select.member_kinds)
         self._members = frozenset()
         self._member_phase = True
 
@@ -614,14 +659,14 @@ class SiteMonitor:
             self._stats.late_triggers += 1
         self._serial += 1
         gen = self.generated
-        if self._select == "typed_constants":
+        if self._select.reads_subject:
             self._subject = switch_subject(self._detector.text)
         if need_space:
             self._base = gen + " "
-            self._need = self._completion_need(self._gen_len + 1, gen + " ")
+            self._need = self._completion_need(self._utf8.chars + 1, gen + " ")
         else:
             self._base = gen[: len(gen) - len(typed.decode("utf-8", "replace"))]
-            self._need = self._completion_need(self._gen_len, gen)
+            self._need = self._completion_need(self._utf8.chars, gen)
 
     def _activate(self, live: list[bytes]) -> None:
         """Constrain to the ``live`` names (the constraint is rebuilt on demand)."""

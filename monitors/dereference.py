@@ -53,6 +53,10 @@ which may still become ``+=``/``==``) the monitor is PENDING until the assignmen
 is certain; a new name of :data:`MAX_NEW_NAME` bytes ends there (PENDING: the assignment
 must start). Counters: ``definitions`` (new names assigned).
 
+Per language, the monitor takes a :class:`MemberRules` (:data:`MEMBER_RULES`), chosen
+once at construction: whether definition sites apply, and the expected-types strategy
+(:class:`~monitors.expected.TypeRules`) each option selects.
+
 Expected types (``expected_types=True``, Java and Python): the need asks for the items'
 types (:attr:`~monitors.base.CompletionNeed.entries`) and, in Java, members the site cannot use
 are dropped (:mod:`monitors.expected`): ``void`` methods where the access is part of a
@@ -70,7 +74,7 @@ dropped), ``type_open`` (sites where the rule would have dropped every candidate
 Python (:mod:`monitors.expected_python`) has the preference only, nothing is dropped; its
 servers report member types only for resolved items, so the need asks for them
 (:attr:`~monitors.base.CompletionNeed.types`) only at a site with an expected type or at
-a call argument.
+a call argument. Each site starts without the last one's member and parameter types.
 
 Costs: a fed chunk without a dot candidate costs a UTF-8 decode, two list appends
 and one ``bytes.rstrip`` (about a microsecond); only a dot candidate runs the
@@ -79,27 +83,26 @@ detector (an incremental reparse).
 
 from __future__ import annotations
 
-import codecs
-import dataclasses
+from dataclasses import dataclass
 from typing import Final
 
-from monitors import expected_python
 from monitors.base import (
     CompletionFacts,
     CompletionNeed,
     DefinitionConstraint,
+    DocumentMonitor,
     IdentifierConstraint,
-    MonitorStats,
     SignatureFacts,
     SignatureNeed,
 )
 from monitors.definitions import assignment_state, self_statement
-from monitors.expected import JAVA_TYPES, argument_position, expected_type, is_value_site, unusable
+from monitors.expected import JAVA_STRICT_TYPES, JAVA_TYPES, NO_SITE, TypeRules, TypeSite
+from monitors.expected_python import PYTHON_TYPES
 from monitors.identifiers import IDENT_BYTES, trailing_ident_length
 from monitors.languages import LanguageSpec
 from monitors.triggers import TriggerDetector
 
-__all__ = ["DereferenceMonitor"]
+__all__ = ["MEMBER_RULES", "DereferenceMonitor", "MemberRules"]
 
 _IDLE: Final = "idle"
 _WAITING: Final = "waiting"
@@ -108,7 +111,6 @@ _PENDING: Final = "pending"  # definition sites: a new name ended, its assignmen
 _EXTRA_KEYS = ("violations", "accepted", "missed", "stale_facts", "rerequests", "rerequest_failures", "definitions",
                "type_filtered", "type_open", "type_arguments", "type_reach")
 
-_Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 #: Definition sites: a new name this long (bytes) must be followed by its assignment (a
 #: model that does not want to assign would otherwise spell an ever longer name).
 MAX_NEW_NAME: Final = 40
@@ -118,93 +120,91 @@ MAX_REACH_PROBES: Final = 2
 PREFER_BONUS: Final = 3.0
 
 
-class DereferenceMonitor:
+@dataclass(frozen=True, slots=True)
+class MemberRules:
+    """What the dereference monitor does differently in one language.
+
+    ``types``: the expected-types strategy of ``expected_types`` (None: the option does
+    nothing there); ``strict_types``: that of ``expected_types_strict``;
+    ``definition_sites``: ``self.x = ...`` defines ``x`` (a dynamic language)."""
+
+    types: TypeRules | None = None
+    strict_types: TypeRules | None = None
+    definition_sites: bool = False
+
+    def type_rules(self, *, expected_types: bool, strict_types: bool) -> TypeRules | None:
+        """The strategy the options select (None: expected types off)."""
+        return self.strict_types if strict_types else self.types if expected_types else None
+
+
+#: Per language (by :attr:`LanguageSpec.name`); any other language: :class:`MemberRules` ().
+MEMBER_RULES: Final = {
+    "java": MemberRules(JAVA_TYPES, JAVA_STRICT_TYPES),
+    "python": MemberRules(PYTHON_TYPES, PYTHON_TYPES, definition_sites=True),  # the preference only
+}
+_PLAIN: Final = MemberRules()
+
+
+def _raw(name: str) -> bytes:
+    return name.encode("utf-8", "surrogatepass")
+
+
+@dataclass(slots=True, init=False, eq=False, repr=False)
+class DereferenceMonitor(DocumentMonitor[TriggerDetector]):
     """Constrains the identifier after a member-access dot to the server's names.
 
     ``DereferenceMonitor(spec, prefix)``: ``prefix`` is the document text before
-    the generation point (the prompt). ``definition_sites``: see the module
-    docstring (Python only; ignored elsewhere). Pure: no I/O, no threads, no torch.
+    the generation point (the prompt). ``definition_sites``, ``expected_types``,
+    ``strict_types``: see the module docstring (each applies where the language's
+    :class:`MemberRules` has it; ignored elsewhere). Pure: no I/O, no threads, no torch.
     """
 
-    __slots__ = (
-        "_after",
-        "_accepted",
-        "_argument",
-        "_callables",
-        "_probe_serial",
-        "_probes",
-        "_rules",
-        "_constraint",
-        "_decoder",
-        "_defsite",
-        "_defsites",
-        "_detector",
-        "_expected",
-        "_gen_len",
-        "_gen_parts",
-        "_incomplete",
-        "_live",
-        "_member_types",
-        "_need",
-        "_preferred",
-        "_serial",
-        "_state",
-        "_stats",
-        "_trigger_bytes",
-        "_typed",
-        "_types",
-        "_value_site",
-        "spec",
-    )
+    spec: LanguageSpec
+    _types: TypeRules | None  # expected types' strategy (None: off)
+    _defsites: bool  # definition sites on
+    _trigger_bytes: frozenset[int]
+    _state: str
+    _typed: bytes
+    _need: CompletionNeed | SignatureNeed | None
+    _serial: int
+    _live: list[bytes]
+    _incomplete: bool
+    _constraint: IdentifierConstraint | DefinitionConstraint | None
+    _defsite: bool  # this site is a definition site
+    _after: bytes  # PENDING: the text after the new name
+    _site: TypeSite  # expected types: what the text says about this site
+    _accepted: tuple[str, ...]  # an argument's parameter types (from signatureHelp)
+    _member_types: dict[str, frozenset[str]]
+    _callables: frozenset[str]  # members the server reports as methods
+    _probes: tuple[tuple[str, frozenset[str]], ...]  # (type, its members) still to ask about
+    _probe_serial: int
+    _preferred: frozenset[bytes]
 
     def __init__(self, spec: LanguageSpec, prefix: str = "", *, definition_sites: bool = False,
                  expected_types: bool = False, strict_types: bool = False) -> None:
+        self._start(_EXTRA_KEYS)
         self.spec = spec
-        java = spec.name == "java"
-        self._types = ("strict" if strict_types else "safe") if java and (expected_types or strict_types) else ""
-        if spec.name == "python" and (expected_types or strict_types):
-            self._types = "prefer"  # Python: the soft preference only
-        self._rules = expected_python.PYTHON_TYPES if self._types == "prefer" else JAVA_TYPES
-        self._value_site = False
-        self._expected: str | None = None
-        self._argument: int | str | None = None  # an argument site's index (Python: or keyword)
-        self._accepted: tuple[str, ...] = ()  # its parameter types (from signatureHelp)
-        self._member_types: dict[str, frozenset[str]] = {}
-        self._callables: frozenset[str] = frozenset()  # members the server reports as methods
-        self._probes: tuple[tuple[str, frozenset[str]], ...] = ()  # (type, its members) still to ask about
-        self._probe_serial = -1
-        self._preferred: frozenset[bytes] = frozenset()
-        self._defsites = definition_sites and spec.name == "python"
-        self._defsite = False
-        self._after = b""
+        rules = MEMBER_RULES.get(spec.name, _PLAIN)
+        self._types = rules.type_rules(expected_types=expected_types, strict_types=strict_types)
+        self._defsites = definition_sites and rules.definition_sites
         self._detector = TriggerDetector(spec, prefix)
-        self._decoder = _Utf8Decoder("replace")
-        self._gen_parts: list[str] = []
-        self._gen_len = 0
-        self._state: str = _IDLE
-        self._typed = b""
-        self._need: CompletionNeed | SignatureNeed | None = None
-        self._serial = 0
-        self._live: list[bytes] = []
-        self._incomplete = False
-        self._constraint: IdentifierConstraint | None = None
-        self._stats = MonitorStats(extra=dict.fromkeys(_EXTRA_KEYS, 0))
         self._trigger_bytes = frozenset(ord(c) for c in self._detector.trigger_chars)
+        self._serial = 0
+        self._callables = frozenset()
+        self._probe_serial = -1
+        self._defsite = False
+        self._to_idle()
+        self._new_site(NO_SITE)
         run = trailing_ident_length(prefix)
         dot = len(prefix) - run - 1
         if dot >= 0 and self._detector.is_member_access(dot):
-            self._trigger(prefix[dot + 1 :].encode("utf-8", "surrogatepass"), dot)
+            self._trigger(_raw(prefix[dot + 1 :]), dot)
 
     # ------------------------------------------------------------------ protocol
 
     @property
-    def stats(self) -> MonitorStats:
-        """Counters (see the module docstring)."""
-        return self._stats
-
-    @property
     def state(self) -> str:
-        """``"idle"``, ``"waiting"`` (for facts) or ``"active"`` (constraining)."""
+        """``"idle"``, ``"waiting"`` (for facts), ``"active"`` (constraining) or ``"pending"``."""
         return self._state
 
     @property
@@ -212,23 +212,7 @@ class DereferenceMonitor:
         """The identifier bytes after the dot so far (meaningful when not idle)."""
         return self._typed
 
-    @property
-    def generated(self) -> str:
-        """The generated text so far (complete characters only)."""
-        parts = self._gen_parts
-        if len(parts) > 1:
-            parts[:] = ["".join(parts)]
-        return parts[0] if parts else ""
-
-    def feed(self, data: bytes) -> None:
-        """Append generated bytes (one token's worth or more; may split a character)."""
-        if not data:
-            return
-        chars = self._decoder.decode(data)
-        if chars:
-            self._detector.append(chars)
-            self._gen_parts.append(chars)
-            self._gen_len += len(chars)
+    def _advance(self, data: bytes, chars: str) -> None:
         state = self._state
         if state == _IDLE:
             self._scan(data, chars)
@@ -317,7 +301,7 @@ class DereferenceMonitor:
             return
         usable: list[bytes] = []
         for name in self._usable_names(facts):
-            raw = name.encode("utf-8", "surrogatepass")
+            raw = _raw(name)
             if raw and not raw.lstrip(IDENT_BYTES):
                 usable.append(raw)
         typed = self._typed
@@ -346,114 +330,11 @@ class DereferenceMonitor:
         self._incomplete = facts.incomplete
         self._constraint = None
         self._state = _ACTIVE
-        if self._argument is not None and not rerequest and self._member_types:
+        if self._site.argument is not None and not rerequest and self._member_types:
             self._serial += 1  # the parameter types at this argument: a second need
-            self._need = SignatureNeed(offset=self._gen_len, generated=self.generated, serial=self._serial)
-        elif self._expected is not None and not rerequest and not self._preferred:
+            self._need = SignatureNeed(offset=self._utf8.chars, generated=self.generated, serial=self._serial)
+        elif self._site.expected is not None and not rerequest and not self._preferred:
             self._probe_reach()
-
-    def _targets(self) -> tuple[str, ...]:
-        return (self._expected,) if self._expected is not None else self._accepted
-
-    def _probe_reach(self) -> None:
-        """No live member fits the expected type: ask the server what the members of up to
-        :data:`MAX_REACH_PROBES` class types among them hold (a completion after
-        ``member().``, a need per type, one after another); members of a type that holds
-        a fitting member are then preferred (:meth:`_reached`)."""
-        if self._state != _ACTIVE or not self._targets() or not self._member_types:
-            return
-        rules = self._rules
-        live = set(self._live)
-        by_type: dict[str, set[str]] = {}
-        for name, types in self._member_types.items():
-            if name.encode("utf-8", "surrogatepass") in live and not rules.universal_member(name):
-                for t in types:
-                    if rules.probe_type(t) and not any(rules.fits(t, x) for x in self._targets()):
-                        by_type.setdefault(t, set()).add(name)
-        order = sorted(by_type, key=lambda t: (-len(by_type[t]), t))[:MAX_REACH_PROBES]
-        self._probes = tuple((t, frozenset(by_type[t])) for t in order)
-        self._next_probe()
-
-    def _next_probe(self) -> None:
-        if not self._probes or self._state != _ACTIVE:
-            self._probes = ()
-            return
-        _t, names = self._probes[0]
-        member = min(names)
-        typed = self._typed.decode("utf-8", "replace")
-        gen = self.generated
-        base = gen[: len(gen) - len(typed)] if typed and gen.endswith(typed) else gen
-        text = base + member + ("()" if member in self._callables else "") + "."
-        self._serial += 1
-        self._probe_serial = self._serial
-        self._need = CompletionNeed(offset=len(text), generated=text, serial=self._serial, entries=True,
-                                    types=self._types == "prefer")
-
-    def _reached(self, facts: CompletionFacts) -> None:
-        """A probe's answer: its type's members are preferred if it holds a fitting member
-        (not one every object has: ``hashCode``, ``toString``, dunders)."""
-        (_t, names), self._probes = self._probes[0], self._probes[1:]
-        rules = self._rules
-        if facts.ok and any(rules.fits(rules.member_type(e.detail), x) for e in facts.entries
-                            if not rules.universal_member(e.name) for x in self._targets()):
-            self._preferred |= frozenset(n.encode("utf-8", "surrogatepass") for n in names)
-            self._constraint = None
-            self._stats.extra["type_reach"] += 1
-        self._next_probe()
-
-    def _prefer_parameter_types(self, facts: SignatureFacts) -> None:
-        """Prefer the members whose type fits the argument's parameter (some overload)."""
-        if not facts.ok or self._state != _ACTIVE or self._argument is None:
-            return
-        rules = self._rules
-        self._accepted = rules.parameter_types(facts.signatures, self._argument)
-        fit = {n for n, types in self._member_types.items()
-               if any(rules.fits(t, a) for t in types for a in self._accepted)}
-        if fit:  # (the constraint gives no bonus when every live name fits)
-            self._preferred = frozenset(n.encode("utf-8", "surrogatepass") for n in fit)
-            self._constraint = None
-            self._stats.extra["type_arguments"] += 1
-
-    def _usable_names(self, facts: CompletionFacts) -> frozenset[str]:
-        """The facts' names, less the members the site cannot use (expected types)."""
-        names = facts.names
-        if not self._types or not facts.entries:
-            return names  # (a re-request without details keeps the preference it had)
-        self._preferred = frozenset()
-        strict = self._types == "strict"
-        keep: set[str] = set()
-        drop: set[str] = set()
-        fit: set[str] = set()
-        types: dict[str, set[str]] = {}
-        self._callables = frozenset(e.name for e in facts.entries if e.kind in (2, 3, 4))  # method, function, ctor
-        targets = self._targets()
-        python = self._types == "prefer"
-        type_of, fit_of = self._rules.member_type, self._rules.fits
-        for e in facts.entries:
-            t = type_of(e.detail)
-            if t is not None and e.name in names:
-                types.setdefault(e.name, set()).add(t)
-            bad = not python and unusable(t, value_site=self._value_site, expected=self._expected, strict=strict)
-            (drop if bad else keep).add(e.name)
-            if any(fit_of(t, x) for x in targets):
-                fit.add(e.name)
-        if fit & names and fit & names != names:
-            self._preferred = frozenset(n.encode("utf-8", "surrogatepass") for n in fit & names)
-        dropped = (drop - keep) & names
-        self._member_types = {n: frozenset(ts) for n, ts in types.items() if n not in dropped}
-        if not dropped:
-            return names
-        left = names - dropped
-        if not any(n.encode("utf-8", "surrogatepass").startswith(self._typed) for n in left):
-            self._stats.extra["type_open"] += 1
-            return names
-        self._stats.extra["type_filtered"] += len(dropped)
-        return left
-
-    def _keep_candidates(self) -> None:
-        """Stay ACTIVE on the current candidates and stop re-requesting."""
-        self._incomplete = False
-        self._stats.extra["rerequest_failures"] += 1
 
     def constraint(self) -> IdentifierConstraint | DefinitionConstraint | None:
         """ACTIVE: the names still possible and ``typed`` (a definition site: or a new
@@ -477,51 +358,112 @@ class DereferenceMonitor:
             self._constraint = c
         return c
 
-    def fork(self) -> DereferenceMonitor:
-        """An independent copy (detector forked, stats copied)."""
-        new = DereferenceMonitor.__new__(DereferenceMonitor)
-        new.spec = self.spec
-        new._defsites = self._defsites
-        new._defsite = self._defsite
-        new._types = self._types
-        new._rules = self._rules
-        new._value_site = self._value_site
-        new._expected = self._expected
-        new._argument = self._argument
-        new._accepted = self._accepted
-        new._member_types = self._member_types  # never mutated in place
-        new._callables = self._callables
-        new._probes = self._probes
-        new._probe_serial = self._probe_serial
-        new._preferred = self._preferred
-        new._after = self._after
-        new._detector = self._detector.fork()
-        new._decoder = _Utf8Decoder("replace")
-        new._decoder.setstate(self._decoder.getstate())
-        new._gen_parts = [self.generated] if self._gen_parts else []
-        new._gen_len = self._gen_len
-        new._state = self._state
-        new._typed = self._typed
-        new._need = self._need
-        new._serial = self._serial
-        new._live = self._live  # never mutated in place
-        new._incomplete = self._incomplete
-        new._constraint = self._constraint
-        new._stats = dataclasses.replace(self._stats, extra=dict(self._stats.extra))
-        new._trigger_bytes = self._trigger_bytes
-        return new
+    # ------------------------------------------------------------------ expected types
 
-    def snapshot(self) -> DereferenceMonitor:
-        """A copy to :meth:`restore` later (the same as :meth:`fork`)."""
-        return self.fork()
+    def _targets(self) -> tuple[str, ...]:
+        expected = self._site.expected
+        return (expected,) if expected is not None else self._accepted
 
-    def restore(self, snapshot: DereferenceMonitor) -> None:
-        """Become a copy of ``snapshot`` (which stays usable for another restore)."""
-        if not isinstance(snapshot, DereferenceMonitor):
-            raise TypeError(f"expected a DereferenceMonitor snapshot, got {type(snapshot).__name__}")
-        copy = snapshot.fork()
-        for name in DereferenceMonitor.__slots__:
-            setattr(self, name, getattr(copy, name))
+    def _probe_reach(self) -> None:
+        """No live member fits the expected type: ask the server what the members of up to
+        :data:`MAX_REACH_PROBES` class types among them hold (a completion after
+        ``member().``, a need per type, one after another); members of a type that holds
+        a fitting member are then preferred (:meth:`_reached`)."""
+        rules = self._types
+        if rules is None or self._state != _ACTIVE or not self._targets() or not self._member_types:
+            return
+        live = set(self._live)
+        by_type: dict[str, set[str]] = {}
+        for name, types in self._member_types.items():
+            if _raw(name) in live and not rules.universal_member(name):
+                for t in types:
+                    if rules.probe_type(t) and not any(rules.fits(t, x) for x in self._targets()):
+                        by_type.setdefault(t, set()).add(name)
+        order = sorted(by_type, key=lambda t: (-len(by_type[t]), t))[:MAX_REACH_PROBES]
+        self._probes = tuple((t, frozenset(by_type[t])) for t in order)
+        self._next_probe()
+
+    def _next_probe(self) -> None:
+        if not self._probes or self._state != _ACTIVE or self._types is None:
+            self._probes = ()
+            return
+        _t, names = self._probes[0]
+        member = min(names)
+        typed = self._typed.decode("utf-8", "replace")
+        gen = self.generated
+        base = gen[: len(gen) - len(typed)] if typed and gen.endswith(typed) else gen
+        text = base + member + ("()" if member in self._callables else "") + "."
+        self._serial += 1
+        self._probe_serial = self._serial
+        self._need = CompletionNeed(offset=len(text), generated=text, serial=self._serial, entries=True,
+                                    types=self._types.resolve)
+
+    def _reached(self, facts: CompletionFacts) -> None:
+        """A probe's answer: its type's members are preferred if it holds a fitting member
+        (not one every object has: ``hashCode``, ``toString``, dunders)."""
+        (_t, names), self._probes = self._probes[0], self._probes[1:]
+        rules = self._types
+        assert rules is not None  # probes are asked only with expected types
+        if facts.ok and any(rules.fits(rules.member_type(e.detail), x) for e in facts.entries
+                            if not rules.universal_member(e.name) for x in self._targets()):
+            self._preferred |= frozenset(_raw(n) for n in names)
+            self._constraint = None
+            self._stats.extra["type_reach"] += 1
+        self._next_probe()
+
+    def _prefer_parameter_types(self, facts: SignatureFacts) -> None:
+        """Prefer the members whose type fits the argument's parameter (some overload)."""
+        rules = self._types
+        argument = self._site.argument
+        if rules is None or not facts.ok or self._state != _ACTIVE or argument is None:
+            return
+        self._accepted = rules.parameter_types(facts.signatures, argument)
+        fit = {n for n, types in self._member_types.items()
+               if any(rules.fits(t, a) for t in types for a in self._accepted)}
+        if fit:  # (the constraint gives no bonus when every live name fits)
+            self._preferred = frozenset(_raw(n) for n in fit)
+            self._constraint = None
+            self._stats.extra["type_arguments"] += 1
+
+    def _usable_names(self, facts: CompletionFacts) -> frozenset[str]:
+        """The facts' names, less the members the site cannot use (expected types)."""
+        names = facts.names
+        rules = self._types
+        if rules is None or not facts.entries:
+            return names  # (a re-request without details keeps the preference it had)
+        self._preferred = frozenset()
+        keep: set[str] = set()
+        drop: set[str] = set()
+        fit: set[str] = set()
+        types: dict[str, set[str]] = {}
+        self._callables = frozenset(e.name for e in facts.entries if e.kind in (2, 3, 4))  # method, function, ctor
+        targets = self._targets()
+        site = self._site
+        type_of, fit_of, drops = rules.member_type, rules.fits, rules.drops
+        for e in facts.entries:
+            t = type_of(e.detail)
+            if t is not None and e.name in names:
+                types.setdefault(e.name, set()).add(t)
+            (drop if drops(t, site) else keep).add(e.name)
+            if any(fit_of(t, x) for x in targets):
+                fit.add(e.name)
+        if fit & names and fit & names != names:
+            self._preferred = frozenset(_raw(n) for n in fit & names)
+        dropped = (drop - keep) & names
+        self._member_types = {n: frozenset(ts) for n, ts in types.items() if n not in dropped}
+        if not dropped:
+            return names
+        left = names - dropped
+        if not any(_raw(n).startswith(self._typed) for n in left):
+            self._stats.extra["type_open"] += 1
+            return names
+        self._stats.extra["type_filtered"] += len(dropped)
+        return left
+
+    def _keep_candidates(self) -> None:
+        """Stay ACTIVE on the current candidates and stop re-requesting."""
+        self._incomplete = False
+        self._stats.extra["rerequest_failures"] += 1
 
     # ------------------------------------------------------------------ internals
 
@@ -540,21 +482,8 @@ class DereferenceMonitor:
     def _trigger(self, typed: bytes, dot: int) -> None:
         self._typed = typed
         self._defsite = self._defsites and self_statement(self._detector.text, dot)
-        if self._types == "prefer":
-            text = self._detector.text
-            self._value_site = False
-            self._expected = expected_python.expected_type(text, dot)
-            self._argument = expected_python.argument_slot(text, dot) if self._expected is None else None
-        elif self._types:
-            text = self._detector.text
-            self._value_site = is_value_site(text, dot)
-            self._expected = expected_type(text, dot)
-            self._argument = (argument_position(text, dot) if self._expected is None and self._value_site
-                              else None)
-            self._member_types = {}
-            self._accepted = ()
-            self._preferred = frozenset()
-            self._probes = ()
+        if self._types is not None:
+            self._new_site(self._types.site(self._detector.text, dot))
         self._state = _WAITING
         self._live = []
         self._incomplete = False
@@ -565,11 +494,21 @@ class DereferenceMonitor:
             stats.late_triggers += 1
         self._new_need()
 
+    def _new_site(self, site: TypeSite) -> None:
+        """Expected types: forget the last site's member and parameter types."""
+        self._site = site
+        self._member_types = {}
+        self._accepted = ()
+        self._preferred = frozenset()
+        self._probes = ()
+
     def _new_need(self) -> None:
         self._serial += 1
-        resolve = self._types == "prefer" and (self._expected is not None or self._argument is not None)
-        self._need = CompletionNeed(offset=self._gen_len, generated=self.generated, serial=self._serial,
-                                    entries=bool(self._types), types=resolve)
+        rules = self._types
+        site = self._site
+        resolve = rules is not None and rules.resolve and (site.expected is not None or site.argument is not None)
+        self._need = CompletionNeed(offset=self._utf8.chars, generated=self.generated, serial=self._serial,
+                                    entries=rules is not None, types=resolve)
 
     def _to_idle(self) -> None:
         self._state = _IDLE

@@ -37,18 +37,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from monitors.base import Signature
 from monitors.identifiers import is_ident_char
 
 __all__ = [
+    "JAVA_STRICT_TYPES",
     "JAVA_TYPES",
+    "NO_SITE",
     "TypeRules",
+    "TypeSite",
     "argument_position",
     "assigned_type",
     "declared_type",
+    "drops_strict",
+    "drops_void",
     "expected_type",
     "fits",
     "is_value_site",
@@ -57,6 +62,7 @@ __all__ = [
     "reach_probe_type",
     "receiver_start",
     "return_type",
+    "type_site",
     "universal_member",
     "unusable",
 ]
@@ -544,17 +550,66 @@ def parameter_types(signatures: tuple[Signature, ...], index: int) -> tuple[str,
 
 
 @dataclass(frozen=True, slots=True)
+class TypeSite:
+    """What the text before a member-access dot says about the value there.
+
+    ``value_site``: the access is part of a larger expression (a ``void`` member cannot
+    be); ``expected``: the type it must have (None: unknown); ``argument``: the call
+    argument it starts (index, or Python keyword), asked only where ``expected`` is
+    unknown."""
+
+    value_site: bool = False
+    expected: str | None = None
+    argument: int | str | None = None
+
+
+#: A site the text says nothing about.
+NO_SITE: Final = TypeSite()
+
+
+@dataclass(frozen=True, slots=True)
 class TypeRules:
-    """How one language reads member types: ``member_type(detail)``, ``fits(member,
-    expected)``, ``parameter_types(signatures, slot)``, and for reach probes
-    ``probe_type(type)`` and ``universal_member(name)`` (members every object has)."""
+    """How one language reads member types, the dereference monitor's expected-types
+    strategy (one object per language and option, chosen at construction).
+
+    ``member_type(detail)``, ``fits(member, expected)``, ``parameter_types(signatures,
+    slot)``; for reach probes ``probe_type(type)`` and ``universal_member(name)`` (members
+    every object has); ``site(text, dot)``: the :class:`TypeSite` there; ``drops(type,
+    site)``: a member of that type cannot be used at the site (removed from the
+    candidates); ``resolve``: the servers report member types only for resolved items
+    (:attr:`monitors.base.CompletionNeed.types`, asked at a site with an expected type
+    or an argument)."""
 
     member_type: Callable[[str | None], str | None]
     fits: Callable[[str | None, str | None], bool]
     parameter_types: Callable[[tuple[Signature, ...], Any], tuple[str, ...]]
     probe_type: Callable[[str], bool]
     universal_member: Callable[[str], bool]
+    site: Callable[[str, int], TypeSite]
+    drops: Callable[[str | None, TypeSite], bool]
+    resolve: bool = False
+
+
+def type_site(text: str, dot: int) -> TypeSite:
+    """Java: the :class:`TypeSite` of the member access at ``dot`` (an argument only at a
+    value site whose expected type is unknown)."""
+    value_site = is_value_site(text, dot)
+    expected = expected_type(text, dot)
+    argument = argument_position(text, dot) if expected is None and value_site else None
+    return TypeSite(value_site, expected, argument)
+
+
+def drops_void(member: str | None, site: TypeSite) -> bool:
+    """``expected_types``: only the provably safe rule (``void`` at a value site)."""
+    return unusable(member, value_site=site.value_site, expected=site.expected, strict=False)
+
+
+def drops_strict(member: str | None, site: TypeSite) -> bool:
+    """``expected_types_strict``: also primitives where a class type is declared."""
+    return unusable(member, value_site=site.value_site, expected=site.expected, strict=True)
 
 
 #: Java's (JDT LS details).
-JAVA_TYPES = TypeRules(member_type, fits, parameter_types, reach_probe_type, universal_member)
+JAVA_TYPES = TypeRules(member_type, fits, parameter_types, reach_probe_type, universal_member, type_site, drops_void)
+#: Java's with the opt-in heuristic (``expected_types_strict``).
+JAVA_STRICT_TYPES = replace(JAVA_TYPES, drops=drops_strict)

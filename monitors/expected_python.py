@@ -28,10 +28,10 @@ import re
 from typing import Final
 
 from monitors.base import Signature
-from monitors.expected import TypeRules, argument_position, receiver_start
+from monitors.expected import TypeRules, TypeSite, argument_position, receiver_start
 
-__all__ = ["PYTHON_TYPES", "argument_slot", "expected_type", "fits", "member_type", "parameter_types", "probe_type",
-           "universal_member"]
+__all__ = ["PYTHON_TYPES", "argument_slot", "expected_type", "fits", "keeps_all", "member_type", "parameter_types",
+           "probe_type", "type_site", "universal_member"]
 
 _ALIASES: Final = {"List": "list", "Dict": "dict", "Set": "set", "FrozenSet": "frozenset", "Tuple": "tuple",
                    "Type": "type", "Text": "str", "DefaultDict": "defaultdict", "Deque": "deque"}
@@ -296,5 +296,18 @@ def parameter_types(signatures: tuple[Signature, ...], slot: int | str) -> tuple
     return tuple(dict.fromkeys(out))
 
 
-#: Python's (resolved pyright / jedi items).
-PYTHON_TYPES = TypeRules(member_type, fits, parameter_types, probe_type, universal_member)
+def type_site(text: str, dot: int) -> TypeSite:
+    """The :class:`~monitors.expected.TypeSite` of the member access at ``dot`` (never a
+    value site: nothing is dropped in Python; an argument where the type is unknown)."""
+    expected = expected_type(text, dot)
+    return TypeSite(False, expected, argument_slot(text, dot) if expected is None else None)
+
+
+def keeps_all(member: str | None, site: TypeSite) -> bool:
+    """Python drops no member (no rule here is provably safe): the preference only."""
+    return False
+
+
+#: Python's (resolved pyright / jedi items: types only for resolved items).
+PYTHON_TYPES = TypeRules(member_type, fits, parameter_types, probe_type, universal_member, type_site, keeps_all,
+                         resolve=True)

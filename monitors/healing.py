@@ -37,11 +37,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from monitors.base import (
-    CompletionFacts,
-    CompletionNeed,
+    Constraint,
+    Facts,
     IdentifierConstraint,
     Monitor,
+    MonitorState,
     MonitorStats,
+    Need,
     PrefixConstraint,
 )
 from monitors.vocab import VocabIndex
@@ -177,7 +179,8 @@ def completion_after(generated_text: str, healed: HealedPrompt) -> str:
     return ""
 
 
-class HealingMonitor:
+@dataclass(slots=True, init=False, eq=False, repr=False)
+class HealingMonitor(MonitorState):
     """Constrains generation to re-spell ``removed`` first (a :class:`Monitor`).
 
     ``constraint()`` is ``PrefixConstraint(rest)`` until ``removed`` is covered, then
@@ -191,15 +194,17 @@ class HealingMonitor:
     the required text: the engine ignored the mask; healing stops).
     """
 
-    __slots__ = ("_inner", "_removed", "_rest", "_stats")
+    _removed: bytes
+    _rest: bytes
+    _inner: Monitor | None  # forked with the wrapper
+    _stats: MonitorStats
 
     def __init__(self, removed: bytes, *, inner: Monitor | None = None) -> None:
         self._removed = bytes(removed)
         self._rest = self._removed
         self._inner = inner
-        self._stats = MonitorStats(
-            extra={"healed_bytes": len(self._removed), "heal_steps": 0, "heal_off": 0}
-        )
+        self._stats = MonitorStats.counting(("healed_bytes", "heal_steps", "heal_off"))
+        self._stats.extra["healed_bytes"] = len(self._removed)
 
     @property
     def removed(self) -> bytes:
@@ -230,10 +235,10 @@ class HealingMonitor:
         if self._inner is not None and data:
             self._inner.feed(data)
 
-    def need(self) -> CompletionNeed | None:
+    def need(self) -> Need | None:
         return self._inner.need() if self._inner is not None else None
 
-    def provide(self, facts: CompletionFacts) -> None:
+    def provide(self, facts: Facts) -> None:
         if self._inner is not None:
             self._inner.provide(facts)
 
@@ -243,21 +248,13 @@ class HealingMonitor:
         if tell is not None:
             tell(left)
 
-    def constraint(self) -> IdentifierConstraint | PrefixConstraint | None:
+    def constraint(self) -> Constraint | None:
         inner = self._inner.constraint() if self._inner is not None else None
         if not self._rest:
             return inner
         if not isinstance(inner, IdentifierConstraint):  # nested healing, call rules: not composable
             inner = None
         return PrefixConstraint(self._rest, inner)
-
-    def fork(self) -> HealingMonitor:
-        new = HealingMonitor.__new__(HealingMonitor)
-        new._removed = self._removed
-        new._rest = self._rest
-        new._inner = self._inner.fork() if self._inner is not None else None
-        new._stats = dataclasses.replace(self._stats, extra=dict(self._stats.extra))
-        return new
 
     @property
     def stats(self) -> MonitorStats:

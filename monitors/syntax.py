@@ -39,12 +39,11 @@ mask), ``lost``, ``eos_blocked`` (steps where EOS was forbidden), ``stop_guarded
 
 from __future__ import annotations
 
-import codecs
 import dataclasses
 from collections.abc import Iterable
 from typing import Final
 
-from monitors.base import MonitorStats, SyntaxConstraint
+from monitors.base import MonitorBase, SyntaxConstraint
 from monitors.languages import LanguageSpec
 
 __all__ = ["LANGUAGES", "BracketLexer", "BudgetGuard", "StopGuard", "SyntaxMonitor"]
@@ -54,7 +53,6 @@ LANGUAGES: Final = frozenset({"python", "java", "go"})
 _OPENER: Final = {")": "(", "]": "[", "}": "{"}
 _VISIBLE: Final = 8  # the innermost brackets a constraint holds
 _EXTRA_KEYS = ("violations", "lost", "eos_blocked", "stop_guarded", "budget_closing")
-_Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 
 
 @dataclasses.dataclass(slots=True)
@@ -283,7 +281,8 @@ class BudgetGuard:
         return lexer.lost or lexer.open_count(self.depth) > self.limit
 
 
-class SyntaxMonitor:
+@dataclasses.dataclass(slots=True, init=False, eq=False, repr=False)
+class SyntaxMonitor(MonitorBase):
     """No closer without its opener; no EOS (nor a stop text) inside a string or an
     unclosed bracket.
 
@@ -293,21 +292,29 @@ class SyntaxMonitor:
     never needs facts.
     """
 
-    __slots__ = ("_buf", "_buf_at", "_constraint", "_decoder", "_eos_depth", "_fed", "_left", "_lexer",
-                 "_snapshots", "_stats", "_stops", "_tail", "spec")
+    spec: LanguageSpec
+    _constraint: SyntaxConstraint | None
+    _left: int | None  # tokens the engine may still sample (this one included)
+    _stops: tuple[bytes, ...]
+    _tail: bytes  # the completion's last bytes (shorter than the longest stop)
+    _fed: int  # completion bytes fed
+    _buf: bytes  # the completion's bytes from offset _buf_at (the oldest snapshot) on
+    _buf_at: int
+    _snapshots: list[tuple[int, BracketLexer]]  # (offset, lexer before the bytes there; never changed)
+    _lexer: BracketLexer
+    _eos_depth: int
 
     def __init__(self, spec: LanguageSpec, prefix: str = "", suffix: str = "", stops: Iterable[str] = ()) -> None:
+        self._start(_EXTRA_KEYS)
         self.spec = spec
-        self._decoder = _Utf8Decoder("replace")
-        self._stats = MonitorStats(extra=dict.fromkeys(_EXTRA_KEYS, 0))
-        self._constraint: SyntaxConstraint | None = None
-        self._left: int | None = None  # tokens the engine may still sample (this one included)
+        self._constraint = None
+        self._left = None
         self._stops = tuple(dict.fromkeys(s.encode("utf-8") for s in stops if s))
-        self._tail = b""  # the completion's last bytes (shorter than the longest stop)
-        self._fed = 0  # completion bytes fed
-        self._buf = b""  # the completion's bytes from offset _buf_at (the oldest snapshot) on
+        self._tail = b""
+        self._fed = 0
+        self._buf = b""
         self._buf_at = 0
-        self._snapshots: list[tuple[int, BracketLexer]] = []  # (offset, lexer before the bytes there)
+        self._snapshots = []
         lexer = _lexer(spec)
         cut = prefix.rfind("\n") + 1
         lexer.feed(prefix[:cut])
@@ -333,10 +340,6 @@ class SyntaxMonitor:
             low = min(low, len(probe.stack))
         return depth - low
 
-    @property
-    def stats(self) -> MonitorStats:
-        return self._stats
-
     def feed(self, data: bytes) -> None:
         if not data or self._lexer.lost:
             return
@@ -344,7 +347,7 @@ class SyntaxMonitor:
         if self._stops:
             self._constraint = None
             self._remember(data, lexer)
-        chars = self._decoder.decode(data)
+        chars = self._utf8.decode(data)
         if not chars:
             return
         self._constraint = None
@@ -391,12 +394,6 @@ class SyntaxMonitor:
         return StopGuard(stops, tail, frozenset(bad), self._lexer.key(), self._eos_depth,
                          tuple(dict.fromkeys(prefixes)), () if now_ok else stops)
 
-    def need(self) -> None:
-        return None
-
-    def provide(self, facts: object) -> None:
-        return None
-
     def set_budget(self, left: int | None) -> None:
         """The engine may sample at most ``left`` more tokens, this step's included (the
         guide says so before each step; None: no budget)."""
@@ -439,21 +436,3 @@ class SyntaxMonitor:
                 self._stats.extra["budget_closing"] += 1
             self._constraint = c
         return c
-
-    def fork(self) -> SyntaxMonitor:
-        new = SyntaxMonitor.__new__(SyntaxMonitor)
-        new.spec = self.spec
-        new._decoder = _Utf8Decoder("replace")
-        new._decoder.setstate(self._decoder.getstate())
-        new._stats = dataclasses.replace(self._stats, extra=dict(self._stats.extra))
-        new._constraint = self._constraint
-        new._lexer = self._lexer.copy()
-        new._eos_depth = self._eos_depth
-        new._left = self._left
-        new._stops = self._stops
-        new._tail = self._tail
-        new._fed = self._fed
-        new._buf = self._buf
-        new._buf_at = self._buf_at
-        new._snapshots = list(self._snapshots)  # the lexers in it are never changed
-        return new

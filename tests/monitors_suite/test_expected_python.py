@@ -10,7 +10,7 @@ from lsprotocol import types as lsp
 from lsp_bridge.client import resolved_detail
 from monitors.base import CompletionEntry, CompletionFacts, CompletionNeed, IdentifierConstraint, Signature
 from monitors.dereference import DereferenceMonitor
-from monitors.expected_python import argument_slot, expected_type, fits, member_type, parameter_types
+from monitors.expected_python import PYTHON_TYPES, argument_slot, expected_type, fits, member_type, parameter_types
 from monitors.languages import get_language
 from monitors.registry import build_monitors
 
@@ -167,8 +167,8 @@ def test_registry_folds_definition_sites_and_expected_types() -> None:
     built = build_monitors(["dereference", "definition_sites", "expected_types", "syntax"], PY, "b.")
     derefs = [m for m in built if isinstance(m, DereferenceMonitor)]
     assert len(derefs) == 1  # one monitor with both options, not two
-    assert derefs[0]._defsites and derefs[0]._types == "prefer"
-    assert not any(isinstance(m, DereferenceMonitor) and m._types
+    assert derefs[0]._defsites and derefs[0]._types is PYTHON_TYPES
+    assert not any(isinstance(m, DereferenceMonitor) and m._types is not None
                    for m in build_monitors(["definition_sites"], PY, "b."))
 
 
