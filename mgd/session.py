@@ -31,6 +31,7 @@ from lsp_bridge.pool import ServerPool
 from lsp_bridge.provisional import ReceiverMemory
 from lsp_bridge.servers import ServerSpec
 from lsp_bridge.workspace import resolve_in_workspace
+from mgd.concurrency import FutureWaiter, SharedMemo
 from mgd.config import MgdConfig, SessionConfig, find_config, load_config
 from monitors.base import Monitor
 from monitors.errors import WorkspaceError
@@ -73,6 +74,10 @@ class MgdSession:
         self.receiver_memory = ReceiverMemory(self.config.cache_size)
         #: Requests sent, shared, cancelled; time to answer.
         self.lookup_stats = LookupStats()
+        #: Constraint answers of the index, shared by every guide (the index keeps none).
+        self.memo = SharedMemo()
+        #: How guides wait for answers: on the lookups' futures, by the wall clock.
+        self.waiter = FutureWaiter()
         self._gates: dict[tuple[str, Path], LookupGate] = {}
         self._built: OrderedDict[tuple[Any, ...], list[Monitor]] = OrderedDict()
         #: Guides whose monitors were forked from an identical prompt's (not rebuilt).
@@ -189,7 +194,7 @@ class MgdSession:
         budget = self.config.wait_s if wait_s is None else wait_s
         use = self.config.provisional if provisional is None else provisional
         return SequenceGuide(built, lookup, self.index, wait_s=budget, blocking=blocking, provisional=use,
-                             max_tokens=max_tokens)
+                             max_tokens=max_tokens, waiter=self.waiter, memo=self.memo)
 
     def guides(self, n: int, *args: Any, **kwargs: Any) -> Sequence[SequenceGuide]:
         return [self.guide(*args, **kwargs) for _ in range(n)]

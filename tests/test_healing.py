@@ -354,12 +354,15 @@ def test_sentencepiece_space_tokens(sp_index: VocabIndex, sp_tokenizer) -> None:
     assert h2.removed.startswith(b" ") or h2.removed == b""
 
 
-def test_healed_index_queries_are_cached(tiny_index: VocabIndex) -> None:
+def test_healed_index_queries_are_kept_in_the_memo(tiny_index: VocabIndex) -> None:
+    from monitors.vocab import IdsMemo
+
+    memo = IdsMemo()
     c = PrefixConstraint(b"sel", IdentifierConstraint(frozenset({b"self"}), b""))
-    a = tiny_index.allowed_ids(c)
-    b = tiny_index.allowed_ids(c)
+    a = tiny_index.allowed_ids(c, memo=memo)
+    b = tiny_index.allowed_ids(c, memo=memo)
     assert a is b and not a.flags.writeable
-    assert tiny_index.allowed_ids(c, cache=False).tolist() == a.tolist()
+    assert tiny_index.allowed_ids(c).tolist() == a.tolist()
 
 
 # ---------------------------------------------------------------------- engines (tiny model)
