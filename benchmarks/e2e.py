@@ -20,11 +20,11 @@ from pathlib import Path
 
 from _common import HELD_OUT_PACKAGES, default_model, fetch_package, training_exclusion, write_result
 
-from lsp_bridge.check import check_member_accesses
 from mgd.engines.generate import GenerateOptions, HFGenerator, Prompt
+from mgd.evaluation.casegen import dot_sites
 from mgd.evaluation.leakage import ExcludeList
+from mgd.evaluation.member_check import check_member_accesses
 from mgd.session import SessionConfig
-from monitors.casegen import dot_sites
 from monitors.languages import language_for_path
 
 

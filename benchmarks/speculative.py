@@ -72,8 +72,8 @@ from mgd.engines.kvcache import cache_kwarg, crop_cache  # noqa: E402
 from mgd.engines.speculative.decoder import DEFAULT_SPEC, SpecConfig  # noqa: E402
 from mgd.engines.speculative.shape import COST_PROFILES, CostCurve  # noqa: E402
 from mgd.engines.speculative.tree import DraftTree  # noqa: E402
+from mgd.evaluation.casegen import dot_sites  # noqa: E402
 from mgd.session import SessionConfig  # noqa: E402
-from monitors.casegen import dot_sites  # noqa: E402
 from monitors.languages import language_for_path  # noqa: E402
 
 SKIP_PARTS = (".dist-info", "/tests/", "/test/")

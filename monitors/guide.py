@@ -82,6 +82,42 @@ class Lookup(Protocol):
     def start(self, need: Need) -> Pending[Facts]: ...
 
 
+class TokenGuide(Protocol):
+    """The guide as an engine drives it: the shape of vLLM's structured-output grammar
+    (``StructuredOutputGrammar``), with masks written into the engine's buffer.
+
+    The bitmask is int32 ``(batch, ceil(V / 32))``: bit ``i % 32`` of word ``i // 32``
+    of a row is set when id ``i`` is allowed (the vLLM/XGrammar layout); the engine
+    applies it with ``mgd.engines.masking.apply_bitmask``.
+    """
+
+    def accept_tokens(self, tokens: Sequence[int]) -> bool:
+        """Feed sampled tokens (in order); True when they were taken."""
+        ...
+
+    def validate_tokens(self, tokens: Sequence[int]) -> list[int]:
+        """The longest prefix of ``tokens`` the guide allows, known without waiting
+        (the state is not changed)."""
+        ...
+
+    def rollback(self, num_tokens: int) -> None:
+        """Forget the last ``num_tokens`` accepted tokens."""
+        ...
+
+    def fill_bitmask(self, bitmask: np.ndarray, row: int, wait_s: float | None = None) -> StepResult:
+        """Write the next token's allowed ids into ``bitmask[row]`` (every bit set when
+        anything goes) and return the step they came from (its preference, fallback)."""
+        ...
+
+    def is_terminated(self) -> bool:
+        """The sequence ended (an end-of-sequence token was accepted)."""
+        ...
+
+    def close(self) -> None:
+        """The sequence is over: give up what is pending."""
+        ...
+
+
 class _Never:
     """An answer that never comes."""
 
@@ -201,6 +237,48 @@ class SequenceGuide:
     @property
     def generated_ids(self) -> list[int]:
         return list(self._fed)
+
+    # -- the TokenGuide interface ------------------------------------------------------
+    def accept_tokens(self, tokens: Sequence[int]) -> bool:
+        """Feed sampled tokens. Always True: the guide fails open, it never refuses a
+        token the engine sampled (a step it could not constrain was counted)."""
+        self.advance(tokens)
+        return True
+
+    def validate_tokens(self, tokens: Sequence[int]) -> list[int]:
+        """The longest prefix of ``tokens`` allowed step by step, on a fork that asks no
+        server: a state whose facts are not known yet (a lookup outstanding) allows any
+        token. Counts nothing."""
+        probe = self.fork(start_lookups=False)
+        taken: list[int] = []
+        for tid in tokens:
+            step = probe.ready_allowed()
+            if step is not None and step.ids is not None:
+                at = int(np.searchsorted(step.ids, tid))
+                if at >= step.ids.size or int(step.ids[at]) != int(tid):
+                    break
+            taken.append(int(tid))
+            probe.advance([tid])
+        return taken
+
+    def rollback(self, num_tokens: int) -> None:
+        """Forget the last ``num_tokens`` tokens (replayed from the start, like :meth:`sync`)."""
+        if num_tokens > 0:
+            self.sync(self._fed[: max(len(self._fed) - num_tokens, 0)])
+
+    def fill_bitmask(self, bitmask: np.ndarray, row: int, wait_s: float | None = None) -> StepResult:
+        """:meth:`allowed`, written into ``bitmask[row]`` (int32 words; all bits set when
+        the step is free). Ids past the row's width are dropped: the engine's guard sees
+        a row with no bit inside its logits and leaves it alone."""
+        step = self.allowed(wait_s)
+        if step.ids is None:
+            bitmask[row] = -1
+        else:
+            self._index.fill_bitmask(step.ids, bitmask[row])
+        return step
+
+    def is_terminated(self) -> bool:
+        return bool(self._fed) and self._fed[-1] in self._index.eos_ids
 
     # -- masking -----------------------------------------------------------------
     def allowed(self, wait_s: float | None = None) -> StepResult:

@@ -370,7 +370,7 @@ def test_healed_index_queries_are_kept_in_the_memo(tiny_index: VocabIndex) -> No
 
 def click_cut_prompts(project: Path, n: int, cut: int, seed: int):
     from mgd.engines.generate import Prompt
-    from monitors.casegen import dot_sites, sample_sites
+    from mgd.evaluation.casegen import dot_sites, sample_sites
     from monitors.languages import language_for_path
 
     path = project / "click/core.py"
@@ -461,8 +461,8 @@ def test_e2e_sampling_and_stop(generator, click_project) -> None:
 @pytest.mark.e2e
 def test_e2e_composition_dereference_legal(generator, click_project) -> None:
     """``obj.`` and ``obj.xy`` healed with jedi's names: every member generated is legal."""
-    from lsp_bridge.check import check_member_accesses
     from mgd.engines.generate import GenerateOptions
+    from mgd.evaluation.member_check import check_member_accesses
     from monitors.languages import language_for_path
 
     prompts = click_cut_prompts(click_project, 1, 0, seed=2) + click_cut_prompts(click_project, 1, 2, seed=3)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from mgd.concurrency import FutureWaiter
 from lsp_bridge.provisional import ReceiverMemory, document_members, receiver_at, scope_of
+from mgd.concurrency import FutureWaiter
 from monitors.base import CompletionFacts, CompletionNeed
 from monitors.dereference import DereferenceMonitor
 from monitors.guide import SequenceGuide

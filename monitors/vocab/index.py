@@ -288,6 +288,16 @@ class VocabIndex:
         out[:] = np.packbits(m, bitorder="little").view("<i4")
         return out
 
+    @staticmethod
+    def fill_bitmask(ids: np.ndarray, out: np.ndarray) -> None:
+        """Write sorted ``ids`` into ``out``, one int32 row of words in the layout of
+        :meth:`bitmask` (an engine's preallocated buffer); ids past its width are dropped."""
+        bits = np.zeros(out.shape[-1] * 32, dtype=bool)
+        if ids.size and int(ids[-1]) >= bits.size:
+            ids = ids[ids < bits.size]
+        bits[ids] = True
+        out[...] = np.packbits(bits, bitorder="little").view("<i4")
+
     def ids_with_prefix(self, data: bytes) -> np.ndarray:
         """Sorted int32 ids whose bytes start with ``data`` (all non-special for b"")."""
         keys = self._sorted_bytes

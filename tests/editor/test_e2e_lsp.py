@@ -16,7 +16,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from lsp_bridge import ServerPool, preset
-from lsp_bridge.check import check_member_accesses
+from mgd.evaluation.member_check import check_member_accesses
 from monitors.languages import get_language
 
 from .conftest import inline_params, lsp_client, open_doc, position_of, server_stats, wait_job

@@ -28,9 +28,9 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from lsp_bridge import ServerPool, preset
-from lsp_bridge.check import check_member_accesses
 from mgd.config import EditorOptions
-from mgd.editor.remote import RemoteEngine
+from mgd.editor.remote_engine import RemoteEngine
+from mgd.evaluation.member_check import check_member_accesses
 from monitors.errors import LspError
 from monitors.languages import get_language
 

@@ -18,8 +18,8 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from lsp_bridge import ServerPool, preset
-from lsp_bridge.check import check_member_accesses
 from lsp_bridge.positions import offset_to_position, unit_len
+from mgd.evaluation.member_check import check_member_accesses
 from monitors.languages import get_language
 
 from .conftest import inline_params, lsp_client, open_doc, server_stats

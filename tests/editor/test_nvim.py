@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from lsp_bridge import ServerPool, preset
-from lsp_bridge.check import check_member_accesses
+from mgd.evaluation.member_check import check_member_accesses
 from monitors.languages import get_language
 
 pytestmark = pytest.mark.e2e

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from lsp_bridge import resolve_command
-from lsp_bridge.check import check_member_accesses
 from mgd.engines.generate import GenerateOptions, HFGenerator
+from mgd.evaluation.member_check import check_member_accesses
 from mgd.session import SessionConfig
 from monitors.errors import ServerStartError
 from monitors.languages import language_for_path

@@ -22,7 +22,7 @@ from pygls.exceptions import JsonRpcException
 from serving import free_port, wait_healthy
 
 from lsp_bridge import ServerPool, preset
-from lsp_bridge.check import check_member_accesses
+from mgd.evaluation.member_check import check_member_accesses
 from monitors.languages import get_language
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: tests.editor's client
