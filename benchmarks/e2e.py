@@ -81,7 +81,7 @@ def main() -> None:
     configs = {"plain": False, "mgd": True}
     totals = {k: {"tokens": 0, "seconds": 0.0, "legal": 0, "checked": 0, "nim": 0, "cases": 0,
                   "triggers": 0, "fallbacks": 0, "failed_lookups": 0, "lsp_ms": 0.0} for k in configs}
-    with HFGenerator(args.model, config=SessionConfig(server=args.server, wait_s=10.0)) as gen:
+    with HFGenerator(args.model, config=SessionConfig(server=args.server, wait_ms=10_000)) as gen:
         # Warm up the model and the server once (not measured).
         gen.generate(prompts[:1], GenerateOptions(max_new_tokens=4, monitors=True))
         for p in prompts:

@@ -130,7 +130,7 @@ def main() -> None:
             "languages": rows,
         })
 
-    with HFGenerator(args.model, config=SessionConfig(wait_s=60.0)) as gen:
+    with HFGenerator(args.model, config=SessionConfig(wait_ms=60_000)) as gen:
         for language in languages:
             batch = prompts(language, args.cases)
             rows[language]["with_monitors"] = validity(gen, batch, True, args.max_new_tokens)

@@ -165,7 +165,7 @@ class MgdSession:
         ``heal``: the bytes token healing removed from the end of the prompt
         (``prefix`` stays the user's original text); each monitor is wrapped in a
         :class:`~monitors.healing.HealingMonitor` that makes the model re-spell them
-        first. ``wait_s``: the guide's wait budget (None: the session's).
+        first. ``wait_s``: the guide's wait budget in seconds (None: the session's ``wait_ms``).
         ``blocking=False``: a lookup not ready within the budget leaves that one step
         free and keeps running (vLLM); blocking guides fail open for the trigger.
         ``provisional`` (None: the session's): a non-blocking guide constrains such
@@ -191,7 +191,7 @@ class MgdSession:
             stats=self.lookup_stats,
             memory=self.receiver_memory,
         )
-        budget = self.config.wait_s if wait_s is None else wait_s
+        budget = self.config.wait_ms / 1000.0 if wait_s is None else wait_s
         use = self.config.provisional if provisional is None else provisional
         return SequenceGuide(built, lookup, self.index, wait_s=budget, blocking=blocking, provisional=use,
                              max_tokens=max_tokens, waiter=self.waiter, memo=self.memo)

@@ -53,7 +53,7 @@ def verdicts(gen: HFGenerator, prompts: list[Prompt], results) -> list:
 
 @pytest.fixture(scope="module", params=["jedi", "pyright"])
 def generator(request, tiny_model):
-    gen = HFGenerator(tiny_model, config=SessionConfig(server=request.param, wait_s=15.0))
+    gen = HFGenerator(tiny_model, config=SessionConfig(server=request.param, wait_ms=15_000))
     yield gen
     gen.close()
 

@@ -388,7 +388,7 @@ def generator(tiny_model):
     from mgd.engines.generate import HFGenerator
     from mgd.session import SessionConfig
 
-    gen = HFGenerator(tiny_model, config=SessionConfig(server="jedi", wait_s=20.0))
+    gen = HFGenerator(tiny_model, config=SessionConfig(server="jedi", wait_ms=20_000))
     yield gen
     gen.close()
 

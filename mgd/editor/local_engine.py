@@ -84,7 +84,7 @@ class LocalEngine:
             raise ConfigError(f"cannot load the tokenizer of {options.model!r}: {exc}") from exc
         self.session = MgdSession(
             self.tokenizer,
-            SessionConfig(server=options.server, wait_s=options.lookup_wait_ms / 1000.0, config=config),
+            SessionConfig(server=options.server, wait_ms=options.wait_ms, config=config),
         )
         lookup = vocab_lookup(self.tokenizer)
         self.template: FimTemplate | None
@@ -183,7 +183,7 @@ class LocalEngine:
         loop = DecodeLoop(
             self.forward, guide=guide, rule=rule, token_bytes=self.session.index.token_bytes,
             stop_ids=self._stop_ids, cancel=cancel, deadline=request.deadline,
-            max_new_tokens=request.max_new_tokens, wait_s=self.options.lookup_wait_ms / 1000.0,
+            max_new_tokens=request.max_new_tokens, wait_s=self.options.wait_ms / 1000.0,
             sampling=sampling, speculate=self.options.speculate_tokens, clock=clock,
             generator=sampling.generator(), decode_after=request.decode_after,
         )

@@ -217,7 +217,7 @@ class RemoteEngine:
             body["stop"] = stops
         if request.monitors and o.monitors:
             settings = {"workspace": str(request.workspace), "file": str(request.file), "prefix": request.prefix,
-                        "suffix": request.suffix, "wait_ms": o.lookup_wait_ms}
+                        "suffix": request.suffix, "wait_ms": o.wait_ms}
             body["vllm_xargs"] = {"mgd": json.dumps(settings)}
         return body
 

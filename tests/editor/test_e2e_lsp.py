@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 INIT = {
     "debounce_ms": 0,
     "latency_budget_ms": 180000,
-    "lookup_wait_ms": 20000,
+    "wait_ms": 20000,
     "max_tokens_single": 10,
     "max_tokens_multi": 200,
     "max_lines": 200,

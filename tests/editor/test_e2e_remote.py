@@ -41,7 +41,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
 HERE = Path(__file__).resolve().parent
 KEY = "sk-test-18-secret"
-INIT = {"debounce_ms": 0, "latency_budget_ms": 60000, "lookup_wait_ms": 20000, "max_tokens_multi": 300,
+INIT = {"debounce_ms": 0, "latency_budget_ms": 60000, "wait_ms": 20000, "max_tokens_multi": 300,
         "max_lines": 300}
 
 

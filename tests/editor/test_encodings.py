@@ -26,7 +26,7 @@ from .conftest import inline_params, lsp_client, open_doc, server_stats
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
-INIT = {"debounce_ms": 0, "latency_budget_ms": 120000, "lookup_wait_ms": 60000, "server": "jedi",
+INIT = {"debounce_ms": 0, "latency_budget_ms": 120000, "wait_ms": 60000, "server": "jedi",
         "max_tokens_single": 10}
 LINE = '    tag = "📦 Größe → Ziel: "; return tag + c.'
 ADDED = "\n\ndef label(c: Circle) -> str:\n" + LINE

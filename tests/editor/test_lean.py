@@ -115,7 +115,7 @@ def test_unsupported_models_keep_the_hf_forward(model, monkeypatch) -> None:
 @pytest.fixture(scope="module")
 def engine(tiny_model: Path):
     made = LocalEngine(EditorOptions(model=str(tiny_model), server="jedi", kv_reuse=False,
-                                     latency_budget_ms=120_000, lookup_wait_ms=30_000))
+                                     latency_budget_ms=120_000, wait_ms=30_000))
     yield made
     made.close()
 

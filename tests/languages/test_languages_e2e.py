@@ -31,7 +31,7 @@ OPTIONS = dict(max_new_tokens=8, stop=("\n",), batch_size=5, max_prompt_tokens=3
 
 @pytest.fixture(scope="module")
 def generator(tiny_model):
-    gen = HFGenerator(tiny_model, config=SessionConfig(wait_s=60.0))
+    gen = HFGenerator(tiny_model, config=SessionConfig(wait_ms=60_000))
     yield gen
     launchers = [s.pid for s in gen.session.pool.servers() if s.spec.name == "jdtls"]
     gen.close()

@@ -35,7 +35,7 @@ def prompts(demo: Path, click: Path) -> list[Prompt]:
 
 @pytest.fixture(scope="module")
 def generator(tiny_model):
-    gen = HFGenerator(tiny_model, config=SessionConfig(server="jedi", wait_s=30.0))
+    gen = HFGenerator(tiny_model, config=SessionConfig(server="jedi", wait_ms=30_000))
     yield gen
     gen.close()
 

@@ -31,7 +31,7 @@ from tests.editor.conftest import inline_params, lsp_client, open_doc, position_
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
 KEY = "sk-vllm-test-18"
-INIT = {"debounce_ms": 0, "latency_budget_ms": 120000, "lookup_wait_ms": 60000, "max_tokens_single": 10}
+INIT = {"debounce_ms": 0, "latency_budget_ms": 120000, "wait_ms": 60000, "max_tokens_single": 10}
 
 
 @pytest.fixture(scope="module")
