@@ -54,12 +54,16 @@ class CompletionEngine(Protocol):
 
     def complete(self, request: EngineRequest, cancel: threading.Event) -> EngineResult:
         """Generate (blocking; run it in a worker thread). Checks ``cancel`` every step."""
+        ...
 
     def warm(self, workspace: Path, file: Path, text: str) -> None:
         """Optional: start the language server / caches for a file that was opened."""
+        ...
 
     def describe(self) -> dict[str, Any]:
         """What the engine runs (model, FIM template and where it came from); no secrets."""
+        ...
 
     def close(self) -> None:
         """Release the model and the language servers."""
+        ...

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from mgd.config import EditorOptions
+from mgd.editor.completion_shape import decide_shape
 from mgd.editor.local_engine import LocalEngine
 from mgd.editor.protocol import EngineRequest
-from mgd.editor.completion_shape import decide_shape
 from mgd.engines.local.forward import HfForward, LeanForward, make_forward
 from mgd.engines.local.lean import LeanCache, LeanLlama, lean_supported
 from monitors.errors import ConfigError
