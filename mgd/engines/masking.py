@@ -45,6 +45,15 @@ def _apply_boost(row: torch.Tensor, boost: Boost | None) -> None:
         row.index_add_(0, idx, torch.full((ids.size,), boost[1], dtype=row.dtype, device=row.device))
 
 
+def _boost_rows(logits: torch.Tensor, rows: Sequence[int], boosts: Sequence[Boost | None] | None,
+                skipped: Sequence[int]) -> None:
+    """Add each row's preference, except to the rows the guard left alone."""
+    if boosts is not None:
+        for r, b in zip(rows, boosts, strict=True):
+            if b is not None and r not in skipped:
+                _apply_boost(logits[r], b)
+
+
 def _in_range(ids: np.ndarray, width: int) -> np.ndarray:
     return ids[ids < width] if ids.size and int(ids[-1]) >= width else ids
 
@@ -115,10 +124,7 @@ def mask_rows(logits: torch.Tensor, rows: Sequence[int], ids: Sequence[np.ndarra
     masked = torch.full_like(sub, float("-inf"))
     masked[local, cols] = sub[local, cols]
     logits.index_copy_(0, row_idx, masked)
-    if boosts is not None:
-        for r, b in zip(rows, boosts, strict=True):
-            if b is not None and r not in skipped:
-                _apply_boost(logits[r], b)
+    _boost_rows(logits, rows, boosts, skipped)
     return skipped
 
 
@@ -162,8 +168,5 @@ def apply_bitmask(logits: torch.Tensor, bitmask: torch.Tensor, rows: Sequence[in
         sub = logits.index_select(0, row_idx)
         sub.masked_fill_(~allowed[keep].to(dev, non_blocking=True), float("-inf"))
         logits.index_copy_(0, row_idx, sub)
-    if boosts is not None:
-        for r, b in zip(rows, boosts, strict=True):
-            if b is not None and r not in skipped:
-                _apply_boost(logits[r], b)
+    _boost_rows(logits, rows, boosts, skipped)
     return skipped
