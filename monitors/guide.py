@@ -9,7 +9,7 @@ feeds token bytes to its monitors, starts a lookup as soon as a monitor needs fa
 allowed token ids through the shared :class:`~monitors.vocab.VocabIndex`.
 
 Pure: a lookup's answer is a :class:`Pending` value, and how long a step waits for
-one is asked of the :class:`Waiter` the engine injects (``mgd.waiting.FutureWaiter``
+one is asked of the :class:`Waiter` the engine injects (``mgd.concurrency.FutureWaiter``
 waits on real futures against the wall clock; the default, :class:`NoWait`, never
 waits). Nothing here blocks longer than its wait budget: a late or failed lookup
 makes the monitor fail open for that trigger, and it is counted.

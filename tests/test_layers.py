@@ -26,8 +26,11 @@ FORBIDDEN = {
     "monitors": {"lsp_bridge", "mgd", "pygls", "lsprotocol", "torch", "transformers", "vllm"} | IMPURE,
     "lsp_bridge": {"mgd", "torch", "transformers", "vllm"},
 }
-#: Inside mgd, lower parts may not import higher ones (config < session < engines < editor/vllm/evaluation < cli).
+#: Inside mgd, lower parts may not import higher ones
+#: (concurrency, config < session < engines < editor/vllm/evaluation < cli).
 MGD_LOWER = {
+    "mgd.concurrency": {"mgd.config", "mgd.session", "mgd.engines", "mgd.editor", "mgd.vllm", "mgd.evaluation",
+                        "mgd.cli"},
     "mgd.config": {"mgd.session", "mgd.engines", "mgd.editor", "mgd.vllm", "mgd.evaluation", "mgd.cli"},
     "mgd.session": {"mgd.engines", "mgd.editor", "mgd.vllm", "mgd.evaluation", "mgd.cli"},
     "mgd.engines": {"mgd.editor", "mgd.vllm", "mgd.evaluation", "mgd.cli"},
