@@ -119,15 +119,21 @@ class TokenGuide(Protocol):
 
 
 class _Never:
-    """An answer that never comes."""
+    """An answer that never comes (until it is cancelled, like a future nobody sets)."""
+
+    __slots__ = ("_cancelled",)
+
+    def __init__(self) -> None:
+        self._cancelled = False
 
     def done(self) -> bool:
-        return False
+        return self._cancelled
 
     def result(self) -> Facts:
-        raise RuntimeError("never answered")
+        raise RuntimeError("cancelled" if self._cancelled else "never answered")
 
     def cancel(self) -> bool:
+        self._cancelled = True
         return True
 
 

@@ -126,3 +126,20 @@ def test_accept_validate_rollback_terminate(index: VocabIndex, tiny_tokenizer) -
     eos = next(iter(index.eos_ids))
     guide.accept_tokens([eos])
     assert guide.is_terminated()
+
+
+def test_session_guides_share_one_memo_and_the_real_waiter(index: VocabIndex, tmp_path) -> None:
+    """The session, not the guide, owns the clock and the kept answers (the index keeps none)."""
+    from mgd.concurrency import FutureWaiter, SharedMemo
+    from mgd.config import SessionConfig
+    from mgd.session import MgdSession
+
+    (tmp_path / "m.py").write_text("")
+    with MgdSession(index, SessionConfig(monitors=("syntax",))) as session:
+        guides = [session.guide(tmp_path, "m.py", "x = f(1, ") for _ in range(2)]
+        assert isinstance(session.memo, SharedMemo) and isinstance(session.waiter, FutureWaiter)
+        first = guides[0].allowed()
+        hits = session.memo.info()["hits"]
+        second = guides[1].allowed()
+        assert session.memo.info()["hits"] > hits  # the second guide's constraint was kept by the first
+        assert first.ids is not None and np.array_equal(first.ids, second.ids)
