@@ -167,15 +167,17 @@ class SequenceGuide:
         lookup: Lookup,
         index: VocabIndex,
         *,
-        wait_s: float = 5.0,
+        wait_s: float = 0.0,
         blocking: bool = True,
         provisional: bool = False,
         max_tokens: int | None = None,
         waiter: Waiter | None = None,
         memo: IdsMemo | None = None,
     ) -> None:
-        """``waiter``: the engine's clock and wait (None: :class:`NoWait`); ``memo``: where
-        constraint answers are kept (None: one of its own; a session shares one)."""
+        """``wait_s``: how long a step may wait for lookups, the engine's choice (the
+        session passes its ``wait_ms``); ``waiter``: the engine's clock and wait (None:
+        :class:`NoWait`); ``memo``: where constraint answers are kept (None: one of its
+        own; a session shares one)."""
         self._initial = [m.fork() for m in monitors]
         # The engine samples at most this many tokens: monitors with ``set_budget`` (the
         # syntax guard) hear before each step how many remain, this one included.
