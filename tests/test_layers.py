@@ -174,6 +174,13 @@ def test_monitors_is_pure() -> None:
     assert not problems, "\n".join(problems)
 
 
+def test_errors_are_neutral() -> None:
+    """monitors.errors, the one error hierarchy every layer raises, imports nothing of the project."""
+    found = [imported for imported, _names in _imports("monitors.errors", ROOT / "monitors" / "errors.py")
+             if imported.split(".")[0] in PACKAGES]
+    assert not found, found
+
+
 @pytest.mark.parametrize("modules", [
     "monitors, monitors.registry, monitors.vocab, monitors.guide, monitors.healing",
     "lsp_bridge, lsp_bridge.lookup",
