@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     ref, cand = parse_configs(args.configs)
     cases = load_bench_cases(args.cases, args.limit + args.warmup, args.workspace_root)
     settings = RunSettings(max_new_tokens=args.max_new_tokens, max_prompt_tokens=args.max_prompt_tokens, batch_size=1)
-    gen = HFGenerator(args.model, config=SessionConfig(wait_s=30.0))
+    gen = HFGenerator(args.model, config=SessionConfig(wait_ms=30_000))
     rows: list[dict[str, float | str]] = []
     try:
         for k, case in enumerate(cases):

@@ -20,11 +20,11 @@ from pathlib import Path
 
 from _common import HELD_OUT_PACKAGES, default_model, fetch_package, training_exclusion, write_result
 
-from lsp_bridge.check import check_member_accesses
 from mgd.engines.generate import GenerateOptions, HFGenerator, Prompt
+from mgd.evaluation.casegen import dot_sites
 from mgd.evaluation.leakage import ExcludeList
+from mgd.evaluation.member_check import check_member_accesses
 from mgd.session import SessionConfig
-from monitors.casegen import dot_sites
 from monitors.languages import language_for_path
 
 
@@ -81,7 +81,7 @@ def main() -> None:
     configs = {"plain": False, "mgd": True}
     totals = {k: {"tokens": 0, "seconds": 0.0, "legal": 0, "checked": 0, "nim": 0, "cases": 0,
                   "triggers": 0, "fallbacks": 0, "failed_lookups": 0, "lsp_ms": 0.0} for k in configs}
-    with HFGenerator(args.model, config=SessionConfig(server=args.server, wait_s=10.0)) as gen:
+    with HFGenerator(args.model, config=SessionConfig(server=args.server, wait_ms=10_000)) as gen:
         # Warm up the model and the server once (not measured).
         gen.generate(prompts[:1], GenerateOptions(max_new_tokens=4, monitors=True))
         for p in prompts:

@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._common import default_model, write_result  # noqa: E402
-from monitors.casegen import dot_sites, sample_sites  # noqa: E402
+from mgd.evaluation.casegen import dot_sites, sample_sites  # noqa: E402
 from monitors.languages import get_language  # noqa: E402
 from tests.editor.conftest import inline_params, lsp_client, open_doc, position_of, server_stats  # noqa: E402
 

@@ -33,9 +33,9 @@ from pathlib import Path
 from _common import HELD_OUT_PACKAGES, default_model, fetch_package, training_exclusion, write_result
 
 from mgd.engines.generate import GenerateOptions, HFGenerator, Prompt
+from mgd.evaluation.casegen import dot_sites
 from mgd.evaluation.leakage import ExcludeList
 from mgd.evaluation.stats import compare
-from monitors.casegen import dot_sites
 from monitors.languages import language_for_path
 
 _IDENT_RUN = re.compile(r"[A-Za-z0-9_]*")

@@ -23,11 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import ROOT, default_model, write_result  # noqa: E402
 from lsp_bridge import LspServer  # noqa: E402
-from lsp_bridge.check import check_member_accesses  # noqa: E402
 from mgd.config import MgdConfig  # noqa: E402
 from mgd.engines.generate import GenerateOptions, HFGenerator, Prompt  # noqa: E402
+from mgd.evaluation.casegen import dot_sites  # noqa: E402
+from mgd.evaluation.member_check import check_member_accesses  # noqa: E402
 from mgd.session import SessionConfig  # noqa: E402
-from monitors.casegen import dot_sites  # noqa: E402
 from monitors.languages import language_for_path  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -130,7 +130,7 @@ def main() -> None:
             "languages": rows,
         })
 
-    with HFGenerator(args.model, config=SessionConfig(wait_s=60.0)) as gen:
+    with HFGenerator(args.model, config=SessionConfig(wait_ms=60_000)) as gen:
         for language in languages:
             batch = prompts(language, args.cases)
             rows[language]["with_monitors"] = validity(gen, batch, True, args.max_new_tokens)

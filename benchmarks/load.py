@@ -287,7 +287,7 @@ async def run_lsp(model: str, n: int, tokens: int) -> dict[str, Any]:
     t_start = time.perf_counter()
     await client.start_io(sys.executable, "-m", "mgd.cli", "lsp", "--model", model, cwd=str(ROOT))
     pid = client._server.pid  # type: ignore[union-attr]
-    init = {"debounce_ms": 0, "latency_budget_ms": 600_000, "lookup_wait_ms": 30_000,
+    init = {"debounce_ms": 0, "latency_budget_ms": 600_000, "wait_ms": 30_000,
             "max_tokens_single": tokens, "server": "jedi"}
     try:
         await asyncio.wait_for(client.initialize_async(types.InitializeParams(

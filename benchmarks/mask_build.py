@@ -14,7 +14,7 @@ Candidate sets are the public and dunder member names of real Python objects
 set a language server returns after ``obj.``; typed prefixes are 0-3 leading bytes
 of real members. Measured per constraint:
 
-* cold: ``mask(c, width=V, cache=False)``: the full computation (live candidates,
+* cold: ``mask(c, width=V)`` (no memo): the full computation (live candidates,
   dictionary look-ups, unique ids) plus the bool row, no cache involved;
 * warm: the same with the LRU already holding the constraint;
 * apply: bool row -> ``torch.from_numpy`` -> ``logits.masked_fill_(~mask, -inf)`` on a
@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._tokenizers import large_tokenizer  # noqa: E402
 from monitors.base import IdentifierConstraint  # noqa: E402
-from monitors.vocab import VocabIndex  # noqa: E402
+from monitors.vocab import IdsMemo, VocabIndex  # noqa: E402
 
 
 def member_sets() -> dict[str, frozenset[bytes]]:
@@ -154,6 +154,8 @@ def bench_tokenizer(label: str, tok: Any, rounds: int, seed: int) -> dict[str, A
     comp = complete_constraints(sets, rng)
     sizes = [len(c.candidates) for _, _, c in cs]
 
+    memo = IdsMemo()
+
     def measure(items: list[IdentifierConstraint], cache: bool) -> list[int]:
         out: list[int] = []
         pc = time.perf_counter_ns
@@ -162,21 +164,21 @@ def bench_tokenizer(label: str, tok: Any, rounds: int, seed: int) -> dict[str, A
             rng.shuffle(order)
             for c in order:
                 t0 = pc()
-                index.mask(c, width, cache=cache)
+                index.mask(c, width, memo=memo if cache else None)
                 out.append(pc() - t0)
         return out
 
     plain = [c for _, _, c in cs]
-    # Warm-up of the interpreter paths (not of the cache: cache=False).
+    # Warm-up of the interpreter paths (not of the memo: cache=False).
     measure(plain[:50], cache=False)
     cold = measure(plain, cache=False)
     cold_by_k = {k: measure([c for _, kk, c in cs if kk == k], cache=False) for k in range(4)}
     big = [c for _, _, c in cs if len(c.candidates) >= 200]
     cold_big = measure(big, cache=False) if big else []
     cold_complete = measure(comp, cache=False)
-    index.cache_clear()
+    memo.clear()
     for c in plain + comp:
-        index.mask(c, width)
+        index.mask(c, width, memo=memo)
     warm = measure(plain, cache=True)
     warm_complete = measure(comp, cache=True)
 
@@ -186,7 +188,7 @@ def bench_tokenizer(label: str, tok: Any, rounds: int, seed: int) -> dict[str, A
     for _ in range(rounds):
         for c in plain:
             t0 = pc()
-            index.allowed_ids(c, cache=False)
+            index.allowed_ids(c)
             ids_only.append(pc() - t0)
     bitmask = []
     for _ in range(rounds):

@@ -117,7 +117,7 @@ def main() -> None:
                     help="skip the per-monitor replays (timing and request counts only)")
     args = ap.parse_args()
 
-    gen = HFGenerator(args.model, config=SessionConfig(wait_s=60.0))
+    gen = HFGenerator(args.model, config=SessionConfig(wait_ms=60_000))
     configs = {"plain": None, "dereference": ["dereference"], "joint": ["all"]}
     totals = {c: {"tokens": 0, "seconds": 0.0} for c in configs}
     lsp_totals: dict[str, dict[str, float]] = {c: {} for c in configs if c != "plain"}

@@ -72,8 +72,8 @@ from mgd.engines.kvcache import cache_kwarg, crop_cache  # noqa: E402
 from mgd.engines.speculative.decoder import DEFAULT_SPEC, SpecConfig  # noqa: E402
 from mgd.engines.speculative.shape import COST_PROFILES, CostCurve  # noqa: E402
 from mgd.engines.speculative.tree import DraftTree  # noqa: E402
+from mgd.evaluation.casegen import dot_sites  # noqa: E402
 from mgd.session import SessionConfig  # noqa: E402
-from monitors.casegen import dot_sites  # noqa: E402
 from monitors.languages import language_for_path  # noqa: E402
 
 SKIP_PARTS = (".dist-info", "/tests/", "/test/")
@@ -350,7 +350,7 @@ def main() -> None:
 
     load0 = os.getloadavg()
     print(f"{len(comps)} completion and {len(edits)} edit prompts, {len(engines)} engines", flush=True)
-    gen = HFGenerator(args.model, config=SessionConfig(server="jedi", wait_s=30.0), device=args.device)
+    gen = HFGenerator(args.model, config=SessionConfig(server="jedi", wait_ms=30_000), device=args.device)
     result: dict[str, Any] = {
         "model": args.model, "device": args.device, "torch_threads": torch.get_num_threads(),
         "packages": packages, "max_new_tokens": args.max_new_tokens, "max_prompt_tokens": args.max_prompt_tokens,

@@ -78,7 +78,7 @@ COUNTERS = ("steps", "constrained_steps", "open_steps", "needed_lookups", "open_
 
 def prompts(n: int) -> list:
     from mgd.engines.base import Prompt
-    from monitors.casegen import dot_sites, sample_sites
+    from mgd.evaluation.casegen import dot_sites, sample_sites
     from monitors.languages import language_for_path
 
     out: list[Prompt] = []
@@ -136,7 +136,7 @@ def legality(ps: list, texts: list[str], server: str, cpus: frozenset[int] | Non
     import dataclasses
 
     from lsp_bridge import BackgroundLoop, ServerPool, preset
-    from lsp_bridge.check import check_member_accesses
+    from mgd.evaluation.member_check import check_member_accesses
     from monitors.languages import language_for_path
 
     spec = preset(server) if cpus is None else dataclasses.replace(preset(server), cpus=cpus)

@@ -309,6 +309,8 @@ class BridgeLookup:
         return fut
 
     def start(self, need: Need) -> concurrent.futures.Future[Facts]:
+        """Send (or share) the request ``need`` asks for; the future is the guide's
+        :class:`~monitors.guide.Pending` (mgd's waiter waits on it)."""
         kind = "signature" if isinstance(need, SignatureNeed) else "completion"
         key = request_key(self._spec, self._doc, need)
         raw, shared = self._cache.acquire(key, lambda: self._send(kind, need))

@@ -31,6 +31,7 @@ from lsp_bridge.pool import ServerPool
 from lsp_bridge.provisional import ReceiverMemory
 from lsp_bridge.servers import ServerSpec
 from lsp_bridge.workspace import resolve_in_workspace
+from mgd.concurrency import FutureWaiter, SharedMemo
 from mgd.config import MgdConfig, SessionConfig, find_config, load_config
 from monitors.base import Monitor
 from monitors.errors import WorkspaceError
@@ -73,6 +74,10 @@ class MgdSession:
         self.receiver_memory = ReceiverMemory(self.config.cache_size)
         #: Requests sent, shared, cancelled; time to answer.
         self.lookup_stats = LookupStats()
+        #: Constraint answers of the index, shared by every guide (the index keeps none).
+        self.memo = SharedMemo()
+        #: How guides wait for answers: on the lookups' futures, by the wall clock.
+        self.waiter = FutureWaiter()
         self._gates: dict[tuple[str, Path], LookupGate] = {}
         self._built: OrderedDict[tuple[Any, ...], list[Monitor]] = OrderedDict()
         #: Guides whose monitors were forked from an identical prompt's (not rebuilt).
@@ -160,7 +165,7 @@ class MgdSession:
         ``heal``: the bytes token healing removed from the end of the prompt
         (``prefix`` stays the user's original text); each monitor is wrapped in a
         :class:`~monitors.healing.HealingMonitor` that makes the model re-spell them
-        first. ``wait_s``: the guide's wait budget (None: the session's).
+        first. ``wait_s``: the guide's wait budget in seconds (None: the session's ``wait_ms``).
         ``blocking=False``: a lookup not ready within the budget leaves that one step
         free and keeps running (vLLM); blocking guides fail open for the trigger.
         ``provisional`` (None: the session's): a non-blocking guide constrains such
@@ -186,10 +191,10 @@ class MgdSession:
             stats=self.lookup_stats,
             memory=self.receiver_memory,
         )
-        budget = self.config.wait_s if wait_s is None else wait_s
+        budget = self.config.wait_ms / 1000.0 if wait_s is None else wait_s
         use = self.config.provisional if provisional is None else provisional
         return SequenceGuide(built, lookup, self.index, wait_s=budget, blocking=blocking, provisional=use,
-                             max_tokens=max_tokens)
+                             max_tokens=max_tokens, waiter=self.waiter, memo=self.memo)
 
     def guides(self, n: int, *args: Any, **kwargs: Any) -> Sequence[SequenceGuide]:
         return [self.guide(*args, **kwargs) for _ in range(n)]

@@ -2,29 +2,72 @@
 
 One :class:`SequenceGuide` follows one generated sequence. The engine calls
 :meth:`SequenceGuide.advance` with the token ids it has sampled and
-:meth:`SequenceGuide.allowed` before sampling the next one. The guide feeds token
-bytes to its monitors, starts a lookup as soon as a monitor needs facts (so the
-server works while the model runs), and turns the monitors' constraints into
+:meth:`SequenceGuide.allowed` before sampling the next one (or the
+:class:`TokenGuide` interface: ``accept_tokens``, ``fill_bitmask``, ...). The guide
+feeds token bytes to its monitors, starts a lookup as soon as a monitor needs facts
+(so the server works while the model runs), and turns the monitors' constraints into
 allowed token ids through the shared :class:`~monitors.vocab.VocabIndex`.
 
-Nothing here blocks longer than its wait budget: a late or failed lookup makes
-the monitor fail open for that trigger, and it is counted.
+Pure: a lookup's answer is a :class:`Pending` value, and how long a step waits for
+one is asked of the :class:`Waiter` the engine injects (``mgd.concurrency.FutureWaiter``
+waits on real futures against the wall clock; the default, :class:`NoWait`, never
+waits). Nothing here blocks longer than its wait budget: a late or failed lookup
+makes the monitor fail open for that trigger, and it is counted.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 
 from monitors.base import CompletionFacts, Facts, IdentifierConstraint, Monitor, MonitorStats, Need, failed_facts
-from monitors.vocab import VocabIndex
+from monitors.vocab import IdsMemo, VocabIndex
 
-__all__ = ["Lookup", "SequenceGuide", "StepResult"]
+__all__ = ["Lookup", "NoWait", "Pending", "SequenceGuide", "StepResult", "TokenGuide", "Waiter"]
+
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Pending(Protocol[T_co]):
+    """An answer on its way (``concurrent.futures.Future`` is one)."""
+
+    def done(self) -> bool:
+        """Answered, failed or cancelled."""
+        ...
+
+    def result(self) -> T_co:
+        """The answer (raises when it failed or was cancelled); asked only once ``done()``."""
+        ...
+
+    def cancel(self) -> bool:
+        """Give it up (no effect once done)."""
+        ...
+
+
+class Waiter(Protocol):
+    """The engine's clock and its way of waiting (the guide has neither)."""
+
+    def now(self) -> float:
+        """Seconds on a monotonic clock."""
+        ...
+
+    def wait(self, pending: Pending[object], budget_s: float) -> None:
+        """Return once ``pending`` is done or ``budget_s`` seconds have passed."""
+        ...
+
+
+class NoWait:
+    """A waiter that never waits (its clock stands still): what is not done at a
+    step is late. For guides without a server, or tests with answered lookups."""
+
+    def now(self) -> float:
+        return 0.0
+
+    def wait(self, pending: Pending[object], budget_s: float) -> None:
+        return None
 
 
 class Lookup(Protocol):
@@ -32,18 +75,73 @@ class Lookup(Protocol):
 
     A lookup may also offer ``provisional(need) -> Facts | None``: facts to use
     while the real answer is pending (see ``SequenceGuide(provisional=True)``),
-    and ``eta_s(future) -> float | None``: when the answer is expected (a
+    and ``eta_s(pending) -> float | None``: when the answer is expected (a
     non-blocking guide does not wait for one that cannot come within its budget).
     """
 
-    def start(self, need: Need) -> concurrent.futures.Future[Facts]: ...
+    def start(self, need: Need) -> Pending[Facts]: ...
+
+
+class TokenGuide(Protocol):
+    """The guide as an engine drives it: the shape of vLLM's structured-output grammar
+    (``StructuredOutputGrammar``), with masks written into the engine's buffer.
+
+    The bitmask is int32 ``(batch, ceil(V / 32))``: bit ``i % 32`` of word ``i // 32``
+    of a row is set when id ``i`` is allowed (the vLLM/XGrammar layout); the engine
+    applies it with ``mgd.engines.masking.apply_bitmask``.
+    """
+
+    def accept_tokens(self, tokens: Sequence[int]) -> bool:
+        """Feed sampled tokens (in order); True when they were taken."""
+        ...
+
+    def validate_tokens(self, tokens: Sequence[int]) -> list[int]:
+        """The longest prefix of ``tokens`` the guide allows, known without waiting
+        (the state is not changed)."""
+        ...
+
+    def rollback(self, num_tokens: int) -> None:
+        """Forget the last ``num_tokens`` accepted tokens."""
+        ...
+
+    def fill_bitmask(self, bitmask: np.ndarray, row: int, wait_s: float | None = None) -> StepResult:
+        """Write the next token's allowed ids into ``bitmask[row]`` (every bit set when
+        anything goes) and return the step they came from (its preference, fallback)."""
+        ...
+
+    def is_terminated(self) -> bool:
+        """The sequence ended (an end-of-sequence token was accepted)."""
+        ...
+
+    def close(self) -> None:
+        """The sequence is over: give up what is pending."""
+        ...
+
+
+class _Never:
+    """An answer that never comes (until it is cancelled, like a future nobody sets)."""
+
+    __slots__ = ("_cancelled",)
+
+    def __init__(self) -> None:
+        self._cancelled = False
+
+    def done(self) -> bool:
+        return self._cancelled
+
+    def result(self) -> Facts:
+        raise RuntimeError("cancelled" if self._cancelled else "never answered")
+
+    def cancel(self) -> bool:
+        self._cancelled = True
+        return True
 
 
 class _NoLookup:
     """A lookup that never answers (forks that must not reach the server)."""
 
-    def start(self, need: Need) -> concurrent.futures.Future[Facts]:
-        return concurrent.futures.Future()
+    def start(self, need: Need) -> Pending[Facts]:
+        return _Never()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +167,17 @@ class SequenceGuide:
         lookup: Lookup,
         index: VocabIndex,
         *,
-        wait_s: float = 5.0,
+        wait_s: float = 0.0,
         blocking: bool = True,
         provisional: bool = False,
         max_tokens: int | None = None,
+        waiter: Waiter | None = None,
+        memo: IdsMemo | None = None,
     ) -> None:
+        """``wait_s``: how long a step may wait for lookups, the engine's choice (the
+        session passes its ``wait_ms``); ``waiter``: the engine's clock and wait (None:
+        :class:`NoWait`); ``memo``: where constraint answers are kept (None: one of its
+        own; a session shares one)."""
         self._initial = [m.fork() for m in monitors]
         # The engine samples at most this many tokens: monitors with ``set_budget`` (the
         # syntax guard) hear before each step how many remain, this one included.
@@ -92,7 +196,9 @@ class SequenceGuide:
         self._lookup = lookup
         self._index = index
         self._wait_s = wait_s
-        self._pending: dict[int, tuple[int, concurrent.futures.Future[Facts], float]] = {}
+        self._waiter: Waiter = waiter if waiter is not None else NoWait()
+        self._memo = memo if memo is not None else IdsMemo()
+        self._pending: dict[int, tuple[int, Pending[Facts]]] = {}
         self._fed: list[int] = []
         self._examined: set[tuple[int, int]] = set()  # (monitor, serial) of lookups a step has needed
         #: How many tokens had been generated when each lookup started (in order).
@@ -133,12 +239,54 @@ class SequenceGuide:
 
     def _drop_pending(self) -> None:
         pending, self._pending = self._pending, {}
-        for _serial, fut, _t0 in pending.values():
+        for _serial, fut in pending.values():
             fut.cancel()
 
     @property
     def generated_ids(self) -> list[int]:
         return list(self._fed)
+
+    # -- the TokenGuide interface ------------------------------------------------------
+    def accept_tokens(self, tokens: Sequence[int]) -> bool:
+        """Feed sampled tokens. Always True: the guide fails open, it never refuses a
+        token the engine sampled (a step it could not constrain was counted)."""
+        self.advance(tokens)
+        return True
+
+    def validate_tokens(self, tokens: Sequence[int]) -> list[int]:
+        """The longest prefix of ``tokens`` allowed step by step, on a fork that asks no
+        server: a state whose facts are not known yet (a lookup outstanding) allows any
+        token. Counts nothing."""
+        probe = self.fork(start_lookups=False)
+        taken: list[int] = []
+        for tid in tokens:
+            step = probe.ready_allowed()
+            if step is not None and step.ids is not None:
+                at = int(np.searchsorted(step.ids, tid))
+                if at >= step.ids.size or int(step.ids[at]) != int(tid):
+                    break
+            taken.append(int(tid))
+            probe.advance([tid])
+        return taken
+
+    def rollback(self, num_tokens: int) -> None:
+        """Forget the last ``num_tokens`` tokens (replayed from the start, like :meth:`sync`)."""
+        if num_tokens > 0:
+            self.sync(self._fed[: max(len(self._fed) - num_tokens, 0)])
+
+    def fill_bitmask(self, bitmask: np.ndarray, row: int, wait_s: float | None = None) -> StepResult:
+        """:meth:`allowed`, written into ``bitmask[row]`` (int32 words; all bits set when
+        the step is free). Ids past the row's width are dropped: the engine's guard sees
+        a row with no bit inside its logits and leaves it alone."""
+        step = self.allowed(wait_s)
+        if step.ids is None:
+            bitmask[row] = -1
+        else:
+            self._index.fill_bitmask(step.ids, bitmask[row])
+        return step
+
+    def is_terminated(self) -> bool:
+        return bool(self._fed) and self._fed[-1] in self._index.eos_ids
 
     # -- masking -----------------------------------------------------------------
     def allowed(self, wait_s: float | None = None) -> StepResult:
@@ -206,7 +354,7 @@ class SequenceGuide:
                 continue
             if prefers is None and isinstance(c, IdentifierConstraint) and c.preferred and c.bonus > 0:
                 prefers = c
-            ids = self._index.allowed_ids(c)
+            ids = self._index.allowed_ids(c, memo=self._memo)
             result = ids if result is None else np.intersect1d(result, ids, assume_unique=True)
         return result, prefers
 
@@ -215,7 +363,7 @@ class SequenceGuide:
         their bonus; (None, 0.0) when there is no preference or it covers every allowed id."""
         if c is None:
             return None, 0.0
-        ids = np.intersect1d(allowed, self._index.allowed_ids(IdentifierConstraint(c.preferred, c.typed)),
+        ids = np.intersect1d(allowed, self._index.allowed_ids(IdentifierConstraint(c.preferred, c.typed), memo=self._memo),
                              assume_unique=True)
         return (ids, c.bonus) if 0 < ids.size < allowed.size else (None, 0.0)
 
@@ -255,50 +403,54 @@ class SequenceGuide:
                 current = None
             if need is None or current is not None:
                 continue
-            self._pending[i] = (need.serial, self._lookup.start(need), time.perf_counter())
+            self._pending[i] = (need.serial, self._lookup.start(need))
             self.lookup_positions.append(len(self._fed))
 
     def _collect(self, wait_s: float) -> None:
         if not self._pending:
             return
-        deadline = time.perf_counter() + max(wait_s, 0.0)
+        clock = self._waiter
+        deadline = clock.now() + max(wait_s, 0.0)
         provided = False
         eta_of = None if self._blocking else getattr(self._lookup, "eta_s", None)
-        for i, (serial, fut, _t0) in list(self._pending.items()):
-            remaining = deadline - time.perf_counter()
+        for i, (serial, fut) in list(self._pending.items()):
+            remaining = deadline - clock.now()
             if eta_of is not None and remaining > 0 and not fut.done():
                 eta = eta_of(fut)
                 if eta is not None and eta > remaining:
                     remaining = 0.0  # it cannot answer within the budget: do not wait for it
-            t_wait = time.perf_counter()
+            t_wait = clock.now()
             first = (i, serial) not in self._examined  # the first step that needs this lookup
             if first:
                 self._examined.add((i, serial))
                 self.stats.extra["needed_lookups"] = self.stats.extra.get("needed_lookups", 0) + 1
-            try:
-                facts = fut.result(timeout=max(remaining, 0.0))
-            except concurrent.futures.TimeoutError:
-                if not self._blocking:
-                    # Not ready: the lookup keeps running; this step is free, or
-                    # constrained by the lookup's provisional facts.
-                    self.stats.lsp_ms += (time.perf_counter() - t_wait) * 1000.0
-                    extra = self.stats.extra
-                    if self._provisionally(i, serial):
-                        if first:
-                            extra["provisional_lookups"] = extra.get("provisional_lookups", 0) + 1
-                        continue
-                    extra["open_steps"] = extra.get("open_steps", 0) + 1
-                    if first:  # not ready when first needed: the trigger's first token ran free
-                        extra["open_lookups"] = extra.get("open_lookups", 0) + 1
+            if remaining > 0 and not fut.done():
+                clock.wait(fut, remaining)
+            if fut.done():
+                try:
+                    facts = fut.result()
+                except Exception:  # failed or cancelled (the lookup converts errors; a safety net)
+                    facts = self._failed(i, serial)
+            elif not self._blocking:
+                # Not ready: the lookup keeps running; this step is free, or
+                # constrained by the lookup's provisional facts.
+                self.stats.lsp_ms += (clock.now() - t_wait) * 1000.0
+                extra = self.stats.extra
+                if self._provisionally(i, serial):
+                    if first:
+                        extra["provisional_lookups"] = extra.get("provisional_lookups", 0) + 1
                     continue
+                extra["open_steps"] = extra.get("open_steps", 0) + 1
+                if first:  # not ready when first needed: the trigger's first token ran free
+                    extra["open_lookups"] = extra.get("open_lookups", 0) + 1
+                continue
+            else:
                 # Not ready within the budget: fail open for this trigger.
                 fut.cancel()
                 facts = self._failed(i, serial)
                 self.stats.extra["late_lookups"] = self.stats.extra.get("late_lookups", 0) + 1
-            except Exception:  # the lookup converts errors; this is a safety net
-                facts = self._failed(i, serial)
             # Time decoding actually waited (lookups overlap model compute).
-            self.stats.lsp_ms += (time.perf_counter() - t_wait) * 1000.0
+            self.stats.lsp_ms += (clock.now() - t_wait) * 1000.0
             del self._pending[i]
             self._monitors[i].provide(facts)
             provided = True
@@ -306,7 +458,7 @@ class SequenceGuide:
             return
         self._start_lookups()
         if self._pending:  # a re-request (incomplete list) was needed right away
-            self._collect(max(deadline - time.perf_counter(), 0.0))
+            self._collect(max(deadline - clock.now(), 0.0))
 
     # -- fork / rollback (speculative trees) -----------------------------------------
     def fork(self, *, start_lookups: bool = True) -> SequenceGuide:
@@ -325,6 +477,8 @@ class SequenceGuide:
         new._lookup = self._lookup if start_lookups else _NoLookup()
         new._index = self._index
         new._wait_s = self._wait_s
+        new._waiter = self._waiter
+        new._memo = self._memo
         new._root = False
         new._use_provisional = self._use_provisional
         new._provisional = self._provisional  # facts per need: the same for every fork
@@ -348,11 +502,11 @@ class SequenceGuide:
 
         Counts nothing; answers already delivered are handed to the monitors.
         """
-        if any(not fut.done() for _s, fut, _t in self._pending.values()):
+        if any(not fut.done() for _s, fut in self._pending.values()):
             return None
-        for i, (serial, fut, _t0) in list(self._pending.items()):
+        for i, (serial, fut) in list(self._pending.items()):
             try:
-                facts = fut.result(timeout=0)
+                facts = fut.result()
             except Exception:  # cancelled or failed: the monitor fails open
                 facts = self._failed(i, serial)
             del self._pending[i]

@@ -14,7 +14,7 @@ import pytest
 
 import mgd
 from mgd.cli.main import build_parser
-from mgd.cli.parsing import unescape, verbosity
+from mgd.cli.parsing import RemovedFlag, unescape, verbosity
 from mgd.config import SessionConfig
 from monitors.errors import ConfigError
 
@@ -116,8 +116,8 @@ def test_every_flag_has_help_and_help_shows_defaults_and_examples() -> None:
             "mgd serve"} <= set(parsers)
     for path, parser in parsers.items():
         for action in parser._actions:
-            if action.help == argparse.SUPPRESS:  # deprecated spellings only
-                assert action.option_strings and action.dest in {a.dest for a in parser._actions if a is not action}
+            if action.help == argparse.SUPPRESS:  # removed spellings only: refused with the new name
+                assert isinstance(action, RemovedFlag) and action.option_strings, (path, action.option_strings)
                 continue
             assert action.help, f"{path}: {action.option_strings or action.dest} has no help"
         if path != "mgd" and path != "mgd bench":
@@ -137,28 +137,24 @@ def test_verbose_is_accepted_anywhere() -> None:
                                         "-v"])) == 1
 
 
-def test_wait_budgets_are_milliseconds_and_old_spellings_warn(capsys: pytest.CaptureFixture[str]) -> None:
+def test_wait_budgets_are_milliseconds_and_old_spellings_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
     parser = build_parser()
     assert parser.parse_args(["generate"]).wait_ms == 30_000
     assert parser.parse_args(["generate", "--wait-ms", "250"]).wait_ms == 250
     assert capsys.readouterr().err == ""
-    assert parser.parse_args(["generate", "--wait-s", "1.5"]).wait_ms == 1500
-    assert "--wait-s is deprecated; use --wait-ms" in capsys.readouterr().err
-    assert parser.parse_args(["bench", "run", "--cases", "c", "--out", "o", "--wait-s", "2"]).wait_ms == 2000
-    capsys.readouterr()
-    assert parser.parse_args(["lsp", "--wait-ms", "40"]).lookup_wait_ms == 40
-    assert parser.parse_args(["lsp", "--lookup-wait-ms", "50"]).lookup_wait_ms == 50
-    assert "--lookup-wait-ms is deprecated; use --wait-ms" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        parser.parse_args(["generate", "--wait-s", "soon"])
+    assert parser.parse_args(["lsp", "--wait-ms", "40"]).wait_ms == 40
+    for old, line in ((["generate", "--wait-s", "1.5"], "--wait-s was removed; use --wait-ms"),
+                      (["bench", "run", "--cases", "c", "--out", "o", "--wait-s", "2"], "--wait-s was removed"),
+                      (["lsp", "--lookup-wait-ms", "50"], "--lookup-wait-ms was removed; use --wait-ms")):
+        with pytest.raises(SystemExit) as exit_:
+            parser.parse_args(old)
+        assert exit_.value.code == 2 and line in capsys.readouterr().err
 
 
 def test_session_config_wait_ms() -> None:
-    assert SessionConfig(wait_ms=1500).wait_s == 1.5
-    assert SessionConfig(wait_s=2.0).wait_s == 2.0 and SessionConfig().wait_s == 30.0
-    assert SessionConfig(wait_s=0.25, wait_ms=250).wait_s == 0.25
-    with pytest.raises(ConfigError, match="disagree"):
-        SessionConfig(wait_s=2.0, wait_ms=500)
+    assert SessionConfig(wait_ms=1500).wait_ms == 1500 and SessionConfig().wait_ms == 30_000
+    with pytest.raises(TypeError):
+        SessionConfig(wait_s=2.0)  # type: ignore[call-arg]  # the old spelling is gone
     with pytest.raises(ConfigError, match=">= 0"):
         SessionConfig(wait_ms=-1)
 

@@ -46,7 +46,7 @@ def demo_prompt(demo_project: Path) -> Prompt:
 )
 def test_generation_completes_despite_server(script, counter, tiny_model, demo_project) -> None:
     spec = fake(script, request_timeout_s=0.5, first_request_timeout_s=0.5)
-    gen = HFGenerator(tiny_model, config=SessionConfig(server=spec, wait_s=2.0))
+    gen = HFGenerator(tiny_model, config=SessionConfig(server=spec, wait_ms=2000))
     try:
         t0 = time.perf_counter()
         (res,) = gen.generate([demo_prompt(demo_project)], GenerateOptions(max_new_tokens=8))

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from lsp_bridge.check import check_member_accesses
 from mgd.engines.generate import GenerateOptions, HFGenerator, Prompt
+from mgd.evaluation.casegen import dot_sites, sample_sites
+from mgd.evaluation.member_check import check_member_accesses
 from mgd.session import SessionConfig
-from monitors.casegen import dot_sites, sample_sites
 from monitors.languages import language_for_path
 
 pytestmark = pytest.mark.e2e
@@ -53,7 +53,7 @@ def verdicts(gen: HFGenerator, prompts: list[Prompt], results) -> list:
 
 @pytest.fixture(scope="module", params=["jedi", "pyright"])
 def generator(request, tiny_model):
-    gen = HFGenerator(tiny_model, config=SessionConfig(server=request.param, wait_s=15.0))
+    gen = HFGenerator(tiny_model, config=SessionConfig(server=request.param, wait_ms=15_000))
     yield gen
     gen.close()
 

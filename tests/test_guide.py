@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from mgd.concurrency import FutureWaiter
 from mgd.engines.hf import MonitorLogitsProcessor
 from mgd.engines.masking import mask_row
 from monitors.base import CompletionFacts, CompletionNeed
@@ -79,12 +80,58 @@ def test_failed_lookup_fails_open(index) -> None:
 def test_hung_lookup_waits_only_the_budget(index) -> None:
     import time
 
-    guide = SequenceGuide([DereferenceMonitor(PY, "x = c.")], StaticLookup(None, hang=True), index, wait_s=0.05)
+    guide = SequenceGuide([DereferenceMonitor(PY, "x = c.")], StaticLookup(None, hang=True), index, wait_s=0.05,
+                          waiter=FutureWaiter())
     t0 = time.perf_counter()
     assert guide.allowed().ids is None
-    assert time.perf_counter() - t0 < 1.0
+    assert 0.04 <= time.perf_counter() - t0 < 1.0
     rep = guide.report()
     assert rep["late_lookups"] == 1 and rep["failed_lookups"] == 1
+
+
+class StepClock:
+    """A waiter on a pretend clock: each wait answers the pending lookup after
+    ``answer_after`` seconds (or never) and moves the clock by what it waited."""
+
+    def __init__(self, answer_after: float | None, lookup: StaticLookup) -> None:
+        self.t = 100.0
+        self.answer_after = answer_after
+        self.lookup = lookup
+        self.budgets: list[float] = []
+
+    def now(self) -> float:
+        return self.t
+
+    def wait(self, pending, budget_s: float) -> None:
+        self.budgets.append(budget_s)
+        if self.answer_after is not None and self.answer_after <= budget_s:
+            self.t += self.answer_after
+            pending.set_result(CompletionFacts(self.lookup.needs[-1].serial, frozenset({"area"})))
+        else:
+            self.t += budget_s
+
+
+@pytest.mark.parametrize("answer_after", [0.2, None])
+def test_the_guide_waits_only_through_the_waiter_it_is_given(index, answer_after) -> None:
+    """No wall clock in the guide: the injected waiter decides; its clock measures the wait."""
+    lookup = StaticLookup(None, hang=True)
+    clock = StepClock(answer_after, lookup)
+    guide = SequenceGuide([DereferenceMonitor(PY, "x = c.")], lookup, index, wait_s=1.5, waiter=clock)
+    step = guide.allowed()
+    assert clock.budgets == [1.5]
+    rep = guide.report()
+    if answer_after is None:
+        assert step.ids is None and rep["late_lookups"] == 1
+        assert rep["lsp_ms"] == pytest.approx(1500.0)
+    else:
+        assert step.ids is not None and rep["constrained_steps"] == 1
+        assert rep["lsp_ms"] == pytest.approx(200.0)
+
+
+def test_without_a_waiter_nothing_is_waited_for(index) -> None:
+    guide = SequenceGuide([DereferenceMonitor(PY, "x = c.")], StaticLookup(None, hang=True), index, wait_s=60.0)
+    assert guide.allowed().ids is None
+    assert guide.report()["late_lookups"] == 1
 
 
 def test_unspellable_candidates_are_a_counted_fallback() -> None:

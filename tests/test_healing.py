@@ -354,12 +354,15 @@ def test_sentencepiece_space_tokens(sp_index: VocabIndex, sp_tokenizer) -> None:
     assert h2.removed.startswith(b" ") or h2.removed == b""
 
 
-def test_healed_index_queries_are_cached(tiny_index: VocabIndex) -> None:
+def test_healed_index_queries_are_kept_in_the_memo(tiny_index: VocabIndex) -> None:
+    from monitors.vocab import IdsMemo
+
+    memo = IdsMemo()
     c = PrefixConstraint(b"sel", IdentifierConstraint(frozenset({b"self"}), b""))
-    a = tiny_index.allowed_ids(c)
-    b = tiny_index.allowed_ids(c)
+    a = tiny_index.allowed_ids(c, memo=memo)
+    b = tiny_index.allowed_ids(c, memo=memo)
     assert a is b and not a.flags.writeable
-    assert tiny_index.allowed_ids(c, cache=False).tolist() == a.tolist()
+    assert tiny_index.allowed_ids(c).tolist() == a.tolist()
 
 
 # ---------------------------------------------------------------------- engines (tiny model)
@@ -367,7 +370,7 @@ def test_healed_index_queries_are_cached(tiny_index: VocabIndex) -> None:
 
 def click_cut_prompts(project: Path, n: int, cut: int, seed: int):
     from mgd.engines.generate import Prompt
-    from monitors.casegen import dot_sites, sample_sites
+    from mgd.evaluation.casegen import dot_sites, sample_sites
     from monitors.languages import language_for_path
 
     path = project / "click/core.py"
@@ -385,7 +388,7 @@ def generator(tiny_model):
     from mgd.engines.generate import HFGenerator
     from mgd.session import SessionConfig
 
-    gen = HFGenerator(tiny_model, config=SessionConfig(server="jedi", wait_s=20.0))
+    gen = HFGenerator(tiny_model, config=SessionConfig(server="jedi", wait_ms=20_000))
     yield gen
     gen.close()
 
@@ -458,8 +461,8 @@ def test_e2e_sampling_and_stop(generator, click_project) -> None:
 @pytest.mark.e2e
 def test_e2e_composition_dereference_legal(generator, click_project) -> None:
     """``obj.`` and ``obj.xy`` healed with jedi's names: every member generated is legal."""
-    from lsp_bridge.check import check_member_accesses
     from mgd.engines.generate import GenerateOptions
+    from mgd.evaluation.member_check import check_member_accesses
     from monitors.languages import language_for_path
 
     prompts = click_cut_prompts(click_project, 1, 0, seed=2) + click_cut_prompts(click_project, 1, 2, seed=3)

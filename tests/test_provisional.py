@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from lsp_bridge.provisional import ReceiverMemory, document_members, receiver_at, scope_of
+from mgd.concurrency import FutureWaiter
 from monitors.base import CompletionFacts, CompletionNeed
 from monitors.dereference import DereferenceMonitor
 from monitors.guide import SequenceGuide
@@ -21,6 +22,7 @@ from monitors.languages import get_language
 from monitors.vocab import VocabIndex
 
 PY = get_language("python")
+WAIT = FutureWaiter()  # the engine's wait: on the futures, by the wall clock
 
 SOURCE = '''class Circle:
     def __init__(self, r):
@@ -101,7 +103,7 @@ def index(tiny_tokenizer) -> VocabIndex:
 
 def test_a_pending_lookup_constrains_provisionally(index) -> None:
     lookup = HungLookup({"radius", "area"})
-    guide = SequenceGuide([DereferenceMonitor(PY, "def f(c):\n    return c.")], lookup, index,
+    guide = SequenceGuide([DereferenceMonitor(PY, "def f(c):\n    return c.")], lookup, index, waiter=WAIT,
                           wait_s=0.0, blocking=False, provisional=True)
     step = guide.allowed()
     assert step.provisional and step.ids is not None
@@ -116,7 +118,7 @@ def test_a_pending_lookup_constrains_provisionally(index) -> None:
 
 def test_without_provisional_names_the_step_runs_free(index) -> None:
     for lookup, provisional in ((HungLookup(None), True), (HungLookup({"radius"}), False)):
-        guide = SequenceGuide([DereferenceMonitor(PY, "x = c.")], lookup, index, wait_s=0.0, blocking=False,
+        guide = SequenceGuide([DereferenceMonitor(PY, "x = c.")], lookup, index, waiter=WAIT, wait_s=0.0, blocking=False,
                               provisional=provisional)
         step = guide.allowed()
         assert step.ids is None and not step.provisional
@@ -125,7 +127,7 @@ def test_without_provisional_names_the_step_runs_free(index) -> None:
 
 def test_the_real_answer_replaces_the_provisional_names(index, tiny_tokenizer) -> None:
     lookup = HungLookup({"radius"})
-    guide = SequenceGuide([DereferenceMonitor(PY, "x = c.")], lookup, index, wait_s=0.0, blocking=False,
+    guide = SequenceGuide([DereferenceMonitor(PY, "x = c.")], lookup, index, waiter=WAIT, wait_s=0.0, blocking=False,
                           provisional=True)
     assert guide.allowed().provisional
     need_serial = guide._monitors[0].need().serial
@@ -139,14 +141,14 @@ def test_the_real_answer_replaces_the_provisional_names(index, tiny_tokenizer) -
 def test_an_abandoned_lookup_is_given_up_and_not_waited_for(index, tiny_tokenizer) -> None:
     """The identifier ended before the answer came: the step after that waits for nothing."""
     lookup = HungLookup(None)
-    guide = SequenceGuide([DereferenceMonitor(PY, "x = c.")], lookup, index, wait_s=0.2, blocking=False)
+    guide = SequenceGuide([DereferenceMonitor(PY, "x = c.")], lookup, index, waiter=WAIT, wait_s=0.2, blocking=False)
     guide.allowed(0.0)  # open step, lookup pending
     guide.advance(tiny_tokenizer("width)\n", add_special_tokens=False).input_ids)  # the name ended
     assert lookup.futures[0].cancelled()
     t0 = time.perf_counter()
     assert guide.allowed().ids is None
     assert time.perf_counter() - t0 < 0.1  # did not wait 0.2 s for the abandoned lookup
-    fork = SequenceGuide([DereferenceMonitor(PY, "x = c.")], lookup, index, wait_s=0.0, blocking=False).fork()
+    fork = SequenceGuide([DereferenceMonitor(PY, "x = c.")], lookup, index, waiter=WAIT, wait_s=0.0, blocking=False).fork()
     fork.advance(tiny_tokenizer("width)\n", add_special_tokens=False).input_ids)
     assert not lookup.futures[-1].cancelled()  # a fork never cancels what it shares with its parent
 
@@ -184,7 +186,7 @@ def test_no_wait_for_an_answer_that_cannot_come_in_time(index) -> None:
     for eta, at_least, at_most in ((10.0, 0.0, 0.1), (0.01, 0.25, 5.0)):
         lookup = Late(None)
         lookup.eta = eta
-        guide = SequenceGuide([DereferenceMonitor(PY, "x = c.")], lookup, index, wait_s=0.3, blocking=False)
+        guide = SequenceGuide([DereferenceMonitor(PY, "x = c.")], lookup, index, waiter=WAIT, wait_s=0.3, blocking=False)
         t0 = time.perf_counter()
         assert guide.allowed().ids is None  # (it never answers either way)
         assert at_least <= time.perf_counter() - t0 < at_most

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from monitors.base import IdentifierConstraint as C
 from monitors.errors import TokenizerError
 from monitors.identifiers import IDENT_BYTES, ident_run_length, is_ident_byte
-from monitors.vocab import VocabIndex
+from monitors.vocab import IdsMemo, VocabIndex
 
 
 def cs(*names: str | bytes) -> frozenset[bytes]:
@@ -331,21 +331,39 @@ def test_prefix_queries(bl: VocabIndex) -> None:
     assert bl.ids_with_prefix(b"a").dtype == np.int32
 
 
-def test_cache_and_readonly(bl: VocabIndex) -> None:
-    bl.cache_clear()
+def test_memo_and_readonly(bl: VocabIndex) -> None:
+    memo = IdsMemo()
     c = C(cs("radius", "area"))
-    a = bl.allowed_ids(c)
-    b = bl.allowed_ids(C(frozenset(c.candidates), b""))
+    a = bl.allowed_ids(c, memo=memo)
+    b = bl.allowed_ids(C(frozenset(c.candidates), b""), memo=memo)
     assert np.array_equal(a, b)
-    info = bl.cache_info()
+    info = memo.info()
     assert info["hits"] == 1 and info["misses"] == 1 and info["entries"] == 1
     with pytest.raises(ValueError):
         a[0] = 5
-    assert np.array_equal(bl.allowed_ids(c, cache=False), a)
-    assert bl.cache_info()["entries"] == 1
+    assert np.array_equal(bl.allowed_ids(c), a)  # no memo: computed afresh, nothing kept
+    assert memo.info()["entries"] == 1
     m = bl.mask(c)
     m[:] = True  # masks are fresh copies
     assert np.array_equal(np.flatnonzero(bl.mask(c)), a)
+
+
+def test_the_index_holds_no_mutable_cache(bl: VocabIndex) -> None:
+    """Immutable once built: asking changes nothing in the index (the memo is the caller's)."""
+    bl.rule_tables()  # the one lazily built table (see the module docstring)
+    before = dict(vars(bl))
+    bl.allowed_ids(C(cs("radius", "area")), memo=IdsMemo())
+    bl.ids_containing((b"ra",))
+    assert vars(bl).keys() == before.keys() and all(vars(bl)[k] is v for k, v in before.items())
+    assert not any("lock" in type(v).__name__.lower() for v in before.values())
+
+
+def test_a_small_memo_drops_the_least_recently_used() -> None:
+    memo = IdsMemo(entries=2)
+    parts = (np.zeros(1, dtype=np.int32), False)
+    for key in ("a", "b", "a", "c"):
+        memo.put(key, parts) if memo.get(key) is None else None
+    assert memo.get("a") is not None and memo.get("c") is not None and memo.get("b") is None
 
 
 def test_from_token_bytes_misuse() -> None:
@@ -392,7 +410,7 @@ def test_matches_reference(case: tuple[list[bytes | None], set[int], set[int], C
     got = v.allowed_ids(c)
     assert got.tolist() == sorted(expected)
     assert np.array_equal(np.flatnonzero(v.mask(c, v.size + 5)), got)
-    assert np.array_equal(v.allowed_ids(c, cache=False), got)
+    assert np.array_equal(v.allowed_ids(c, memo=IdsMemo()), got)
     # bitmask agrees with the mask
     bits = np.unpackbits(v.bitmask(c).view(np.uint8), bitorder="little").astype(bool)
     assert np.array_equal(np.flatnonzero(bits), got)
@@ -628,7 +646,7 @@ def test_unusable_tokenizers() -> None:
 def test_exported_names() -> None:
     import monitors.vocab as mod
 
-    assert sorted(mod.__all__) == ["TokenizerKind", "VocabIndex", "read_tokenizer"]
+    assert sorted(mod.__all__) == ["IdsMemo", "TokenizerKind", "VocabIndex", "read_tokenizer"]
 
 
 def test_no_torch_at_import() -> None:

@@ -2,8 +2,8 @@
 
 * global options (``-v``) work before or after the subcommand;
 * help shows each flag's default and the command's examples;
-* wait budgets are milliseconds (``--wait-ms``); old spellings still parse, with a
-  deprecation warning on stderr (:class:`DeprecatedAlias`);
+* wait budgets are milliseconds, one spelling (``--wait-ms``); a removed spelling is a
+  usage error naming the new one (:class:`RemovedFlag`);
 * escapes in texts (``--stop '\\n'``) are decoded without touching other characters.
 """
 
@@ -12,13 +12,12 @@ from __future__ import annotations
 import argparse
 import codecs
 import re
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
-    "DeprecatedAlias",
     "HelpFormatter",
+    "RemovedFlag",
     "add_command",
     "common_options",
     "unescape",
@@ -73,30 +72,20 @@ def add_command(sub: Any, name: str, *, help: str, description: str | None = Non
     return parser
 
 
-class DeprecatedAlias(argparse.Action):
-    """An old spelling of a flag: stores ``convert(value)`` under the new flag's
-    ``dest`` and warns once on stderr. Hidden from help."""
+class RemovedFlag(argparse.Action):
+    """A removed spelling of a flag: using it is a usage error that names the flag
+    to use instead (exit status 2). Hidden from help."""
 
-    def __init__(self, option_strings: list[str], dest: str, *, new: str,
-                 convert: Callable[[str], Any] = str, **kwargs: Any) -> None:
+    def __init__(self, option_strings: list[str], dest: str, *, new: str, **kwargs: Any) -> None:
         kwargs.setdefault("help", argparse.SUPPRESS)
         kwargs.setdefault("metavar", "VALUE")
+        kwargs.setdefault("default", argparse.SUPPRESS)
         super().__init__(option_strings, dest, **kwargs)
-        self.new, self.convert = new, convert
+        self.new = new
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
                  option_string: str | None = None) -> None:
-        try:
-            value = self.convert(values)
-        except (TypeError, ValueError):
-            parser.error(f"argument {option_string}: invalid value {values!r}")
-        print(f"mgd: warning: {option_string} is deprecated; use {self.new}", file=sys.stderr)
-        setattr(namespace, self.dest, value)
-
-
-def seconds_to_ms(value: str) -> float:
-    """``--wait-s 1.5`` -> 1500.0 (milliseconds)."""
-    return float(value) * 1000.0
+        parser.error(f"{option_string} was removed; use {self.new}")
 
 
 _ESCAPE = re.compile(r"\\(?:[\\'\"abfnrtv]|[0-7]{1,3}|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})")

@@ -25,6 +25,10 @@ FimTemplateName = Literal["auto", "starcoder", "santacoder", "qwen", "deepseek",
 API_KEY_ENV = "MGD_REMOTE_API_KEY"
 
 
+#: Old spellings of settings, rejected with the new name.
+RENAMED = {"lookup_wait_ms": "wait_ms"}
+
+
 @dataclass(frozen=True, slots=True)
 class EditorOptions:
     """Everything the editor server can be told.
@@ -37,7 +41,7 @@ class EditorOptions:
     the window; a newer request in that time replaces this one).
     ``latency_budget_ms``: generation stops (returning what it has) this long after
     the request arrived (or after the model became ready, for a request that waited
-    for it). ``lookup_wait_ms``: the longest one decoding step waits for
+    for it). ``wait_ms``: the longest one decoding step waits for
     the language server (it fails open after) — except the first token after the
     cursor, which waits until the latency budget ends rather than write unchecked
     text right after the user's dot. ``fim``: fill-in-the-middle prompts
@@ -81,7 +85,7 @@ class EditorOptions:
     fim_template: FimTemplateName = "auto"
     debounce_ms: int = 60
     latency_budget_ms: int = 2000
-    lookup_wait_ms: int = 1500
+    wait_ms: int = 1500
     max_tokens_single: int = 16  # a rest of line after `obj.` in click: p50 6, p90 15 tokens
     max_tokens_multi: int = 96
     max_lines: int = 12
@@ -110,7 +114,7 @@ class EditorOptions:
             raise ConfigError(f"fim must be 'auto', 'on' or 'off', not {self.fim!r}")
         if self.engine == "remote" and not self.remote_url:
             raise ConfigError("engine 'remote' needs remote_url (e.g. http://127.0.0.1:8000)")
-        for name in ("debounce_ms", "lookup_wait_ms", "threads"):
+        for name in ("debounce_ms", "wait_ms", "threads"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0")
         if self.fim_template != "auto" and self.fim_template not in FIM_FAMILIES:
@@ -127,7 +131,7 @@ class EditorOptions:
     def merged(self, values: Mapping[str, Any] | None, source: str = "options") -> EditorOptions:
         """A copy with ``values`` applied (checked: unknown keys and bad types raise).
         A ``remote_url`` alone selects the remote engine."""
-        out = merge_fields(self, values, source)
+        out = merge_fields(self, values, source, RENAMED)
         if values and (values.get("remote_url") or values.get("remote-url")) and "engine" not in values:
             out = dataclasses.replace(out, engine="remote")
         return out

@@ -31,9 +31,8 @@ class SessionConfig:
     ``wait_ms``: how long one decoding step may wait for a language server before
     failing open, in milliseconds like every wait budget of mgd (a synchronous
     engine waits for the server's answer; the first request in a file can take
-    seconds while the server analyses it, later ones take milliseconds). Given,
-    it sets ``wait_s`` (the same budget in seconds, what the engines read; the
-    older spelling, still accepted, default 30 s). ``request_timeout_s``: the deadline of each LSP request
+    seconds while the server analyses it, later ones take milliseconds; default
+    30 s). ``request_timeout_s``: the deadline of each LSP request
     (None: the server spec's). ``allowed_roots``: if given, workspaces must lie
     inside one of them. ``config``: an :class:`~mgd.config.MgdConfig` or the
     path of a TOML file; None reads ``mgd.toml`` from each workspace root
@@ -51,8 +50,7 @@ class SessionConfig:
     """
 
     server: str | ServerSpec | None = None
-    wait_s: float = 30.0
-    wait_ms: float | None = None
+    wait_ms: float = 30_000.0
     request_timeout_s: float | None = None
     monitors: tuple[str, ...] | None = None
     allowed_roots: tuple[Path, ...] | None = None
@@ -69,12 +67,8 @@ class SessionConfig:
             raise ConfigError(f"unknown backend {self.backend!r}; known: ['builtin', 'multilspy']")
         if self.monitors is not None:
             object.__setattr__(self, "monitors", check_monitor_names(self.monitors))
-        if self.wait_ms is not None:
-            if self.wait_s != 30.0 and abs(self.wait_s * 1000.0 - self.wait_ms) > 1e-6:
-                raise ConfigError(f"wait_ms={self.wait_ms} and wait_s={self.wait_s} disagree: give one of them")
-            object.__setattr__(self, "wait_s", self.wait_ms / 1000.0)
-        if self.wait_s < 0:
-            raise ConfigError("wait budget (wait_ms / wait_s) must be >= 0")
+        if self.wait_ms < 0:
+            raise ConfigError("wait_ms must be >= 0")
         if self.request_timeout_s is not None and self.request_timeout_s <= 0:
             raise ConfigError("request_timeout_s must be > 0")
         if self.max_inflight is not None and self.max_inflight < 1:

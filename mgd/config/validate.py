@@ -106,9 +106,11 @@ def coerce(hint: Any, value: Any, where: str) -> Any:
     raise ConfigError(f"{where}: unsupported setting type {hint!r}")  # pragma: no cover
 
 
-def merge_fields(obj: T, values: Mapping[str, Any] | None, source: str) -> T:
+def merge_fields(obj: T, values: Mapping[str, Any] | None, source: str,
+                 renamed: Mapping[str, str] | None = None) -> T:
     """A copy of the dataclass ``obj`` with ``values`` applied, each checked against its
-    field's type (``-`` in keys reads as ``_``); unknown keys raise."""
+    field's type (``-`` in keys reads as ``_``); unknown keys raise, and an old spelling
+    in ``renamed`` (old -> new) raises naming the new one."""
     if not values:
         return obj
     if not isinstance(values, Mapping):
@@ -118,6 +120,8 @@ def merge_fields(obj: T, values: Mapping[str, Any] | None, source: str) -> T:
     changes: dict[str, Any] = {}
     for key, value in values.items():
         name = str(key).replace("-", "_")
+        if renamed and name in renamed:
+            raise ConfigError(f"{source}: setting {key!r} is now spelled {renamed[name]!r}")
         if name not in known:
             raise ConfigError(f"{source}: unknown setting {key!r} (known: {', '.join(sorted(known))})")
         changes[name] = coerce(hints[name], value, f"{source}: {key}")

@@ -16,7 +16,7 @@ codestral      ``[SUFFIX]S[PREFIX]P`` (suffix first)                    yes
 (StarCoder2 shares StarCoder's markers; CodeGemma shares Qwen's.) A family is
 detected when every one of its marker tokens is a single token of the
 tokenizer (:func:`detect_template`); for a remote server the same question is
-asked of its ``/tokenize`` endpoint (:mod:`mgd.editor.remote`). ``fim_template``
+asked of its ``/tokenize`` endpoint (:mod:`mgd.editor.remote_engine`). ``fim_template``
 in ``[editor]`` overrides the detection.
 """
 

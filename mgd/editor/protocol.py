@@ -1,9 +1,8 @@
 """What the editor server needs from a model: one request type, one result type, one protocol.
 
-Light on purpose (no torch): the remote engine (:mod:`.remote`) and the server
-import it; the local engine (:mod:`.engines`) implements it with transformers.
-:func:`make_engine` imports the engine it builds, so ``mgd lsp --remote`` runs
-without torch installed.
+Light on purpose (no torch): the server (:mod:`.server`, whose ``make_engine``
+picks the engine) and both engines import it: :mod:`.local_engine` (transformers)
+and :mod:`.remote_engine` (an OpenAI-compatible server). It imports neither engine.
 """
 
 from __future__ import annotations
@@ -13,10 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from mgd.config import EditorOptions, MgdConfig
-from mgd.editor.shape import CompletionShape
+from mgd.editor.completion_shape import CompletionShape
 
-__all__ = ["CompletionEngine", "EngineRequest", "EngineResult", "make_engine"]
+__all__ = ["CompletionEngine", "EngineRequest", "EngineResult"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,25 +54,16 @@ class CompletionEngine(Protocol):
 
     def complete(self, request: EngineRequest, cancel: threading.Event) -> EngineResult:
         """Generate (blocking; run it in a worker thread). Checks ``cancel`` every step."""
+        ...
 
     def warm(self, workspace: Path, file: Path, text: str) -> None:
         """Optional: start the language server / caches for a file that was opened."""
+        ...
 
     def describe(self) -> dict[str, Any]:
         """What the engine runs (model, FIM template and where it came from); no secrets."""
+        ...
 
     def close(self) -> None:
         """Release the model and the language servers."""
-
-
-def make_engine(options: EditorOptions, config: MgdConfig | None = None) -> CompletionEngine:
-    """The engine ``options`` ask for; ``config``: the workspace's mgd.toml (languages
-    and servers behind the monitors). The local engine comes without its model:
-    the caller loads it (``load_model()``) once the language servers can start."""
-    if options.engine == "remote":
-        from mgd.editor.remote import RemoteEngine
-
-        return RemoteEngine(options, config)
-    from mgd.editor.engines import LocalEngine
-
-    return LocalEngine(options, config, defer_model=True)
+        ...

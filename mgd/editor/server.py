@@ -48,18 +48,32 @@ from pygls.uris import to_fs_path
 from lsp_bridge.positions import Encoding, offset_to_position, position_to_offset, unit_len
 from mgd import __version__
 from mgd.config import CONFIG_FILE, EditorOptions, MgdConfig, load_config
-from mgd.editor.protocol import CompletionEngine, EngineRequest, EngineResult, make_engine
-from mgd.editor.shape import decide_shape
+from mgd.editor.completion_shape import decide_shape
+from mgd.editor.protocol import CompletionEngine, EngineRequest, EngineResult
 from monitors.errors import ConfigError, MgdError
 from monitors.identifiers import trailing_ident_length
 from monitors.languages import LanguageSpec
 
-__all__ = ["STATS_COMMAND", "EditorServer", "JobRecord", "build_server"]
+__all__ = ["STATS_COMMAND", "EditorServer", "JobRecord", "build_server", "make_engine"]
 
 log = logging.getLogger(__name__)
 
 #: ``workspace/executeCommand`` name that returns the server's job records.
 STATS_COMMAND = "mgd.stats"
+
+
+def make_engine(options: EditorOptions, config: MgdConfig | None = None) -> CompletionEngine:
+    """The engine ``options`` ask for; ``config``: the workspace's mgd.toml (languages
+    and servers behind the monitors). Imported here, so ``mgd lsp --remote`` runs
+    without torch. The local engine comes without its model: the caller loads it
+    (``load_model()``) once the language servers can start."""
+    if options.engine == "remote":
+        from mgd.editor.remote_engine import RemoteEngine
+
+        return RemoteEngine(options, config)
+    from mgd.editor.local_engine import LocalEngine
+
+    return LocalEngine(options, config, defer_model=True)
 
 
 @dataclass(slots=True)

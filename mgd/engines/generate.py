@@ -252,7 +252,7 @@ class HFGenerator(Generator):
     def _healing_guide(self, removed: bytes) -> SequenceGuide:
         """A guide with only the healing constraint (generation without monitors)."""
         monitors = [HealingMonitor(removed)] if removed else []
-        return SequenceGuide(monitors, _NoLookup(), self.session.index)
+        return SequenceGuide(monitors, _NoLookup(), self.session.index, memo=self.session.memo)
 
     def _finish(
         self, gen: list[int], options: GenerateOptions, healed: HealedPrompt | None = None

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from transformers import LogitsProcessor, StoppingCriteria
 
-from mgd.engines.masking import mask_rows, step_boost
+from mgd.engines.masking import apply_bitmask, bitmask_buffer, step_boost
 from monitors.guide import SequenceGuide
 
 __all__ = ["MonitorLogitsProcessor", "MonitorPrefetch"]
@@ -20,11 +20,17 @@ class MonitorLogitsProcessor(LogitsProcessor):
     starts; row ``b`` of the batch is followed by ``guides[b]`` (with
     ``num_return_sequences`` the rows are the expanded ones). Works for greedy
     and sampling; beam reordering is handled by replaying the row's tokens.
+
+    The guides write their masks into one preallocated int32 bitmask
+    (:attr:`bitmask`, ``(batch, ceil(V/32))``, through
+    :meth:`~monitors.guide.SequenceGuide.fill_bitmask`), applied by
+    :func:`~mgd.engines.masking.apply_bitmask`.
     """
 
     def __init__(self, guides: Sequence[SequenceGuide], prompt_length: int) -> None:
         self.guides = list(guides)
         self.prompt_length = prompt_length
+        self.bitmask: torch.Tensor | None = None
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if input_ids.shape[0] != len(self.guides):
@@ -32,17 +38,17 @@ class MonitorLogitsProcessor(LogitsProcessor):
                 f"batch has {input_ids.shape[0]} rows but {len(self.guides)} guides were given"
             )
         generated = input_ids[:, self.prompt_length :].tolist()
+        self.bitmask = bitmask = bitmask_buffer(len(self.guides), scores.shape[-1], self.bitmask)
+        words = bitmask.numpy()
         rows: list[int] = []
-        allowed = []
         boosts = []
         for b, guide in enumerate(self.guides):
             guide.sync(generated[b])
-            step = guide.allowed()
+            step = guide.fill_bitmask(words, b)
             if step.ids is not None:
                 rows.append(b)
-                allowed.append(step.ids)
                 boosts.append(step_boost(step))
-        for b in mask_rows(scores, rows, allowed, boosts):
+        for b in apply_bitmask(scores, bitmask, rows, boosts):
             self.guides[b].unmasked()
         return scores
 

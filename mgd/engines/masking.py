@@ -1,9 +1,10 @@
 """The one masking function: keep only the allowed ids in logits rows, never a row empty.
 
 Every engine applies a guide's :class:`~monitors.guide.StepResult` through
-:func:`mask_rows` (a batch) or :func:`mask_row` (one row): the Hugging Face
-logits processor, the tree decoder, the editor's decoder and both vLLM
-processors. The never-fully-masked guard lives here: ids at or past the row's
+:func:`apply_bitmask` (a batch, from the int32 ``(batch, ceil(V/32))`` bitmask the
+guides wrote into the engine's buffer: the Hugging Face logits processor),
+:func:`mask_rows` (a batch, from id arrays: both vLLM processors) or :func:`mask_row`
+(one row: the tree decoder, the editor's decoder). The never-fully-masked guard lives here: ids at or past the row's
 width (a tokenizer with more ids than the model's logits) are dropped, and a row
 left with no allowed id in range is not touched at all (the step runs free); the
 functions say which rows that happened to, so callers count it as a fallback
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-__all__ = ["Boost", "mask_row", "mask_rows", "masked_copy", "step_boost"]
+__all__ = ["Boost", "apply_bitmask", "bitmask_buffer", "mask_row", "mask_rows", "masked_copy", "step_boost"]
 
 #: A soft preference for one row: (sorted ids, bonus added to their logits).
 Boost = tuple[np.ndarray, float]
@@ -42,6 +43,15 @@ def _apply_boost(row: torch.Tensor, boost: Boost | None) -> None:
     if ids.size:
         idx = torch.from_numpy(ids.astype(np.int64)).to(row.device, non_blocking=True)
         row.index_add_(0, idx, torch.full((ids.size,), boost[1], dtype=row.dtype, device=row.device))
+
+
+def _boost_rows(logits: torch.Tensor, rows: Sequence[int], boosts: Sequence[Boost | None] | None,
+                skipped: Sequence[int]) -> None:
+    """Add each row's preference, except to the rows the guard left alone."""
+    if boosts is not None:
+        for r, b in zip(rows, boosts, strict=True):
+            if b is not None and r not in skipped:
+                _apply_boost(logits[r], b)
 
 
 def _in_range(ids: np.ndarray, width: int) -> np.ndarray:
@@ -114,8 +124,49 @@ def mask_rows(logits: torch.Tensor, rows: Sequence[int], ids: Sequence[np.ndarra
     masked = torch.full_like(sub, float("-inf"))
     masked[local, cols] = sub[local, cols]
     logits.index_copy_(0, row_idx, masked)
-    if boosts is not None:
-        for r, b in zip(rows, boosts, strict=True):
-            if b is not None and r not in skipped:
-                _apply_boost(logits[r], b)
+    _boost_rows(logits, rows, boosts, skipped)
+    return skipped
+
+
+def bitmask_buffer(batch: int, width: int, current: torch.Tensor | None = None) -> torch.Tensor:
+    """The engine's preallocated int32 ``(batch, ceil(width/32))`` bitmask (CPU):
+    ``current`` when it has that shape, else a new one."""
+    shape = (batch, (width + 31) // 32)
+    if current is not None and tuple(current.shape) == shape:
+        return current
+    return torch.zeros(shape, dtype=torch.int32)
+
+
+_SHIFTS = torch.arange(32, dtype=torch.int32)
+
+
+def apply_bitmask(logits: torch.Tensor, bitmask: torch.Tensor, rows: Sequence[int],
+                  boosts: Sequence[Boost | None] | None = None) -> list[int]:
+    """Keep in row ``rows[k]`` of the 2-D ``logits`` (in place) only the ids whose bit is
+    set in ``bitmask[rows[k]]`` (int32 words, bit ``i % 32`` of word ``i // 32``: the
+    vLLM/XGrammar layout), then add ``boosts[k]`` (optional) to the rows that were masked.
+
+    Bits past the logits' width are ignored and missing bits count as not allowed. A row
+    with no allowed id inside its width is left alone (the guard) and returned.
+    """
+    if boosts is not None and len(boosts) != len(rows):
+        raise ValueError(f"{len(rows)} rows but {len(boosts)} boosts")
+    if not rows:
+        return []
+    width = logits.shape[-1]
+    words = bitmask.index_select(0, torch.tensor(list(rows), dtype=torch.int64, device=bitmask.device))
+    bits = ((words.unsqueeze(-1) >> _SHIFTS.to(words.device)) & 1).bool().reshape(len(rows), -1)
+    if bits.shape[1] < width:
+        bits = torch.nn.functional.pad(bits, (0, width - bits.shape[1]), value=False)
+    allowed = bits[:, :width]
+    empty = (~allowed.any(dim=1)).tolist()
+    skipped = [r for r, e in zip(rows, empty, strict=True) if e]
+    keep = [k for k, e in enumerate(empty) if not e]
+    if keep:
+        dev = logits.device
+        row_idx = torch.tensor([rows[k] for k in keep], dtype=torch.int64).to(dev, non_blocking=True)
+        sub = logits.index_select(0, row_idx)
+        sub.masked_fill_(~allowed[keep].to(dev, non_blocking=True), float("-inf"))
+        logits.index_copy_(0, row_idx, sub)
+    _boost_rows(logits, rows, boosts, skipped)
     return skipped

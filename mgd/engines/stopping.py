@@ -4,7 +4,7 @@ A :class:`StopRule` is fed the completion text so far: :meth:`StopRule.cut` says
 where to cut it (generation stops there) or None; :meth:`StopRule.finish` gives
 the final text. :class:`StopTexts` is the rule of ``mgd generate --stop`` and
 vLLM's ``stop`` (cut before the first stop string); the editor's shape-aware rule
-(:class:`mgd.editor.shape.StopRule`) implements the same protocol. The Hugging
+(:class:`mgd.editor.completion_shape.ShapeStop`) implements the same protocol. The Hugging
 Face generator, the tree decoder and the editor's decoder all stop through it.
 """
 

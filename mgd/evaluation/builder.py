@@ -26,9 +26,9 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from mgd.evaluation.casegen import dot_sites
 from mgd.evaluation.leakage import ExcludeList, read_exclude_list
 from mgd.evaluation.methods import open_braces
-from monitors.casegen import dot_sites
 from monitors.errors import ConfigError
 from monitors.languages import LanguageSpec, get_language
 

@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from mgd.evaluation.casegen import dot_sites
 from mgd.evaluation.diagnostics import Diagnostic
-from monitors.casegen import dot_sites
 from monitors.languages import get_language
 
 __all__ = ["RULES", "Site", "judge", "find_sites"]

@@ -3,7 +3,7 @@
 Generation goes through one :class:`~mgd.engines.base.Generator` for the run:
 ``hf`` (:class:`~mgd.engines.generate.HFGenerator`), ``vllm``
 (:class:`~mgd.vllm.offline.VllmGenerator`) or ``remote``
-(:class:`~mgd.engines.remote.RemoteGenerator`: OpenAI-compatible endpoints, cases
+(:class:`~mgd.engines.endpoints.RemoteGenerator`: OpenAI-compatible endpoints, cases
 sharded across them). Each configuration writes
 ``DIR/gen-<config>.jsonl`` (one line per case and sample, flushed as it goes); a
 rerun skips what is already there, so an interrupted run resumes. Scoring reads

@@ -114,7 +114,7 @@ class VllmGenerator(Generator):
     """An offline vLLM ``LLM`` with the mgd processor; generates for prompts or cases.
 
     ``config``: the session settings the processor uses (its ``server``, ``config``,
-    ``monitors``, ``request_timeout_s``, ``lsp_cpus`` and ``provisional``; ``wait_s`` becomes each request's
+    ``monitors``, ``request_timeout_s``, ``lsp_cpus`` and ``provisional``; ``wait_ms`` becomes each request's
     ``wait_ms``, at most 60 s). ``allowed_workspaces``: the workspaces requests may
     use besides those in ``MGD_ALLOWED_WORKSPACES``; with neither, none is allowed.
     """
@@ -133,7 +133,7 @@ class VllmGenerator(Generator):
         if config.backend != "builtin":
             raise ConfigError("--engine vllm uses the built-in LSP client (backend 'builtin')")
         self._set_operator_env(config, allowed_workspaces)
-        self.wait_ms = min(config.wait_s * 1000.0, 60_000.0)
+        self.wait_ms = min(config.wait_ms, 60_000.0)
         #: Each request's ``provisional`` setting (None: the operator's, ``config.provisional``).
         self.provisional: bool | None = None
         args = {**DEFAULT_LLM_ARGS, **llm_args}

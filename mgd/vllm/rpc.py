@@ -4,7 +4,7 @@ Start the server with ``VLLM_SERVER_DEV_MODE=1`` and
 ``--worker-extension-cls mgd.vllm.rpc.MgdWorkerExtension``; a client that tagged
 its requests (``vllm_xargs["mgd_tag"]``) then gets their counters with
 ``POST /collective_rpc {"method": "mgd_reports", "args": ["[\\"tag\\", ...]"]}``
-(one answer per worker; :class:`~mgd.engines.remote.RemoteGenerator` merges them).
+(one answer per worker; :class:`~mgd.engines.endpoints.RemoteGenerator` merges them).
 The development endpoints are for trusted networks (evaluation clusters), not for
 a public server.
 """

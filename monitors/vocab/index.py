@@ -32,17 +32,19 @@ pure-identifier token, a dictionary from leading identifier run to the tokens th
 continue with a break byte, the sorted ids that start with a break byte, and the
 vocabulary in byte order. A constraint then costs, per live candidate, one
 look-up for (b) and at most ``len(s)`` look-ups for (a) (stopping at the first
-prefix no token has); nothing loops over the vocabulary. Results are kept in a
-bounded LRU keyed by the constraint.
+prefix no token has); nothing loops over the vocabulary. The index is immutable
+once built (no lock, no cache inside): callers pass an :class:`~monitors.vocab.memo.IdsMemo`
+(``memo=``) to keep answers; without one every call computes afresh. The tables of
+the "everything except" rules are built on first use (:meth:`VocabIndex.rule_tables`):
+a deterministic function of the immutable bytes, published by one attribute store, so
+two threads at worst both build it and keep equal tables; no lock is needed.
 
 Imports numpy only; tokenizers are read duck-typed (:mod:`monitors.vocab.reading`).
 """
 
 from __future__ import annotations
 
-import threading
 from bisect import bisect_left
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -51,16 +53,11 @@ import numpy as np
 from monitors.base import Constraint
 from monitors.errors import TokenizerError
 from monitors.identifiers import IDENT_BYTES
+from monitors.vocab.memo import IdsMemo
 from monitors.vocab.reading import TokenizerKind, read_tokenizer
 from monitors.vocab.rules import EMPTY_IDS, TRIE_IDS, RuleTables, constraint_ids, readonly
 
 __all__ = ["VocabIndex"]
-
-# Result cache bounds (per index). Entries are small: the large part of a
-# "typed is complete" answer (every break-starting token) is shared, not copied.
-_CACHE_ENTRIES = 4096
-_CONTAINING_ENTRIES = 64  # distinct stop-text sets kept by ids_containing
-_CACHE_BYTES = 64 << 20
 
 
 class VocabIndex:
@@ -113,12 +110,6 @@ class VocabIndex:
         self.max_token_bytes = max(map(len, table))
         self._build_tables()
         self._rule_tables: RuleTables | None = None
-        self._cache: OrderedDict[Constraint, tuple[np.ndarray, bool]] = OrderedDict()
-        self._cache_nbytes = 0
-        self._lock = threading.Lock()
-        self._hits = 0
-        self._misses = 0
-        self._containing: dict[tuple[bytes, ...], np.ndarray] = {}
 
     # ------------------------------------------------------------------ building
 
@@ -215,32 +206,20 @@ class VocabIndex:
             raise IndexError(f"token id {token_id} outside the vocabulary (size {self.size})")
         return self._bytes[token_id]
 
-    def _parts(self, c: Constraint, cache: bool) -> tuple[np.ndarray, bool]:
+    def _parts(self, c: Constraint, memo: IdsMemo | None) -> tuple[np.ndarray, bool]:
         """(sorted ids from rules (a)+(b) for non-empty suffixes, typed-is-complete)."""
-        cache = cache and getattr(c, "stop", None) is None  # a stop guard is per step: not kept
-        if cache:
-            with self._lock:
-                hit = self._cache.get(c)
-                if hit is not None:
-                    self._cache.move_to_end(c)
-                    self._hits += 1
-                    return hit
-        parts = constraint_ids(self, c)
-        if cache:
-            with self._lock:
-                self._misses += 1
-                if c not in self._cache:
-                    self._cache[c] = parts
-                    self._cache_nbytes += parts[0].nbytes
-                    while self._cache and (
-                        len(self._cache) > _CACHE_ENTRIES or self._cache_nbytes > _CACHE_BYTES
-                    ):
-                        _, old = self._cache.popitem(last=False)
-                        self._cache_nbytes -= old[0].nbytes
+        if memo is None or getattr(c, "stop", None) is not None:  # a stop guard is per step: not kept
+            return constraint_ids(self, c, memo)
+        hit = memo.get(c)
+        if hit is not None:
+            return hit
+        parts = constraint_ids(self, c, memo)
+        memo.put(c, parts)
         return parts
 
     def rule_tables(self) -> RuleTables:
-        """Tables of the "everything except" rules (built on first use, then shared)."""
+        """Tables of the "everything except" rules (built on first use, then shared;
+        safe without a lock, see the module docstring)."""
         tables = self._rule_tables
         if tables is None:
             tables = RuleTables.build(self._bytes, self.eos_ids)
@@ -255,12 +234,12 @@ class VocabIndex:
             lo += 1
         return lo < len(keys) and keys[lo].startswith(data)
 
-    def allowed_ids(self, c: Constraint, *, cache: bool = True) -> np.ndarray:
+    def allowed_ids(self, c: Constraint, *, memo: IdsMemo | None = None) -> np.ndarray:
         """Sorted unique int32 ids the rule allows next (possibly empty; read-only).
 
-        ``cache=False`` recomputes without touching the LRU (for benchmarks).
+        ``memo``: where answers are kept and looked up (None: computed afresh).
         """
-        ids, complete = self._parts(c, cache)
+        ids, complete = self._parts(c, memo)
         if not complete:
             return ids
         base = self._complete_ids
@@ -277,14 +256,14 @@ class VocabIndex:
         return int(width)
 
     def mask(
-        self, c: Constraint, width: int | None = None, *, cache: bool = True
+        self, c: Constraint, width: int | None = None, *, memo: IdsMemo | None = None
     ) -> np.ndarray:
         """A fresh bool array of ``width`` (default :attr:`size`): True = allowed.
 
         Ids >= :attr:`size` (padding of the logits row) are False.
         """
         w = self._width(width)
-        ids, complete = self._parts(c, cache)
+        ids, complete = self._parts(c, memo)
         if complete:
             m = np.empty(w, dtype=bool)
             m[: self.size] = self._complete_mask
@@ -295,18 +274,29 @@ class VocabIndex:
         return m
 
     def bitmask(
-        self, c: Constraint, width: int | None = None, *, cache: bool = True
+        self, c: Constraint, width: int | None = None, *, memo: IdsMemo | None = None
     ) -> np.ndarray:
         """A fresh int32 array of ``ceil(width / 32)`` words; bit ``i % 32`` of word
         ``i // 32`` is set when id ``i`` is allowed (the vLLM/XGrammar layout)."""
         w = self._width(width)
-        words = (w + 31) // 32
-        ids, complete = self._parts(c, cache)
-        m = np.zeros(words * 32, dtype=bool)
+        out = np.empty((w + 31) // 32, dtype=np.int32)
+        ids, complete = self._parts(c, memo)
+        m = np.zeros(out.size * 32, dtype=bool)
         if complete:
             m[: self.size] = self._complete_mask
         m[ids] = True
-        return np.packbits(m, bitorder="little").view("<i4").astype(np.int32, copy=False)
+        out[:] = np.packbits(m, bitorder="little").view("<i4")
+        return out
+
+    @staticmethod
+    def fill_bitmask(ids: np.ndarray, out: np.ndarray) -> None:
+        """Write sorted ``ids`` into ``out``, one int32 row of words in the layout of
+        :meth:`bitmask` (an engine's preallocated buffer); ids past its width are dropped."""
+        bits = np.zeros(out.shape[-1] * 32, dtype=bool)
+        if ids.size and int(ids[-1]) >= bits.size:
+            ids = ids[ids < bits.size]
+        bits[ids] = True
+        out[...] = np.packbits(bits, bitorder="little").view("<i4")
 
     def ids_with_prefix(self, data: bytes) -> np.ndarray:
         """Sorted int32 ids whose bytes start with ``data`` (all non-special for b"")."""
@@ -322,19 +312,16 @@ class VocabIndex:
         starts = self._sorted_starts
         return np.sort(self._sorted_ids[starts[lo] : starts[hi]])
 
-    def ids_containing(self, needles: tuple[bytes, ...]) -> np.ndarray:
-        """Sorted int32 ids whose bytes contain one of ``needles`` (a scan, kept per
-        ``needles``: a generation's stop texts)."""
-        with self._lock:
-            hit = self._containing.get(needles)
+    def ids_containing(self, needles: tuple[bytes, ...], *, memo: IdsMemo | None = None) -> np.ndarray:
+        """Sorted int32 ids whose bytes contain one of ``needles`` (a scan, kept in
+        ``memo`` per ``needles``: a generation's stop texts)."""
+        hit = memo.get_containing(needles) if memo is not None else None
         if hit is not None:
             return hit
         found = [i for i, b in enumerate(self._bytes) if b and any(n in b for n in needles)]
         ids = readonly(np.asarray(found, dtype=np.int32)) if found else EMPTY_IDS
-        with self._lock:
-            if len(self._containing) >= _CONTAINING_ENTRIES:
-                self._containing.pop(next(iter(self._containing)))
-            self._containing[needles] = ids
+        if memo is not None:
+            memo.put_containing(needles, ids)
         return ids
 
     def ids_prefix_of(self, data: bytes) -> np.ndarray:
@@ -354,21 +341,6 @@ class VocabIndex:
         return self._by_bytes.get(data, ())
 
     # ------------------------------------------------------------------ misc
-
-    def cache_clear(self) -> None:
-        with self._lock:
-            self._cache.clear()
-            self._cache_nbytes = 0
-            self._hits = self._misses = 0
-
-    def cache_info(self) -> dict[str, int]:
-        with self._lock:
-            return {
-                "entries": len(self._cache),
-                "nbytes": self._cache_nbytes,
-                "hits": self._hits,
-                "misses": self._misses,
-            }
 
     def __len__(self) -> int:
         return self.size

@@ -11,11 +11,12 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 
 from monitors.base import (
+    Constraint,
     DefinitionConstraint,
     ExcludeConstraint,
     IdentifierConstraint,
@@ -26,11 +27,25 @@ from monitors.base import (
 )
 from monitors.definitions import assignment_state
 from monitors.identifiers import IDENT_BYTE_CLASS, IDENT_BYTES, IDENT_START_BYTE_CLASS
+from monitors.vocab.memo import IdsMemo
 
-if TYPE_CHECKING:  # pragma: no cover
-    from monitors.vocab.index import VocabIndex
+__all__ = ["EMPTY_IDS", "TRIE_IDS", "RuleTables", "Vocab", "constraint_ids", "readonly"]
 
-__all__ = ["EMPTY_IDS", "TRIE_IDS", "RuleTables", "constraint_ids", "readonly"]
+
+class Vocab(Protocol):
+    """What the rules read of a vocabulary (:class:`monitors.vocab.index.VocabIndex`;
+    declared here so that the rules do not import the index that imports them)."""
+
+    size: int
+    _trie: dict[int, Any]
+    _lead: dict[bytes, tuple[int, ...]]
+
+    def token_bytes(self, token_id: int) -> bytes: ...
+    def rule_tables(self) -> RuleTables: ...
+    def allowed_ids(self, c: Constraint, *, memo: IdsMemo | None = None) -> np.ndarray: ...
+    def ids_containing(self, needles: tuple[bytes, ...], *, memo: IdsMemo | None = None) -> np.ndarray: ...
+    def ids_with_prefix(self, data: bytes) -> np.ndarray: ...
+    def ids_prefix_of(self, data: bytes) -> np.ndarray: ...
 
 EMPTY_IDS = np.zeros(0, dtype=np.int32)
 EMPTY_IDS.flags.writeable = False
@@ -53,9 +68,9 @@ def readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def constraint_ids(index: VocabIndex, c: IdentifierConstraint | PrefixConstraint | SpacedConstraint
+def constraint_ids(index: Vocab, c: IdentifierConstraint | PrefixConstraint | SpacedConstraint
                    | ExcludeConstraint | KeywordConstraint | DefinitionConstraint
-                   | SyntaxConstraint) -> tuple[np.ndarray, bool]:
+                   | SyntaxConstraint, memo: IdsMemo | None = None) -> tuple[np.ndarray, bool]:
     """``(sorted ids, typed-is-complete)`` for ``c``; the second part is True only for an
     :class:`IdentifierConstraint` whose ``typed`` is a whole candidate (then the break-
     starting tokens and EOS are allowed too, added by the index)."""
@@ -70,11 +85,11 @@ def constraint_ids(index: VocabIndex, c: IdentifierConstraint | PrefixConstraint
     if isinstance(c, DefinitionConstraint):
         return definition_ids(index, c)
     if isinstance(c, SyntaxConstraint):
-        return syntax_ids(index, c), False
+        return syntax_ids(index, c, memo), False
     return identifier_ids(index, c)
 
 
-def identifier_ids(index: VocabIndex, c: IdentifierConstraint) -> tuple[np.ndarray, bool]:
+def identifier_ids(index: Vocab, c: IdentifierConstraint) -> tuple[np.ndarray, bool]:
     """Rules (a) and (b) of the identifier rule for every live candidate."""
     typed = c.typed
     n = len(typed)
@@ -112,7 +127,7 @@ def identifier_ids(index: VocabIndex, c: IdentifierConstraint) -> tuple[np.ndarr
     return readonly(ids), complete
 
 
-def prefix_ids(index: VocabIndex, c: PrefixConstraint) -> np.ndarray:
+def prefix_ids(index: Vocab, c: PrefixConstraint) -> np.ndarray:
     """Token healing: ids spelling ``required`` first (see :class:`PrefixConstraint`).
 
     Tokens extending ``required`` are one sorted range (binary search); with
@@ -132,7 +147,7 @@ def prefix_ids(index: VocabIndex, c: PrefixConstraint) -> np.ndarray:
     return readonly(ids.astype(np.int32, copy=False))
 
 
-def spaced_ids(index: VocabIndex, c: SpacedConstraint) -> np.ndarray:
+def spaced_ids(index: Vocab, c: SpacedConstraint) -> np.ndarray:
     """Tokens not starting with space+word, plus those spelling `` `` then ``c.then``."""
     rules = index.rule_tables()
     if c.then is None and not c.spaced:
@@ -146,7 +161,7 @@ def spaced_ids(index: VocabIndex, c: SpacedConstraint) -> np.ndarray:
     return readonly(np.union1d(free, spelled).astype(np.int32, copy=False))
 
 
-def exclude_ids(index: VocabIndex, c: ExcludeConstraint) -> np.ndarray:
+def exclude_ids(index: Vocab, c: ExcludeConstraint) -> np.ndarray:
     """Every id (EOS included) except the ones ``c`` forbids (see :class:`ExcludeConstraint`)."""
     rules = index.rule_tables()
     banned: list[np.ndarray] = [rules.first_structural[b] for b in c.stops if b in rules.first_structural]
@@ -173,7 +188,7 @@ def exclude_ids(index: VocabIndex, c: ExcludeConstraint) -> np.ndarray:
     return readonly(out.astype(np.int32, copy=False))
 
 
-def keyword_ids(index: VocabIndex, c: KeywordConstraint) -> np.ndarray:
+def keyword_ids(index: Vocab, c: KeywordConstraint) -> np.ndarray:
     """Ids that keep the argument a keyword argument (see :class:`KeywordConstraint`).
 
     Set look-ups in :attr:`RuleTables.keyword`: ``(lead, run, tail)`` → ids, where
@@ -240,7 +255,7 @@ def keyword_ids(index: VocabIndex, c: KeywordConstraint) -> np.ndarray:
     return readonly(np.unique(np.concatenate(parts)).astype(np.int32, copy=False))
 
 
-def definition_ids(index: VocabIndex, c: DefinitionConstraint) -> tuple[np.ndarray, bool]:
+def definition_ids(index: Vocab, c: DefinitionConstraint) -> tuple[np.ndarray, bool]:
     """A listed member or a new name being assigned (see :class:`DefinitionConstraint`)."""
     rules = index.rule_tables()
     table = rules.definition
@@ -294,14 +309,14 @@ def token_closers(token: bytes, python: bool) -> str | None:
     return "".join(needs)
 
 
-def syntax_ids(index: VocabIndex, c: SyntaxConstraint) -> np.ndarray:
+def syntax_ids(index: Vocab, c: SyntaxConstraint, memo: IdsMemo | None = None) -> np.ndarray:
     """Every id except tokens closing what is not open, EOS unless ``c.eos``, the
     tokens ``c.stop`` forbids (a stop text firing in a string or an open bracket), and
     those ``c.budget`` forbids (more left to close than tokens remain; in its progress
     mode only the closing candidates it allows stay, unless none does: then it fails open)."""
     budget = c.budget
     if budget is not None:
-        base = index.allowed_ids(dataclasses.replace(c, budget=None))
+        base = index.allowed_ids(dataclasses.replace(c, budget=None), memo=memo)
         token = index.token_bytes
         rules = index.rule_tables()
         cand = rules.closers_only() if budget.progress else rules.opening_at_least(budget.min_open)
@@ -314,10 +329,10 @@ def syntax_ids(index: VocabIndex, c: SyntaxConstraint) -> np.ndarray:
             if banned.size else base
     judge = c.stop
     if judge is not None:
-        base = index.allowed_ids(dataclasses.replace(c, stop=None))
+        base = index.allowed_ids(dataclasses.replace(c, stop=None), memo=memo)
         parts = [index.ids_with_prefix(p) for p in judge.prefixes]
         if judge.contains:
-            parts.append(index.ids_containing(judge.contains))
+            parts.append(index.ids_containing(judge.contains, memo=memo))
         if not parts or not len(base):
             return base
         token = index.token_bytes

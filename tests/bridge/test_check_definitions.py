@@ -1,13 +1,13 @@
-"""lsp_bridge.check with a real server (jedi): Python definition sites are legal, uses are not."""
+"""mgd.evaluation.member_check with a real server (jedi): Python definition sites are legal, uses are not."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
-from lsp_bridge.check import check_member_accesses
 from lsp_bridge.pool import ServerPool
 from lsp_bridge.servers import preset
+from mgd.evaluation.member_check import check_member_accesses
 from monitors.languages import get_language
 
 PREFIX = (

@@ -45,7 +45,7 @@ MODEL = OPTS.model
 tokenizer = AutoTokenizer.from_pretrained(MODEL)
 tokenize_with = AutoTokenizer.from_pretrained(OPTS.tokenizer) if OPTS.tokenizer else tokenizer
 model = AutoModelForCausalLM.from_pretrained(MODEL, dtype=torch.float32).eval()
-session = MgdSession(tokenizer, SessionConfig(server="jedi", wait_s=10.0))
+session = MgdSession(tokenizer, SessionConfig(server="jedi", wait_ms=10_000))
 LOCK = threading.Lock()
 RECORDS: list[dict[str, Any]] = []
 

@@ -16,7 +16,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from lsp_bridge import ServerPool, preset
-from lsp_bridge.check import check_member_accesses
+from mgd.evaluation.member_check import check_member_accesses
 from monitors.languages import get_language
 
 from .conftest import inline_params, lsp_client, open_doc, position_of, server_stats, wait_job
@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 INIT = {
     "debounce_ms": 0,
     "latency_budget_ms": 180000,
-    "lookup_wait_ms": 20000,
+    "wait_ms": 20000,
     "max_tokens_single": 10,
     "max_tokens_multi": 200,
     "max_lines": 200,

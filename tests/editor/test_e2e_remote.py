@@ -28,9 +28,9 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from lsp_bridge import ServerPool, preset
-from lsp_bridge.check import check_member_accesses
 from mgd.config import EditorOptions
-from mgd.editor.remote import RemoteEngine
+from mgd.editor.remote_engine import RemoteEngine
+from mgd.evaluation.member_check import check_member_accesses
 from monitors.errors import LspError
 from monitors.languages import get_language
 
@@ -41,7 +41,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
 HERE = Path(__file__).resolve().parent
 KEY = "sk-test-18-secret"
-INIT = {"debounce_ms": 0, "latency_budget_ms": 60000, "lookup_wait_ms": 20000, "max_tokens_multi": 300,
+INIT = {"debounce_ms": 0, "latency_budget_ms": 60000, "wait_ms": 20000, "max_tokens_multi": 300,
         "max_lines": 300}
 
 

@@ -18,15 +18,15 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from lsp_bridge import ServerPool, preset
-from lsp_bridge.check import check_member_accesses
 from lsp_bridge.positions import offset_to_position, unit_len
+from mgd.evaluation.member_check import check_member_accesses
 from monitors.languages import get_language
 
 from .conftest import inline_params, lsp_client, open_doc, server_stats
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
-INIT = {"debounce_ms": 0, "latency_budget_ms": 120000, "lookup_wait_ms": 60000, "server": "jedi",
+INIT = {"debounce_ms": 0, "latency_budget_ms": 120000, "wait_ms": 60000, "server": "jedi",
         "max_tokens_single": 10}
 LINE = '    tag = "📦 Größe → Ziel: "; return tag + c.'
 ADDED = "\n\ndef label(c: Circle) -> str:\n" + LINE

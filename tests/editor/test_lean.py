@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from mgd.config import EditorOptions
-from mgd.editor.engines import LocalEngine
+from mgd.editor.completion_shape import decide_shape
+from mgd.editor.local_engine import LocalEngine
 from mgd.editor.protocol import EngineRequest
-from mgd.editor.shape import decide_shape
 from mgd.engines.local.forward import HfForward, LeanForward, make_forward
 from mgd.engines.local.lean import LeanCache, LeanLlama, lean_supported
 from monitors.errors import ConfigError
@@ -157,7 +157,7 @@ def test_unsupported_models_keep_the_hf_forward(model, monkeypatch) -> None:
 @pytest.fixture(scope="module")
 def engine(tiny_model: Path):
     made = LocalEngine(EditorOptions(model=str(tiny_model), server="jedi", kv_reuse=False,
-                                     latency_budget_ms=120_000, lookup_wait_ms=30_000))
+                                     latency_budget_ms=120_000, wait_ms=30_000))
     yield made
     made.close()
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from lsp_bridge import ServerPool, preset
-from lsp_bridge.check import check_member_accesses
+from mgd.evaluation.member_check import check_member_accesses
 from monitors.languages import get_language
 
 pytestmark = pytest.mark.e2e
@@ -76,7 +76,7 @@ def nvim_run(nvim, tiny_model, demo_project, tmp_path_factory) -> dict:
         "root": str(project),
         "file": str(project / "report.py"),
         # The latency budget is raised so a loaded CI machine still finishes; the lookup wait too.
-        "init_options": {"server": "jedi", "latency_budget_ms": 60000, "lookup_wait_ms": 30000},
+        "init_options": {"server": "jedi", "latency_budget_ms": 60000, "wait_ms": 30000},
         "timeout_ms": 240000,
         "steps": STEPS,
     }

@@ -17,6 +17,10 @@ def test_merge_checks_keys_and_types() -> None:
     assert (o.debounce_ms, o.latency_budget_ms, o.temperature, o.server) == (10, 500, 1.0, "pyright")
     with pytest.raises(ConfigError, match="unknown setting 'nope'"):
         EditorOptions().merged({"nope": 1})
+    for old in ("lookup_wait_ms", "lookup-wait-ms"):  # the old spelling: refused, naming the new one
+        with pytest.raises(ConfigError, match=f"'{old}' is now spelled 'wait_ms'"):
+            EditorOptions().merged({old: 100})
+    assert EditorOptions().merged({"wait-ms": 100}).wait_ms == 100
     with pytest.raises(ConfigError, match="expected an integer"):
         EditorOptions().merged({"debounce_ms": "10"})
     with pytest.raises(ConfigError, match="true/false"):

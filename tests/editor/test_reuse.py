@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from mgd.config import EditorOptions
-from mgd.editor.engines import LocalEngine
+from mgd.editor.completion_shape import decide_shape
+from mgd.editor.local_engine import LocalEngine
 from mgd.editor.protocol import EngineRequest
-from mgd.editor.shape import decide_shape
 from mgd.engines.local.reuse import PrefixReuse, anchored_start, common_prefix
 from monitors.languages import get_language
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mgd.editor.shape import StopRule, decide_shape
+from mgd.editor.completion_shape import ShapeStop, decide_shape
 from monitors.languages import get_language
 
 PY = get_language("python")
@@ -36,7 +36,7 @@ def test_block_header_body_indent_follows_the_file() -> None:
 
 
 def test_single_line_stops_at_newline_and_keeps_the_suffix() -> None:
-    rule = StopRule(decide_shape(PY, "x = foo(a.", ")\n"))
+    rule = ShapeStop(decide_shape(PY, "x = foo(a.", ")\n"))
     assert rule.cut("b()\nmore") == 3
     assert rule.cut("b())") == 3  # the rest of the line was typed again
     assert rule.cut("b()") is None  # its own closer: go on
@@ -47,18 +47,18 @@ def test_single_line_stops_at_newline_and_keeps_the_suffix() -> None:
 
 def test_multiline_stops_at_dedent_blank_lines_and_the_next_suffix_line() -> None:
     shape = decide_shape(PY, "class A:\n    def f(self):\n        ", "\n    def g(self):\n        pass\n")
-    rule = StopRule(shape, max_lines=12)
+    rule = ShapeStop(shape, max_lines=12)
     text = "x = 1\n        return x\n    def h(self):\n"
     cut = rule.cut(text)
     assert text[:cut] == "x = 1\n        return x"
-    assert StopRule(shape).cut("x = 1\n\n\n        y = 2\n") == len("x = 1\n")
+    assert ShapeStop(shape).cut("x = 1\n\n\n        y = 2\n") == len("x = 1\n")
     dup = "x = 1\n    def g(self):\n"
-    assert dup[: StopRule(shape).cut(dup)] == "x = 1"
+    assert dup[: ShapeStop(shape).cut(dup)] == "x = 1"
 
 
 def test_multiline_line_limit() -> None:
     shape = decide_shape(PY, "def f():", "\n")
-    rule = StopRule(shape, max_lines=2)
+    rule = ShapeStop(shape, max_lines=2)
     text = "\n    a = 1\n    b = 2\n    c = 3\n"
     assert rule.finish(text[: rule.cut(text)]) == "\n    a = 1\n    b = 2"
 

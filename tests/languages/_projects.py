@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mgd.engines.generate import Prompt
-from monitors.casegen import dot_sites
+from mgd.evaluation.casegen import dot_sites
 from monitors.languages import language_for_path
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from lsp_bridge import resolve_command
-from lsp_bridge.check import check_member_accesses
 from mgd.engines.generate import GenerateOptions, HFGenerator
+from mgd.evaluation.member_check import check_member_accesses
 from mgd.session import SessionConfig
 from monitors.errors import ServerStartError
 from monitors.languages import language_for_path
@@ -31,7 +31,7 @@ OPTIONS = dict(max_new_tokens=8, stop=("\n",), batch_size=5, max_prompt_tokens=3
 
 @pytest.fixture(scope="module")
 def generator(tiny_model):
-    gen = HFGenerator(tiny_model, config=SessionConfig(wait_s=60.0))
+    gen = HFGenerator(tiny_model, config=SessionConfig(wait_ms=60_000))
     yield gen
     launchers = [s.pid for s in gen.session.pool.servers() if s.spec.name == "jdtls"]
     gen.close()

@@ -31,7 +31,7 @@ ORDER = DEFS + "order = make_order(items, "
 
 @pytest.mark.parametrize("server", ["jedi", "pyright"])
 def test_servers_report_the_call_shape(tiny_tokenizer, server: str) -> None:
-    with MgdSession(tiny_tokenizer, SessionConfig(server=server, wait_s=60.0)) as session:
+    with MgdSession(tiny_tokenizer, SessionConfig(server=server, wait_ms=60_000)) as session:
         spec = session.server_for(get_language("python"), PYPROJ)
         shapes = {}
         for call in ("make_order(", "posonly("):
@@ -65,7 +65,7 @@ def _arguments(completion: str) -> list[str]:
 
 
 def test_keyword_only_is_never_positional(tiny_model) -> None:
-    gen = HFGenerator(tiny_model, config=SessionConfig(wait_s=60.0))
+    gen = HFGenerator(tiny_model, config=SessionConfig(wait_ms=60_000))
     try:
         prompt = Prompt("order", PYPROJ, PYPROJ / "suite_order.py", ORDER, "", {"monitors": ["keyword_arguments"]})
         options = {g: GenerateOptions(max_new_tokens=16, monitors=g) for g in (False, True)}

@@ -28,7 +28,7 @@ POINT = "class Point:\n    def __init__(self, x, y):\n        self."
 
 @pytest.fixture(scope="module")
 def gen(tiny_model):
-    g = HFGenerator(tiny_model, config=SessionConfig(wait_s=60.0))
+    g = HFGenerator(tiny_model, config=SessionConfig(wait_ms=60_000))
     yield g
     g.close()
 

@@ -28,7 +28,7 @@ HEAD = LIB[: LIB.index("def shelf_mark")]
 
 @pytest.fixture(scope="module", params=["jedi", "pyright"])
 def gen(request, tiny_model):
-    g = HFGenerator(tiny_model, config=SessionConfig(wait_s=60.0, server=PRESETS[request.param]))
+    g = HFGenerator(tiny_model, config=SessionConfig(wait_ms=60_000, server=PRESETS[request.param]))
     g.server_name = request.param
     yield g
     g.close()

@@ -34,7 +34,7 @@ _NEW = re.compile(r"\bnew\s+([A-Za-z_$][\w$]*(?:\s*\.\s*[A-Za-z_$][\w$]*)*)\s*(\
 
 @pytest.fixture(scope="module")
 def gen(tiny_model):
-    g = HFGenerator(tiny_model, config=SessionConfig(wait_s=60.0))
+    g = HFGenerator(tiny_model, config=SessionConfig(wait_ms=60_000))
     yield g
     g.close()
 

@@ -32,7 +32,7 @@ def _may_end(prefix: str, completion: str) -> bool:
 
 @pytest.fixture(scope="module")
 def gen(tiny_model):
-    g = HFGenerator(tiny_model, config=SessionConfig(wait_s=60.0))
+    g = HFGenerator(tiny_model, config=SessionConfig(wait_ms=60_000))
     yield g
     g.close()
 

@@ -34,7 +34,7 @@ AREA = "def area(width, height):\n    return width * height\n\n\nprint(area("
 
 @pytest.fixture(scope="module")
 def gen(tiny_model):
-    g = HFGenerator(tiny_model, config=SessionConfig(wait_s=60.0))
+    g = HFGenerator(tiny_model, config=SessionConfig(wait_ms=60_000))
     yield g
     g.close()
 

@@ -164,7 +164,7 @@ def test_server_spawned_without_shell_with_scrubbed_env(tmp_path: Path, index: A
     base = fake_spec("dump_env", env={"FAKE_DUMP": str(dump)})
     spec = dataclasses.replace(base, command=(*base.command, *hostile))
     before = children()
-    with MgdSession(index, SessionConfig(server=spec, wait_s=10)) as session:
+    with MgdSession(index, SessionConfig(server=spec, wait_ms=10_000)) as session:
         guide = session.guide(ws, path, prefix, suffix)
         step = guide.allowed()  # the lookup at the prompt's final dot starts the server
         assert step.ids is not None and guide.report()["failed_lookups"] == 0

@@ -74,7 +74,7 @@ def test_hf_generation_survives(fault: Fault, with_session, demo_hole, tmp_path,
     spec = fake_spec(fault.script, log, fault.env, request_timeout_s=fault.request_timeout_s)
     before = children()
     with caplog.at_level(logging.WARNING, logger="lsp_bridge"):
-        with with_session(SessionConfig(server=spec, wait_s=fault.wait_s)) as gen:
+        with with_session(SessionConfig(server=spec, wait_ms=fault.wait_s * 1000)) as gen:
             started = time.perf_counter()
             (res,) = gen.generate([prompt(demo_hole)], GenerateOptions(max_new_tokens=TOKENS, max_prompt_tokens=PROMPT_TOKENS))
             elapsed = time.perf_counter() - started
@@ -99,7 +99,7 @@ def test_hf_server_killed_mid_generation_is_restarted(with_session, demo_hole, t
     spec = fake_spec("die_after", tmp_path / "received.jsonl", {"FAKE_ANSWERS": "1"}, request_timeout_s=5)
     options = GenerateOptions(max_new_tokens=TOKENS, stop=("\n",), max_prompt_tokens=PROMPT_TOKENS)
     before = children()
-    with with_session(SessionConfig(server=spec, wait_s=5)) as gen:
+    with with_session(SessionConfig(server=spec, wait_ms=5000)) as gen:
         pool = gen.session.pool
         (first,) = gen.generate([prompt(demo_hole, "first")], options)
         assert first.error is None and first.stats["constrained_steps"] >= 1

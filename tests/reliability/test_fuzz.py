@@ -24,7 +24,7 @@ from monitors.guide import SequenceGuide
 from monitors.healing import HealingMonitor, heal_prompt
 from monitors.identifiers import IDENT_BYTES
 from monitors.languages import LANGUAGES
-from monitors.vocab import VocabIndex
+from monitors.vocab import IdsMemo, VocabIndex
 
 try:  # the registry builds every monitor in KNOWN_MONITORS by name
     from monitors.registry import MONITORS, build_monitors
@@ -168,7 +168,7 @@ def check_views(index: VocabIndex, c: Any) -> np.ndarray:
     ids = index.allowed_ids(c)
     assert ids.dtype.kind == "i" and (ids.size == 0 or (ids.min() >= 0 and ids.max() < index.size))
     assert np.all(np.diff(ids) > 0)
-    assert np.array_equal(index.allowed_ids(c, cache=False), ids)
+    assert np.array_equal(index.allowed_ids(c, memo=IdsMemo()), ids)
     width = index.size + 37  # a padded logits row
     mask = index.mask(c, width)
     assert np.array_equal(np.flatnonzero(mask), ids)

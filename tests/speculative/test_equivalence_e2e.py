@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from lsp_bridge.check import check_member_accesses
 from mgd.engines.generate import GenerateOptions, HFGenerator, Prompt
+from mgd.evaluation.casegen import dot_sites, sample_sites
+from mgd.evaluation.member_check import check_member_accesses
 from mgd.session import SessionConfig
-from monitors.casegen import dot_sites, sample_sites
 from monitors.languages import language_for_path
 
 pytestmark = pytest.mark.e2e
@@ -35,7 +35,7 @@ def prompts(demo: Path, click: Path) -> list[Prompt]:
 
 @pytest.fixture(scope="module")
 def generator(tiny_model):
-    gen = HFGenerator(tiny_model, config=SessionConfig(server="jedi", wait_s=30.0))
+    gen = HFGenerator(tiny_model, config=SessionConfig(server="jedi", wait_ms=30_000))
     yield gen
     gen.close()
 

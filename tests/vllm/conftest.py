@@ -36,7 +36,7 @@ def vllm_generator(tiny_model, allowed_workspaces):
     from mgd.config import SessionConfig
     from mgd.vllm.offline import VllmGenerator
 
-    gen = VllmGenerator(tiny_model, config=SessionConfig(server="jedi", wait_s=30.0), **LLM_ARGS)
+    gen = VllmGenerator(tiny_model, config=SessionConfig(server="jedi", wait_ms=30_000), **LLM_ARGS)
     yield gen
     gen.close()
 

@@ -22,7 +22,7 @@ from pygls.exceptions import JsonRpcException
 from serving import free_port, wait_healthy
 
 from lsp_bridge import ServerPool, preset
-from lsp_bridge.check import check_member_accesses
+from mgd.evaluation.member_check import check_member_accesses
 from monitors.languages import get_language
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: tests.editor's client
@@ -31,7 +31,7 @@ from tests.editor.conftest import inline_params, lsp_client, open_doc, position_
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
 KEY = "sk-vllm-test-18"
-INIT = {"debounce_ms": 0, "latency_budget_ms": 120000, "lookup_wait_ms": 60000, "max_tokens_single": 10}
+INIT = {"debounce_ms": 0, "latency_budget_ms": 120000, "wait_ms": 60000, "max_tokens_single": 10}
 
 
 @pytest.fixture(scope="module")

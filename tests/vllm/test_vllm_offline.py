@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from lsp_bridge.check import check_member_accesses
 from mgd.engines.generate import GenerateOptions, Prompt
-from monitors.casegen import dot_sites, sample_sites
+from mgd.evaluation.casegen import dot_sites, sample_sites
+from mgd.evaluation.member_check import check_member_accesses
 from monitors.languages import language_for_path
 
 pytestmark = pytest.mark.e2e

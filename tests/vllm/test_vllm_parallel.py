@@ -57,7 +57,7 @@ def main():
         at = text.index(needle) + len(needle)
         prompts.append(Prompt(str(i), workspace, workspace / "report.py", text[:at], text[at:]))
     result = {}
-    with VllmGenerator(model, config=SessionConfig(server="jedi", wait_s=30.0), allowed_workspaces=[workspace],
+    with VllmGenerator(model, config=SessionConfig(server="jedi", wait_ms=30_000), allowed_workspaces=[workspace],
                        tensor_parallel_size=tp, distributed_executor_backend="mp", max_model_len=1024) as gen:
         opts = GenerateOptions(max_new_tokens=6)
         result["full"] = [r.completion for r in gen.generate(prompts, opts)]

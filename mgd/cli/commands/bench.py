@@ -133,7 +133,7 @@ def _generator(args: argparse.Namespace, model: str, workspaces: list[str]) -> A
 
     config = SessionConfig(server=args.server, wait_ms=args.wait_ms, request_timeout_s=args.request_timeout)
     if args.engine == "remote":
-        from mgd.engines.remote import RemoteGenerator
+        from mgd.engines.endpoints import RemoteGenerator
 
         local = args.workspace_root if args.server_workspace_root else None
         return RemoteGenerator(args.endpoint, model, config=config, api_key=os.environ.get("MGD_API_KEY"),

@@ -15,7 +15,7 @@ __all__ = ["register"]
 def cmd_demo(args: argparse.Namespace) -> int:
     model = resolve_model(args.model)
     require_extra("hf", ("torch", "transformers"), "mgd demo")
-    from mgd.cli.demo import run_demo
+    from mgd.cli.side_by_side import run_demo
 
     with loading(model):
         return run_demo(model, server=args.server, max_new_tokens=args.max_new_tokens, as_json=args.json)

@@ -14,7 +14,7 @@ __all__ = ["register"]
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from mgd.cli.doctor import EXPERIMENTAL, SNIPPETS, run_checks
+    from mgd.cli.health import EXPERIMENTAL, SNIPPETS, run_checks
     from mgd.config import load_config
 
     config = load_config(args.config)

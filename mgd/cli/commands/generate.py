@@ -10,7 +10,7 @@ from typing import Any
 
 from mgd.cli.errors import EXIT_FAILED, EXIT_OK, UsageError, require_extra
 from mgd.cli.models import loading, resolve_model
-from mgd.cli.parsing import DeprecatedAlias, add_command, seconds_to_ms, unescape
+from mgd.cli.parsing import RemovedFlag, add_command, unescape
 
 __all__ = ["add_decoding_args", "add_wait_args", "model_arg", "register", "session_config"]
 
@@ -25,13 +25,12 @@ def model_arg(value: str | None) -> str:
 
 
 def add_wait_args(p: argparse.ArgumentParser, default_ms: int) -> None:
-    """``--wait-ms`` (the one unit of wait budgets) and ``--request-timeout``; ``--wait-s``
-    still parses, deprecated."""
+    """``--wait-ms`` (the one spelling of wait budgets) and ``--request-timeout``; the old
+    ``--wait-s`` is refused, naming ``--wait-ms``."""
     p.add_argument("--wait-ms", type=float, default=default_ms, metavar="MS",
                    help="longest one decoding step waits for the language server before it runs unconstrained "
                         "(milliseconds)")
-    p.add_argument("--wait-s", dest="wait_ms", action=DeprecatedAlias, new="--wait-ms (milliseconds)",
-                   convert=seconds_to_ms)
+    p.add_argument("--wait-s", action=RemovedFlag, new="--wait-ms (milliseconds)")
     p.add_argument("--request-timeout", type=float, default=None, metavar="SECONDS",
                    help="deadline of each LSP request in seconds (default: the server's, e.g. 5 s for jedi)")
 

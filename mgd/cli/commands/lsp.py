@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mgd.cli.errors import UsageError, require_extra
-from mgd.cli.parsing import DeprecatedAlias, add_command
+from mgd.cli.parsing import RemovedFlag, add_command
 
 __all__ = ["flags_from_args", "register"]
 
@@ -25,7 +25,7 @@ def flags_from_args(args: argparse.Namespace) -> dict[str, Any]:
     if args.remote:
         given["remote_url"] = args.remote
     for key in ("remote_model", "server", "device", "threads", "fim", "debounce_ms", "latency_budget_ms",
-                "lookup_wait_ms", "max_tokens_single", "max_tokens_multi", "max_prompt_tokens", "temperature",
+                "wait_ms", "max_tokens_single", "max_tokens_multi", "max_prompt_tokens", "temperature",
                 "top_p", "fim_template", "quantize", "startup_timeout_ms", "remote_ca_file", "remote_api_key_env"):
         value = getattr(args, key)
         if value is not None:
@@ -87,9 +87,9 @@ def register(sub: Any) -> None:
                    help=f"a newer request within this window replaces the old one ({later(d.debounce_ms)})")
     p.add_argument("--latency-budget-ms", type=int, default=None, metavar="MS",
                    help=f"stop generating and answer with what is there ({later(d.latency_budget_ms)})")
-    p.add_argument("--wait-ms", dest="lookup_wait_ms", type=int, default=None, metavar="MS",
-                   help=f"longest one decoding step waits for the language server ({later(d.lookup_wait_ms)})")
-    p.add_argument("--lookup-wait-ms", dest="lookup_wait_ms", action=DeprecatedAlias, new="--wait-ms", convert=int)
+    p.add_argument("--wait-ms", type=int, default=None, metavar="MS",
+                   help=f"longest one decoding step waits for the language server ({later(d.wait_ms)})")
+    p.add_argument("--lookup-wait-ms", action=RemovedFlag, new="--wait-ms")
     p.add_argument("--max-tokens-single", type=int, default=None, metavar="N",
                    help=f"most tokens of a single-line completion ({later(d.max_tokens_single)})")
     p.add_argument("--max-tokens-multi", type=int, default=None, metavar="N",

@@ -72,7 +72,7 @@ class RemoteGenerator(Generator):
     """Generates through OpenAI-compatible endpoints (see the module docstring).
 
     ``tokenizer``: a path or id for ``AutoTokenizer`` (the served model's tokenizer:
-    prompt ids, healing). ``config``: its ``wait_s`` becomes each request's
+    prompt ids, healing). ``config``: its ``wait_ms`` becomes each request's
     ``wait_ms`` (at most 60 s); the servers' operators choose the language servers.
     """
 
@@ -97,7 +97,7 @@ class RemoteGenerator(Generator):
         if (local_root is None) != (server_root is None):
             raise ConfigError("local_root and server_root go together")
         config = config or SessionConfig()
-        self.wait_ms = min(config.wait_s * 1000.0, 60_000.0)
+        self.wait_ms = min(config.wait_ms, 60_000.0)
         self.retries = retries
         self._local_root = None if local_root is None else Path(local_root).resolve()
         self._server_root = server_root

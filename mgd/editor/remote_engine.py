@@ -41,9 +41,9 @@ from typing import Any
 
 from lsp_bridge.loop import BackgroundLoop
 from mgd.config import EditorOptions, MgdConfig
+from mgd.editor.completion_shape import ShapeStop
 from mgd.editor.fim import TEMPLATES, FimTemplate, get_template
 from mgd.editor.protocol import EngineRequest, EngineResult
-from mgd.editor.shape import StopRule
 from monitors.errors import ConfigError, LspError
 
 __all__ = ["INSTALL_HINT", "RemoteEngine", "api_key"]
@@ -217,11 +217,11 @@ class RemoteEngine:
             body["stop"] = stops
         if request.monitors and o.monitors:
             settings = {"workspace": str(request.workspace), "file": str(request.file), "prefix": request.prefix,
-                        "suffix": request.suffix, "wait_ms": o.lookup_wait_ms}
+                        "suffix": request.suffix, "wait_ms": o.wait_ms}
             body["vllm_xargs"] = {"mgd": json.dumps(settings)}
         return body
 
-    async def _stream(self, body: dict[str, Any], rule: StopRule, out: _Stream) -> None:
+    async def _stream(self, body: dict[str, Any], rule: ShapeStop, out: _Stream) -> None:
         headers = {"Accept": "text/event-stream"}
         async with self._client.stream("POST", "/v1/completions", json=body, headers=headers) as resp:
             if resp.status_code != 200:
@@ -249,7 +249,7 @@ class RemoteEngine:
     def complete(self, request: EngineRequest, cancel: threading.Event) -> EngineResult:
         """Stream one completion; cancel or the deadline close the connection at once."""
         t0 = time.perf_counter()
-        rule = StopRule(request.shape, self.options.max_lines)
+        rule = ShapeStop(request.shape, self.options.max_lines)
         try:
             body = self.body(request)
         except (self._httpx.HTTPError, OSError, TimeoutError) as exc:

@@ -11,9 +11,9 @@ superseded request stops within one step.
   :class:`~monitors.guide.SequenceGuide` from the session (the same factory and
   ``mgd.toml`` as ``mgd generate``) whose monitors see the *document* prefix (the
   model's prompt may be a FIM string).
-* :class:`~mgd.editor.remote.RemoteEngine`: an OpenAI-compatible
+* :class:`~mgd.editor.remote_engine.RemoteEngine`: an OpenAI-compatible
   ``/v1/completions`` endpoint (``mgd serve``, or vLLM with the mgd plugin),
-  streamed with httpx (:mod:`mgd.editor.remote`).
+  streamed with httpx (:mod:`mgd.editor.remote_engine`).
 
 Prompts use the model family's FIM template (:mod:`mgd.editor.fim`). A request
 may carry ``decode_after``: the prompt's prefill and the language server's lookup
@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from mgd.config import EditorOptions, MgdConfig
+from mgd.editor.completion_shape import ShapeStop
 from mgd.editor.fim import FimTemplate, resolve_template, vocab_lookup
 from mgd.editor.protocol import CompletionEngine, EngineRequest, EngineResult
-from mgd.editor.shape import StopRule
 from mgd.engines.local.decode import Clock, DecodeLoop
 from mgd.engines.local.forward import Forward, make_forward
 from mgd.engines.local.lean import lean_supported
@@ -84,7 +84,7 @@ class LocalEngine:
             raise ConfigError(f"cannot load the tokenizer of {options.model!r}: {exc}") from exc
         self.session = MgdSession(
             self.tokenizer,
-            SessionConfig(server=options.server, wait_s=options.lookup_wait_ms / 1000.0, config=config),
+            SessionConfig(server=options.server, wait_ms=options.wait_ms, config=config),
         )
         lookup = vocab_lookup(self.tokenizer)
         self.template: FimTemplate | None
@@ -164,7 +164,7 @@ class LocalEngine:
         t0 = time.perf_counter()
         c0 = time.thread_time()
         clock = Clock()
-        rule = StopRule(request.shape, self.options.max_lines)
+        rule = ShapeStop(request.shape, self.options.max_lines)
         guide = None
         stats: dict[str, Any] = {"fim": self.template is not None, "decoder": self.forward.name,
                                  "fim_template": self.template.name if self.template else None}
@@ -183,7 +183,7 @@ class LocalEngine:
         loop = DecodeLoop(
             self.forward, guide=guide, rule=rule, token_bytes=self.session.index.token_bytes,
             stop_ids=self._stop_ids, cancel=cancel, deadline=request.deadline,
-            max_new_tokens=request.max_new_tokens, wait_s=self.options.lookup_wait_ms / 1000.0,
+            max_new_tokens=request.max_new_tokens, wait_s=self.options.wait_ms / 1000.0,
             sampling=sampling, speculate=self.options.speculate_tokens, clock=clock,
             generator=sampling.generator(), decode_after=request.decode_after,
         )

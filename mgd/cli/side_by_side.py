@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lsp_bridge.check import check_member_accesses
 from mgd.config import SessionConfig
 from mgd.engines.cases import CaseResult
 from mgd.engines.generate import GenerateOptions, HFGenerator, Prompt
-from monitors.casegen import dot_sites
+from mgd.evaluation.casegen import dot_sites
+from mgd.evaluation.member_check import check_member_accesses
 from monitors.errors import MgdError
 
 __all__ = ["demo_project", "run_demo"]

@@ -7,11 +7,11 @@
 * anywhere else (mid-expression, after ``obj.``, inside a string or comment, a
   blank line between statements): **single line**.
 
-:class:`StopRule` is fed the growing completion and says where to cut it:
+:class:`ShapeStop` is fed the growing completion and says where to cut it:
 single line at the first newline, or when the rest of the cursor's line has
 just been typed again; multi-line at the first non-blank line indented less than
 the body, at two blank lines in a row, at a line repeating the suffix's next
-line, or after ``max_lines`` lines. :meth:`StopRule.finish` trims trailing
+line, or after ``max_lines`` lines. :meth:`ShapeStop.finish` trims trailing
 whitespace and closing brackets the suffix already holds (never duplicate it).
 """
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from monitors.languages import LanguageSpec
 
-__all__ = ["CompletionShape", "StopRule", "decide_shape"]
+__all__ = ["CompletionShape", "ShapeStop", "decide_shape"]
 
 #: Python statements whose ``:`` opens a block.
 _PY_BLOCK_PARENTS = frozenset({
@@ -154,7 +154,7 @@ def _is_block_opener(language: LanguageSpec | None, prefix: str, leaf: tuple[obj
     return end - 1
 
 
-class StopRule:
+class ShapeStop:
     """Incremental stop check for one completion of a given shape."""
 
     def __init__(self, shape: CompletionShape, max_lines: int = 12) -> None:
