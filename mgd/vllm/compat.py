@@ -13,8 +13,9 @@ the offline helpers share one reading of a config or a model runner.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 __all__ = [
     "DIFFERENCES",
@@ -100,15 +101,15 @@ def engine_shape(vllm_config: Any) -> EngineShape:
 def runner_processors(model_runner: Any) -> list[Any]:
     """Every logits processor of a worker's model runner, either runner.
 
-    V1: ``input_batch.logitsprocs.all`` (a property in 0.32-0.34) and
+    V1: ``input_batch.logitsprocs.all`` and
     ``custom_logitsprocs``; MRV2: ``sampler.logits_processors``.
     """
     procs: list[Any] = []
     batch = getattr(model_runner, "input_batch", None)
     logitsprocs = getattr(batch, "logitsprocs", None)
     if logitsprocs is not None and hasattr(logitsprocs, "all"):
-        every: Any = logitsprocs.all
-        procs.extend(every() if callable(every) else every)
+        every = logitsprocs.all  # a property in 0.32 and 0.33 (0.34 has no V1 runner)
+        procs.extend(cast("Iterable[Any]", every() if callable(every) else every))
     procs.extend(getattr(model_runner, "custom_logitsprocs", None) or [])
     sampler = getattr(model_runner, "sampler", None)
     procs.extend(getattr(sampler, "logits_processors", None) or [])

@@ -119,3 +119,16 @@ def test_placeholder_drafts_are_not_fed_to_the_guide(env) -> None:
     for j in range(STEPS + 1):
         assert torch.equal(rows[j], want[1 + j]), f"row {j} after the placeholder step"
     h.state.remove_request(rid)
+
+
+def test_offline_helpers_find_mrv2_processors(env) -> None:
+    """Reports and close look where MRV2 keeps processors (``model_runner.sampler``), not only
+    at the V1 runner's ``input_batch``/``custom_logitsprocs``."""
+    from types import SimpleNamespace
+
+    from mgd.vllm.offline import worker_close, worker_reports
+
+    worker = SimpleNamespace(model_runner=SimpleNamespace(sampler=env["spec"].sampler))
+    totals = worker_reports(worker)["totals"]
+    assert totals["requests"] >= 3 and totals["draft_rows"] > 0  # the requests of the tests above
+    assert worker_close(worker) == 1  # the explicit processor; the inert entry-point one is not counted

@@ -151,17 +151,16 @@ def reader_of_wheel(wheel: Path) -> Callable[[str], str | None]:
     return read
 
 
-def differences(base: dict[str, dict[str, str]], other: dict[str, dict[str, str]]) -> list[str]:
-    """``module:item: what`` for every item that differs (missing, added or changed)."""
-    out: list[str] = []
+def differences(base: dict[str, dict[str, str]], other: dict[str, dict[str, str]]) -> dict[str, str]:
+    """``module`` or ``module:item`` -> what differs, for every item missing, added or changed."""
+    out: dict[str, str] = {}
     for module in base:
         a, b = base[module], other.get(module, {})
         if b.get("<module>") == "<missing>" and a.get("<module>") != "<missing>":
-            out.append(f"{module}: module removed")
+            out[module] = "module removed"
             continue
         for key in sorted(set(a) | set(b)):
             va, vb = a.get(key, "<missing>"), b.get(key, "<missing>")
             if va != vb:
-                what = "body changed" if key.startswith("body:") else f"{va} -> {vb}"
-                out.append(f"{module}:{key}: {what}")
+                out[f"{module}:{key}"] = "body changed" if key.startswith(("body:", "call:")) else f"{va} -> {vb}"
     return out
