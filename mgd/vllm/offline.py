@@ -2,8 +2,7 @@
 
 :class:`VllmGenerator` is a :class:`~mgd.engines.base.Generator` like
 :class:`~mgd.engines.generate.HFGenerator` (the same prompts, healing, stop texts
-and cases contract), so both engines run on identical inputs and settings. The mgd
-processor comes from the ``vllm.logits_processors`` entry point; each prompt with
+and cases contract), so both engines run on identical inputs and settings. Each prompt with
 monitors carries its ``mgd`` settings (and a tag for its counters) in
 ``SamplingParams.extra_args``. With ``heal`` the prompt ids are healed here and
 the processor re-spells the removed text.
@@ -74,14 +73,15 @@ def _ratios(totals: dict[str, Any]) -> None:
 
 
 def worker_details(worker: Any) -> list[dict[str, Any]]:
-    """(Run in a worker) per mgd processor: its rank role, the pids of its language
+    """(Run in a worker) per mgd processor: its class (``MgdV1LogitsProcessor``: the V1 runner,
+    ``MgdV2LogitsProcessor``: MRV2), its rank role, the pids of its language
     servers, its mask digest and the recent lookups' server latencies (``service_ms``)."""
     out = []
     for p in _mgd_processors(worker):
         session = p.core._session
         servers = [s.pid for s in session.pool.servers()] if session is not None else []
         service = list(session.lookup_stats.service_ms) if session is not None else []
-        out.append({"role": p.where.role, "tp_rank": p.where.tp_rank, "tp_size": p.where.tp_size,
+        out.append({"processor": type(p).__name__, "role": p.where.role, "tp_rank": p.where.tp_rank, "tp_size": p.where.tp_size,
                     "server_pids": servers, "service_ms": service, **p.digest.as_dict()})
     return out
 

@@ -190,6 +190,7 @@ class MgdLogitsProcessor(*_bases):  # type: ignore[misc]
     def __new__(cls, vllm_config: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
         v2 = len(args) + len(kwargs) == 1  # V2: (vllm_config, req_states); V1: (.., device, is_pin_memory)
         if _problem is None:
+            assert explicitly_registered and engine_problem and engine_shape  # imported, else _problem is set
             explicit = explicitly_registered(vllm_config)
             if not cls._explicit and _OWN_NAME in explicit:
                 raise ValueError(_explicit_entry_point())  # the user asked for it: loud, not inert
@@ -201,12 +202,14 @@ class MgdLogitsProcessor(*_bases):  # type: ignore[misc]
                     _fail("mgd cannot guide this engine", ValueError(problem))
                     return _InertV2() if v2 else _InertV1()
                 if v2:
-                    from mgd.vllm.v2 import MgdV2LogitsProcessor
-
-                    return MgdV2LogitsProcessor(vllm_config, *args, **kwargs, enabled=enabled)
-                from mgd.vllm.v1 import MgdV1LogitsProcessor
-
-                return MgdV1LogitsProcessor(vllm_config, *args, **kwargs, enabled=enabled)
+                    from mgd.vllm.v2 import MgdV2LogitsProcessor as Processor
+                else:
+                    from mgd.vllm.v1 import MgdV1LogitsProcessor as Processor
+                proc = Processor(vllm_config, *args, **kwargs, enabled=enabled)
+                if proc.enabled:
+                    log.info("mgd: %s logits processor active (%s runner, %s)", Processor.__name__,
+                             "MRV2" if v2 else "V1", "registered explicitly" if cls._explicit else "entry point")
+                return proc
             except Exception as exc:  # noqa: BLE001 - a broken processor must not stop vLLM
                 _fail("the mgd processor could not be built", exc)
         return _InertV2() if v2 else _InertV1()
@@ -222,6 +225,7 @@ class MgdLogitsProcessor(*_bases):  # type: ignore[misc]
         _check_processors()
         if _problem is not None:
             raise ValueError(f"mgd is not available in this server: {_problem}")
+        assert validate_sampling_params is not None  # imported, else _problem is set
         validate_sampling_params(sampling_params)
 
     def is_argmax_invariant(self) -> bool:  # pragma: no cover
