@@ -156,6 +156,20 @@ class _InertV1(_V1Base if _V1Base is not None else object):  # type: ignore[misc
         return logits
 
 
+class _RefusingV1(_InertV1):
+    """An inert V1 processor in an engine mgd cannot guide: every request with ``mgd``
+    settings that reaches it is logged as running unconstrained, with the reason (the
+    front end refuses them where it shares this process; a multiprocess server's cannot)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def update_state(self, batch_update: Any) -> None:
+        for added in getattr(batch_update, "added", None) or ():
+            if _KEY in (getattr(added[1], "extra_args", None) or {}):
+                log.error("mgd: a request with 'mgd' settings runs UNCONSTRAINED: %s", self.reason)
+
+
 class _InertV2(_V2Base if _V2Base is not None else object):  # type: ignore[misc]
     """A V2 processor that takes no request."""
 
@@ -200,7 +214,7 @@ class MgdLogitsProcessor(*_bases):  # type: ignore[misc]
                            if enabled else None)
                 if problem is not None:
                     _fail("mgd cannot guide this engine", ValueError(problem))
-                    return _InertV2() if v2 else _InertV1()
+                    return _InertV2() if v2 else _RefusingV1(problem)
                 if v2:
                     from mgd.vllm.v2 import MgdV2LogitsProcessor as Processor
                 else:

@@ -115,14 +115,18 @@ sys.path.insert(0, sys.argv[3])
 from mrv2_harness import engine_config, CPU
 from vllm import SamplingParams
 from vllm.v1.sample.logits_processor import build_logitsprocs
+from vllm.v1.sample.logits_processor.interface import BatchUpdate
 import mgd.vllm.plugin as plugin
 cfg = engine_config(sys.argv[1])
 cfg.scheduler_config.async_scheduling = True
 procs = build_logitsprocs(cfg, CPU, False, False, ())
-kinds = [type(p).__name__ for p in procs.all if type(p).__module__.startswith("mgd.")]
+mine = [p for p in procs.all if type(p).__module__.startswith("mgd.")]
+kinds = [type(p).__name__ for p in mine]
+params = SamplingParams(extra_args={"mgd": {"workspace": sys.argv[2], "file": "report.py"}})
+for p in mine:  # a request that reached the engine anyway (a multiprocess front end cannot refuse it)
+    p.update_state(BatchUpdate(batch_size=1, removed=[], added=[(0, params, [1, 2], [])], moved=[]))
 try:
-    plugin.MgdLogitsProcessor.validate_params(SamplingParams(extra_args={"mgd": {"workspace": sys.argv[2],
-                                                                                 "file": "report.py"}}))
+    plugin.MgdLogitsProcessor.validate_params(params)
     refused = None
 except ValueError as exc:
     refused = str(exc)
@@ -137,6 +141,7 @@ def test_entry_point_refuses_async_v1_at_start_up(tiny_model, demo_project, allo
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
     out = json.loads(lines[-1][len("RESULT "):])
-    assert out["kinds"] == ["_InertV1"]  # never guides with placeholders
+    assert out["kinds"] == ["_RefusingV1"]  # never guides with placeholders
     for text in (out["problem"], out["refused"], proc.stderr):  # logged at start-up, and the reason of a 400
         assert text and "async scheduling" in text and EXPLICIT_PROCESSOR in text and "--no-async-scheduling" in text
+    assert "a request with 'mgd' settings runs UNCONSTRAINED" in proc.stderr
