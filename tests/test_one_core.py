@@ -144,11 +144,11 @@ def _offline() -> VllmGenerator:
 
 
 def test_offline_vllm_allows_no_workspace_unless_told(env: dict[str, str], tmp_path: Path) -> None:
-    VllmGenerator._set_operator_env(SessionConfig(), None)  # noqa: SLF001
+    VllmGenerator._operator_settings(SessionConfig(), None)  # noqa: SLF001
     assert "MGD_ALLOWED_WORKSPACES" not in os.environ  # was: os.sep, every workspace
     with pytest.raises(WorkspaceError, match="no workspace is allowed"):
         _offline().check_workspace(tmp_path, "m.py")
-    VllmGenerator._set_operator_env(SessionConfig(), [tmp_path])  # noqa: SLF001
+    VllmGenerator._operator_settings(SessionConfig(), [tmp_path])  # noqa: SLF001
     assert os.environ["MGD_ALLOWED_WORKSPACES"] == str(tmp_path.resolve())
 
 
@@ -157,8 +157,8 @@ def test_offline_vllm_passes_every_session_flag_to_the_processor(env: dict[str, 
 
     flags = SessionConfig(server="pyright", config=project / "mgd.toml", monitors=("imports", "arguments"),
                           request_timeout_s=7.5)
-    VllmGenerator._set_operator_env(flags, [project])  # noqa: SLF001
-    seen = processor_config()  # what the processor in the vLLM worker builds its session from
+    operator = VllmGenerator._operator_settings(flags, [project])  # noqa: SLF001  (additional_config["mgd"])
+    seen = processor_config(operator)  # what the processor in the vLLM worker builds its session from
     assert (seen.server, seen.monitors, seen.request_timeout_s) == ("pyright", ("imports", "arguments"), 7.5)
     assert Path(str(seen.config)) == project / "mgd.toml"
     assert seen.allowed_roots == (project.resolve(),)

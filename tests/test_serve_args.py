@@ -6,6 +6,7 @@ No vLLM here: ``build_command`` only builds the command line and environment
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -37,8 +38,9 @@ def test_own_options_after_the_model_are_mgds(tmp_path: Path, monkeypatch) -> No
     if len(CPUS) < 2:
         pytest.skip("a CPU split needs 2 CPUs")
     cmd, env = build_command(args, rest)
-    assert cmd[-4:] == rest
-    assert env["MGD_LSP_CPUS"] == str(last) and env["MGD_PROVISIONAL"] == "1"
+    assert cmd[-8:-4] == rest
+    assert cmd[-4:-2] == ["--additional-config", json.dumps({"mgd": {"lsp_cpus": str(last), "provisional": True}})]
+    assert cmd[-2:] == ["--logits-processors", "mgd.vllm.plugin:MgdExplicitProcessor"]
     assert env["MGD_ALLOWED_WORKSPACES"] == str(tmp_path.resolve())
     assert env["VLLM_RAY_EXTRA_ENV_VAR_PREFIXES_TO_COPY"] == "MGD_"  # Ray workers get the settings
 
@@ -48,6 +50,22 @@ def test_ray_prefixes_are_extended_not_replaced(monkeypatch) -> None:
     args, rest = parsed()
     _, env = build_command(args, rest)
     assert env["VLLM_RAY_EXTRA_ENV_VAR_PREFIXES_TO_COPY"] == "MY_,MGD_"
+
+
+def test_retired_environment_settings_are_refused(monkeypatch) -> None:
+    monkeypatch.setenv("MGD_LSP_SERVER", "pyright")
+    args, rest = parsed()
+    with pytest.raises(ConfigError, match="MGD_LSP_SERVER .now 'lsp_server'"):
+        build_command(args, rest)
+
+
+def test_callers_additional_config_is_merged(monkeypatch) -> None:
+    monkeypatch.delenv("MGD_ALLOWED_WORKSPACES", raising=False)
+    args, rest = parsed("--lsp-server", "jedi", "--additional-config", '{"x": 1}')
+    cmd, _ = build_command(args, rest)
+    i = cmd.index("--additional-config")
+    assert json.loads(cmd[i + 1]) == {"x": 1, "mgd": {"lsp_server": "jedi"}}
+    assert cmd.count("--additional-config") == 1
 
 
 @pytest.mark.parametrize("bad", ["x", "99999", format_cpus(CPUS)])

@@ -1,15 +1,23 @@
-"""What both vLLM processors share: settings validation, the operator's settings, runner checks.
+"""What both vLLM processors share: settings validation, the operator's settings, engine checks.
 
-The operator configures the processors through the environment of the vLLM
-process (``mgd serve`` and the offline engine set it; vLLM's workers inherit it):
-``MGD_ALLOWED_WORKSPACES`` (the allow-list), ``MGD_LSP_SERVER`` (one language
-server for every request), ``MGD_CONFIG`` (an ``mgd.toml`` for every workspace;
-default: each workspace's own), ``MGD_MONITORS`` (comma-separated monitors for
-requests that name none; default: ``mgd.toml``, else ``dereference``),
-``MGD_REQUEST_TIMEOUT_S`` (the deadline of each LSP request) and ``MGD_LSP_CPUS``
-(CPUs reserved for the language servers and mgd's LSP client thread, e.g. ``6-7``)
-and ``MGD_PROVISIONAL`` (``1``/``0``: constrain a step whose lookup is still
-running to provisional names, for requests that do not say; default ``0``).
+**Operator settings** reach the processors explicitly, through vLLM's own
+configuration: ``additional_config={"mgd": {...}}`` (``LLM(...)``, or
+``vllm serve --additional-config '{"mgd": {...}}'``; ``mgd serve`` and the offline
+engine build it from their flags). Keys (:data:`OPERATOR_KEYS`): ``lsp_server`` (one
+language server for every request), ``config`` (an ``mgd.toml`` for every workspace;
+default: each workspace's own), ``monitors`` (list of monitors for requests that
+name none; default: ``mgd.toml``, else ``dereference``), ``request_timeout_s`` (the
+deadline of each LSP request), ``lsp_cpus`` (CPUs reserved for the language servers
+and mgd's LSP client thread, e.g. ``"6-7"``) and ``provisional`` (constrain a step
+whose lookup is still running to provisional names, for requests that do not say).
+The former ``MGD_LSP_SERVER``-style variables are refused with the new spelling.
+
+The workspace allow-list stays in the environment (``MGD_ALLOWED_WORKSPACES``,
+:mod:`mgd.config.request`): vLLM validates requests in its front end, which sees no
+engine configuration, and every process must agree on it.
+
+**Engine checks** (:func:`engine_problem`): the configurations where mgd would guide
+nothing are named at start-up (see :mod:`mgd.vllm.compat` for how a config is read).
 """
 
 from __future__ import annotations
@@ -17,56 +25,45 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import sys
+from collections.abc import Mapping
 from typing import Any
 
 from lsp_bridge.cpus import parse_cpus
 from mgd.config import KEY, MgdSettings, SessionConfig, allowed_roots_from_env, settings_of
+from mgd.vllm.compat import EngineShape, mrv2_unsupported
 from monitors.errors import ConfigError
 
 __all__ = [
-    "CONFIG_ENV",
-    "LSP_CPUS_ENV",
-    "MONITORS_ENV",
-    "PROVISIONAL_ENV",
-    "REQUEST_TIMEOUT_ENV",
-    "SERVER_ENV",
-    "calling_engine_config",
+    "EXPLICIT_PROCESSOR",
+    "check_retired_env",
+    "OPERATOR_KEYS",
+    "engine_problem",
     "explicitly_registered",
+    "operator_payload",
+    "operator_settings",
     "processor_config",
-    "spec_decode_problem",
     "validate_sampling_params",
 ]
 
 log = logging.getLogger("mgd.vllm")
 
-#: Language-server preset for every request (default: the language's own).
-SERVER_ENV = "MGD_LSP_SERVER"
-#: An ``mgd.toml`` used for every workspace (default: each workspace's own).
-CONFIG_ENV = "MGD_CONFIG"
-#: Comma-separated monitors for requests that name none (default: mgd.toml, else dereference).
-MONITORS_ENV = "MGD_MONITORS"
-#: Deadline of each LSP request in seconds (default: the server's).
-REQUEST_TIMEOUT_ENV = "MGD_REQUEST_TIMEOUT_S"
-#: CPUs for the language servers and the LSP client thread (``"6-7"``; default: unpinned).
-LSP_CPUS_ENV = "MGD_LSP_CPUS"
-#: Provisional names while a lookup runs, for requests that do not say (``1``/``0``).
-PROVISIONAL_ENV = "MGD_PROVISIONAL"
+#: ``additional_config["mgd"]`` keys (the operator's settings of every processor).
+OPERATOR_KEYS = ("lsp_server", "config", "monitors", "request_timeout_s", "lsp_cpus", "provisional")
+#: Environment variables of earlier releases, and the key that replaced each.
+_RETIRED_ENV = {"MGD_LSP_SERVER": "lsp_server", "MGD_CONFIG": "config", "MGD_MONITORS": "monitors",
+                "MGD_REQUEST_TIMEOUT_S": "request_timeout_s", "MGD_LSP_CPUS": "lsp_cpus",
+                "MGD_PROVISIONAL": "provisional"}
+#: The class to name in ``--logits-processors`` / ``LLM(logits_processors=[...])`` (either runner).
+EXPLICIT_PROCESSOR = "mgd.vllm.plugin:MgdExplicitProcessor"
 #: Module prefix of mgd's processor classes (to spot an explicit registration).
 _OWN_MODULE = "mgd.vllm"
 
 
 def validate_sampling_params(sampling_params: Any) -> MgdSettings | None:
-    """Parse the request's ``mgd`` settings; ValueError (HTTP 400) if malformed.
-
-    A request with settings is also refused when the engine that validates it
-    runs speculative decoding on the V1 runner (vLLM would drop the processor, so
-    the request would run unconstrained): see :func:`calling_engine_config`.
-    """
+    """Parse the request's ``mgd`` settings; ValueError (HTTP 400) if malformed."""
     extra = getattr(sampling_params, "extra_args", None)
     if not extra or KEY not in extra:
         return None
-    processor_config()  # a malformed operator setting: the request is refused with the reason
     settings = settings_of(extra, allowed_roots_from_env())
     if settings is not None:  # the syntax guard keeps them from firing in an open bracket
         stop = getattr(sampling_params, "stop", None) or ()
@@ -74,83 +71,116 @@ def validate_sampling_params(sampling_params: Any) -> MgdSettings | None:
         budget = getattr(sampling_params, "max_tokens", None)  # ... and closes brackets before it runs out
         settings = dataclasses.replace(settings, stop=stop,
                                        max_tokens=budget if isinstance(budget, int) and budget > 0 else None)
-    config = calling_engine_config()
-    if config is not None:
-        problem = spec_decode_problem(
-            getattr(config, "speculative_config", None) is not None,
-            bool(getattr(config, "use_v2_model_runner", False)),
-        )
-        if problem is not None:
-            raise ValueError(problem)
     return settings
 
 
-def calling_engine_config(max_depth: int = 16) -> Any | None:
-    """The ``VllmConfig`` of the vLLM front end that is validating a request, if found.
-
-    vLLM calls ``validate_params`` from its input processor without the engine
-    configuration; the caller's ``self.vllm_config`` is found by walking at most
-    ``max_depth`` frames up. None when no caller has one (unit tests, other
-    vLLM versions): the check is then skipped, never guessed.
-    """
-    frame = sys._getframe(1)
-    for _ in range(max_depth):
-        if frame is None:
-            return None
-        owner = frame.f_locals.get("self")
-        config = getattr(owner, "vllm_config", None) if owner is not None else None
-        if config is not None and hasattr(config, "speculative_config"):
-            return config
-        frame = frame.f_back
-    return None
+def operator_settings(vllm_config: Any) -> Mapping[str, Any]:
+    """``additional_config["mgd"]`` of a ``VllmConfig`` (empty when absent)."""
+    extra = getattr(vllm_config, "additional_config", None)
+    raw = extra.get(KEY) if isinstance(extra, Mapping) else None
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"additional_config['{KEY}'] must be an object of {', '.join(OPERATOR_KEYS)}")
+    return raw
 
 
-def processor_config(environ: dict[str, str] | None = None) -> SessionConfig:
-    """The session settings of a processor, from the operator's environment (see the
-    module docstring); :class:`ConfigError` for a malformed value."""
+def check_retired_env(environ: Mapping[str, str]) -> None:
+    """:class:`ConfigError` naming the new spelling if a retired ``MGD_*`` setting is set."""
+    retired = [f"{name} (now '{key}')" for name, key in _RETIRED_ENV.items() if environ.get(name)]
+    if retired:
+        raise ConfigError(f"mgd no longer reads {', '.join(retired)} from the environment: pass them in "
+                          f"vLLM's additional_config, e.g. --additional-config '{{\"{KEY}\": {{...}}}}', "
+                          "or use mgd serve's flags")
+
+
+def processor_config(settings: Mapping[str, Any] | None = None,
+                     environ: Mapping[str, str] | None = None) -> SessionConfig:
+    """The session settings of a processor from the operator's ``settings``
+    (:data:`OPERATOR_KEYS`); :class:`ConfigError` for a malformed or retired one."""
     env = os.environ if environ is None else environ
-    timeout = env.get(REQUEST_TIMEOUT_ENV) or None
-    try:
-        timeout_s = float(timeout) if timeout is not None else None
-    except ValueError as exc:
-        raise ConfigError(f"{REQUEST_TIMEOUT_ENV}={timeout!r} is not a number") from exc
-    monitors = env.get(MONITORS_ENV)
-    names = tuple(m.strip() for m in monitors.split(",") if m.strip()) if monitors is not None else None
-    cpus = env.get(LSP_CPUS_ENV) or None
-    provisional = (env.get(PROVISIONAL_ENV) or "0").strip().lower()
-    if provisional not in ("0", "1", "true", "false", "on", "off"):
-        raise ConfigError(f"{PROVISIONAL_ENV}={provisional!r}: use 1 or 0")
+    check_retired_env(env)
+    s = dict(settings or {})
+    unknown = sorted(set(s) - set(OPERATOR_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown operator setting(s) {unknown} in additional_config['{KEY}'] "
+                          f"(known: {', '.join(OPERATOR_KEYS)})")
+    timeout = s.get("request_timeout_s")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0):
+        raise ConfigError(f"request_timeout_s={timeout!r}: a positive number of seconds")
+    monitors = s.get("monitors")
+    if monitors is not None and (not isinstance(monitors, list | tuple)
+                                 or not all(isinstance(m, str) and m for m in monitors)):
+        raise ConfigError(f"monitors={monitors!r}: a list of monitor names")
+    provisional = s.get("provisional", False)
+    if not isinstance(provisional, bool):
+        raise ConfigError(f"provisional={provisional!r}: true or false")
+    for key in ("lsp_server", "config", "lsp_cpus"):
+        if s.get(key) is not None and not isinstance(s[key], str):
+            raise ConfigError(f"{key}={s[key]!r}: a string")
+    cpus = s.get("lsp_cpus") or None
     return SessionConfig(
-        server=env.get(SERVER_ENV) or None,
-        config=env.get(CONFIG_ENV) or None,
-        monitors=names,
-        request_timeout_s=timeout_s,
+        server=s.get("lsp_server") or None,
+        config=s.get("config") or None,
+        monitors=None if monitors is None else tuple(monitors),
+        request_timeout_s=None if timeout is None else float(timeout),
         allowed_roots=allowed_roots_from_env(env),
         max_inflight=1,
-        lsp_cpus=None if cpus is None else parse_cpus(cpus, LSP_CPUS_ENV),
-        provisional=provisional in ("1", "true", "on"),
+        lsp_cpus=None if cpus is None else parse_cpus(cpus, "lsp_cpus"),
+        provisional=provisional,
     )
 
 
-def explicitly_registered(vllm_config: Any) -> bool:
-    """Whether an mgd processor was passed with ``logits_processors``/``--logits-processors``."""
+def operator_payload(config: SessionConfig) -> dict[str, Any]:
+    """``additional_config["mgd"]`` for a session's settings (the inverse of :func:`processor_config`)."""
+    from lsp_bridge.cpus import format_cpus
+
+    source = None if config.config is None else str(getattr(config.config, "source", config.config))
+    payload: dict[str, Any] = {
+        "lsp_server": config.server if isinstance(config.server, str) else None,
+        "config": source,
+        "monitors": None if config.monitors is None else list(config.monitors),
+        "request_timeout_s": config.request_timeout_s,
+        "lsp_cpus": None if config.lsp_cpus is None else format_cpus(config.lsp_cpus),
+        "provisional": True if config.provisional else None,
+    }
+    return {k: v for k, v in payload.items() if v is not None}
+
+
+def explicitly_registered(vllm_config: Any) -> tuple[str, ...]:
+    """The mgd processors passed with ``logits_processors``/``--logits-processors``, as
+    ``module:qualname``."""
     procs = getattr(getattr(vllm_config, "model_config", None), "logits_processors", None) or ()
-    for p in procs:
-        name = p if isinstance(p, str) else f"{getattr(p, '__module__', '')}:{getattr(p, '__qualname__', '')}"
-        if name.startswith(_OWN_MODULE):
-            return True
-    return False
+    names = (p if isinstance(p, str) else f"{getattr(p, '__module__', '')}:{getattr(p, '__qualname__', '')}"
+             for p in procs)
+    return tuple(n for n in names if n.startswith(_OWN_MODULE))
 
 
-def spec_decode_problem(speculative: bool, v2_runner: bool) -> str | None:
-    """Why mgd cannot constrain this configuration (None when it can)."""
-    if speculative and not v2_runner:
-        return (
-            "mgd: vLLM's V1 model runner does not run custom logits processors under speculative "
-            "decoding (an entry-point processor is silently dropped), so requests with 'mgd' settings "
-            "would run unconstrained. Use the V2 model runner (VLLM_USE_V2_MODEL_RUNNER=1, GPU) with "
-            "a speculative method it supports, or turn speculative decoding off."
-        )
+def engine_problem(shape: EngineShape, explicit: bool, version: str | None = None) -> str | None:
+    """Why mgd cannot guide an engine of this shape (None when it can).
+
+    ``explicit``: an mgd processor is registered explicitly (vLLM then fills the
+    V1 runner's output-token placeholders before ``apply()``). ``version``: vLLM's
+    (which speculative methods MRV2 runs; None: the oldest supported).
+    """
+    method = shape.speculative_method
+    if method is not None and not shape.v2_runner:
+        if mrv2_unsupported(method, version):
+            way_out = (f"vLLM's Model Runner V2 does not run speculative method '{method}' (vLLM fell back to "
+                       "the V1 runner); use a method MRV2 runs (ngram, eagle, eagle3, mtp, draft_model) or "
+                       "turn speculative decoding off")
+        else:
+            way_out = (f"use Model Runner V2 for speculative method '{method}' (the GPU default; do not set "
+                       "VLLM_USE_V2_MODEL_RUNNER=0) or turn speculative decoding off")
+        return ("mgd: vLLM's V1 model runner does not run custom logits processors under speculative decoding "
+                f"(method '{method}'; an entry-point processor is silently dropped), so requests with 'mgd' "
+                f"settings would run unconstrained. Way out: {way_out}.")
+    if shape.async_scheduling and not shape.v2_runner and not explicit:
+        return ("mgd: vLLM's V1 model runner with async scheduling hands an entry-point logits processor "
+                "placeholders (-1) instead of the tokens it sampled, so requests with 'mgd' settings would run "
+                f"unconstrained. Way out: register mgd explicitly (--logits-processors {EXPLICIT_PROCESSOR}, "
+                f"or LLM(logits_processors=['{EXPLICIT_PROCESSOR}'])), or pass --no-async-scheduling, or use "
+                "Model Runner V2 (the GPU default).")
     return None
 
 

@@ -2,17 +2,21 @@
 
 :class:`VllmGenerator` is a :class:`~mgd.engines.base.Generator` like
 :class:`~mgd.engines.generate.HFGenerator` (the same prompts, healing, stop texts
-and cases contract), so both engines run on identical inputs and settings. The mgd
-processor comes from the ``vllm.logits_processors`` entry point; each prompt with
+and cases contract), so both engines run on identical inputs and settings. Each prompt with
 monitors carries its ``mgd`` settings (and a tag for its counters) in
 ``SamplingParams.extra_args``. With ``heal`` the prompt ids are healed here and
 the processor re-spells the removed text.
 
-Session settings (language server, ``mgd.toml``, monitors, request timeout) reach
-the processor through the operator environment (:mod:`mgd.vllm.common`); the
-allow-list is the caller's: ``allowed_workspaces`` (the CLI passes the workspaces
-of its cases) and ``MGD_ALLOWED_WORKSPACES``, together (as ``mgd serve`` joins its
+The processor is registered explicitly (:data:`~mgd.vllm.common.EXPLICIT_PROCESSOR`,
+so the entry-point instance stays inert and the V1 runner hands it real tokens under
+async scheduling). Session settings (language server, ``mgd.toml``, monitors,
+request timeout, LSP CPUs, provisional names) reach it explicitly, in vLLM's
+``additional_config["mgd"]`` (:mod:`mgd.vllm.common`); the allow-list is the
+caller's: ``allowed_workspaces`` (the CLI passes the workspaces of its cases) and
+``MGD_ALLOWED_WORKSPACES``, together (as ``mgd serve`` joins its
 ``--allow-workspace`` to the variable); with neither, no workspace is allowed.
+An engine mgd cannot guide (speculative decoding on the V1 runner) is refused at
+start-up, read from vLLM's resolved configuration.
 """
 
 from __future__ import annotations
@@ -23,20 +27,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lsp_bridge.cpus import format_cpus
 from lsp_bridge.workspace import resolve_in_workspace
 from mgd.config import ALLOWED_WORKSPACES_ENV, KEY, SessionConfig, allowed_roots_from_env, settings_payload
 from mgd.engines.base import GenerateOptions, Generator, Prompt
 from mgd.engines.cases import CaseResult
-from mgd.vllm.common import (
-    CONFIG_ENV,
-    LSP_CPUS_ENV,
-    MONITORS_ENV,
-    PROVISIONAL_ENV,
-    REQUEST_TIMEOUT_ENV,
-    SERVER_ENV,
-    spec_decode_problem,
-)
+from mgd.vllm.common import EXPLICIT_PROCESSOR, engine_problem, operator_payload
+from mgd.vllm.compat import EngineShape, engine_shape, runner_processors
 from mgd.vllm.core import TAG_KEY
 from monitors.errors import ConfigError, MgdError, WorkspaceError
 from monitors.vocab import VocabIndex
@@ -48,13 +44,8 @@ DEFAULT_LLM_ARGS: dict[str, Any] = {"dtype": "float32", "enforce_eager": True, "
 
 
 def _mgd_processors(worker: Any) -> list[Any]:
-    runner = getattr(worker, "model_runner", None)
-    procs: list[Any] = []
-    batch = getattr(runner, "input_batch", None)
-    if batch is not None and getattr(batch, "logitsprocs", None) is not None:
-        every = batch.logitsprocs.all  # a property in vLLM 0.32
-        procs.extend(every() if callable(every) else every)
-    procs.extend(getattr(runner, "custom_logitsprocs", None) or [])
+    """The active mgd processors of a worker, either runner (:func:`~mgd.vllm.compat.runner_processors`)."""
+    procs = runner_processors(getattr(worker, "model_runner", None))
     return [p for p in procs if type(p).__module__.startswith("mgd.vllm") and getattr(p, "enabled", False)]
 
 
@@ -82,14 +73,15 @@ def _ratios(totals: dict[str, Any]) -> None:
 
 
 def worker_details(worker: Any) -> list[dict[str, Any]]:
-    """(Run in a worker) per mgd processor: its rank role, the pids of its language
+    """(Run in a worker) per mgd processor: its class (``MgdV1LogitsProcessor``: the V1 runner,
+    ``MgdV2LogitsProcessor``: MRV2), its rank role, the pids of its language
     servers, its mask digest and the recent lookups' server latencies (``service_ms``)."""
     out = []
     for p in _mgd_processors(worker):
         session = p.core._session
         servers = [s.pid for s in session.pool.servers()] if session is not None else []
         service = list(session.lookup_stats.service_ms) if session is not None else []
-        out.append({"role": p.where.role, "tp_rank": p.where.tp_rank, "tp_size": p.where.tp_size,
+        out.append({"processor": type(p).__name__, "role": p.where.role, "tp_rank": p.where.tp_rank, "tp_size": p.where.tp_size,
                     "server_pids": servers, "service_ms": service, **p.digest.as_dict()})
     return out
 
@@ -132,19 +124,30 @@ class VllmGenerator(Generator):
         config = config or SessionConfig()
         if config.backend != "builtin":
             raise ConfigError("--engine vllm uses the built-in LSP client (backend 'builtin')")
-        self._set_operator_env(config, allowed_workspaces)
+        operator = self._operator_settings(config, allowed_workspaces)
         self.wait_ms = min(config.wait_ms, 60_000.0)
         #: Each request's ``provisional`` setting (None: the operator's, ``config.provisional``).
         self.provisional: bool | None = None
         args = {**DEFAULT_LLM_ARGS, **llm_args}
-        problem = spec_decode_problem(args.get("speculative_config") is not None,
-                                      os.environ.get("VLLM_USE_V2_MODEL_RUNNER", "") in ("1", "true", "True"))
-        if problem:
-            raise ConfigError(problem)
+        extra = dict(args.get("additional_config") or {})
+        args["additional_config"] = {**extra, KEY: {**operator, **(extra.get(KEY) or {})}}
+        args["logits_processors"] = [*(args.get("logits_processors") or ()), EXPLICIT_PROCESSOR]
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         from vllm import LLM
 
-        self.llm = LLM(model=str(model), **args)
+        try:
+            self.llm = LLM(model=str(model), **args)
+        except ValueError as exc:  # vLLM refuses explicit processors under V1 + speculation
+            spec = args.get("speculative_config")
+            if spec is None or "speculative decoding" not in str(exc):
+                raise
+            method = spec.get("method") if isinstance(spec, dict) else getattr(spec, "method", None)
+            problem = engine_problem(EngineShape(False, str(method or "unknown"), False), True)
+            raise ConfigError(problem or str(exc)) from exc
+        problem = engine_problem(engine_shape(self.llm.llm_engine.vllm_config), True)
+        if problem:
+            self.llm.llm_engine.engine_core.shutdown()
+            raise ConfigError(problem)
         self.tokenizer = AutoTokenizer.from_pretrained(str(model))
         self.context = int(args["max_model_len"])
         self._index: VocabIndex | None = None
@@ -153,31 +156,19 @@ class VllmGenerator(Generator):
         self._closed = False
 
     @staticmethod
-    def _set_operator_env(config: SessionConfig, allowed_workspaces: Sequence[str | Path] | None) -> None:
-        """The processor's settings, through the environment its workers inherit."""
+    def _operator_settings(config: SessionConfig, allowed_workspaces: Sequence[str | Path] | None) -> dict[str, Any]:
+        """The processor's settings (``additional_config["mgd"]``); the allow-list goes to the
+        environment, where vLLM's front end validates requests."""
         server = config.server
         if server is not None and not isinstance(server, str):
             raise ConfigError("--engine vllm takes a language-server preset name, not a ServerSpec")
-        settings = {
-            SERVER_ENV: server,
-            CONFIG_ENV: None if config.config is None else str(getattr(config.config, "source", config.config)
-                                                                  or ""),
-            MONITORS_ENV: None if config.monitors is None else ",".join(config.monitors),
-            REQUEST_TIMEOUT_ENV: None if config.request_timeout_s is None else repr(config.request_timeout_s),
-            LSP_CPUS_ENV: None if config.lsp_cpus is None else format_cpus(config.lsp_cpus),
-            PROVISIONAL_ENV: "1" if config.provisional else None,
-        }
-        if settings[CONFIG_ENV] == "":
+        if config.config is not None and not str(getattr(config.config, "source", config.config) or ""):
             raise ConfigError("--engine vllm needs mgd.toml settings as a file path")
-        for key, value in settings.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         if allowed_workspaces:
             roots = [str(r) for r in allowed_roots_from_env() or ()]
             roots += [str(Path(w).resolve()) for w in allowed_workspaces if str(Path(w).resolve()) not in roots]
             os.environ[ALLOWED_WORKSPACES_ENV] = os.pathsep.join(roots)
+        return operator_payload(config)
 
     # -- prompts -----------------------------------------------------------------
     def check_workspace(self, workspace: str | Path, file: str | Path) -> tuple[Path, Path]:

@@ -1,14 +1,23 @@
-"""The ``vllm.logits_processors`` entry point: one class for both model runners, never fatal.
+"""The ``vllm.logits_processors`` entry point and the explicit class: both runners, never fatal.
 
-vLLM 0.32 loads *every* class in the ``vllm.logits_processors`` group: the V1
-runner constructs each with ``(vllm_config, device, is_pin_memory)`` without a
-type check, and the V2 runner rejects any class that is not a V2 processor. Two
-entry points (one per runner) would therefore break both. :class:`MgdLogitsProcessor`
-subclasses both interfaces and, when vLLM constructs it, returns the processor
+vLLM loads *every* class in the ``vllm.logits_processors`` group: the V1 runner
+constructs each with ``(vllm_config, device, is_pin_memory)`` without a type check,
+and the V2 runner rejects any class that is not a V2 processor. Two entry points
+(one per runner) would therefore break both. :class:`MgdLogitsProcessor` (the entry
+point) subclasses both interfaces and, when vLLM constructs it, returns the processor
 for the runner that called (:class:`~mgd.vllm.v1.MgdV1LogitsProcessor` or
-:class:`~mgd.vllm.v2.MgdV2LogitsProcessor`). If an mgd class is also passed
-explicitly (``--logits-processors``), the entry-point instance stays inert so
-nothing is masked twice.
+:class:`~mgd.vllm.v2.MgdV2LogitsProcessor`).
+
+Explicit registration (``--logits-processors mgd.vllm.plugin:MgdExplicitProcessor``,
+either runner; or the runner's own class) makes the entry-point instance inert so
+nothing is masked twice. The entry-point class itself cannot be registered
+explicitly: vLLM would build it twice with identical arguments and nothing tells
+the two apart, so that start fails with the way out.
+
+The entry-point instance also stays inert, with the reason logged at start-up, where
+it would guide nothing (:func:`mgd.vllm.common.engine_problem`: the V1 runner with
+async scheduling, where an entry-point processor sees placeholders for every new
+token). Register mgd explicitly there.
 
 Being installed must never stop vLLM from starting: an exception while loading
 this module's vLLM bases, importing mgd, or constructing the processor would be
@@ -16,9 +25,10 @@ fatal to vLLM (its loaders turn it into a ``RuntimeError``). So this module
 imports nothing of mgd at module level except through a guard; on any failure
 it logs the reason once and the class builds an inert processor (it never
 touches logits). Requests that carry ``mgd`` settings are then refused with that
-reason (HTTP 400) rather than run unconstrained; requests without are served as
-usual. Outside the tested vLLM range (:data:`TESTED_VLLM`) it logs a warning once
-and carries on.
+reason (HTTP 400) in the same process (the front end validates requests in its own
+process when vLLM runs multiprocess; the reason is in the engine's log);
+requests without are served as usual. Outside the supported vLLM range
+(:data:`mgd.vllm.compat.SUPPORTED_VLLM`) it logs a warning once and carries on.
 """
 
 from __future__ import annotations
@@ -28,10 +38,8 @@ from typing import Any
 
 log = logging.getLogger("mgd.vllm")
 
-__all__ = ["TESTED_VLLM", "MgdLogitsProcessor", "load_problem"]
+__all__ = ["MgdExplicitProcessor", "MgdLogitsProcessor", "load_problem"]
 
-#: vLLM releases this plugin was tested with (``mgd[vllm]`` pins the same range).
-TESTED_VLLM = ("0.32", "0.33")  # >= first, < second
 #: The per-request key (``mgd.config.KEY``), repeated so that refusing works when mgd cannot import.
 _KEY = "mgd"
 
@@ -67,33 +75,42 @@ def _fail(what: str, exc: BaseException) -> None:
 
 
 try:  # everything of mgd the entry point needs, behind one guard
-    from mgd.vllm.common import explicitly_registered, validate_sampling_params
+    from mgd.vllm.common import EXPLICIT_PROCESSOR, engine_problem, explicitly_registered, validate_sampling_params
+    from mgd.vllm.compat import SUPPORTED_VLLM, engine_shape
 except Exception as exc:  # noqa: BLE001
     _fail("mgd failed to import", exc)
-    explicitly_registered = validate_sampling_params = None  # type: ignore[assignment]
+    explicitly_registered = validate_sampling_params = engine_problem = engine_shape = None  # type: ignore[assignment]
+    EXPLICIT_PROCESSOR = "mgd.vllm.plugin:MgdExplicitProcessor"
+    SUPPORTED_VLLM = ("0.32", "0.35")
 
 
-def _check_version() -> None:
+def _vllm_version() -> str | None:
     try:
         import vllm
 
-        version = str(getattr(vllm, "__version__", "unknown"))
+        return str(getattr(vllm, "__version__", "unknown"))
     except Exception:  # noqa: BLE001
+        return None
+
+
+def _check_version(version: str | None) -> None:
+    if version is None:
         return
     parts = version.split(".")
     try:
         major_minor = (int(parts[0]), int(parts[1]))
     except (IndexError, ValueError):
-        log.warning("mgd: cannot read the vLLM version %r; mgd was tested with vLLM >= %s, < %s", version,
-                    *TESTED_VLLM)
+        log.warning("mgd: cannot read the vLLM version %r; mgd supports vLLM >= %s, < %s", version,
+                    *SUPPORTED_VLLM)
         return
-    lo, hi = (tuple(int(x) for x in v.split(".")) for v in TESTED_VLLM)
+    lo, hi = (tuple(int(x) for x in v.split(".")) for v in SUPPORTED_VLLM)
     if not lo <= major_minor < hi:
-        log.warning("mgd: vLLM %s is outside the tested range (>= %s, < %s); mgd may not work with it",
-                    version, *TESTED_VLLM)
+        log.warning("mgd: vLLM %s is outside the supported range (>= %s, < %s); mgd may not work with it",
+                    version, *SUPPORTED_VLLM)
 
 
-_check_version()
+_VLLM_VERSION = _vllm_version()
+_check_version(_VLLM_VERSION)
 
 
 def load_problem() -> str | None:
@@ -139,6 +156,20 @@ class _InertV1(_V1Base if _V1Base is not None else object):  # type: ignore[misc
         return logits
 
 
+class _RefusingV1(_InertV1):
+    """An inert V1 processor in an engine mgd cannot guide: every request with ``mgd``
+    settings that reaches it is logged as running unconstrained, with the reason (the
+    front end refuses them where it shares this process; a multiprocess server's cannot)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def update_state(self, batch_update: Any) -> None:
+        for added in getattr(batch_update, "added", None) or ():
+            if _KEY in (getattr(added[1], "extra_args", None) or {}):
+                log.error("mgd: a request with 'mgd' settings runs UNCONSTRAINED: %s", self.reason)
+
+
 class _InertV2(_V2Base if _V2Base is not None else object):  # type: ignore[misc]
     """A V2 processor that takes no request."""
 
@@ -154,21 +185,45 @@ class _InertV2(_V2Base if _V2Base is not None else object):  # type: ignore[misc
         return logits
 
 
+_OWN_NAME = f"{__name__}:MgdLogitsProcessor"
+
+
+def _explicit_entry_point() -> str:
+    return (f"mgd: {_OWN_NAME} is the entry point vLLM already loads; registering it explicitly builds it "
+            f"twice with nothing to tell the two apart. Way out: pass --logits-processors {EXPLICIT_PROCESSOR} "
+            "(either runner) or nothing (the entry point alone guides, except on the V1 runner with async "
+            "scheduling).")
+
+
 class MgdLogitsProcessor(*_bases):  # type: ignore[misc]
     """Runner-dispatching entry point; never instantiated itself."""
+
+    #: False for the entry point: an explicitly registered mgd class takes over.
+    _explicit = False
 
     def __new__(cls, vllm_config: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
         v2 = len(args) + len(kwargs) == 1  # V2: (vllm_config, req_states); V1: (.., device, is_pin_memory)
         if _problem is None:
+            assert explicitly_registered and engine_problem and engine_shape  # imported, else _problem is set
+            explicit = explicitly_registered(vllm_config)
+            if not cls._explicit and _OWN_NAME in explicit:
+                raise ValueError(_explicit_entry_point())  # the user asked for it: loud, not inert
+            enabled = cls._explicit or not explicit
             try:
-                enabled = not explicitly_registered(vllm_config)
+                problem = (engine_problem(engine_shape(vllm_config), bool(explicit), _VLLM_VERSION)
+                           if enabled else None)
+                if problem is not None:
+                    _fail("mgd cannot guide this engine", ValueError(problem))
+                    return _InertV2() if v2 else _RefusingV1(problem)
                 if v2:
-                    from mgd.vllm.v2 import MgdV2LogitsProcessor
-
-                    return MgdV2LogitsProcessor(vllm_config, *args, **kwargs, enabled=enabled)
-                from mgd.vllm.v1 import MgdV1LogitsProcessor
-
-                return MgdV1LogitsProcessor(vllm_config, *args, **kwargs, enabled=enabled)
+                    from mgd.vllm.v2 import MgdV2LogitsProcessor as Processor
+                else:
+                    from mgd.vllm.v1 import MgdV1LogitsProcessor as Processor
+                proc = Processor(vllm_config, *args, **kwargs, enabled=enabled)
+                if proc.enabled:
+                    log.info("mgd: %s logits processor active (%s runner, %s)", Processor.__name__,
+                             "MRV2" if v2 else "V1", "registered explicitly" if cls._explicit else "entry point")
+                return proc
             except Exception as exc:  # noqa: BLE001 - a broken processor must not stop vLLM
                 _fail("the mgd processor could not be built", exc)
         return _InertV2() if v2 else _InertV1()
@@ -184,6 +239,7 @@ class MgdLogitsProcessor(*_bases):  # type: ignore[misc]
         _check_processors()
         if _problem is not None:
             raise ValueError(f"mgd is not available in this server: {_problem}")
+        assert validate_sampling_params is not None  # imported, else _problem is set
         validate_sampling_params(sampling_params)
 
     def is_argmax_invariant(self) -> bool:  # pragma: no cover
@@ -194,3 +250,11 @@ class MgdLogitsProcessor(*_bases):  # type: ignore[misc]
 
     def apply(self, logits: Any, ctx: Any = None) -> Any:  # pragma: no cover
         raise TypeError("not a processor instance")
+
+
+class MgdExplicitProcessor(MgdLogitsProcessor):
+    """The class to register explicitly (``--logits-processors mgd.vllm.plugin:MgdExplicitProcessor``
+    or ``LLM(logits_processors=[...])``): either runner, always active; the entry-point
+    instance then stays inert."""
+
+    _explicit = True

@@ -20,7 +20,7 @@ from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDi
 
 from mgd.config import KEY
 from mgd.engines.masking import mask_rows, step_boost
-from mgd.vllm.common import processor_config, tokenizer_of, validate_sampling_params
+from mgd.vllm.common import operator_settings, processor_config, tokenizer_of, validate_sampling_params
 from mgd.vllm.core import TAG_KEY, MonitorCore, RequestMonitor
 from mgd.vllm.ranks import MaskChannel, MaskDigest, Placement, placement
 from monitors.errors import MgdError
@@ -53,7 +53,7 @@ class MgdV1LogitsProcessor(LogitsProcessor):
         self.where = placement() if enabled else Placement("idle")
         self.enabled = enabled and self.where.role != "idle"
         # Guides are built off the engine thread (during the prefill), see RequestMonitor.
-        self.core = MonitorCore(tokenizer_of(vllm_config), processor_config(), background=True)
+        self.core = MonitorCore(tokenizer_of(vllm_config), processor_config(operator_settings(vllm_config)), background=True)
         self.channel = MaskChannel(self.where)
         self.digest = MaskDigest()
         self._rows: dict[int, _Row] = {}

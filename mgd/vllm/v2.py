@@ -8,6 +8,9 @@ request owns one row per draft token plus the bonus row. Row ``j`` of a request
 request's monitors fed the drafts before it (``ctx.input_ids`` of rows 1..j); the
 committed state only ever advances by committed tokens (positions before the
 first row's, read from ``req_states.all_token_ids``, plus the first row's input).
+A draft row holding a placeholder (-1: the padded first step after a KV transfer,
+which vLLM's verification rejects) is never fed to the guide: it and the rows after
+it are left as they are.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from vllm.v1.worker.gpu.sample.logits_processor import LogitsContext, LogitsProc
 
 from mgd.config import KEY, MgdSettings
 from mgd.engines.masking import mask_rows, step_boost
-from mgd.vllm.common import processor_config, tokenizer_of, validate_sampling_params
+from mgd.vllm.common import operator_settings, processor_config, tokenizer_of, validate_sampling_params
 from mgd.vllm.core import TAG_KEY, MonitorCore, RequestMonitor
 from mgd.vllm.ranks import MaskChannel, MaskDigest, Placement, placement
 from monitors.errors import MgdError
@@ -52,7 +55,7 @@ class MgdV2LogitsProcessor(LogitsProcessor):
         self.where = placement() if enabled else Placement("idle")
         self.enabled = enabled and self.where.role != "idle"
         self.req_states = req_states
-        self.core = MonitorCore(tokenizer_of(vllm_config), processor_config())
+        self.core = MonitorCore(tokenizer_of(vllm_config), processor_config(operator_settings(vllm_config)))
         self.channel = MaskChannel(self.where)
         self.digest = MaskDigest()
         self._slots: dict[int, _Slot] = {}
@@ -105,9 +108,15 @@ class MgdV2LogitsProcessor(LogitsProcessor):
             if monitor is None:
                 continue
             first = rs[0]
+            if tokens[first] < 0:  # not a token: leave the request's rows (and its state) alone
+                continue
             self._commit(s, slot, pos[first], tokens[first])
             monitor.sync(slot.committed)
             for k, r in enumerate(rs):
+                if k and tokens[r] < 0:
+                    # A placeholder draft (the padded first step after a KV transfer): vLLM rejects
+                    # it, so this row and the later ones are never sampled from.
+                    break
                 draft = [tokens[rs[j]] for j in range(1, k + 1)]
                 res = monitor.step(t0 + monitor.wait_s, draft)
                 if res.ids is not None:

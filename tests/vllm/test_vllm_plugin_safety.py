@@ -79,3 +79,19 @@ def test_plugin_imports_without_mgd_when_blocked(tmp_path: Path) -> None:
     problem, kind = proc.stdout.strip().splitlines()[-2:]
     assert "mgd.config broken on purpose" in problem
     assert kind == "_InertV1 True"
+
+
+def test_plugin_without_the_v1_interface_serves_mrv2(tmp_path: Path) -> None:
+    """vLLM 0.34 has no V1 runner (``vllm.v1.sample.logits_processor`` is gone, see
+    mgd.vllm.compat.DIFFERENCES): the entry point must still load, for MRV2 only."""
+    (tmp_path / "sitecustomize.py").write_text(BLOCKER)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
+           "MGD_TEST_BREAK_MODULE": "vllm.v1.sample.logits_processor"}
+    code = ("import mgd.vllm.plugin as p;"
+            "from vllm.v1.worker.gpu.sample.logits_processor import LogitsProcessor as V2;"
+            "from vllm.v1.worker.gpu.sample.logits_processor.loader import _load_v2_logitsprocs_plugins as load;"
+            "print(p.load_problem(), [b.__module__ for b in p.MgdLogitsProcessor.__bases__],"
+            " p.MgdLogitsProcessor in load())")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split("\n")[-2] == "None ['vllm.v1.worker.gpu.sample.logits_processor.interface'] True"

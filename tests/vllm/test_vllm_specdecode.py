@@ -1,10 +1,12 @@
-"""V1 runner + speculative decoding: vLLM drops the entry-point processor, so mgd refuses.
+"""V1 runner + speculative decoding: vLLM does not run logits processors there, so mgd refuses at start-up.
 
-A plain ``LLM`` (no ``logits_processors`` argument: the entry point is what
-``vllm serve`` would load) with n-gram speculative decoding on CPU. Requests
-without mgd settings run; a request with them is refused with the reason
-instead of running unconstrained. The engine runs in its own process: n-gram
-speculation loads numba kernels that break the next in-process ``LLM``.
+On CPU vLLM resolves to the V1 runner; with n-gram speculation it drops an
+entry-point processor silently and refuses an explicitly registered one. mgd's
+own start paths register mgd explicitly and read vLLM's resolved configuration:
+the offline engine (``mgd generate --engine vllm``) refuses with an error that
+names the method and the way out; a plain ``LLM`` with mgd registered explicitly
+does not start. Each engine runs in its own process: n-gram speculation loads
+numba kernels that break the next in-process ``LLM``.
 """
 
 from __future__ import annotations
@@ -14,40 +16,57 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 _SCRIPT = r'''
 import json, os, sys
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-from vllm import LLM, SamplingParams
-from vllm.exceptions import VLLMValidationError
-model, workspace = sys.argv[1], sys.argv[2]
-llm = LLM(model, dtype="float32", enforce_eager=True, max_model_len=2048, speculative_config={
-    "method": "ngram", "num_speculative_tokens": 2, "prompt_lookup_max": 3, "prompt_lookup_min": 2})
-out = {}
-plain = llm.generate(["def area(r):\n    return r"], SamplingParams(max_tokens=3, temperature=0))
-out["plain_tokens"] = len(plain[0].outputs[0].token_ids)
-settings = {"mgd": {"workspace": workspace, "file": "report.py"}}
+mode, model = sys.argv[1], sys.argv[2]
+spec = {"method": "ngram", "num_speculative_tokens": 2, "prompt_lookup_max": 3, "prompt_lookup_min": 2}
 try:
-    llm.generate(["def area(r):\n    return r."], SamplingParams(max_tokens=3, temperature=0, extra_args=settings))
-    out["refused"] = None
-except VLLMValidationError as exc:  # an HTTP 400 in the server
-    out["refused"] = str(exc)
+    if mode == "offline":
+        from mgd.config import SessionConfig
+        from mgd.vllm.offline import VllmGenerator
+        VllmGenerator(model, config=SessionConfig(server="jedi"), speculative_config=spec)
+    else:
+        from vllm import LLM
+        LLM(model, dtype="float32", enforce_eager=True, max_model_len=2048, speculative_config=spec,
+            logits_processors=["mgd.vllm.plugin:MgdExplicitProcessor"])
+    out = {"refused": None}
+except Exception as exc:
+    out = {"refused": f"{type(exc).__name__}: {exc}"}
 print("RESULT " + json.dumps(out), flush=True)
 '''
 
 
-def test_requests_with_mgd_settings_are_refused_under_v1_spec_decode(tiny_model, allowed_workspaces) -> None:
-    proc = subprocess.run([sys.executable, "-c", _SCRIPT, str(tiny_model), allowed_workspaces[1]],
-                          capture_output=True, text=True, timeout=600, env=dict(os.environ))
+def _start(mode: str, model) -> str | None:
+    proc = subprocess.run([sys.executable, "-c", _SCRIPT, mode, str(model)], capture_output=True, text=True,
+                          timeout=600, env=dict(os.environ))
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
-    out = json.loads(lines[-1][len("RESULT "):])
-    assert out["plain_tokens"] > 0, "a request without mgd settings must still run"
-    assert out["refused"] is not None, "a request with mgd settings ran unconstrained"
-    assert "speculative decoding" in out["refused"] and "V2 model runner" in out["refused"]
+    return json.loads(lines[-1][len("RESULT "):])["refused"]
 
 
-def test_the_engine_config_is_found_only_inside_vllm() -> None:
-    from mgd.vllm.common import calling_engine_config
+def test_offline_engine_refuses_v1_speculation_naming_the_method(tiny_model, allowed_workspaces) -> None:
+    refused = _start("offline", tiny_model)
+    assert refused is not None, "the offline engine started: its requests would run unconstrained"
+    assert refused.startswith("ConfigError") and "speculative decoding" in refused, refused
+    assert "'ngram'" in refused and "Way out" in refused and "Model Runner V2" in refused
 
-    assert calling_engine_config() is None
+
+def test_explicit_registration_is_refused_by_vllm_under_v1_speculation(tiny_model, allowed_workspaces) -> None:
+    refused = _start("explicit", tiny_model)
+    assert refused is not None and "speculative decoding" in refused, refused
+
+
+@pytest.mark.parametrize("mode", ["0", "false"])
+def test_mgd_serve_refuses_forced_v1_speculation(monkeypatch, mode: str) -> None:
+    from mgd.cli.commands.serve import build_command, split_own_args
+    from mgd.cli.main import build_parser
+    from monitors.errors import ConfigError
+
+    monkeypatch.setenv("VLLM_USE_V2_MODEL_RUNNER", mode)
+    args = build_parser().parse_args(["serve", "M", "--speculative-config", json.dumps({"method": "suffix"})])
+    with pytest.raises(ConfigError, match="'suffix'"):
+        build_command(args, split_own_args(args))

