@@ -21,8 +21,8 @@ Frames (small lists; code frames keep their brackets as a string and a tuple of 
   ``["lc"]`` a line comment; ``["bc", depth]`` a block comment; ``["re", in_class]``
   a JS regex literal.
 
-Counters: ``mismatches`` (closers that did not match the innermost open bracket of
-their frame; such a closer pops nothing) and ``unterminated`` (one-line strings that
+Counters: ``mismatches`` (closers in top-level code that did not match the innermost
+open bracket; a mismatched closer pops nothing) and ``unterminated`` (one-line strings that
 ran into a newline). Pure: no I/O.
 """
 
@@ -274,8 +274,8 @@ class Lexer:
         if kinds and kinds[-1] == _OPENER[ch]:
             top[3] = kinds[:-1]
             top[4] = top[4][:-1]  # type: ignore[index]
-        else:
-            self.mismatches += 1
+        elif len(self.stack) == 1:
+            self.mismatches += 1  # an interpolation's stray closer is the string's business
 
     def _code(self, text: str, i: int, top: Frame) -> int:
         """The significant character at ``i`` in a code frame; the next position (or

@@ -45,54 +45,71 @@ from collections.abc import Iterable
 from typing import Final
 
 from monitors.base import MonitorStats, SyntaxConstraint
-from monitors.languages import LanguageSpec
+from monitors.document import Document
+from monitors.languages import PYTHON_LEX, LanguageSpec, LexSpec
 
 __all__ = ["LANGUAGES", "BracketLexer", "BudgetGuard", "StopGuard", "SyntaxMonitor"]
 
 #: The languages the lexer follows.
 LANGUAGES: Final = frozenset({"python", "java", "go"})
-_OPENER: Final = {")": "(", "]": "[", "}": "{"}
 _VISIBLE: Final = 8  # the innermost brackets a constraint holds
 _EXTRA_KEYS = ("violations", "lost", "eos_blocked", "stop_guarded", "budget_closing")
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 
 
-@dataclasses.dataclass(slots=True)
-class BracketLexer:
-    """Brackets, strings and comments of Python or a C-like language, char by char.
+_MODES: Final = {"code": "", "string": "str", "regex": "str", "line_comment": "line", "block_comment": "block"}
 
-    ``mode``: ``""`` code, ``"str"`` in a string (``quote``, ``triple``), ``"line"`` a
-    line comment, ``"block"`` a block comment. ``pending``: quote characters or a
-    ``/`` whose meaning the next character decides. ``lost``: the lexer could not
-    follow the text (no opinion from then on).
+
+class BracketLexer:
+    """The syntax guard's view of a :class:`~monitors.document.Document`: its top-level
+    brackets, mode and pending text, and whether it was lost.
+
+    ``stack``: the open brackets of the top-level code. ``mode``: ``""`` code, ``"str"``
+    in a string (or an interpolation inside one), ``"line"`` a line comment, ``"block"``
+    a block comment. ``pending``: a quote or ``/`` at the end whose meaning the next
+    character decides. ``lost``: the text closed a bracket that was not open
+    (``mismatch``) or a one-line string ran into a newline: no opinion from then on.
     """
 
-    python: bool
-    go: bool = False
-    text_blocks: bool = False
-    stack: list[str] = dataclasses.field(default_factory=list)
-    mode: str = ""
-    quote: str = ""
-    triple: bool = False
-    escape: bool = False
-    run: int = 0  # consecutive closing quotes seen in a triple-quoted string
-    pending: str = ""
-    star: bool = False  # "*" seen in a block comment
-    lost: bool = False
-    mismatch: bool = False  # the last feed closed a bracket that was not open
+    __slots__ = ("doc", "python")
+
+    def __init__(self, python: bool = False, lex: LexSpec | None = None, doc: Document | None = None) -> None:
+        self.python = python
+        self.doc = doc if doc is not None else Document(lex or (PYTHON_LEX if python else LexSpec()))
+
+    @property
+    def stack(self) -> list[str]:
+        return list(self.doc.brackets)
+
+    @property
+    def mode(self) -> str:
+        return _MODES[self.doc.mode]
+
+    @property
+    def pending(self) -> str:
+        return self.doc.pending
+
+    @property
+    def mismatch(self) -> bool:
+        return self.doc.mismatches > 0
+
+    @property
+    def lost(self) -> bool:
+        doc = self.doc
+        return doc.mismatches > 0 or doc.unterminated > 0
 
     def copy(self) -> BracketLexer:
-        return dataclasses.replace(self, stack=list(self.stack))
+        return BracketLexer(self.python, doc=self.doc.fork())
 
     def key(self) -> tuple[object, ...]:
         """The whole state as a hashable tuple (:meth:`from_key` rebuilds it)."""
-        return tuple(tuple(v) if isinstance(v, list) else v for v in dataclasses.astuple(self))
+        return (self.python, self.doc.lex, self.doc.key())
 
     @classmethod
     def from_key(cls, key: tuple[object, ...]) -> BracketLexer:
-        lexer = cls(*key)  # type: ignore[arg-type]
-        lexer.stack = list(lexer.stack)
-        return lexer
+        python, lex, state = key
+        assert isinstance(lex, LexSpec) and isinstance(state, tuple)
+        return cls(bool(python), doc=Document.from_key(lex, state))
 
     def may_end(self, depth: int) -> bool:
         """The text may end here: not in a string or block comment (nor a quote just
@@ -101,7 +118,7 @@ class BracketLexer:
             return True
         if self.mode in ("str", "block") or self.pending in ("'", '"'):
             return False
-        return len(self.stack) <= depth
+        return len(self.doc.brackets) <= depth
 
     def open_count(self, depth: int) -> int:
         """What must still be closed before the text may end (:meth:`may_end`): the
@@ -110,109 +127,20 @@ class BracketLexer:
         if self.lost:
             return 0
         extra = 1 if self.mode in ("str", "block") or self.pending in ("'", '"') else 0
-        return max(len(self.stack) - depth, 0) + extra
+        return max(len(self.doc.brackets) - depth, 0) + extra
 
     @property
     def settled(self) -> bool:
         """In code, nothing pending: a token's brackets can be judged."""
-        return not self.lost and not self.mode and not self.pending
+        return not self.lost and self.doc.top_level
 
     def feed(self, text: str) -> None:
-        for ch in text:
-            if self.lost:
-                return
-            self._char(ch)
-
-    def _char(self, ch: str) -> None:
-        if self.pending:
-            p = self.pending
-            if p == "/":
-                self.pending = ""
-                if ch == "/":
-                    self.mode = "line"
-                    return
-                if ch == "*":
-                    self.mode, self.star = "block", False
-                    return
-                # a division: fall through with ch in code
-            else:  # one or two quotes
-                q = p[0]
-                if ch == q and len(p) == 1:
-                    self.pending = p + ch
-                    return
-                self.pending = ""
-                if ch == q:  # three quotes: a triple-quoted string (Python, Java text block)
-                    self.mode, self.quote, self.triple, self.run, self.escape = "str", q, True, 0, False
-                    return
-                if len(p) == 2:  # "" : an empty string, then ch in code
-                    pass
-                else:  # one quote: a string starts, ch is its first character
-                    self.mode, self.quote, self.triple, self.escape = "str", q, False, False
-                    self._string(ch)
-                    return
-        mode = self.mode
-        if mode == "str":
-            self._string(ch)
-        elif mode == "line":
-            if ch == "\n":
-                self.mode = ""
-        elif mode == "block":
-            if self.star and ch == "/":
-                self.mode = ""
-            self.star = ch == "*"
-        else:
-            self._code(ch)
-
-    def _string(self, ch: str) -> None:
-        if self.escape:
-            self.escape = False
-            return
-        q = self.quote
-        if q == "`":  # Go raw string: no escapes, any line
-            if ch == "`":
-                self.mode = ""
-            return
-        if ch == "\\":
-            self.escape = True
-            self.run = 0
-            return
-        if self.triple:
-            if ch == q:
-                self.run += 1
-                if self.run == 3:
-                    self.mode = ""
-            else:
-                self.run = 0
-            return
-        if ch == q:
-            self.mode = ""
-        elif ch == "\n":
-            self.lost = True  # an unterminated one-line string: stop following
-
-    def _code(self, ch: str) -> None:
-        if ch in "([{":
-            self.stack.append(ch)
-        elif ch in ")]}":
-            if not self.stack or self.stack[-1] != _OPENER[ch]:
-                self.mismatch = True
-                self.lost = True
-                return
-            self.stack.pop()
-        elif ch in "\"'":
-            if self.python or (ch == '"' and self.text_blocks):
-                self.pending = ch
-            else:
-                self.mode, self.quote, self.triple, self.escape = "str", ch, False, False
-        elif ch == "`" and self.go:
-            self.mode, self.quote, self.triple = "str", "`", False
-        elif ch == "#" and self.python:
-            self.mode = "line"
-        elif ch == "/" and not self.python:
-            self.pending = "/"
+        if not self.lost:
+            self.doc.feed(text)
 
 
 def _lexer(spec: LanguageSpec) -> BracketLexer:
-    return BracketLexer(python=spec.name == "python", go=spec.name == "go", text_blocks=spec.lex.text_blocks)
+    return BracketLexer(python=spec.name == "python", lex=spec.lex)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
