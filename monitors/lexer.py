@@ -33,7 +33,7 @@ import re
 from monitors.identifiers import IDENTIFIER, is_ident_char
 from monitors.languages import LexSpec
 
-__all__ = ["Frame", "Lexer", "closers_of"]
+__all__ = ["Frame", "Lexer", "bracket_events", "closers_of"]
 
 #: One frame of the lexer's stack (see the module docstring).
 Frame = list[object]
@@ -147,10 +147,12 @@ class Lexer:
     absolute). ``copy`` is cheap (frames are short lists of immutable values).
     """
 
-    __slots__ = ("base", "lex", "mismatches", "pos", "stack", "stmt_at", "stmt_pending", "unterminated")
+    __slots__ = ("base", "lex", "mismatches", "pos", "stack", "stmt_at", "stmt_pending", "trace", "unterminated")
 
-    def __init__(self, lex: LexSpec, base: int = 0) -> None:
+    def __init__(self, lex: LexSpec, base: int = 0, *, trace: list[tuple[int, str]] | None = None) -> None:
         self.lex = lex
+        #: When a list: every bracket of top-level code, ``(offset, character)``, as lexed.
+        self.trace = trace
         self.base = base
         self.pos = 0
         self.stack: list[Frame] = [["code", 0, "", "", ()]]
@@ -169,6 +171,7 @@ class Lexer:
         new.stmt_at = self.stmt_at
         new.mismatches = self.mismatches
         new.unterminated = self.unterminated
+        new.trace = None
         return new
 
     # ------------------------------------------------------------------ queries
@@ -265,10 +268,14 @@ class Lexer:
         return i + 1
 
     def _open(self, top: Frame, ch: str, i: int) -> None:
+        if self.trace is not None and len(self.stack) == 1:
+            self.trace.append((self.base + i, ch))
         top[3] = top[3] + ch  # type: ignore[operator]
         top[4] = (*top[4], self.base + i)  # type: ignore[misc]
 
-    def _close(self, top: Frame, ch: str) -> None:
+    def _close(self, top: Frame, ch: str, i: int) -> None:
+        if self.trace is not None and len(self.stack) == 1:
+            self.trace.append((self.base + i, ch))
         kinds = top[3]
         assert isinstance(kinds, str)
         if kinds and kinds[-1] == _OPENER[ch]:
@@ -301,7 +308,7 @@ class Lexer:
                 self._end_statement()
             elif top[1]:
                 top[1] -= 1  # type: ignore[operator]
-            self._close(top, ch)
+            self._close(top, ch, i)
             return i + 1
         if ch == "\n":
             if lex.line_continuation and _continued(text, i):
@@ -493,3 +500,11 @@ def closers_of(lex: LexSpec, text: str) -> str | None:
             else:
                 own = own[:-1]
     return "".join(needs)
+
+
+def bracket_events(lex: LexSpec, text: str) -> list[tuple[int, str]]:
+    """Every bracket of ``text``'s top-level code, ``(offset, character)`` in order
+    (``text`` lexed from a statement start; strings, comments and interpolations skipped)."""
+    trace: list[tuple[int, str]] = []
+    Lexer(lex, trace=trace).run(text, len(text))
+    return trace
