@@ -94,6 +94,14 @@ class Document:
         lexer.run(self.text, offset)
         return lexer
 
+    def advance(self, offset: int) -> Lexer:
+        """The lexer moved on to ``offset`` if it is before it (never back: it may stand
+        past ``offset``, inside a unit it took at once). Shared: do not change it."""
+        lexer = self._lexer
+        if lexer.pos < offset:
+            lexer.run(self.text, offset)
+        return lexer
+
     @property
     def lexer(self) -> Lexer:
         """The lexer after the whole text."""
