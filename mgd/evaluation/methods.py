@@ -56,17 +56,18 @@ def _last_full_line(completion: str) -> str:
     return completion[:nl]
 
 
-def open_braces(text: str, start: int = 0, end: int | None = None) -> int:
+def open_braces(text: str, start: int = 0, end: int | None = None, lex: LexSpec | None = None) -> int:
     """Open ``{`` minus ``}`` in code between offsets (strings and comments skipped by
-    the one lexer, :mod:`monitors.lexer`, with C-family rules)."""
-    depth, _ = _scan_braces(text[start : len(text) if end is None else end], None)
+    the one lexer, :mod:`monitors.lexer`, with ``lex``'s rules; default: the brace
+    languages' common ones)."""
+    depth, _ = _scan_braces(text[start : len(text) if end is None else end], None, lex or _BRACES_LEX)
     return depth
 
 
-def _scan_braces(text: str, close_at: int | None) -> tuple[int, int]:
+def _scan_braces(text: str, close_at: int | None, lex: LexSpec = _BRACES_LEX) -> tuple[int, int]:
     """(net depth, offset just after the brace that reached ``-close_at`` or -1)."""
     depth = 0
-    for at, ch in bracket_events(_BRACES_LEX, text):
+    for at, ch in bracket_events(lex, text):
         if ch == "{":
             depth += 1
         elif ch == "}":
