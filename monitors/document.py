@@ -31,7 +31,7 @@ from monitors.identifiers import IDENT_CLASS, is_ident_char
 from monitors.languages import LexSpec
 from monitors.lexer import Frame, Lexer
 
-__all__ = ["Document", "Mode", "Snapshot"]
+__all__ = ["Document", "DocumentText", "Mode", "Snapshot"]
 
 #: Where the end of the text sits.
 Mode = Literal["code", "string", "line_comment", "block_comment", "regex"]
@@ -254,3 +254,29 @@ def _frame(f: tuple[object, ...]) -> Frame:
     if f[0] == "code":
         return ["code", f[1], f[2], f[3], (-1,) * len(str(f[3]))]
     return list(f)
+
+
+class DocumentText:
+    """A base for detectors whose text is a :class:`Document` (``_doc``): appending,
+    length, text and the document itself."""
+
+    __slots__ = ("_doc",)
+
+    _doc: Document
+
+    def append(self, text: str) -> None:
+        """Add ``text`` at the end. Cheap: nothing is lexed or parsed until a check."""
+        self._doc.feed(text)
+
+    def __len__(self) -> int:
+        return len(self._doc)
+
+    @property
+    def text(self) -> str:
+        """The whole text so far."""
+        return self._doc.text
+
+    @property
+    def document(self) -> Document:
+        """The text and its lexical state (shared: feed it only through :meth:`append`)."""
+        return self._doc

@@ -92,6 +92,12 @@ def _code_regex(lex: LexSpec, interp: str) -> re.Pattern[str]:
     return pat
 
 
+def _find(pattern: re.Pattern[str], text: str, pos: int, limit: int) -> int:
+    """Where ``pattern`` next matches in ``text[pos:limit]`` (-1: not there)."""
+    m = pattern.search(text, pos, limit)
+    return -1 if m is None else m.start()
+
+
 def _escape_end(text: str, i: int) -> int | None:
     """Position after the backslash escape at ``i``; None if the text ends inside it."""
     n = len(text)
@@ -207,11 +213,11 @@ class Lexer:
                     pos = self._statement_start(text, pos, limit)
                     if pos >= limit:
                         break
-                m = _code_regex(lex, top[2]).search(text, pos)  # type: ignore[arg-type]
-                if m is None or m.start() >= limit:
+                i = _find(_code_regex(lex, top[2]), text, pos, limit)  # type: ignore[arg-type]
+                if i < 0:
                     pos = limit
                     break
-                new = self._code(text, m.start(), top)
+                new = self._code(text, i, top)
             elif kind == "str":
                 new = self._string(text, pos, limit, top)
             elif kind == "lc":
@@ -394,10 +400,9 @@ class Lexer:
     def _string(self, text: str, pos: int, limit: int, top: Frame) -> int:
         closer, escapes, multiline, interp = top[1], top[2], top[3], top[4]
         assert isinstance(closer, str) and isinstance(interp, str)
-        m = _string_regex(closer[0], bool(escapes), bool(multiline), interp).search(text, pos)
-        if m is None or m.start() >= limit:
+        i = _find(_string_regex(closer[0], bool(escapes), bool(multiline), interp), text, pos, limit)
+        if i < 0:
             return limit
-        i = m.start()
         ch = text[i]
         n = len(text)
         if ch == "\\":
@@ -433,28 +438,25 @@ class Lexer:
 
     def _format_spec(self, text: str, pos: int, limit: int) -> int:
         stack = self.stack
-        m = _PY_FMT.search(text, pos)
-        if m is None or m.start() >= limit:
+        i = _find(_PY_FMT, text, pos, limit)
+        if i < 0:
             return limit
-        i = m.start()
-        ch = text[i]
-        if ch == "{":
+        if text[i] == "{":
             stack.append(["code", 0, "py", "", ()])
             return i + 1
-        if ch == "}":
+        if text[i] == "}":
             stack.pop()  # the format spec
             if len(stack) > 1:
                 stack.pop()  # the field: back in the string
             return i + 1
         # a quote or newline inside a format spec: the string is over
         del stack[max(1, len(stack) - 3) :]
-        return i + 1 if ch != "\n" else i
+        return i + 1 if text[i] != "\n" else i
 
     def _regex(self, text: str, pos: int, limit: int, top: Frame) -> int:
-        m = _REGEX_BODY.search(text, pos)
-        if m is None or m.start() >= limit:
+        i = _find(_REGEX_BODY, text, pos, limit)
+        if i < 0:
             return limit
-        i = m.start()
         ch = text[i]
         if ch == "\\":
             return -i - 1 if i + 1 >= len(text) else i + 2

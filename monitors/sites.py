@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from monitors.document import Document
+from monitors.document import Document, DocumentText
 from monitors.identifiers import is_ident_char
 from monitors.languages import LanguageSpec
 
@@ -55,10 +55,10 @@ _DEFINERS = frozenset({"def", "class", "function", "func", "fn", "interface", "s
 _IMPORT_LINE = re.compile(r"^\s*(?:import\s+(?:static\s+)?|from\s+)[\w.\s]*$")
 
 
-class SiteDetector:
+class SiteDetector(DocumentText):
     """The text of one document and tree-sitter checks of its end."""
 
-    __slots__ = ("_doc", "_parser", "spec")
+    __slots__ = ("_parser", "spec")
 
     def __init__(self, spec: LanguageSpec, text: str = "") -> None:
         import tree_sitter
@@ -66,21 +66,6 @@ class SiteDetector:
         self.spec = spec
         self._parser = tree_sitter.Parser(spec.ts_language_loader())
         self._doc = Document(spec.lex, text)
-
-    def append(self, text: str) -> None:
-        self._doc.feed(text)
-
-    def __len__(self) -> int:
-        return len(self._doc)
-
-    @property
-    def text(self) -> str:
-        return self._doc.text
-
-    @property
-    def document(self) -> Document:
-        """The text and its lexical state (shared: feed it only through :meth:`append`)."""
-        return self._doc
 
     def fork(self) -> SiteDetector:
         new = SiteDetector.__new__(SiteDetector)

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from monitors.document import Document
+from monitors.document import Document, DocumentText
 from monitors.languages import LanguageSpec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -75,7 +75,7 @@ def trigger_chars(spec: LanguageSpec) -> frozenset[str]:
     return frozenset(chars | {"."})
 
 
-class TriggerDetector:
+class TriggerDetector(DocumentText):
     """Member-access dots in a growing text (see the module docstring).
 
     ``TriggerDetector(spec, text)`` loads the grammar (``ConfigError`` when its
@@ -88,7 +88,6 @@ class TriggerDetector:
         "_ascii",
         "_buf",
         "_buf_chars",
-        "_doc",
         "_language",
         "_last",
         "_parser",
@@ -120,23 +119,6 @@ class TriggerDetector:
         self.trigger_chars = trigger_chars(spec)
 
     # ------------------------------------------------------------------ text
-
-    def append(self, text: str) -> None:
-        """Add ``text`` at the end. Cheap: nothing is parsed until a check."""
-        self._doc.feed(text)
-
-    def __len__(self) -> int:
-        return len(self._doc)
-
-    @property
-    def text(self) -> str:
-        """The whole text so far."""
-        return self._doc.text
-
-    @property
-    def document(self) -> Document:
-        """The text and its lexical state (shared: feed it only through :meth:`append`)."""
-        return self._doc
 
     def _encoded(self, text: str) -> bytes:
         if self._buf_chars < len(text):
@@ -170,24 +152,15 @@ class TriggerDetector:
         else:
             point = (buf.count(b"\n", 0, end), end - buf.rfind(b"\n", 0, end) - 1)
         if tree is not None:
-            if end > old:
-                tree.edit(
-                    start_byte=old,
-                    old_end_byte=old,
-                    new_end_byte=end,
-                    start_point=old_point,
-                    old_end_point=old_point,
-                    new_end_point=point,
-                )
-            else:
-                tree.edit(
-                    start_byte=end,
-                    old_end_byte=old,
-                    new_end_byte=end,
-                    start_point=point,
-                    old_end_point=old_point,
-                    new_end_point=point,
-                )
+            grows = end > old  # an insertion at the old end, or a deletion back to ``end``
+            tree.edit(
+                start_byte=old if grows else end,
+                old_end_byte=old,
+                new_end_byte=end,
+                start_point=old_point if grows else point,
+                old_end_point=old_point,
+                new_end_point=point,
+            )
             tree = self._parser.parse(buf[:end], tree)
         else:
             tree = self._parser.parse(buf[:end])
