@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from monitors.errors import ConfigError
 from monitors.document import Document
+from monitors.errors import ConfigError
 from monitors.languages import PYTHON_LEX, LexSpec
 from monitors.lexer import bracket_events
 
