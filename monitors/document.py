@@ -55,7 +55,7 @@ class Snapshot:
 class Document:
     """The text of one sequence and its lexical state (see the module docstring)."""
 
-    __slots__ = ("_lexer", "_parts", "_size", "_text", "lex")
+    __slots__ = ("_lexer", "_parts", "_ran", "_size", "_text", "lex")
 
     def __init__(self, lex: LexSpec, text: str = "") -> None:
         self.lex = lex
@@ -63,6 +63,7 @@ class Document:
         self._parts: list[str] = []
         self._size = len(text)
         self._lexer = Lexer(lex)
+        self._ran = (-1, -1)  # (offset, text size) of the last run: nothing new to lex there
 
     # ------------------------------------------------------------------ text
 
@@ -89,9 +90,13 @@ class Document:
         """The lexer after ``text[:offset]`` (its ``pos`` may stop short of ``offset``
         where the next character decides). Shared: do not change it."""
         lexer = self._lexer
+        ran = (offset, self._size)
+        if self._ran == ran:
+            return lexer
         if lexer.pos > offset:
             lexer = self._lexer = Lexer(self.lex)  # going back: start over
         lexer.run(self.text, offset)
+        self._ran = ran
         return lexer
 
     def advance(self, offset: int) -> Lexer:
@@ -100,12 +105,16 @@ class Document:
         lexer = self._lexer
         if lexer.pos < offset:
             lexer.run(self.text, offset)
+            self._ran = (-1, -1)
         return lexer
 
     @property
     def lexer(self) -> Lexer:
         """The lexer after the whole text."""
-        return self.lexer_at(self._size)
+        size = self._size
+        if self._ran == (size, size):
+            return self._lexer
+        return self.lexer_at(size)
 
     @property
     def pending(self) -> str:
@@ -202,6 +211,7 @@ class Document:
         new._parts = []
         new._size = self._size
         new._lexer = self._lexer.copy()
+        new._ran = self._ran
         return new
 
     def snapshot(self) -> Snapshot:
@@ -219,6 +229,7 @@ class Document:
         lexer.pos = snap.pos
         lexer.stmt_pending, lexer.stmt_at = snap.stmt
         lexer.mismatches, lexer.unterminated = snap.counts
+        self._ran = (-1, -1)
 
     def key(self) -> tuple[object, ...]:
         """The lexical state as a hashable value, without the text or offsets: the
@@ -247,6 +258,7 @@ class Document:
         lexer.stmt_pending = bool(stmt_pending)
         lexer.mismatches = int(bool(mismatch))
         lexer.unterminated = int(bool(unterminated))
+        doc._ran = (-1, -1)
         return doc
 
 

@@ -48,13 +48,14 @@ __all__ = [
 _PY_STRING_PREFIXES = frozenset({"", "r", "u", "b", "f", "t", "br", "rb", "fr", "rf", "tr", "rt"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class LexSpec:
     """What the one lexer (:mod:`monitors.lexer`) must know about a language's text.
 
     The defaults are a C-like language: ``//`` and ``/* */`` comments, ``"`` strings and
     ``'`` char literals that end at a newline and honour ``\\``, braces that delimit
-    statements.
+    statements. Compared and hashed by identity (it is part of the syntax guard's state
+    keys, hashed per token).
     """
 
     #: The line comment's opener (``#`` for Python).

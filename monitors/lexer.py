@@ -45,6 +45,8 @@ _SPACE = re.compile(r"[ \t\f\r\n]*")
 _BLOCK_END = re.compile(r"\*/")
 _BLOCK_NESTED = re.compile(r"\*/|/\*")
 _REGEX_BODY = re.compile(r"[\\\[\]/\n]")
+_QUIET = {"lc": re.compile(r"\n"), "bc": re.compile(r"[*/]"), "fmt": _PY_FMT, "re": _REGEX_BODY}
+_ANY_BREAK = re.compile(r"[\s\S]")
 _RUST_CHAR = re.compile(r"'(?:[^\\'\n]|\\(?:u\{[0-9A-Fa-f_]{1,8}\}|x[0-9A-Fa-f]{2}|[^\n]))'")
 _RUST_CHAR_PARTIAL = re.compile(r"'(?:[^\\'\n]|\\(?:u(?:\{[0-9A-Fa-f_]{0,8})?|x[0-9A-Fa-f]{0,2})?)?")
 _JS_REGEX_AFTER_WORDS = frozenset(
@@ -53,7 +55,7 @@ _JS_REGEX_AFTER_WORDS = frozenset(
 )
 
 _string_cache: dict[tuple[str, bool, bool, str], re.Pattern[str]] = {}
-_code_cache: dict[tuple[LexSpec, str], re.Pattern[str]] = {}
+_code_cache: dict[int, tuple[LexSpec, dict[str, re.Pattern[str]]]] = {}  # by id(lex): hashing a LexSpec is slow
 
 
 def _string_regex(first: str, escapes: bool, multiline: bool, interp: str) -> re.Pattern[str]:
@@ -75,8 +77,10 @@ def _string_regex(first: str, escapes: bool, multiline: bool, interp: str) -> re
 
 def _code_regex(lex: LexSpec, interp: str) -> re.Pattern[str]:
     """The characters that matter in a code frame of ``lex`` (``interp``: its kind)."""
-    key = (lex, interp)
-    pat = _code_cache.get(key)
+    got = _code_cache.get(id(lex))
+    if got is None or got[0] is not lex:
+        got = _code_cache[id(lex)] = (lex, {})
+    pat = got[1].get(interp)
     if pat is None:
         quotes = "".join(sorted(set(lex.quotes + lex.multiline_quotes + lex.raw_quotes + lex.template_quote)))
         chars = set(quotes) | set("()[]{};")
@@ -88,7 +92,7 @@ def _code_regex(lex: LexSpec, interp: str) -> re.Pattern[str]:
             chars.add("\n")
         if interp == "py":
             chars.add(":")
-        pat = _code_cache[key] = re.compile("[" + "".join(re.escape(c) for c in sorted(chars)) + "]")
+        pat = got[1][interp] = re.compile("[" + "".join(re.escape(c) for c in sorted(chars)) + "]")
     return pat
 
 
@@ -196,6 +200,17 @@ class Lexer:
     def rejected_statement(self, text: str) -> bool:
         """At top level in a statement starting with a word the language rejects."""
         return len(self.stack) == 1 and self.statement_word(text) in self.lex.reject_statement_words
+
+    def quiet_pattern(self) -> re.Pattern[str]:
+        """The characters that matter in the innermost frame: text without any of them
+        (and nothing pending) changes nothing but the statement's first word."""
+        top = self.stack[-1]
+        kind = top[0]
+        if kind == "code":
+            return _code_regex(self.lex, top[2])  # type: ignore[arg-type]
+        if kind == "str":
+            return _string_regex(str(top[1])[0], bool(top[2]), bool(top[3]), str(top[4]))
+        return _QUIET.get(str(kind), _ANY_BREAK)
 
     # ------------------------------------------------------------------ lexing
 

@@ -41,6 +41,8 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
+import functools
+import re
 from collections.abc import Iterable
 from typing import Final
 
@@ -95,8 +97,8 @@ class BracketLexer:
 
     @property
     def lost(self) -> bool:
-        doc = self.doc
-        return doc.mismatches > 0 or doc.unterminated > 0
+        lexer = self.doc.lexer
+        return lexer.mismatches > 0 or lexer.unterminated > 0
 
     def copy(self) -> BracketLexer:
         return BracketLexer(self.python, doc=self.doc.fork())
@@ -111,23 +113,27 @@ class BracketLexer:
         assert isinstance(lex, LexSpec) and isinstance(state, tuple)
         return cls(bool(python), doc=Document.from_key(lex, state))
 
+    def summary(self) -> tuple[bool, bool, int]:
+        """``(lost, open, brackets)``: lost; in a string or block comment, or a quote just
+        opened; how many top-level brackets are open. (One look at the document.)"""
+        doc = self.doc
+        lexer = doc.lexer
+        stack = lexer.stack
+        opened = len(stack) > 1 and stack[1][0] != "lc"
+        if not opened and lexer.pos < len(doc):
+            opened = doc.text[lexer.pos :] in ("'", '"')
+        return lexer.mismatches > 0 or lexer.unterminated > 0, opened, len(str(stack[0][3]))
+
     def may_end(self, depth: int) -> bool:
         """The text may end here: not in a string or block comment (nor a quote just
         opened), at most ``depth`` brackets open; True once lost (no opinion)."""
-        if self.lost:
-            return True
-        if self.mode in ("str", "block") or self.pending in ("'", '"'):
-            return False
-        return len(self.doc.brackets) <= depth
+        return _may_end(self.summary(), depth)
 
     def open_count(self, depth: int) -> int:
         """What must still be closed before the text may end (:meth:`may_end`): the
         brackets past ``depth``, plus one for an open string (or a quote just opened) or
         block comment; 0 once lost."""
-        if self.lost:
-            return 0
-        extra = 1 if self.mode in ("str", "block") or self.pending in ("'", '"') else 0
-        return max(len(self.doc.brackets) - depth, 0) + extra
+        return _open_count(self.summary(), depth)
 
     @property
     def settled(self) -> bool:
@@ -137,6 +143,37 @@ class BracketLexer:
     def feed(self, text: str) -> None:
         if not self.lost:
             self.doc.feed(text)
+
+
+def _may_end(summary: tuple[bool, bool, int], depth: int) -> bool:
+    lost, opened, brackets = summary
+    return lost or (not opened and brackets <= depth)
+
+
+def _open_count(summary: tuple[bool, bool, int], depth: int) -> int:
+    lost, opened, brackets = summary
+    return 0 if lost else max(brackets - depth, 0) + opened
+
+
+@functools.lru_cache(maxsize=64)
+def _from_key(key: tuple[object, ...]) -> tuple[BracketLexer, re.Pattern[str] | None, tuple[bool, bool, int]]:
+    """A guard's state: its lexer (shared: never fed), the pattern of the characters that
+    can change it (None: something is pending) and its summary."""
+    base = BracketLexer.from_key(key)
+    quiet = None if base.pending else base.doc.lexer.quiet_pattern()
+    return base, quiet, base.summary()
+
+
+def _after(key: tuple[object, ...], data: bytes) -> tuple[bool, bool, int]:
+    """The summary of state ``key`` after ``data`` (:meth:`BracketLexer.summary`); without
+    lexing when no character of ``data`` can change it (most tokens)."""
+    base, quiet, summary = _from_key(key)
+    text = data.decode("utf-8", "replace")
+    if quiet is not None and quiet.search(text) is None:
+        return summary
+    lexer = base.copy()
+    lexer.feed(text)
+    return lexer.summary()
 
 
 def _lexer(spec: LanguageSpec) -> BracketLexer:
@@ -177,9 +214,7 @@ class StopGuard:
             return False
         if start < len(tail):
             return len(tail) - start in self.bad
-        lexer = BracketLexer.from_key(self.state)
-        lexer.feed(token[: start - len(tail)].decode("utf-8", "replace"))
-        return not lexer.may_end(self.depth)
+        return not _may_end(_after(self.state, token[: start - len(tail)]), self.depth)
 
 
 #: The most opening characters one token is assumed to hold: with more slack the guard is idle.
@@ -206,9 +241,8 @@ class BudgetGuard:
     min_open: int = 1
 
     def forbids(self, token: bytes) -> bool:
-        lexer = BracketLexer.from_key(self.state)
-        lexer.feed(token.decode("utf-8", "replace"))
-        return lexer.lost or lexer.open_count(self.depth) > self.limit
+        summary = _after(self.state, token)
+        return summary[0] or _open_count(summary, self.depth) > self.limit
 
 
 class SyntaxMonitor:
