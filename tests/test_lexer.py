@@ -12,8 +12,10 @@ from mgd.evaluation.judge import find_sites, repaired
 from mgd.evaluation.methods import cut_method
 from monitors.calls import ArgumentCountMonitor
 from monitors.document import Document
+from monitors.expected import argument_position, is_value_site
 from monitors.languages import LANGUAGES, get_language
 from monitors.syntax import SyntaxMonitor
+from monitors.triggers import TriggerDetector
 
 PY = get_language("python")
 JAVA = get_language("java")
@@ -88,3 +90,27 @@ def test_fix_call_site_ends_past_a_comment() -> None:
     text = "f(a, # )\n  b)\nz"
     (site,) = find_sites("python", text, 0, ["arguments"])
     assert text[site.start : site.end] == "(a, # )\n  b)"
+
+
+def _java_document(text: str) -> Document:
+    """The dereference monitor's document at a trigger: its detector checked the dot."""
+    detector = TriggerDetector(JAVA, text)
+    assert detector.is_member_access(len(text) - 1)
+    return detector.document
+
+
+@pytest.mark.parametrize(
+    ("text", "index", "value"),
+    [
+        ("int x = twice(1, keeper.", 1, True),
+        ('f("a, (b", g(1, 2), k.', 2, True),
+        ("for (int i = 0; i < n; i++, b.", None, False),
+        ("int[] a = {1, k.", None, False),
+        ("f(/* ) */ a, k.", 1, True),  # the backward scan read the comment's ")" as code
+        ("take(() -> { run(); }, k.", 1, True),  # ... and stopped at the lambda block's "}"
+    ],
+)
+def test_fix_expected_types_read_the_document(text: str, index: int | None, value: bool) -> None:
+    doc = _java_document(text)
+    assert argument_position(text, len(text) - 1, doc) == index
+    assert is_value_site(text, len(text) - 1, doc) is value
