@@ -1,7 +1,8 @@
 """The syntax guard: a bracket stack over the document, no language server.
 
-:class:`SyntaxMonitor` lexes the prompt and then every generated character
-(strings, comments, ``()[]{}``) and says two things:
+:class:`SyntaxMonitor` reads the prompt and then every generated character through
+the one lexer (:class:`BracketLexer` is its view of a :class:`~monitors.document.Document`:
+top-level brackets, strings, comments) and says two things:
 
 * a token may not close a bracket that is not open: its closers that its own
   openers do not match must match the open brackets, innermost first (``)`` with
@@ -22,11 +23,11 @@ is string or comment text). The constraint is a
 :class:`~monitors.base.SyntaxConstraint`; the mask is
 :func:`monitors.vocab.rules.syntax_ids`.
 
-Languages: Python (``#`` comments, ``'``/``"`` and triple-quoted strings, any
-prefix), Java (``//``, ``/* */``, strings, char literals, text blocks) and Go
-(plus backtick raw strings). TypeScript/JavaScript (regex literals, template
-literals) and Rust (lifetimes, raw strings) are not lexed here: the monitor does not
-apply to them.
+Languages: Python (``#`` comments, prefixed and triple-quoted strings; an f-string's
+fields are code inside the string, so their brackets are the string's), Java (``//``,
+``/* */``, strings, char literals, text blocks) and Go (plus backtick raw strings).
+The lexer knows TypeScript/JavaScript and Rust too, but the guard is not enabled
+for them (``LANGUAGES``).
 
 Fails open: anything the lexer cannot follow (a closer that does not match in the
 prompt, a string that runs into a newline, a quote or ``/`` at the very end of the

@@ -1,8 +1,8 @@
-"""Is this dot a member access? Incremental tree-sitter parsing plus a tiny lexer.
+"""Is this dot a member access? Incremental tree-sitter parsing plus the one lexer.
 
-:class:`TriggerDetector` holds the text of one document (prompt prefix plus what
-was generated so far), a tree-sitter parser and tree, and a small lexer. Appending
-text is cheap (a list append: nothing is parsed). :meth:`TriggerDetector.is_member_access`
+:class:`TriggerDetector` holds one :class:`~monitors.document.Document` (prompt prefix
+plus what was generated so far, and the one lexer's state), a tree-sitter parser and
+tree. Appending text is cheap (a list append: nothing is lexed or parsed). :meth:`TriggerDetector.is_member_access`
 answers for one character offset whether that character is a member-access dot.
 
 What is parsed. The check parses the text **up to and including the dot**, not the
@@ -18,7 +18,7 @@ The verdict. The character must end a member-access token (``.``; the second
 colon of Rust's ``::`` path separator, where rust-analyzer completes the items of
 a module, type or enum) and
 
-1. the lexer says the dot is in code: not inside a string, comment or regex
+1. the document's lexer says the dot is in code: not inside a string, comment or regex
    literal, *including unfinished ones* (``"a.``, ``\"\"\"Return the area.``), which
    tree-sitter parses as ERROR nodes without any string node; and the statement
    does not start with a word the language rejects (Python ``import``/``from``:
