@@ -49,7 +49,7 @@ class Snapshot:
     frames: tuple[tuple[object, ...], ...]
     pos: int
     stmt: tuple[bool, int]
-    counts: tuple[int, int]
+    counts: tuple[int, int, str]
 
 
 class Document:
@@ -218,7 +218,7 @@ class Document:
         """The state now (lexed to the end)."""
         lexer = self.lexer
         return Snapshot(self._size, tuple(tuple(f) for f in lexer.stack), lexer.pos,
-                        (lexer.stmt_pending, lexer.stmt_at), (lexer.mismatches, lexer.unterminated))
+                        (lexer.stmt_pending, lexer.stmt_at), (lexer.mismatches, lexer.unterminated, lexer.trouble))
 
     def rollback(self, snap: Snapshot) -> None:
         """Go back to ``snap`` (taken from this document or a fork, at or before now)."""
@@ -228,13 +228,13 @@ class Document:
         lexer.stack = [list(f) for f in snap.frames]
         lexer.pos = snap.pos
         lexer.stmt_pending, lexer.stmt_at = snap.stmt
-        lexer.mismatches, lexer.unterminated = snap.counts
+        lexer.mismatches, lexer.unterminated, lexer.trouble = snap.counts
         self._ran = (-1, -1)
 
     def key(self) -> tuple[object, ...]:
         """The lexical state as a hashable value, without the text or offsets: the
-        frames (bracket kinds, not where they opened), whether a mismatch or an
-        unterminated string happened, the pending text and the identifier characters
+        frames (bracket kinds, not where they opened), which trouble came first (a
+        mismatch or an unterminated string), the pending text and the identifier characters
         that end the text (a string prefix for a quote fed next)."""
         lexer = self.lexer
         text = self.text
@@ -243,21 +243,23 @@ class Document:
         j = k
         while j > 0 and k - j < _KEY_CONTEXT and is_ident_char(text[j - 1]):
             j -= 1
-        return (frames, lexer.stmt_pending, lexer.mismatches > 0, lexer.unterminated > 0, text[j:k], text[k:])
+        return (frames, lexer.stmt_pending, lexer.trouble, text[j:k], text[k:])
 
     @classmethod
     def from_key(cls, lex: LexSpec, key: tuple[object, ...]) -> Document:
         """A document in the state :meth:`key` gave (its text: the key's context and
         pending text; bracket offsets unknown, -1)."""
-        frames, stmt_pending, mismatch, unterminated, context, pending = key
-        assert isinstance(frames, tuple) and isinstance(context, str) and isinstance(pending, str)
+        frames, stmt_pending, trouble, context, pending = key
+        assert isinstance(frames, tuple) and isinstance(trouble, str)
+        assert isinstance(context, str) and isinstance(pending, str)
         doc = cls(lex, context + pending)
         lexer = doc._lexer
         lexer.stack = [_frame(f) for f in frames]
         lexer.pos = len(context)
         lexer.stmt_pending = bool(stmt_pending)
-        lexer.mismatches = int(bool(mismatch))
-        lexer.unterminated = int(bool(unterminated))
+        lexer.trouble = trouble
+        lexer.mismatches = int(trouble == "mismatch")
+        lexer.unterminated = int(trouble == "unterminated")
         doc._ran = (-1, -1)
         return doc
 

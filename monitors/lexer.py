@@ -23,7 +23,7 @@ Frames (small lists; code frames keep their brackets as a string and a tuple of 
 
 Counters: ``mismatches`` (closers in top-level code that did not match the innermost
 open bracket; a mismatched closer pops nothing) and ``unterminated`` (one-line strings that
-ran into a newline). Pure: no I/O.
+ran into a newline); ``trouble``: which of the two came first (``""``: neither). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -157,7 +157,8 @@ class Lexer:
     absolute). ``copy`` is cheap (frames are short lists of immutable values).
     """
 
-    __slots__ = ("base", "lex", "mismatches", "pos", "stack", "stmt_at", "stmt_pending", "trace", "unterminated")
+    __slots__ = ("base", "lex", "mismatches", "pos", "stack", "stmt_at", "stmt_pending", "trace", "trouble",
+                 "unterminated")
 
     def __init__(self, lex: LexSpec, base: int = 0, *, trace: list[tuple[int, str]] | None = None) -> None:
         self.lex = lex
@@ -170,6 +171,7 @@ class Lexer:
         self.stmt_at = -1  # where the statement's first word starts (-1: none, or not a word)
         self.mismatches = 0
         self.unterminated = 0
+        self.trouble = ""
 
     def copy(self) -> Lexer:
         new = Lexer.__new__(Lexer)
@@ -181,6 +183,7 @@ class Lexer:
         new.stmt_at = self.stmt_at
         new.mismatches = self.mismatches
         new.unterminated = self.unterminated
+        new.trouble = self.trouble
         new.trace = None
         return new
 
@@ -304,6 +307,7 @@ class Lexer:
             top[4] = top[4][:-1]  # type: ignore[index]
         elif len(self.stack) == 1:
             self.mismatches += 1  # an interpolation's stray closer is the string's business
+            self.trouble = self.trouble or "mismatch"
 
     def _code(self, text: str, i: int, top: Frame) -> int:
         """The significant character at ``i`` in a code frame; the next position (or
@@ -426,6 +430,7 @@ class Lexer:
         if ch == "\n":
             self.stack.pop()  # an unterminated one-line string ends at the newline
             self.unterminated += 1
+            self.trouble = self.trouble or "unterminated"
             return i
         if ch == "{":  # Python f-string: "{{" or a field
             if i + 1 >= n:

@@ -94,12 +94,11 @@ class BracketLexer:
 
     @property
     def mismatch(self) -> bool:
-        return self.doc.mismatches > 0
+        return self.doc.lexer.trouble == "mismatch"
 
     @property
     def lost(self) -> bool:
-        lexer = self.doc.lexer
-        return lexer.mismatches > 0 or lexer.unterminated > 0
+        return bool(self.doc.lexer.trouble)
 
     def copy(self) -> BracketLexer:
         return BracketLexer(self.python, doc=self.doc.fork())
@@ -123,7 +122,7 @@ class BracketLexer:
         opened = len(stack) > 1 and stack[1][0] != "lc"
         if not opened and lexer.pos < len(doc):
             opened = doc.text[lexer.pos :] in ("'", '"')
-        return lexer.mismatches > 0 or lexer.unterminated > 0, opened, len(str(stack[0][3]))
+        return bool(lexer.trouble), opened, len(str(stack[0][3]))
 
     def may_end(self, depth: int) -> bool:
         """The text may end here: not in a string or block comment (nor a quote just
@@ -273,11 +272,10 @@ class SyntaxMonitor:
         self._snapshots: list[tuple[int, BracketLexer]] = []  # (offset, lexer before the bytes there)
         lexer = _lexer(spec)
         cut = prefix.rfind("\n") + 1
-        lexer.feed(prefix[:cut])
-        low = len(lexer.stack)  # the fewest open on the prompt's last line: earlier lines' brackets
-        for ch in prefix[cut:]:
-            lexer.feed(ch)
-            low = min(low, len(lexer.stack))
+        lexer.feed(prefix)
+        doc = lexer.doc
+        # the fewest open on the prompt's last line: earlier lines' brackets
+        low = min(len(str(doc.advance(k).stack[0][3])) for k in range(cut, len(prefix) + 1))
         if lexer.lost:
             self._stats.extra["lost"] += 1
         self._lexer = lexer
