@@ -394,13 +394,9 @@ class _CallMonitor:
         det = self._detector
         i = len(prefix)
         line_start = prefix.rfind("\n", 0, i) + 1
-        opens: list[int] = []
-        for k in range(line_start, i):
-            ch = prefix[k]
-            if ch == "(":
-                opens.append(k)
-            elif ch == ")" and opens:
-                opens.pop()
+        doc = det.document
+        opens = [at for kind, at in zip(doc.brackets, doc.bracket_offsets, strict=True)
+                 if kind == "(" and at >= line_start]
         if opens and det.call_open_site(opens[-1]):
             self._push()
             self._next = opens[-1] + 1

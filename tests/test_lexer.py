@@ -114,3 +114,9 @@ def test_fix_expected_types_read_the_document(text: str, index: int | None, valu
     doc = _java_document(text)
     assert argument_position(text, len(text) - 1, doc) == index
     assert is_value_site(text, len(text) - 1, doc) is value
+
+
+def test_fix_prompt_call_skips_brackets_in_strings_and_comments() -> None:
+    assert ArgumentCountMonitor(PY, 'x = f("(", ').depth == 1  # the last "(" is in a string
+    assert ArgumentCountMonitor(PY, "g(a,  # h(\n").depth == 0  # the call is on an earlier line
+    assert ArgumentCountMonitor(PY, "g(a, b  # h(").depth == 1
