@@ -2,8 +2,8 @@
 
 The same tricky texts (dots and brackets inside strings, comments, f-strings, template
 literals, raw strings, char literals, block comments) in each language go to the
-document and to each consumer: the trigger detector, completion/call sites, the call
-monitors, the syntax guard's lexer, the vocabulary's closer table, and the evaluation's
+document and to each consumer: the trigger detector, expected types (the argument a
+member access starts), completion/call sites, the call monitors, the syntax guard's lexer, the vocabulary's closer table, and the evaluation's
 repair and brace counting. Each must say what the document says: in code or not, which
 brackets are open. No server, no model.
 """
@@ -18,6 +18,7 @@ from mgd.evaluation.judge import repaired
 from mgd.evaluation.methods import open_braces
 from monitors.calls import ArgumentCountMonitor
 from monitors.document import Document
+from monitors.expected import argument_position
 from monitors.languages import LANGUAGES, LanguageSpec
 from monitors.lexer import closers_of
 from monitors.sites import SiteDetector
@@ -133,6 +134,12 @@ def test_consumers_agree(name: str, wrap: str, ctx: str, code: bool) -> None:
 
     dot = before + "foo."
     assert TriggerDetector(spec, dot).is_member_access(len(dot) - 1) is code
+
+    arg = before + "take(a, k."  # expected types: the argument the member access starts
+    detector = TriggerDetector(spec, arg)
+    assert detector.is_member_access(len(arg) - 1) is code
+    if code:
+        assert argument_position(arg, len(arg) - 1, detector.document) == 1
 
     call = before + "foo("
     assert SiteDetector(spec, call).call_open_site(len(call) - 1) is code
