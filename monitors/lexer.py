@@ -48,7 +48,7 @@ _REGEX_BODY = re.compile(r"[\\\[\]/\n]")
 _QUIET = {"lc": re.compile(r"\n"), "bc": re.compile(r"[*/]"), "fmt": _PY_FMT, "re": _REGEX_BODY}
 _ANY_BREAK = re.compile(r"[\s\S]")
 _RUST_CHAR = re.compile(r"'(?:[^\\'\n]|\\(?:u\{[0-9A-Fa-f_]{1,8}\}|x[0-9A-Fa-f]{2}|[^\n]))'")
-_RUST_CHAR_PARTIAL = re.compile(r"'(?:[^\\'\n]|\\(?:u(?:\{[0-9A-Fa-f_]{0,8})?|x[0-9A-Fa-f]{0,2})?)?")
+_RUST_CHAR_PARTIAL = re.compile(r"'(?:[^\\'\n]|\\(?:u(?:\{[0-9A-Fa-f_]{0,8}\}?)?|x[0-9A-Fa-f]{0,2}|[^\n])?)?")
 _JS_REGEX_AFTER_WORDS = frozenset(
     {"return", "typeof", "instanceof", "in", "of", "new", "delete", "void", "throw", "case", "do", "else",
      "yield", "await"}
