@@ -296,7 +296,7 @@ class _CallMonitor:
         self._constraint = None
         if not self._frames and "(" not in chars:
             return
-        self._advance(start, len(det))
+        self._walk(start, len(det))
 
     def need(self) -> SignatureNeed | None:
         if not self._frames:
@@ -400,9 +400,9 @@ class _CallMonitor:
         if opens and det.call_open_site(opens[-1]):
             self._push()
             self._next = opens[-1] + 1
-            self._advance(opens[-1] + 1, i, prompt=True)
+            self._walk(opens[-1] + 1, i, prompt=True)
 
-    def _advance(self, start: int, end: int, *, prompt: bool = False) -> None:
+    def _walk(self, start: int, end: int, *, prompt: bool = False) -> None:
         """Step the characters up to ``end``. While no call is open only a ``(`` matters
         (:meth:`SiteDetector.call_open_site` judges it; none in the prompt); inside one,
         the document's lexer says which characters are code, literals or comments, and a
