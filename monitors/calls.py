@@ -296,7 +296,7 @@ class _CallMonitor:
         self._constraint = None
         if not self._frames and "(" not in chars:
             return
-        self._walk(start, len(det))
+        self._walk(start, len(self._detector))
 
     def need(self) -> SignatureNeed | None:
         if not self._frames:
