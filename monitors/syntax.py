@@ -103,6 +103,12 @@ class BracketLexer:
     def copy(self) -> BracketLexer:
         return BracketLexer(self.python, doc=self.doc.fork())
 
+    def __eq__(self, other: object) -> bool:
+        """Two lexers are equal in the same lexical state (:meth:`key`)."""
+        return isinstance(other, BracketLexer) and self.key() == other.key()
+
+    __hash__ = None  # type: ignore[assignment] - mutable, like the dataclass it was
+
     def key(self) -> tuple[object, ...]:
         """The whole state as a hashable tuple (:meth:`from_key` rebuilds it)."""
         return (self.python, self.doc.lex, self.doc.key())
