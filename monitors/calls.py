@@ -4,9 +4,11 @@ Both follow the calls the model writes. A ``(`` that opens an argument list
 (:meth:`monitors.sites.SiteDetector.call_open_site`) pushes a *frame* and asks
 the server for ``textDocument/signatureHelp`` right after the parenthesis
 (:class:`~monitors.base.SignatureNeed`). Inside the frame a small lexer follows
-the arguments: nesting of ``()[]{}``, string quotes (with backslash escapes),
-commas at the frame's own level, and whether the current argument is still empty
-or just ``[ws] identifier [ws]``. A nested call pushes its own frame (the outer
+the arguments: nesting of ``()[]{}``, commas at the frame's own level, and whether
+the current argument is still empty or just ``[ws] identifier [ws]``; what is a
+string, char literal or comment is the document's lexer's word
+(:mod:`monitors.document`, the detector's document): a literal counts as one
+argument character, a comment as none. A nested call pushes its own frame (the outer
 one keeps its facts; if they had not come yet it stays without opinion); the
 frame's ``)`` pops it.
 
@@ -229,9 +231,6 @@ class _Frame(MonitorState):
     serial: int
     facts: SignatureFacts | None = None
     depth: int = 0
-    quote: str = ""
-    escape: bool = False
-    comment: bool = False  # in a Python "#" comment (until the end of the line)
     commas: int = 0
     arg_chars: int = 0  # non-whitespace characters in the current argument
     ident: str = ""  # the argument so far when it is "[ws] ident [ws]"
@@ -259,6 +258,7 @@ class _CallMonitor(DocumentMonitor[SiteDetector]):
     _frames: list[_Frame]  # the open calls followed, innermost last (each forked with the monitor)
     _serial: int
     _constraint: ExcludeConstraint | KeywordConstraint | None
+    _next: int  # the first character not yet stepped while a call is open
     #: Python unpacking syntax (``*``/``**`` then an expression, never ``*name=``): the
     #: keyword-argument monitor's rule; the argument-count monitor has no opinion there.
     _UNPACKING_RULES = False
@@ -267,6 +267,7 @@ class _CallMonitor(DocumentMonitor[SiteDetector]):
         self._start(_EXTRA_KEYS)
         self.spec = spec
         self._detector = SiteDetector(spec, prefix)
+        self._next = 0  # the first character not yet stepped while a call is open
         self._frames = []
         self._serial = 0
         self._constraint = None
@@ -286,8 +287,7 @@ class _CallMonitor(DocumentMonitor[SiteDetector]):
         self._constraint = None
         if not self._frames and "(" not in chars:
             return
-        for k, ch in enumerate(chars):
-            self._step(ch, start + k)
+        self._walk(start, len(self._detector))
 
     def need(self) -> SignatureNeed | None:
         if not self._frames:
@@ -315,7 +315,7 @@ class _CallMonitor(DocumentMonitor[SiteDetector]):
         c = self._constraint
         if c is None:
             top = self._frames[-1]
-            if top.depth or top.quote or top.comment:
+            if top.depth or not self._detector.document.top_level:
                 return None
             c = self._unpack_rule(top) if self._UNPACKING_RULES else None
             if c is None:
@@ -376,36 +376,59 @@ class _CallMonitor(DocumentMonitor[SiteDetector]):
         det = self._detector
         i = len(prefix)
         line_start = prefix.rfind("\n", 0, i) + 1
-        opens: list[int] = []
-        for k in range(line_start, i):
-            ch = prefix[k]
-            if ch == "(":
-                opens.append(k)
-            elif ch == ")" and opens:
-                opens.pop()
+        doc = det.document
+        opens = [at for kind, at in zip(doc.brackets, doc.bracket_offsets, strict=True)
+                 if kind == "(" and at >= line_start]
         if opens and det.call_open_site(opens[-1]):
             self._push()
-            for k in range(opens[-1] + 1, i):
-                self._step(prefix[k], k, prompt=True)
+            self._next = opens[-1] + 1
+            self._walk(opens[-1] + 1, i, prompt=True)
 
-    def _step(self, ch: str, pos: int, *, prompt: bool = False) -> None:
-        frames = self._frames
-        if not frames:
-            if ch == "(" and not prompt and self._detector.call_open_site(pos):
-                self._push()
-            return
-        f = frames[-1]
-        if f.comment:
-            if ch == "\n":
-                f.comment = False
-            return
-        if f.quote:
-            if f.escape:
-                f.escape = False
-            elif ch == "\\":
-                f.escape = True
-            elif ch == f.quote:
-                f.quote = ""
+    def _walk(self, start: int, end: int, *, prompt: bool = False) -> None:
+        """Step the characters up to ``end``. While no call is open only a ``(`` matters
+        (:meth:`SiteDetector.call_open_site` judges it; none in the prompt); inside one,
+        the document's lexer says which characters are code, literals or comments, and a
+        character whose meaning the next one decides waits for it (``_next``)."""
+        det = self._detector
+        text = det.text
+        doc = det.document
+        k = min(self._next, start) if self._frames else start
+        while k < end:
+            if not self._frames:
+                k = text.find("(", k, end)
+                if k < 0 or prompt:
+                    k = end
+                    break
+                if det.call_open_site(k) and len(doc.advance(k + 1).stack) == 1:
+                    self._push()  # (a call inside an interpolation, f"{g(", is not followed)
+                k += 1
+                continue
+            lexer = doc.advance(k)
+            if lexer.pos > k:  # inside a unit the lexer took at once ("", 'a', an opening """ or //)
+                k += 1
+                continue
+            before = len(lexer.stack)
+            lexer = doc.advance(k + 1)
+            if lexer.pos <= k:
+                break  # the next character decides
+            after = len(lexer.stack)
+            if before > 1:
+                kind = "skip"
+            elif after > 1:
+                kind = "comment" if lexer.stack[1][0] in ("lc", "bc") else "literal"
+            elif lexer.pos > k + 1 or text[k] in "\"'`":
+                kind = "literal"  # a whole literal at once ("", 'a'), or a Rust lifetime's quote
+            else:
+                kind = "code"
+            self._step(text[k], k, kind)
+            k += 1
+        self._next = k
+
+    def _step(self, ch: str, pos: int, kind: str) -> None:
+        """One character of an open call (``kind``: ``code``, ``literal`` (a string or char
+        literal starts), ``comment`` (a comment starts) or ``skip`` (inside either))."""
+        f = self._frames[-1]
+        if kind == "skip":
             return
         if f.eq_pending:
             f.eq_pending = False
@@ -416,14 +439,13 @@ class _CallMonitor(DocumentMonitor[SiteDetector]):
             self._on_assign(f)
             f.keyword = f.ident
             f.plain = False
-        if ch == "#" and self.spec.name == "python":
-            f.comment = True
+        if kind == "comment":
             return
-        if ch in "\"'`":
-            f.quote = ch
+        if kind == "literal":
             f.arg_chars += 1
             f.plain = False
             return
+        frames = self._frames
         if f.depth:
             if ch in _OPEN:
                 f.depth += 1

@@ -41,6 +41,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from monitors.base import Signature
+from monitors.document import Document
 from monitors.identifiers import is_ident_char
 
 __all__ = [
@@ -213,9 +214,15 @@ def _word_before(text: str, end: int) -> str:
     return text[k + 1 : j + 1]
 
 
-def _innermost_open(text: str, end: int) -> int | None:
-    """The offset of the innermost bracket open at ``end`` within the statement, or None
-    (string and char literals skipped roughly)."""
+def _innermost_open(text: str, end: int, doc: Document | None = None, dot: int = -1) -> int | None:
+    """The offset of the innermost bracket open at ``end`` within the statement, or None.
+
+    With ``doc`` (the caller's document, lexed to the member-access dot at ``dot`` after
+    ``end``, the receiver chain between them balanced): its lexer's open brackets, None
+    when that is a ``{`` or a ``;`` stands at its level before ``end`` (``for (a; b``).
+    Without: a backward scan (string and char literals skipped roughly)."""
+    if doc is not None:
+        return _innermost_in(doc, text, end, dot)
     depth = 0
     i = end - 1
     while i >= 0:
@@ -238,8 +245,41 @@ def _innermost_open(text: str, end: int) -> int | None:
     return None
 
 
-def is_value_site(text: str, dot: int) -> bool:
-    """Whether the member access at ``dot`` is part of a larger expression (see module doc)."""
+def _code_frame(doc: Document, text: str, dot: int) -> tuple[str, tuple[int, ...]]:
+    """The open brackets (kinds, offsets) of the code around the dot at ``dot``."""
+    lexer = doc.advance(dot + 1)
+    if lexer.pos != dot + 1:  # the document is lexed past the dot: lex the text up to it
+        lexer = Document(doc.lex, text[: dot + 1]).lexer
+    frame = next(f for f in reversed(lexer.stack) if f[0] == "code")
+    return str(frame[3]), frame[4]  # type: ignore[return-value]
+
+
+def _level_chars(doc: Document, segment: str, ch: str) -> int:
+    """How many ``ch`` stand in ``segment``'s code outside its own brackets."""
+    seg = Document(doc.lex, segment)
+    count = 0
+    at = segment.find(ch)
+    while at >= 0:
+        lexer = seg.lexer_at(at + 1)
+        count += len(lexer.stack) == 1 and not lexer.stack[0][3] and lexer.pos == at + 1
+        at = segment.find(ch, at + 1)
+    return count
+
+
+def _innermost_in(doc: Document, text: str, end: int, dot: int) -> int | None:
+    kinds, offsets = _code_frame(doc, text, dot)
+    k = len(offsets)
+    while k and offsets[k - 1] >= end:
+        k -= 1
+    if not k or kinds[k - 1] == "{":
+        return None
+    opened = offsets[k - 1]
+    return None if _level_chars(doc, text[opened + 1 : end], ";") else opened
+
+
+def is_value_site(text: str, dot: int, doc: Document | None = None) -> bool:
+    """Whether the member access at ``dot`` is part of a larger expression (see module doc;
+    ``doc``: the caller's document, see :func:`_innermost_open`)."""
     start = receiver_start(text, dot)
     j = _blank_back(text, start - 1)
     if j < 0:
@@ -254,7 +294,7 @@ def is_value_site(text: str, dot: int) -> bool:
     if ch == "(":
         return _word_before(text, j) not in _KEYWORDS_BEFORE_PAREN_NOT_VALUE
     if ch == ",":
-        k = _innermost_open(text, j)
+        k = _innermost_open(text, j, doc, dot)
         if k is None:
             return False
         return text[k] == "[" or _word_before(text, k) not in _KEYWORDS_BEFORE_PAREN_NOT_VALUE
@@ -483,20 +523,24 @@ def _boolean_operand(text: str, start: int) -> str | None:
     return None
 
 
-def argument_position(text: str, dot: int) -> int | None:
+def argument_position(text: str, dot: int, doc: Document | None = None) -> int | None:
     """The 0-based argument index when the member access at ``dot`` (its whole receiver
     chain) starts an argument of a method or constructor call (``f(a, obj.`` -> 1);
-    None elsewhere (a condition, a parenthesised expression, after an operator)."""
+    None elsewhere (a condition, a parenthesised expression, after an operator).
+    ``doc``: the caller's document (see :func:`_innermost_open`): its lexer then also
+    says which commas separate arguments."""
     start = receiver_start(text, dot)
     j = _blank_back(text, start - 1)
     if j < 0 or text[j] not in "(,":
         return None
-    opened = j if text[j] == "(" else _innermost_open(text, j)
+    opened = j if text[j] == "(" else _innermost_open(text, j, doc, dot)
     if opened is None or text[opened] != "(":
         return None
     name = _word_before(text, opened)
     if not name or name[0].isdigit() or name in _CONTROL or name in _NOT_TYPE_WORDS:
         return None
+    if doc is not None:
+        return _level_chars(doc, text[opened + 1 : start], ",")
     commas = depth = 0
     i = opened + 1
     while i < start:

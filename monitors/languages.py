@@ -6,10 +6,11 @@ grammar wheel is imported on first use and a missing one raises
 types are member-access tokens, which node types are strings, comments and number
 literals (a dot inside them is not a member access), and which ancestors reject a
 dot because another monitor owns it (Python ``import``/``from`` statements: a
-future imports monitor). Its :class:`LexSpec` drives the small lexer of
-:mod:`monitors.triggers` that knows whether the end of an *unfinished* text is
-inside a string or comment, which tree-sitter cannot tell (``"a.`` parses as an
-ERROR with no string node in it).
+future imports monitor). Its :class:`LexSpec` is the data of the one lexer
+(:mod:`monitors.lexer`, read through :mod:`monitors.document`) that knows whether a
+point of an *unfinished* text is inside a string or comment and which brackets are
+open, which tree-sitter cannot tell (``"a.`` parses as an ERROR with no string node
+in it).
 
 Python is complete and tested; Java, TypeScript/TSX, JavaScript, Go and Rust
 entries are present and checked on basic probes (their grammar wheels are
@@ -27,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from monitors.errors import ConfigError
 
@@ -37,22 +38,32 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "LANGUAGES",
     "LanguageSpec",
+    "PYTHON_LEX",
     "LexSpec",
     "get_language",
     "language_for_path",
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class LexSpec:
-    """What the string/comment lexer of :mod:`monitors.triggers` must know.
+_PY_STRING_PREFIXES = frozenset({"", "r", "u", "b", "f", "t", "br", "rb", "fr", "rf", "tr", "rt"})
 
-    ``family`` picks the lexer: ``"python"`` (``#`` comments, prefixed and
-    triple-quoted strings, f-string ``{...}`` with format specs) or ``"c"``
-    (``//`` and ``/* */`` comments plus the flags below).
+
+@dataclass(frozen=True, slots=True, eq=False)
+class LexSpec:
+    """What the one lexer (:mod:`monitors.lexer`) must know about a language's text.
+
+    The defaults are a C-like language: ``//`` and ``/* */`` comments, ``"`` strings and
+    ``'`` char literals that end at a newline and honour ``\\``, braces that delimit
+    statements. Compared and hashed by identity (it is part of the syntax guard's state
+    keys, hashed per token).
     """
 
-    family: Literal["python", "c"]
+    #: The line comment's opener (``#`` for Python).
+    line_comment: str = "//"
+    #: ``/* */`` comments.
+    block_comments: bool = True
+    #: ``/* */`` comments nest (Rust).
+    nested_block_comments: bool = False
     #: Quotes that open strings (or char literals) which end at a newline and honour ``\\``.
     quotes: str = "\"'"
     #: Quotes whose strings may span lines and honour ``\\`` (Rust ``"``).
@@ -61,21 +72,43 @@ class LexSpec:
     raw_quotes: str = ""
     #: The template-literal quote with ``${...}`` interpolation (JS/TS backtick).
     template_quote: str = ""
-    #: Java text blocks (``\"\"\"`` ... ``\"\"\"``).
-    text_blocks: bool = False
-    #: ``/* */`` comments nest (Rust).
-    nested_block_comments: bool = False
+    #: Quotes that, tripled, open a multi-line string (Python ``'''``/``\"\"\"``, Java text
+    #: blocks); two of them are an empty string.
+    triple_quotes: str = ""
+    #: The string prefixes (Python ``r``, ``f``, ``rb`` ...; lowercase): letters right before
+    #: a quote, not part of a longer name.
+    string_prefixes: frozenset[str] = frozenset()
+    #: Letters of a prefix that make ``{...}`` fields code (Python f- and t-strings).
+    interpolating_prefixes: str = ""
+    #: A ``\\`` before a newline continues the statement (Python).
+    line_continuation: bool = False
+    #: Top-level ``{`` and ``}`` delimit statements (C family); else they nest like ``()[]``.
+    brace_blocks: bool = True
     #: Rust raw strings ``r"..."``, ``r#"..."#``, ``br"..."``.
     rust_raw_strings: bool = False
     #: ``'`` starts a char literal only when it closes right away, else a lifetime (Rust).
     rust_lifetimes: bool = False
     #: ``/re/`` literals (JS/TS), told from division by the token before.
     regex_literals: bool = False
-    #: A newline outside ``()``/``[]`` ends a statement (JS/TS/Go automatic semicolons).
+    #: A newline outside brackets ends a statement (Python; JS/TS/Go automatic semicolons).
     asi_newlines: bool = False
     #: A statement starting with one of these words holds no member access to check
     #: (imports: a future imports monitor's job).
     reject_statement_words: frozenset[str] = frozenset()
+
+
+#: Python's lexical rules.
+PYTHON_LEX = LexSpec(
+    line_comment="#",
+    block_comments=False,
+    triple_quotes="\"'",
+    string_prefixes=_PY_STRING_PREFIXES,
+    interpolating_prefixes="ft",
+    line_continuation=True,
+    brace_blocks=False,
+    asi_newlines=True,
+    reject_statement_words=frozenset({"import", "from"}),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +140,7 @@ class LanguageSpec:
     member_parent_types: frozenset[str] = frozenset()
     interpolation_types: frozenset[str] = frozenset()
     object_end_tokens: frozenset[str] = frozenset({")", "]", "}"})
-    lex: LexSpec = field(default_factory=lambda: LexSpec(family="c"))
+    lex: LexSpec = field(default_factory=LexSpec)
 
 
 def _loader(module: str, function: str, pip_name: str) -> Callable[[], tree_sitter.Language]:
@@ -149,7 +182,7 @@ _PYTHON = LanguageSpec(
     ),
     member_parent_types=frozenset({"attribute"}),
     interpolation_types=frozenset({"interpolation"}),
-    lex=LexSpec(family="python", reject_statement_words=frozenset({"import", "from"})),
+    lex=PYTHON_LEX,
 )
 
 _JAVA = LanguageSpec(
@@ -171,12 +204,11 @@ _JAVA = LanguageSpec(
     reject_ancestor_types=frozenset({"import_declaration", "package_declaration"}),
     member_parent_types=frozenset({"field_access", "method_invocation", "method_reference"}),
     object_end_tokens=frozenset({")", "]", "}", '"', "'", '"""'}),
-    lex=LexSpec(family="c", text_blocks=True, reject_statement_words=frozenset({"import", "package"})),
+    lex=LexSpec(triple_quotes='"', reject_statement_words=frozenset({"import", "package"})),
 )
 
 _JS_STRINGS = frozenset({"string", "template_string", "string_fragment", "regex", "regex_pattern"})
 _JS_LEX = LexSpec(
-    family="c",
     template_quote="`",
     regex_literals=True,
     asi_newlines=True,
@@ -247,7 +279,6 @@ _GO = LanguageSpec(
     member_parent_types=frozenset({"selector_expression", "qualified_type"}),
     object_end_tokens=frozenset({")", "]", "}", '"', "`", "'"}),
     lex=LexSpec(
-        family="c",
         raw_quotes="`",
         asi_newlines=True,
         reject_statement_words=frozenset({"import", "package"}),
@@ -266,7 +297,6 @@ _RUST = LanguageSpec(
     member_parent_types=frozenset({"field_expression", "scoped_identifier", "scoped_type_identifier"}),
     object_end_tokens=frozenset({")", "]", "}", '"', "'", "?"}),
     lex=LexSpec(
-        family="c",
         quotes="'",
         multiline_quotes='"',
         nested_block_comments=True,

@@ -17,7 +17,8 @@ generated) and answers, for the *end* of that text:
   an argument list (``f(``, ``obj.m(``, ``new T(``, ``g()(``), not a grouping
   parenthesis or a control statement (``if (``)? Tree-sitter parses unfinished
   calls as ERROR nodes, so this check is lexical (the word before the
-  parenthesis) plus the tree-sitter string/comment check; definitions
+  parenthesis) plus the string/comment check (tree-sitter's nodes and the one
+  lexer's mode, :mod:`monitors.document`, for unfinished ones); definitions
   (``def f(``) pass, and the server's empty signature help makes the monitor
   fail open there.
 
@@ -31,6 +32,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from monitors.document import Document, DocumentText
 from monitors.identifiers import is_ident_char
 from monitors.languages import LanguageSpec
 
@@ -48,66 +50,28 @@ _NOT_CALLEES = frozenset(
         "function", "import", "from", "as", "go", "defer", "select", "range", "var", "const", "let",
     }
 )
-def _line_in_code(line: str, python: bool) -> bool:
-    """Whether the end of ``line`` is code: not in an open quote or after a line comment."""
-    quote = ""
-    i, n = 0, len(line)
-    while i < n:
-        ch = line[i]
-        if quote:
-            if ch == "\\":
-                i += 2
-                continue
-            if ch == quote:
-                quote = ""
-        elif ch in "\"'`":
-            quote = ch
-        elif ch == "#" and python:
-            return False
-        elif ch == "/" and not python and line.startswith("//", i):
-            return False
-        i += 1
-    return not quote
-
 
 _DEFINERS = frozenset({"def", "class", "function", "func", "fn", "interface", "struct", "record", "enum"})
 _IMPORT_LINE = re.compile(r"^\s*(?:import\s+(?:static\s+)?|from\s+)[\w.\s]*$")
 
 
-class SiteDetector:
+class SiteDetector(DocumentText):
     """The text of one document and tree-sitter checks of its end."""
 
-    __slots__ = ("_parser", "_parts", "_size", "spec")
+    __slots__ = ("_parser", "spec")
 
     def __init__(self, spec: LanguageSpec, text: str = "") -> None:
         import tree_sitter
 
         self.spec = spec
         self._parser = tree_sitter.Parser(spec.ts_language_loader())
-        self._parts: list[str] = [text] if text else []
-        self._size = len(text)
-
-    def append(self, text: str) -> None:
-        if text:
-            self._parts.append(text)
-            self._size += len(text)
-
-    def __len__(self) -> int:
-        return self._size
-
-    @property
-    def text(self) -> str:
-        parts = self._parts
-        if len(parts) > 1:
-            parts[:] = ["".join(parts)]
-        return parts[0] if parts else ""
+        self._doc = Document(spec.lex, text)
 
     def fork(self) -> SiteDetector:
         new = SiteDetector.__new__(SiteDetector)
         new.spec = self.spec
         new._parser = self._parser  # parsers are only used synchronously by one caller at a time
-        new._parts = [self.text] if self._parts else []
-        new._size = self._size
+        new._doc = self._doc.fork()
         return new
 
     # ------------------------------------------------------------------ checks
@@ -189,11 +153,10 @@ class SiteDetector:
         return tree.root_node.descendant_for_byte_range(end - 1, end)
 
     def _in_code(self, node: tree_sitter.Node, end: int) -> bool:
-        """No string/comment ancestor, and the line up to ``node`` is not inside an
-        unfinished string or a line comment (tree-sitter has no node for those)."""
-        text = self.text
-        line_start = text.rfind("\n", 0, end) + 1
-        if not _line_in_code(text[line_start:end], self.spec.lex.family == "python"):
+        """No string/comment ancestor, and the document's lexer says the text up to
+        ``end`` ends in code (tree-sitter has no node for an unfinished string or comment)."""
+        lexer = self._doc.lexer_at(end)
+        if lexer.pos < end or not lexer.in_code():
             return False
         spec = self.spec
         reject = spec.string_types | spec.comment_types

@@ -1,7 +1,8 @@
 """The syntax guard: a bracket stack over the document, no language server.
 
-:class:`SyntaxMonitor` lexes the prompt and then every generated character
-(strings, comments, ``()[]{}``) and says two things:
+:class:`SyntaxMonitor` reads the prompt and then every generated character through
+the one lexer (:class:`BracketLexer` is its view of a :class:`~monitors.document.Document`:
+top-level brackets, strings, comments) and says two things:
 
 * a token may not close a bracket that is not open: its closers that its own
   openers do not match must match the open brackets, innermost first (``)`` with
@@ -22,11 +23,11 @@ is string or comment text). The constraint is a
 :class:`~monitors.base.SyntaxConstraint`; the mask is
 :func:`monitors.vocab.rules.syntax_ids`.
 
-Languages: Python (``#`` comments, ``'``/``"`` and triple-quoted strings, any
-prefix), Java (``//``, ``/* */``, strings, char literals, text blocks) and Go
-(plus backtick raw strings). TypeScript/JavaScript (regex literals, template
-literals) and Rust (lifetimes, raw strings) are not lexed here: the monitor does not
-apply to them.
+Languages: Python (``#`` comments, prefixed and triple-quoted strings; an f-string's
+fields are code inside the string, so their brackets are the string's), Java (``//``,
+``/* */``, strings, char literals, text blocks) and Go (plus backtick raw strings).
+The lexer knows TypeScript/JavaScript and Rust too, but the guard is not enabled
+for them (``LANGUAGES``).
 
 Fails open: anything the lexer cannot follow (a closer that does not match in the
 prompt, a string that runs into a newline, a quote or ``/`` at the very end of the
@@ -40,177 +41,147 @@ mask), ``lost``, ``eos_blocked`` (steps where EOS was forbidden), ``stop_guarded
 from __future__ import annotations
 
 import dataclasses
+import functools
+import re
 from collections.abc import Iterable
 from typing import Final
 
 from monitors.base import MonitorBase, SyntaxConstraint
-from monitors.languages import LanguageSpec
+from monitors.document import Document
+from monitors.languages import PYTHON_LEX, LanguageSpec, LexSpec
 
 __all__ = ["LANGUAGES", "BracketLexer", "BudgetGuard", "StopGuard", "SyntaxMonitor"]
 
 #: The languages the lexer follows.
 LANGUAGES: Final = frozenset({"python", "java", "go"})
-_OPENER: Final = {")": "(", "]": "[", "}": "{"}
 _VISIBLE: Final = 8  # the innermost brackets a constraint holds
 _EXTRA_KEYS = ("violations", "lost", "eos_blocked", "stop_guarded", "budget_closing")
 
 
-@dataclasses.dataclass(slots=True)
-class BracketLexer:
-    """Brackets, strings and comments of Python or a C-like language, char by char.
+_MODES: Final = {"code": "", "string": "str", "regex": "str", "line_comment": "line", "block_comment": "block"}
 
-    ``mode``: ``""`` code, ``"str"`` in a string (``quote``, ``triple``), ``"line"`` a
-    line comment, ``"block"`` a block comment. ``pending``: quote characters or a
-    ``/`` whose meaning the next character decides. ``lost``: the lexer could not
-    follow the text (no opinion from then on).
+
+class BracketLexer:
+    """The syntax guard's view of a :class:`~monitors.document.Document`: its top-level
+    brackets, mode and pending text, and whether it was lost.
+
+    ``stack``: the open brackets of the top-level code. ``mode``: ``""`` code, ``"str"``
+    in a string (or an interpolation inside one), ``"line"`` a line comment, ``"block"``
+    a block comment. ``pending``: a quote or ``/`` at the end whose meaning the next
+    character decides. ``lost``: the text closed a bracket that was not open
+    (``mismatch``) or a one-line string ran into a newline: no opinion from then on.
     """
 
-    python: bool
-    go: bool = False
-    text_blocks: bool = False
-    stack: list[str] = dataclasses.field(default_factory=list)
-    mode: str = ""
-    quote: str = ""
-    triple: bool = False
-    escape: bool = False
-    run: int = 0  # consecutive closing quotes seen in a triple-quoted string
-    pending: str = ""
-    star: bool = False  # "*" seen in a block comment
-    lost: bool = False
-    mismatch: bool = False  # the last feed closed a bracket that was not open
+    __slots__ = ("doc", "python")
+
+    def __init__(self, python: bool = False, lex: LexSpec | None = None, doc: Document | None = None) -> None:
+        self.python = python
+        self.doc = doc if doc is not None else Document(lex or (PYTHON_LEX if python else LexSpec()))
+
+    @property
+    def stack(self) -> list[str]:
+        return list(self.doc.brackets)
+
+    @property
+    def mode(self) -> str:
+        return _MODES[self.doc.mode]
+
+    @property
+    def pending(self) -> str:
+        return self.doc.pending
+
+    @property
+    def mismatch(self) -> bool:
+        return self.doc.lexer.trouble == "mismatch"
+
+    @property
+    def lost(self) -> bool:
+        return bool(self.doc.lexer.trouble)
 
     def copy(self) -> BracketLexer:
-        return dataclasses.replace(self, stack=list(self.stack))
+        return BracketLexer(self.python, doc=self.doc.fork())
+
+    def __eq__(self, other: object) -> bool:
+        """Two lexers are equal in the same lexical state (:meth:`key`)."""
+        return isinstance(other, BracketLexer) and self.key() == other.key()
+
+    __hash__ = None  # type: ignore[assignment] - mutable, like the dataclass it was
 
     def key(self) -> tuple[object, ...]:
         """The whole state as a hashable tuple (:meth:`from_key` rebuilds it)."""
-        return tuple(tuple(v) if isinstance(v, list) else v for v in dataclasses.astuple(self))
+        return (self.python, self.doc.lex, self.doc.key())
 
     @classmethod
     def from_key(cls, key: tuple[object, ...]) -> BracketLexer:
-        lexer = cls(*key)  # type: ignore[arg-type]
-        lexer.stack = list(lexer.stack)
-        return lexer
+        python, lex, state = key
+        assert isinstance(lex, LexSpec) and isinstance(state, tuple)
+        return cls(bool(python), doc=Document.from_key(lex, state))
+
+    def summary(self) -> tuple[bool, bool, int]:
+        """``(lost, open, brackets)``: lost; in a string or block comment, or a quote just
+        opened; how many top-level brackets are open. (One look at the document.)"""
+        doc = self.doc
+        lexer = doc.lexer
+        stack = lexer.stack
+        opened = len(stack) > 1 and stack[1][0] != "lc"
+        if not opened and lexer.pos < len(doc):
+            opened = doc.text[lexer.pos :] in ("'", '"')
+        return bool(lexer.trouble), opened, len(str(stack[0][3]))
 
     def may_end(self, depth: int) -> bool:
         """The text may end here: not in a string or block comment (nor a quote just
         opened), at most ``depth`` brackets open; True once lost (no opinion)."""
-        if self.lost:
-            return True
-        if self.mode in ("str", "block") or self.pending in ("'", '"'):
-            return False
-        return len(self.stack) <= depth
+        return _may_end(self.summary(), depth)
 
     def open_count(self, depth: int) -> int:
         """What must still be closed before the text may end (:meth:`may_end`): the
         brackets past ``depth``, plus one for an open string (or a quote just opened) or
         block comment; 0 once lost."""
-        if self.lost:
-            return 0
-        extra = 1 if self.mode in ("str", "block") or self.pending in ("'", '"') else 0
-        return max(len(self.stack) - depth, 0) + extra
+        return _open_count(self.summary(), depth)
 
     @property
     def settled(self) -> bool:
         """In code, nothing pending: a token's brackets can be judged."""
-        return not self.lost and not self.mode and not self.pending
+        return not self.lost and self.doc.top_level
 
     def feed(self, text: str) -> None:
-        for ch in text:
-            if self.lost:
-                return
-            self._char(ch)
+        if not self.lost:
+            self.doc.feed(text)
 
-    def _char(self, ch: str) -> None:
-        if self.pending:
-            p = self.pending
-            if p == "/":
-                self.pending = ""
-                if ch == "/":
-                    self.mode = "line"
-                    return
-                if ch == "*":
-                    self.mode, self.star = "block", False
-                    return
-                # a division: fall through with ch in code
-            else:  # one or two quotes
-                q = p[0]
-                if ch == q and len(p) == 1:
-                    self.pending = p + ch
-                    return
-                self.pending = ""
-                if ch == q:  # three quotes: a triple-quoted string (Python, Java text block)
-                    self.mode, self.quote, self.triple, self.run, self.escape = "str", q, True, 0, False
-                    return
-                if len(p) == 2:  # "" : an empty string, then ch in code
-                    pass
-                else:  # one quote: a string starts, ch is its first character
-                    self.mode, self.quote, self.triple, self.escape = "str", q, False, False
-                    self._string(ch)
-                    return
-        mode = self.mode
-        if mode == "str":
-            self._string(ch)
-        elif mode == "line":
-            if ch == "\n":
-                self.mode = ""
-        elif mode == "block":
-            if self.star and ch == "/":
-                self.mode = ""
-            self.star = ch == "*"
-        else:
-            self._code(ch)
 
-    def _string(self, ch: str) -> None:
-        if self.escape:
-            self.escape = False
-            return
-        q = self.quote
-        if q == "`":  # Go raw string: no escapes, any line
-            if ch == "`":
-                self.mode = ""
-            return
-        if ch == "\\":
-            self.escape = True
-            self.run = 0
-            return
-        if self.triple:
-            if ch == q:
-                self.run += 1
-                if self.run == 3:
-                    self.mode = ""
-            else:
-                self.run = 0
-            return
-        if ch == q:
-            self.mode = ""
-        elif ch == "\n":
-            self.lost = True  # an unterminated one-line string: stop following
+def _may_end(summary: tuple[bool, bool, int], depth: int) -> bool:
+    lost, opened, brackets = summary
+    return lost or (not opened and brackets <= depth)
 
-    def _code(self, ch: str) -> None:
-        if ch in "([{":
-            self.stack.append(ch)
-        elif ch in ")]}":
-            if not self.stack or self.stack[-1] != _OPENER[ch]:
-                self.mismatch = True
-                self.lost = True
-                return
-            self.stack.pop()
-        elif ch in "\"'":
-            if self.python or (ch == '"' and self.text_blocks):
-                self.pending = ch
-            else:
-                self.mode, self.quote, self.triple, self.escape = "str", ch, False, False
-        elif ch == "`" and self.go:
-            self.mode, self.quote, self.triple = "str", "`", False
-        elif ch == "#" and self.python:
-            self.mode = "line"
-        elif ch == "/" and not self.python:
-            self.pending = "/"
+
+def _open_count(summary: tuple[bool, bool, int], depth: int) -> int:
+    lost, opened, brackets = summary
+    return 0 if lost else max(brackets - depth, 0) + opened
+
+
+@functools.lru_cache(maxsize=64)
+def _from_key(key: tuple[object, ...]) -> tuple[BracketLexer, re.Pattern[str] | None, tuple[bool, bool, int]]:
+    """A guard's state: its lexer (shared: never fed), the pattern of the characters that
+    can change it (None: something is pending) and its summary."""
+    base = BracketLexer.from_key(key)
+    quiet = None if base.pending else base.doc.lexer.quiet_pattern()
+    return base, quiet, base.summary()
+
+
+def _after(key: tuple[object, ...], data: bytes) -> tuple[bool, bool, int]:
+    """The summary of state ``key`` after ``data`` (:meth:`BracketLexer.summary`); without
+    lexing when no character of ``data`` can change it (most tokens)."""
+    base, quiet, summary = _from_key(key)
+    text = data.decode("utf-8", "replace")
+    if quiet is not None and quiet.search(text) is None:
+        return summary
+    lexer = base.copy()
+    lexer.feed(text)
+    return lexer.summary()
 
 
 def _lexer(spec: LanguageSpec) -> BracketLexer:
-    return BracketLexer(python=spec.name == "python", go=spec.name == "go", text_blocks=spec.lex.text_blocks)
+    return BracketLexer(python=spec.name == "python", lex=spec.lex)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -247,9 +218,7 @@ class StopGuard:
             return False
         if start < len(tail):
             return len(tail) - start in self.bad
-        lexer = BracketLexer.from_key(self.state)
-        lexer.feed(token[: start - len(tail)].decode("utf-8", "replace"))
-        return not lexer.may_end(self.depth)
+        return not _may_end(_after(self.state, token[: start - len(tail)]), self.depth)
 
 
 #: The most opening characters one token is assumed to hold: with more slack the guard is idle.
@@ -276,9 +245,8 @@ class BudgetGuard:
     min_open: int = 1
 
     def forbids(self, token: bytes) -> bool:
-        lexer = BracketLexer.from_key(self.state)
-        lexer.feed(token.decode("utf-8", "replace"))
-        return lexer.lost or lexer.open_count(self.depth) > self.limit
+        summary = _after(self.state, token)
+        return summary[0] or _open_count(summary, self.depth) > self.limit
 
 
 @dataclasses.dataclass(slots=True, init=False, eq=False, repr=False)
@@ -317,11 +285,10 @@ class SyntaxMonitor(MonitorBase):
         self._snapshots = []
         lexer = _lexer(spec)
         cut = prefix.rfind("\n") + 1
-        lexer.feed(prefix[:cut])
-        low = len(lexer.stack)  # the fewest open on the prompt's last line: earlier lines' brackets
-        for ch in prefix[cut:]:
-            lexer.feed(ch)
-            low = min(low, len(lexer.stack))
+        lexer.feed(prefix)
+        doc = lexer.doc
+        # the fewest open on the prompt's last line: earlier lines' brackets
+        low = min(len(str(doc.advance(k).stack[0][3])) for k in range(cut, len(prefix) + 1))
         if lexer.lost:
             self._stats.extra["lost"] += 1
         self._lexer = lexer

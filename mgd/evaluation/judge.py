@@ -14,7 +14,8 @@ keyword arguments), and each site gets one verdict:
   verdict), or a syntax error hides it (on the site's lines for pyright, anywhere in
   the file for tsc, go and javac, which then type-check nothing).
 
-The monitors are never asked: a bug in a monitor cannot hide its own violations.
+The monitors are never asked: a bug in a monitor cannot hide its own violations (what
+is code, and which bracket closes which, is the one lexer's word, :mod:`monitors.lexer`).
 """
 
 from __future__ import annotations
@@ -26,11 +27,14 @@ from pathlib import Path
 
 from mgd.evaluation.casegen import dot_sites
 from mgd.evaluation.diagnostics import Diagnostic
-from monitors.languages import get_language
+from monitors.document import Document
+from monitors.languages import LexSpec, get_language
+from monitors.lexer import bracket_events
 
 __all__ = ["RULES", "Site", "judge", "find_sites"]
 
 _NAME = r"[A-Za-z_$][\w$]*"
+_CLOSER = {"(": ")", "[": "]", "{": "}"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,28 +72,13 @@ RULES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 }
 
 
-def _closing(text: str, open_at: int) -> int:
+def _closing(text: str, open_at: int, lex: LexSpec) -> int:
     """Offset just after the ``)`` matching the ``(`` at ``open_at`` (-1: never closed)."""
     depth = 0
-    quote = ""
-    i = open_at
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            if ch == "\\":
-                i += 2
-                continue
-            if ch == quote:
-                quote = ""
-        elif ch in "\"'`":
-            quote = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
+    for at, ch in bracket_events(lex, text[open_at:]):
+        depth += 1 if ch in "([{" else -1
+        if depth == 0:
+            return open_at + at + 1
     return -1
 
 
@@ -139,7 +128,7 @@ def find_sites(language: str, text: str, start: int, monitors: Sequence[str]) ->
                 continue
             if m.group(1) in _NOT_CALLS or re.search(r"\b(def|function|func|class)\s+$", text[: m.start(1)]):
                 continue  # a keyword or a definition, not a call
-            close = _closing(text, open_at)
+            close = _closing(text, open_at, get_language(language).lex)
             end = close if close >= 0 else n
             if "arguments" in want:
                 out.append(Site("arguments", m.group(1), open_at, end, close >= 0))
@@ -206,30 +195,8 @@ def repaired(text: str, upto: int, language: str) -> str:
     still open there closed (in order), so the checker sees a file that can parse."""
     nl = text.find("\n", upto)
     cut = text if nl < 0 else text[:nl]
-    comment = "#" if language == "python" else "//"
-    stack: list[str] = []
-    quote = ""
-    i = 0
-    while i < len(cut):
-        ch = cut[i]
-        if quote:
-            if ch == "\\":
-                i += 2
-                continue
-            if ch == quote or (ch == "\n" and quote != "`"):
-                quote = ""
-        elif cut.startswith(comment, i):
-            j = cut.find("\n", i)
-            i = len(cut) if j < 0 else j
-            continue
-        elif ch in "\"'`":
-            quote = ch
-        elif ch in "([{":
-            stack.append({"(": ")", "[": "]", "{": "}"}[ch])
-        elif ch in ")]}" and stack and stack[-1] == ch:
-            stack.pop()
-        i += 1
-    closers = "".join(reversed(stack))
+    doc = Document(get_language(language).lex, cut)
+    closers = "".join(_CLOSER[b] for b in reversed(doc.brackets))
     if not closers:
         return cut + "\n"
     if language == "python":

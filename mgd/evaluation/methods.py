@@ -1,7 +1,8 @@
 """Where a generated method ends, and how an unfinished one is closed for checking.
 
 A case's ``stop`` (written by the builder) says what ends the method: for Python
-the first non-blank line indented no deeper than the ``def`` (``indent``); for
+the first non-blank line indented no deeper than the ``def`` (``indent``) that starts
+in code (not inside a triple-quoted string); for
 brace languages the ``}`` that brings the open brace depth at the dot to zero.
 A generation that runs out of tokens first is cut after its last complete line,
 and in brace languages the missing ``}`` are appended, so the checker sees code
@@ -13,9 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from monitors.document import Document
 from monitors.errors import ConfigError
+from monitors.languages import PYTHON_LEX, LexSpec
+from monitors.lexer import bracket_events
 
 __all__ = ["MethodCut", "cut_method", "open_braces"]
+
+#: The brace languages' common rules: ``"`` ``'`` and backtick strings, ``//`` and ``/* */``.
+_BRACES_LEX = LexSpec(quotes="\"'`")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,11 +34,12 @@ class MethodCut:
 
 
 def _cut_python(completion: str, indent: int, ended: bool) -> MethodCut:
+    doc = Document(PYTHON_LEX, completion)
     pos = completion.find("\n")
     while pos >= 0:
         nxt = completion.find("\n", pos + 1)
         line = completion[pos + 1 : nxt if nxt >= 0 else len(completion)]
-        if line.strip() and (nxt >= 0 or line != line.lstrip()):
+        if line.strip() and (nxt >= 0 or line != line.lstrip()) and len(doc.lexer_at(pos + 1).stack) == 1:
             width = len(line.expandtabs(8)) - len(line.expandtabs(8).lstrip())
             if width <= indent:
                 return MethodCut(completion[:pos], True)
@@ -48,47 +56,29 @@ def _last_full_line(completion: str) -> str:
     return completion[:nl]
 
 
-def open_braces(text: str, start: int = 0, end: int | None = None) -> int:
-    """Open ``{`` minus ``}`` in code between offsets (strings/comments skipped roughly)."""
-    depth, _ = _scan_braces(text, start, len(text) if end is None else end, None)
+def open_braces(text: str, start: int = 0, end: int | None = None, lex: LexSpec | None = None) -> int:
+    """Open ``{`` minus ``}`` in code between offsets (strings and comments skipped by
+    the one lexer, :mod:`monitors.lexer`, with ``lex``'s rules; default: the brace
+    languages' common ones)."""
+    depth, _ = _scan_braces(text[start : len(text) if end is None else end], None, lex or _BRACES_LEX)
     return depth
 
 
-def _scan_braces(text: str, start: int, end: int, close_at: int | None) -> tuple[int, int]:
+def _scan_braces(text: str, close_at: int | None, lex: LexSpec = _BRACES_LEX) -> tuple[int, int]:
     """(net depth, offset just after the brace that reached ``-close_at`` or -1)."""
     depth = 0
-    quote = ""
-    i = start
-    while i < end:
-        ch = text[i]
-        if quote:
-            if ch == "\\":
-                i += 2
-                continue
-            if ch == quote or ch == "\n":
-                quote = ""
-        elif text.startswith("//", i):
-            nl = text.find("\n", i)
-            i = end if nl < 0 else nl
-            continue
-        elif text.startswith("/*", i):
-            close = text.find("*/", i + 2)
-            i = end if close < 0 else close + 2
-            continue
-        elif ch in "\"'`":
-            quote = ch
-        elif ch == "{":
+    for at, ch in bracket_events(lex, text):
+        if ch == "{":
             depth += 1
         elif ch == "}":
             depth -= 1
             if close_at is not None and depth <= -close_at:
-                return depth, i + 1
-        i += 1
+                return depth, at + 1
     return depth, -1
 
 
 def _cut_braces(completion: str, depth: int, ended: bool) -> MethodCut:
-    _, end = _scan_braces(completion, 0, len(completion), max(depth, 1))
+    _, end = _scan_braces(completion, max(depth, 1))
     if end >= 0:
         return MethodCut(completion[:end], True)
     text = completion.rstrip("\n") if ended else _last_full_line(completion)

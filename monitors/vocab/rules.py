@@ -27,6 +27,8 @@ from monitors.base import (
 )
 from monitors.definitions import assignment_state
 from monitors.identifiers import IDENT_BYTE_CLASS, IDENT_BYTES, IDENT_START_BYTE_CLASS
+from monitors.languages import PYTHON_LEX, LexSpec
+from monitors.lexer import closers_of
 from monitors.vocab.memo import IdsMemo
 
 __all__ = ["EMPTY_IDS", "TRIE_IDS", "RuleTables", "Vocab", "constraint_ids", "readonly"]
@@ -278,6 +280,7 @@ def definition_ids(index: Vocab, c: DefinitionConstraint) -> tuple[np.ndarray, b
 
 
 _SYNTAX_OPENER = {ord(")"): "(", ord("]"): "[", ord("}"): "{"}
+_C_LEX = LexSpec(raw_quotes="`")  # the syntax guard's C family: Java and Go share one closer table
 #: The budget guard's closing tokens: only these bytes (and at least one closer or quote).
 _BUDGET_CLOSERS = b")]}\"'`*/ \t"
 _BUDGET_CLOSE_BYTES = b")]}\"'`"
@@ -285,28 +288,11 @@ _BUDGET_CLOSE_BYTES = b")]}\"'`"
 
 def token_closers(token: bytes, python: bool) -> str | None:
     """The closers of ``token`` its own openers do not match, in order (``"))"`` for
-    ``x))``), judged up to its first quote or comment start; None when the token
-    closes a bracket of the wrong kind it opened itself (``(]``: never legal)."""
-    own: list[int] = []
-    needs: list[str] = []
-    n = len(token)
-    for k, b in enumerate(token):
-        if b in (0x22, 0x27) or (b == 0x60 and not python):  # " ' `
-            break
-        if python and b == 0x23:  # '#'
-            break
-        if not python and b == 0x2F and k + 1 < n and token[k + 1] in (0x2F, 0x2A):  # // /*
-            break
-        if b in (0x28, 0x5B, 0x7B):
-            own.append(b)
-        elif b in _SYNTAX_OPENER:
-            opener = ord(_SYNTAX_OPENER[b])
-            if own:
-                if own.pop() != opener:
-                    return None
-            else:
-                needs.append(chr(b))
-    return "".join(needs)
+    ``x))``), judged up to its first quote or comment start (the one lexer,
+    :func:`monitors.lexer.closers_of`: Python's rules, or the C family's with Go's
+    backtick); None when the token closes a bracket of the wrong kind it opened itself
+    (``(]``: never legal)."""
+    return closers_of(PYTHON_LEX if python else _C_LEX, token.decode("utf-8", "replace"))
 
 
 def syntax_ids(index: Vocab, c: SyntaxConstraint, memo: IdsMemo | None = None) -> np.ndarray:
