@@ -483,7 +483,7 @@ class DereferenceMonitor(DocumentMonitor[TriggerDetector]):
         self._typed = typed
         self._defsite = self._defsites and self_statement(self._detector.text, dot)
         if self._types is not None:
-            self._new_site(self._types.site(self._detector.text, dot))
+            self._new_site(self._types.site(self._detector.text, dot, self._detector.document))
         self._state = _WAITING
         self._live = []
         self._incomplete = False

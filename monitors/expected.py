@@ -618,7 +618,7 @@ class TypeRules:
 
     ``member_type(detail)``, ``fits(member, expected)``, ``parameter_types(signatures,
     slot)``; for reach probes ``probe_type(type)`` and ``universal_member(name)`` (members
-    every object has); ``site(text, dot)``: the :class:`TypeSite` there; ``drops(type,
+    every object has); ``site(text, dot, doc)``: the :class:`TypeSite` there (``doc``: the monitor's document); ``drops(type,
     site)``: a member of that type cannot be used at the site (removed from the
     candidates); ``resolve``: the servers report member types only for resolved items
     (:attr:`monitors.base.CompletionNeed.types`, asked at a site with an expected type
@@ -629,17 +629,18 @@ class TypeRules:
     parameter_types: Callable[[tuple[Signature, ...], Any], tuple[str, ...]]
     probe_type: Callable[[str], bool]
     universal_member: Callable[[str], bool]
-    site: Callable[[str, int], TypeSite]
+    site: Callable[[str, int, Document | None], TypeSite]
     drops: Callable[[str | None, TypeSite], bool]
     resolve: bool = False
 
 
-def type_site(text: str, dot: int) -> TypeSite:
+def type_site(text: str, dot: int, doc: Document | None = None) -> TypeSite:
     """Java: the :class:`TypeSite` of the member access at ``dot`` (an argument only at a
-    value site whose expected type is unknown)."""
-    value_site = is_value_site(text, dot)
+    value site whose expected type is unknown); ``doc``: the monitor's document (its lexer
+    says which brackets and commas are code)."""
+    value_site = is_value_site(text, dot, doc)
     expected = expected_type(text, dot)
-    argument = argument_position(text, dot) if expected is None and value_site else None
+    argument = argument_position(text, dot, doc) if expected is None and value_site else None
     return TypeSite(value_site, expected, argument)
 
 

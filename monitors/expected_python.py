@@ -28,6 +28,7 @@ import re
 from typing import Final
 
 from monitors.base import Signature
+from monitors.document import Document
 from monitors.expected import TypeRules, TypeSite, argument_position, receiver_start
 
 __all__ = ["PYTHON_TYPES", "argument_slot", "expected_type", "fits", "keeps_all", "member_type", "parameter_types",
@@ -243,13 +244,13 @@ def expected_type(text: str, dot: int) -> str | None:
     return t.strip() if t and _alternatives(t) else None
 
 
-def argument_slot(text: str, dot: int) -> int | str | None:
+def argument_slot(text: str, dot: int, doc: Document | None = None) -> int | str | None:
     """The argument the member access at ``dot`` starts: its 0-based index, or its
     keyword (``f(a, key=obj.`` -> ``"key"``); None when it starts no argument."""
     start = receiver_start(text, dot)
     m = re.search(r"[(,][ \t\n]*(" + _IDENT + r")[ \t]*=[ \t]*$", text[max(0, start - 200) : start])
     if m is None:
-        return argument_position(text, dot)
+        return argument_position(text, dot, doc)
     at = start - len(m.group(0)) + 1  # where the keyword's argument starts
     probe = text[:at] + "x."  # is that a call argument? (the same test as a positional one)
     return m.group(1) if argument_position(probe, len(probe) - 1) is not None else None
@@ -296,11 +297,11 @@ def parameter_types(signatures: tuple[Signature, ...], slot: int | str) -> tuple
     return tuple(dict.fromkeys(out))
 
 
-def type_site(text: str, dot: int) -> TypeSite:
+def type_site(text: str, dot: int, doc: Document | None = None) -> TypeSite:
     """The :class:`~monitors.expected.TypeSite` of the member access at ``dot`` (never a
     value site: nothing is dropped in Python; an argument where the type is unknown)."""
     expected = expected_type(text, dot)
-    return TypeSite(False, expected, argument_slot(text, dot) if expected is None else None)
+    return TypeSite(False, expected, argument_slot(text, dot, doc) if expected is None else None)
 
 
 def keeps_all(member: str | None, site: TypeSite) -> bool:
