@@ -1,8 +1,11 @@
-"""mgd monitors: pure state machines, the vocabulary index, and decoding glue.
+"""mgd monitors: the pure, synchronous layer (stdlib, numpy, tree-sitter; no torch, no LSP
+client, no I/O).
 
-The pure part (this namespace) imports neither torch nor an LSP client.
-Engine integrations live in :mod:`monitors.decoding` (Hugging Face) and import
-their engines lazily.
+It holds the monitor protocol (:mod:`monitors.base`), the identifier rule, the languages,
+the lexer and the per-sequence :class:`~monitors.document.Document`, the triggers and site
+detector, the monitors and their registry, the vocabulary index (:mod:`monitors.vocab`)
+and the per-sequence guide (:mod:`monitors.guide`). The layers above build on it:
+:mod:`lsp_bridge` (I/O with language servers) and :mod:`mgd` (engines, the application).
 """
 
 from monitors.base import (
@@ -14,6 +17,7 @@ from monitors.base import (
     PrefixConstraint,
 )
 from monitors.dereference import DereferenceMonitor
+from monitors.document import Document
 from monitors.errors import (
     ConfigError,
     LspError,
@@ -36,6 +40,7 @@ __all__ = [
     "CompletionNeed",
     "ConfigError",
     "DereferenceMonitor",
+    "Document",
     "HealedPrompt",
     "HealingMonitor",
     "IdentifierConstraint",

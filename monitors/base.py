@@ -15,7 +15,7 @@ per-document shared things are shared, containers copied, anything with a ``fork
 forked); the fed bytes are decoded by one :class:`Utf8Stream`; counters are a
 :class:`MonitorStats`. A monitor that follows the document with a detector
 (:class:`DocumentMonitor`) appends the decoded text to it. What differs per language
-is a strategy object chosen once at construction (:class:`monitors.expected.TypeRules`,
+is a strategy object chosen once at construction (:class:`monitors.type_rules.TypeRules`,
 :class:`monitors.dereference.MemberRules`), never a mode string tested in the monitor.
 """
 

@@ -1,7 +1,7 @@
 """Call monitors: argument count and (Python) keyword argument names.
 
 Both follow the calls the model writes. A ``(`` that opens an argument list
-(:meth:`monitors.sites.SiteDetector.call_open_site`) pushes a *frame* and asks
+(:meth:`monitors.site_detector.SiteDetector.call_open_site`) pushes a *frame* and asks
 the server for ``textDocument/signatureHelp`` right after the parenthesis
 (:class:`~monitors.base.SignatureNeed`). Inside the frame a small lexer follows
 the arguments: nesting of ``()[]{}``, commas at the frame's own level, and whether
@@ -56,7 +56,7 @@ from monitors.base import (
 )
 from monitors.identifiers import is_ident_char
 from monitors.languages import LanguageSpec
-from monitors.sites import SiteDetector
+from monitors.site_detector import SiteDetector
 
 __all__ = ["ArgumentCountMonitor", "CallShape", "KeywordArgumentMonitor", "call_shape", "keyword_names",
            "signature_of"]

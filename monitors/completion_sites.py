@@ -2,7 +2,7 @@
 
 Each is a :class:`SiteMonitor` with a :class:`SiteRule`: *where* it fires (a
 keyword such as ``new``/``case``/``import``, or a dot inside an import statement;
-see :mod:`monitors.sites`) and *which* completion item kinds count there. The
+see :mod:`monitors.site_detector`) and *which* completion item kinds count there. The
 facts are the server's completions (:class:`~monitors.base.CompletionNeed` with
 ``kinds``), so monitors asking at the same place share one request.
 
@@ -78,7 +78,7 @@ from monitors.base import (
 from monitors.base import ItemKind as K
 from monitors.identifiers import IDENT_BYTES, IDENTIFIER, trailing_ident_length
 from monitors.languages import LanguageSpec
-from monitors.sites import SiteDetector
+from monitors.site_detector import SiteDetector
 
 __all__ = ["ALL_NAMES", "CONCRETE", "ENUM_CASES", "IMPORTS", "INITIALS", "INSTANTIATION", "PROBE_INITIALS",
            "PROBE_INITIALS_SELECT", "QUALIFIED_ENUMS", "TYPED_CONSTANTS", "Choice", "ItemSelect", "SiteMonitor",

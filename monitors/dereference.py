@@ -55,11 +55,11 @@ must start). Counters: ``definitions`` (new names assigned).
 
 Per language, the monitor takes a :class:`MemberRules` (:data:`MEMBER_RULES`), chosen
 once at construction: whether definition sites apply, and the expected-types strategy
-(:class:`~monitors.expected.TypeRules`) each option selects.
+(:class:`~monitors.type_rules.TypeRules`) each option selects.
 
 Expected types (``expected_types=True``, Java and Python): the need asks for the items'
 types (:attr:`~monitors.base.CompletionNeed.entries`) and, in Java, members the site cannot use
-are dropped (:mod:`monitors.expected`): ``void`` methods where the access is part of a
+are dropped (:mod:`monitors.java_types`): ``void`` methods where the access is part of a
 larger expression; with ``strict_types`` also primitive members where a class type is
 expected (``Book b = lib.``). Never every candidate: then the rule fails open. Where the
 expected type is known (a declaration, ``return`` in a typed method), the members whose
@@ -68,10 +68,10 @@ bonus :data:`PREFER_BONUS` on their logits; nothing forbidden). Where the access
 an argument of a call (``f(a, obj.``), the monitor asks ``signatureHelp`` there once the
 completions have come (a second need, answered in the same step by blocking engines)
 and prefers the members whose type fits that parameter in some overload
-(:func:`~monitors.expected.parameter_types`). Counters: ``type_filtered`` (names
+(:func:`~monitors.java_types.parameter_types`). Counters: ``type_filtered`` (names
 dropped), ``type_open`` (sites where the rule would have dropped every candidate),
 ``type_arguments`` (argument sites where the parameter types gave a preference).
-Python (:mod:`monitors.expected_python`) has the preference only, nothing is dropped; its
+Python (:mod:`monitors.python_types`) has the preference only, nothing is dropped; its
 servers report member types only for resolved items, so the need asks for them
 (:attr:`~monitors.base.CompletionNeed.types`) only at a site with an expected type or at
 a call argument. Each site starts without the last one's member and parameter types.
@@ -96,11 +96,12 @@ from monitors.base import (
     SignatureNeed,
 )
 from monitors.definitions import assignment_state, self_statement
-from monitors.expected import JAVA_STRICT_TYPES, JAVA_TYPES, NO_SITE, TypeRules, TypeSite
-from monitors.expected_python import PYTHON_TYPES
 from monitors.identifiers import IDENT_BYTES, trailing_ident_length
+from monitors.java_types import JAVA_STRICT_TYPES, JAVA_TYPES
 from monitors.languages import LanguageSpec
+from monitors.python_types import PYTHON_TYPES
 from monitors.triggers import TriggerDetector
+from monitors.type_rules import NO_SITE, TypeRules, TypeSite
 
 __all__ = ["MEMBER_RULES", "DereferenceMonitor", "MemberRules"]
 

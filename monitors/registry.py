@@ -13,8 +13,8 @@ it is the dereference monitor with that option.
 
 ``expected_types`` (Java, Python) is the dereference monitor that prefers members whose
 reported type fits the site's expected type and, in Java, drops those the site cannot
-use (:mod:`monitors.expected`: ``void`` inside an expression, provably safe;
-:mod:`monitors.expected_python`); ``expected_types_strict`` (Java) adds the opt-in
+use (:mod:`monitors.java_types`: ``void`` inside an expression, provably safe;
+:mod:`monitors.python_types`); ``expected_types_strict`` (Java) adds the opt-in
 heuristic (primitive members where a class type is declared). Like
 ``definition_sites`` they replace ``dereference``; named together they are options of
 one dereference monitor.

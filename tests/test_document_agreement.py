@@ -18,13 +18,13 @@ from mgd.evaluation.judge import repaired
 from mgd.evaluation.methods import open_braces
 from monitors.calls import ArgumentCountMonitor
 from monitors.document import Document
-from monitors.expected import argument_position
 from monitors.languages import LANGUAGES, LanguageSpec
 from monitors.lexer import closers_of
-from monitors.sites import SiteDetector
+from monitors.site_detector import SiteDetector
 from monitors.syntax import LANGUAGES as SYNTAX_LANGUAGES
 from monitors.syntax import BracketLexer
 from monitors.triggers import TriggerDetector
+from monitors.type_rules import argument_position
 from monitors.vocab.rules import token_closers
 
 _GRAMMARS = {"python": "tree_sitter_python", "java": "tree_sitter_java", "typescript": "tree_sitter_typescript",

@@ -14,10 +14,11 @@ from mgd.evaluation.judge import find_sites, repaired
 from mgd.evaluation.methods import cut_method
 from monitors.calls import ArgumentCountMonitor
 from monitors.document import Document
-from monitors.expected import argument_position, is_value_site
+from monitors.java_types import is_value_site
 from monitors.languages import LANGUAGES, get_language
 from monitors.syntax import SyntaxMonitor
 from monitors.triggers import TriggerDetector
+from monitors.type_rules import argument_position
 
 PY = get_language("python")
 JAVA = get_language("java")

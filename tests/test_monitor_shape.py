@@ -25,10 +25,10 @@ from monitors.base import (
 from monitors.calls import ArgumentCountMonitor, KeywordArgumentMonitor
 from monitors.completion_sites import ALL_NAMES, CONCRETE, IMPORTS, INSTANTIATION, SiteMonitor
 from monitors.dereference import MEMBER_RULES, DereferenceMonitor
-from monitors.expected import JAVA_STRICT_TYPES, JAVA_TYPES
-from monitors.expected_python import PYTHON_TYPES
 from monitors.healing import HealingMonitor
+from monitors.java_types import JAVA_STRICT_TYPES, JAVA_TYPES
 from monitors.languages import get_language
+from monitors.python_types import PYTHON_TYPES
 from monitors.syntax import SyntaxMonitor
 
 PY = get_language("python")

@@ -1,4 +1,4 @@
-"""Python expected types (monitors/expected_python.py): member types from resolved items,
+"""Python expected types (monitors/python_types.py): member types from resolved items,
 the sites whose type the text states, fits, argument slots and parameter annotations,
 and the dereference monitor's preference built from them."""
 
@@ -10,8 +10,8 @@ from lsprotocol import types as lsp
 from lsp_bridge.client import resolved_detail
 from monitors.base import CompletionEntry, CompletionFacts, CompletionNeed, IdentifierConstraint, Signature
 from monitors.dereference import DereferenceMonitor
-from monitors.expected_python import PYTHON_TYPES, argument_slot, expected_type, fits, member_type, parameter_types
 from monitors.languages import get_language
+from monitors.python_types import PYTHON_TYPES, argument_slot, expected_type, fits, member_type, parameter_types
 from monitors.registry import build_monitors
 
 PY = get_language("python")

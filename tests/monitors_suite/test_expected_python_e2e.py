@@ -17,7 +17,7 @@ import pytest
 from lsp_bridge.servers import PRESETS
 from mgd.engines.generate import GenerateOptions, HFGenerator, Prompt
 from mgd.session import SessionConfig
-from monitors.expected_python import member_type
+from monitors.python_types import member_type
 
 pytestmark = pytest.mark.e2e
 

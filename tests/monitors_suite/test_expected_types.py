@@ -1,4 +1,4 @@
-"""Expected types (Java): the site rules of monitors.expected and the monitor that uses them."""
+"""Expected types (Java): the site rules of monitors.java_types (and monitors.type_rules) and the monitor that uses them."""
 
 from __future__ import annotations
 
@@ -14,20 +14,19 @@ from monitors.base import (
     SignatureNeed,
 )
 from monitors.dereference import PREFER_BONUS, DereferenceMonitor
-from monitors.expected import (
-    argument_position,
+from monitors.java_types import (
     declared_type,
     expected_type,
     fits,
     is_value_site,
     member_type,
     parameter_types,
-    receiver_start,
     return_type,
     unusable,
 )
 from monitors.languages import get_language
 from monitors.registry import build_monitors
+from monitors.type_rules import argument_position, receiver_start
 
 JAVA = get_language("java")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from mgd.engines.generate import GenerateOptions, Prompt
-from monitors.expected import member_type
+from monitors.java_types import member_type
 
 from .test_sites_e2e import JAVA, ZOO, gen, jdtls  # noqa: F401 - fixtures
 

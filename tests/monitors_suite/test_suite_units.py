@@ -17,7 +17,7 @@ from monitors.completion_sites import ENUM_CASES, IMPORTS, INSTANTIATION, SiteMo
 from monitors.errors import ConfigError
 from monitors.languages import get_language
 from monitors.registry import KNOWN_MONITORS, MONITORS, applicable_monitors, build_monitors
-from monitors.sites import SiteDetector
+from monitors.site_detector import SiteDetector
 from monitors.vocab import VocabIndex
 
 PY = get_language("python")

@@ -1,4 +1,5 @@
-"""Expected types at a member-access site, Python's half (:mod:`monitors.expected` is Java's).
+"""Expected types at a member-access site, Python's rules (:mod:`monitors.java_types` is Java's,
+:mod:`monitors.type_rules` the language-neutral part).
 
 The same soft preference as in Java: where the text states the type the member access
 must have, the members whose reported type fits it get a logit bonus; nothing is
@@ -29,7 +30,7 @@ from typing import Final
 
 from monitors.base import Signature
 from monitors.document import Document
-from monitors.expected import TypeRules, TypeSite, argument_position, receiver_start
+from monitors.type_rules import TypeRules, TypeSite, argument_position, receiver_start
 
 __all__ = ["PYTHON_TYPES", "argument_slot", "expected_type", "fits", "keeps_all", "member_type", "parameter_types",
            "probe_type", "type_site", "universal_member"]
@@ -298,7 +299,7 @@ def parameter_types(signatures: tuple[Signature, ...], slot: int | str) -> tuple
 
 
 def type_site(text: str, dot: int, doc: Document | None = None) -> TypeSite:
-    """The :class:`~monitors.expected.TypeSite` of the member access at ``dot`` (never a
+    """The :class:`~monitors.type_rules.TypeSite` of the member access at ``dot`` (never a
     value site: nothing is dropped in Python; an argument where the type is unknown)."""
     expected = expected_type(text, dot)
     return TypeSite(False, expected, argument_slot(text, dot, doc) if expected is None else None)
