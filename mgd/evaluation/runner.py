@@ -36,11 +36,12 @@ __all__ = [
     "generate_config",
     "generate_options",
     "load_bench_cases",
+    "WAIT_MS",
     "check_settings",
+    "decoding_options",
     "drop_excluded",
     "parse_configs",
     "read_generations",
-    "stop_texts",
     "with_monitors",
 ]
 
@@ -126,20 +127,31 @@ def parse_configs(text: str) -> list[RunConfig]:
     return out
 
 
+#: The default wait budget of one decoding step (``--wait-ms``), ``mgd generate``'s and
+#: ``mgd bench run``'s alike.
+WAIT_MS = 30_000
+
+
 @dataclass(frozen=True, slots=True)
 class RunSettings:
-    """Decoding settings shared by every configuration of a run."""
+    """Decoding settings shared by every configuration of a run.
+
+    The defaults are ``mgd generate``'s (``GenerateOptions()``), so that the ``default``
+    configuration of a run with no flags is ``mgd generate`` with none (:func:`decoding_options`
+    builds both). ``budget``: how ``max_new_tokens`` was chosen (``mgd bench budget``), recorded
+    with the run."""
 
     n: int = 1
     temperature: float = 0.0
-    top_p: float = 0.95
+    top_p: float = _DEFAULT.top_p
     seed: int = 0
-    max_new_tokens: int = 64
-    max_prompt_tokens: int | None = 1024
-    batch_size: int = 4
+    max_new_tokens: int = _DEFAULT.max_new_tokens
+    max_prompt_tokens: int | None = _DEFAULT.max_prompt_tokens
+    batch_size: int = _DEFAULT.batch_size
     extra_stop: tuple[str, ...] = ()
     engine: str = "hf"
-    wait_ms: float = 30_000.0
+    wait_ms: float = float(WAIT_MS)
+    budget: str = ""
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -171,13 +183,6 @@ def check_settings(out_dir: Path, settings: RunSettings, *, scoring_only: bool =
     path.write_text(json.dumps(now, indent=2) + "\n")
     now["extra_stop"] = tuple(now["extra_stop"])
     return RunSettings(**now)
-
-
-def stop_texts(language: str) -> tuple[str, ...]:
-    """Texts that surely end a method (speed only: the exact cut is done when scoring)."""
-    if language == "python":
-        return ("\ndef ", "\nclass ", "\n    def ", "\n    async def ", "\n    @", "\n@", "\nif __name__")
-    return ("\n    }\n\n", "\n}\n")
 
 
 def load_bench_cases(path: Path, limit: int | None = None, workspace_root: Path | None = None) -> list[Case]:
@@ -231,24 +236,46 @@ def read_generations(path: Path) -> dict[tuple[str, int], dict[str, Any]]:
     return out
 
 
-def generate_options(cfg: RunConfig, settings: RunSettings, sample: int, language: str) -> Any:
-    """The ``GenerateOptions`` one configuration of a run generates ``language`` cases with."""
-    from mgd.engines.generate import GenerateOptions
+def decoding_options(
+    *, max_new_tokens: int = _DEFAULT.max_new_tokens, stop: tuple[str, ...] = (), monitors: bool = True,
+    heal: bool | None = None, temperature: float = 0.0, top_p: float = _DEFAULT.top_p, seed: int | None = None,
+    batch_size: int = _DEFAULT.batch_size, max_prompt_tokens: int | None = _DEFAULT.max_prompt_tokens,
+    speculative: str | None = None,
+) -> GenerateOptions:
+    """The one place decoding flags become ``GenerateOptions`` (``mgd generate`` and every
+    configuration of ``mgd bench run``): greedy unless ``temperature > 0`` (then no seed
+    is kept), healing by :func:`~mgd.engines.base.default_heal` unless told."""
+    sampling = temperature > 0
+    return dataclasses.replace(
+        _DEFAULT,
+        max_new_tokens=max_new_tokens,
+        stop=stop,
+        monitors=monitors,
+        do_sample=sampling,
+        temperature=temperature if sampling else 1.0,
+        top_p=top_p if sampling else _DEFAULT.top_p,
+        seed=seed if sampling else None,
+        batch_size=batch_size,
+        max_prompt_tokens=max_prompt_tokens,
+        heal=default_heal(monitors) if heal is None else heal,
+        speculative=speculative,
+    )
 
-    kwargs: dict[str, Any] = dict(
+
+def generate_options(cfg: RunConfig, settings: RunSettings, sample: int, language: str) -> GenerateOptions:
+    """The ``GenerateOptions`` one configuration of a run generates ``language`` cases with
+    (the case's method end stops it too: the engine's ``case_stop``)."""
+    return decoding_options(
         max_new_tokens=settings.max_new_tokens,
-        stop=stop_texts(language) + settings.extra_stop,
+        stop=settings.extra_stop,
         monitors=cfg.monitors,
-        do_sample=settings.temperature > 0,
-        temperature=settings.temperature if settings.temperature > 0 else 1.0,
-        top_p=settings.top_p if settings.temperature > 0 else 1.0,
+        heal=cfg.heal,
+        temperature=settings.temperature,
+        top_p=settings.top_p,
         seed=settings.seed + sample,
         batch_size=settings.batch_size,
         max_prompt_tokens=settings.max_prompt_tokens,
     )
-    if cfg.heal:
-        kwargs["heal"] = True
-    return GenerateOptions(**kwargs)
 
 
 @dataclass(slots=True)

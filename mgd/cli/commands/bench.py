@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mgd.cli.commands.generate import add_wait_args
+from mgd.cli.commands.generate import _DEFAULTS, add_wait_args, session_config, with_case_stops
+from mgd.evaluation.runner import WAIT_MS
 from mgd.cli.errors import EXIT_FAILED, EXIT_OK, UsageError, require_extra
 from mgd.cli.models import loading, resolve_model
 from mgd.cli.parsing import add_command
@@ -128,25 +129,42 @@ def _round_robin(groups: list[list[Any]], limit: int | None, seed: int) -> list[
 
 
 def _generator(args: argparse.Namespace, model: str, workspaces: list[str]) -> Any:
-    """The engine ``--engine`` names, with the run's session settings."""
-    from mgd.config import SessionConfig
-
-    config = SessionConfig(server=args.server, wait_ms=args.wait_ms, request_timeout_s=args.request_timeout)
+    """The engine ``--engine`` names, with the run's session settings (``mgd generate``'s
+    :func:`~mgd.cli.commands.generate.session_config`), stopping each case at its method end."""
+    config = session_config(args)
     if args.engine == "remote":
         from mgd.engines.remote import RemoteGenerator
 
         local = args.workspace_root if args.server_workspace_root else None
-        return RemoteGenerator(args.endpoint, model, config=config, api_key=os.environ.get("MGD_API_KEY"),
-                               local_root=local, server_root=args.server_workspace_root)
+        return with_case_stops(RemoteGenerator(args.endpoint, model, config=config,
+                                               api_key=os.environ.get("MGD_API_KEY"),
+                                               local_root=local, server_root=args.server_workspace_root))
     if args.engine == "vllm":
         from mgd.vllm.offline import VllmGenerator
 
         with loading(model):
-            return VllmGenerator(model, config=config, allowed_workspaces=workspaces)
+            return with_case_stops(VllmGenerator(model, config=config, allowed_workspaces=workspaces))
     from mgd.engines.generate import HFGenerator
 
     with loading(model):
-        return HFGenerator(model, config=config, device=args.device)
+        return with_case_stops(HFGenerator(model, config=config, device=args.device))
+
+
+def run_settings(args: argparse.Namespace) -> Any:
+    """The run's :class:`~mgd.evaluation.runner.RunSettings` from its flags; ``--budget FILE``
+    (from ``mgd bench budget``) sets the token budget and records how it was chosen."""
+    from mgd.evaluation.budget import read_budget
+    from mgd.evaluation.runner import RunSettings
+
+    max_new, note = args.max_new_tokens, ""
+    if args.budget:
+        choice = read_budget(Path(args.budget))
+        max_new, note = choice.tokens, choice.describe()
+    return RunSettings(
+        n=args.n, temperature=args.temperature, top_p=args.top_p, seed=args.seed,
+        max_new_tokens=max_new, max_prompt_tokens=args.max_prompt_tokens,
+        batch_size=args.batch_size, engine=args.engine, wait_ms=args.wait_ms, budget=note,
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -169,7 +187,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from mgd.evaluation.progress import progress_bar
     from mgd.evaluation.report import write_report
     from mgd.evaluation.runner import (
-        RunSettings,
         check_settings,
         drop_excluded,
         generate_config,
@@ -193,11 +210,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         record.update(applied=True, list=built.get("list"), paths=built.get("paths"),
                       excluded_files=built.get("excluded_files"), removed_cases=built.get("removed_cases", 0))
     record["at_build"] = built or "not recorded"
-    settings = RunSettings(
-        n=args.n, temperature=args.temperature, top_p=args.top_p, seed=args.seed,
-        max_new_tokens=args.max_new_tokens, max_prompt_tokens=args.max_prompt_tokens,
-        batch_size=args.batch_size, engine=args.engine, wait_ms=args.wait_ms,
-    )
+    settings = run_settings(args)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = check_settings(out_dir, settings, scoring_only=args.score_only)
@@ -301,15 +314,24 @@ def register(sub: Any) -> None:
     _add_exclusion_args(r)
     r.add_argument("-n", type=int, default=1, help="samples per case (default: 1)")
     r.add_argument("--temperature", type=float, default=0.0, help="sampling temperature; 0 = greedy (default)")
-    r.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass with --temperature (default: 0.95)")
+    # Decoding defaults are mgd generate's (one GenerateOptions), so --configs default is
+    # `mgd generate` without flags.
+    r.add_argument("--top-p", type=float, default=_DEFAULTS.top_p,
+                   help=f"nucleus sampling mass with --temperature (default: {_DEFAULTS.top_p})")
     r.add_argument("-k", type=int, action="append", default=None, help="score@k (repeatable; default: 1 and n)")
     r.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
-    r.add_argument("--max-new-tokens", type=int, default=64, metavar="N", help="most tokens per generation (default: 64)")
-    r.add_argument("--max-prompt-tokens", type=int, default=1024, metavar="N", help="keep the prompt's last N tokens (default: 1024)")
-    r.add_argument("--batch-size", type=int, default=4, metavar="B",
-                   help="rows decoded together; --engine remote: requests in flight per endpoint (default: 4)")
+    r.add_argument("--max-new-tokens", type=int, default=_DEFAULTS.max_new_tokens, metavar="N",
+                   help="token budget per generation; a generation also stops at its method's end, and one "
+                        f"that reaches the budget first fails CR (default: {_DEFAULTS.max_new_tokens})")
+    r.add_argument("--budget", default=None, metavar="JSON",
+                   help="the token budget chosen by `mgd bench budget` (overrides --max-new-tokens; recorded)")
+    r.add_argument("--max-prompt-tokens", type=int, default=_DEFAULTS.max_prompt_tokens, metavar="N",
+                   help="keep the prompt's last N tokens (default: as many as the context allows)")
+    r.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size, metavar="B",
+                   help="rows decoded together; --engine remote: requests in flight per endpoint "
+                        f"(default: {_DEFAULTS.batch_size})")
     r.add_argument("--server", default=None, help="language server preset (default: the language's)")
-    add_wait_args(r, 30_000)
+    add_wait_args(r, WAIT_MS)
     r.add_argument("--device", default="cpu", help="torch device of --engine hf (default: cpu)")
     r.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N cases (default: all)")
     r.add_argument("--jobs", type=int, default=2, help="parallel compile checks (default: 2)")
