@@ -16,11 +16,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mgd.cli.commands.generate import _DEFAULTS, add_wait_args, session_config, with_case_stops
-from mgd.evaluation.runner import WAIT_MS
+from mgd.cli.commands.generate import DECODING_DEFAULTS, add_wait_args, session_config, with_case_stops
 from mgd.cli.errors import EXIT_FAILED, EXIT_OK, UsageError, require_extra
 from mgd.cli.models import loading, resolve_model
 from mgd.cli.parsing import add_command
+from mgd.evaluation.runner import WAIT_MS
 from monitors.errors import MgdError
 
 __all__ = ["register"]
@@ -248,6 +248,33 @@ def _generation_errors(out_dir: Path, names: list[str]) -> int:
                if g.get("error"))
 
 
+def cmd_budget(args: argparse.Namespace) -> int:
+    """Choose the token budget from a plain run (:mod:`mgd.evaluation.budget`)."""
+    from mgd.evaluation.budget import choose_budget, finish_tokens, write_budget
+    from mgd.evaluation.runner import load_bench_cases
+
+    run = Path(args.run)
+    settings_path = run / "settings.json"
+    if not settings_path.is_file():
+        raise UsageError(f"--run {run}: no settings.json (a directory of `mgd bench run`)")
+    max_new = int(json.loads(settings_path.read_text())["max_new_tokens"])
+    gen_path = run / f"gen-{args.config}.jsonl"
+    if not gen_path.is_file():
+        raise UsageError(f"--run {run}: no gen-{args.config}.jsonl")
+    root = Path(args.workspace_root) if args.workspace_root else None
+    cases = load_bench_cases(Path(args.cases), None, root)
+    needed = finish_tokens(cases, gen_path, max_new)
+    source = f"{args.config} in {run}, {Path(args.cases).name}, run with {max_new} tokens"
+    choice = choose_budget(needed, args.share, source)
+    if args.out:
+        write_budget(choice, Path(args.out))
+    if args.json:
+        print(json.dumps({"tokens": choice.tokens, "describe": choice.describe(), "out": args.out}))
+    else:
+        print(choice.describe())
+    return EXIT_OK
+
+
 def _add_exclusion_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exclude-list", action="append", metavar="FILE",
                    help="more paths to leave out, one a line (.gz ok), matched by path suffix (repeatable)")
@@ -316,20 +343,20 @@ def register(sub: Any) -> None:
     r.add_argument("--temperature", type=float, default=0.0, help="sampling temperature; 0 = greedy (default)")
     # Decoding defaults are mgd generate's (one GenerateOptions), so --configs default is
     # `mgd generate` without flags.
-    r.add_argument("--top-p", type=float, default=_DEFAULTS.top_p,
-                   help=f"nucleus sampling mass with --temperature (default: {_DEFAULTS.top_p})")
+    r.add_argument("--top-p", type=float, default=DECODING_DEFAULTS.top_p,
+                   help=f"nucleus sampling mass with --temperature (default: {DECODING_DEFAULTS.top_p})")
     r.add_argument("-k", type=int, action="append", default=None, help="score@k (repeatable; default: 1 and n)")
     r.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
-    r.add_argument("--max-new-tokens", type=int, default=_DEFAULTS.max_new_tokens, metavar="N",
+    r.add_argument("--max-new-tokens", type=int, default=DECODING_DEFAULTS.max_new_tokens, metavar="N",
                    help="token budget per generation; a generation also stops at its method's end, and one "
-                        f"that reaches the budget first fails CR (default: {_DEFAULTS.max_new_tokens})")
+                        f"that reaches the budget first fails CR (default: {DECODING_DEFAULTS.max_new_tokens})")
     r.add_argument("--budget", default=None, metavar="JSON",
                    help="the token budget chosen by `mgd bench budget` (overrides --max-new-tokens; recorded)")
-    r.add_argument("--max-prompt-tokens", type=int, default=_DEFAULTS.max_prompt_tokens, metavar="N",
+    r.add_argument("--max-prompt-tokens", type=int, default=DECODING_DEFAULTS.max_prompt_tokens, metavar="N",
                    help="keep the prompt's last N tokens (default: as many as the context allows)")
-    r.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size, metavar="B",
+    r.add_argument("--batch-size", type=int, default=DECODING_DEFAULTS.batch_size, metavar="B",
                    help="rows decoded together; --engine remote: requests in flight per endpoint "
-                        f"(default: {_DEFAULTS.batch_size})")
+                        f"(default: {DECODING_DEFAULTS.batch_size})")
     r.add_argument("--server", default=None, help="language server preset (default: the language's)")
     add_wait_args(r, WAIT_MS)
     r.add_argument("--device", default="cpu", help="torch device of --engine hf (default: cpu)")
@@ -343,6 +370,20 @@ def register(sub: Any) -> None:
     r.add_argument("--json", action="store_true", help="print the summaries and report paths as JSON on stdout")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=_run_defaults)
+
+    u = add_command(bsub, "budget", help="choose the token budget: the fewest tokens within which 95% of a plain "
+                                         "run's completions end their method",
+                    examples=["mgd bench budget --cases dev.jsonl --run runs/dev-plain --out budget.json"])
+    u.add_argument("--cases", required=True, metavar="JSONL", help="the cases of the run")
+    u.add_argument("--run", required=True, metavar="DIR",
+                   help="a `mgd bench run` directory with a plain run made with a generous --max-new-tokens")
+    u.add_argument("--config", default="plain", help="whose completions count (default: plain)")
+    u.add_argument("--share", type=float, default=0.95, help="share that must finish (default: 0.95)")
+    u.add_argument("--workspace-root", default=None, metavar="DIR",
+                   help="where the cases' relative workspaces are (default: the cases file's directory)")
+    u.add_argument("--out", default=None, metavar="JSON", help="write the choice here (for `bench run --budget`)")
+    u.add_argument("--json", action="store_true", help="print the choice as JSON")
+    u.set_defaults(func=cmd_budget)
 
 
 def _build_defaults(args: argparse.Namespace) -> int:

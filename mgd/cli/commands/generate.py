@@ -15,7 +15,7 @@ from mgd.engines.base import GenerateOptions
 from mgd.evaluation.runner import WAIT_MS
 
 #: ``mgd generate``'s defaults (and ``mgd bench run``'s: one object both build from).
-_DEFAULTS = GenerateOptions()
+DECODING_DEFAULTS = GenerateOptions()
 
 __all__ = ["add_decoding_args", "add_wait_args", "model_arg", "register", "session_config", "with_case_stops"]
 
@@ -48,8 +48,8 @@ def add_decoding_args(p: argparse.ArgumentParser) -> None:
                    help="comma-separated monitors when mgd.toml names none for the language "
                         "(dereference, instantiation, enum_cases, imports, arguments, keyword_arguments, all; "
                         "default: dereference)")
-    p.add_argument("--max-new-tokens", type=int, default=_DEFAULTS.max_new_tokens, metavar="N",
-                   help=f"most tokens to generate (default: {_DEFAULTS.max_new_tokens}; a case with a 'stop' "
+    p.add_argument("--max-new-tokens", type=int, default=DECODING_DEFAULTS.max_new_tokens, metavar="N",
+                   help=f"most tokens to generate (default: {DECODING_DEFAULTS.max_new_tokens}; a case with a 'stop' "
                         "rule also stops at its method's end)")
     p.add_argument("--stop", action="append", default=[], metavar="TEXT",
                    help="stop at this text (repeatable; not returned; escapes such as \\n and \\t are decoded, "
@@ -59,8 +59,8 @@ def add_decoding_args(p: argparse.ArgumentParser) -> None:
                         "default: the language's, from mgd.toml or built in)")
     p.add_argument("--config", default=None, metavar="TOML",
                    help="mgd.toml with server/language settings (default: <workspace>/mgd.toml if present)")
-    p.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size, metavar="B", help="rows decoded together")
-    p.add_argument("--max-prompt-tokens", type=int, default=_DEFAULTS.max_prompt_tokens, metavar="N",
+    p.add_argument("--batch-size", type=int, default=DECODING_DEFAULTS.batch_size, metavar="B", help="rows decoded together")
+    p.add_argument("--max-prompt-tokens", type=int, default=DECODING_DEFAULTS.max_prompt_tokens, metavar="N",
                    help="keep only the last N prompt tokens (default: as many as the context allows)")
     p.add_argument("--heal", action=argparse.BooleanOptionalAction, default=None,
                    help="token healing: back off the prompt's last tokens and make the model re-spell them "
@@ -72,7 +72,7 @@ def add_decoding_args(p: argparse.ArgumentParser) -> None:
                         "given alone: the default tree (all four sources, sized per step; docs/speculative.md)")
     p.add_argument("--device", default=None, help="torch device of the hf engine (default: cpu)")
     p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature; 0 = greedy")
-    p.add_argument("--top-p", type=float, default=_DEFAULTS.top_p, help="nucleus sampling mass (with --temperature)")
+    p.add_argument("--top-p", type=float, default=DECODING_DEFAULTS.top_p, help="nucleus sampling mass (with --temperature)")
     p.add_argument("--seed", type=int, default=None, help="sampling seed (default: random)")
     add_wait_args(p, WAIT_MS)
 

@@ -182,7 +182,7 @@ def _javac_batch(
             # javac's verdict on the files it reported nothing for is unknown (with file
             # errors too, the files without any are compiled again: see check_java)
             note = Diagnostic("other", UNKNOWN, normalize_message(f"unknown: {unmapped[0]}"), -1)
-            for key, errs in errors.items():
+            for errs in errors.values():
                 if not errs:
                     errs.append(note)
         return errors
