@@ -24,7 +24,7 @@ from typing import Any
 
 from mgd.engines.base import GenerateOptions, default_heal
 from mgd.engines.cases import Case, iter_cases
-from mgd.evaluation.leakage import ExcludeList
+from mgd.evaluation.leakage import ExcludeList, training_files_in
 from mgd.evaluation.progress import progress_bar
 from monitors.errors import ConfigError
 from monitors.registry import DEFAULT_MONITORS, default_monitors
@@ -212,12 +212,19 @@ def load_bench_cases(path: Path, limit: int | None = None, workspace_root: Path 
     return cases
 
 
-def drop_excluded(cases: Sequence[Case], exclude: ExcludeList) -> tuple[list[Case], list[Case]]:
-    """(cases to run, cases whose file is on the exclude list)."""
+def drop_excluded(
+    cases: Sequence[Case], exclude: ExcludeList, *, by_project: bool = True
+) -> tuple[list[Case], list[Case]]:
+    """(cases to run, cases left out): a case whose workspace (its project) has any file on
+    the exclude list, or with ``by_project=False`` whose own file is on it."""
+    listed: dict[str, bool] = {}
+    if by_project and exclude:
+        for ws in {c.workspace for c in cases}:
+            listed[ws] = bool(training_files_in(ws, exclude))
     kept: list[Case] = []
     dropped: list[Case] = []
     for c in cases:
-        (dropped if exclude.contains(c.file) else kept).append(c)
+        (dropped if listed.get(c.workspace) or exclude.contains(c.file) else kept).append(c)
     return kept, dropped
 
 

@@ -63,11 +63,14 @@ def cmd_build(args: argparse.Namespace) -> int:
         if not Path(repo).is_dir():
             raise UsageError(f"--repo {repo}: no such directory")
     from mgd.evaluation.builder import BuildOptions, build_cases, excluded_candidates, write_cases
+    from mgd.evaluation.leakage import training_files_in
     from mgd.evaluation.progress import progress_bar
 
     exclude, record = _exclusion(args, args.model)
+    by_project = args.exclude_scope == "project"
     per_repo = []
     removed_files = removed = 0
+    projects: dict[str, int] = {}  # a left-out repository -> its files in the list
     bar = progress_bar(len(args.repo), "build", not args.quiet, unit="repo")
     for i, repo in enumerate(args.repo):
         options = BuildOptions(
@@ -79,23 +82,30 @@ def cmd_build(args: argparse.Namespace) -> int:
             min_target_chars=args.min_target_chars,
             id_prefix=f"{Path(repo).name}/" if len(args.repo) > 1 else "",
             workspace_root=Path(args.workspace_root) if args.workspace_root else None,
+            by_project=by_project,
         )
         per_repo.append(build_cases(repo, args.language, options))
         if exclude:
             f, c = excluded_candidates(repo, args.language, options)
             removed_files += f
             removed += c
+            listed = training_files_in(repo, exclude) if by_project else []
+            if listed:
+                projects[repo] = len(listed)
         bar.update(1)
     bar.close()
     cases = _round_robin(per_repo, args.max, args.seed)
     if not cases:
-        left = f"; {removed_files} files with {removed} candidate cases are in the training list" if removed else ""
+        left = (f"; {removed_files} files with {removed} candidate cases are left out as training data"
+                + (f" ({len(projects)} projects with files in the training list)" if projects else "")
+                if removed else "")
         raise MgdError(f"no cases found (no functions with member-access dots in the given files{left})")
     out = Path(args.out)
     n = write_cases(cases, out)
     files = len({(c.workspace, c.file) for c in cases})
     if record["applied"]:
-        record.update(excluded_files=removed_files, removed_cases=removed)
+        record.update(scope=args.exclude_scope, excluded_files=removed_files, removed_cases=removed,
+                      excluded_projects=projects)
     meta = {
         "command": " ".join(["mgd", *sys.argv[1:]]),
         "cases": n, "files": files, "repositories": len(args.repo),
@@ -200,7 +210,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     root = Path(args.workspace_root) if args.workspace_root else None
     cases = load_bench_cases(cases_path, args.limit, root)
     exclude, record = _exclusion(args, model)
-    cases, dropped = drop_excluded(cases, exclude)
+    cases, dropped = drop_excluded(cases, exclude, by_project=args.exclude_scope == "project")
     if not cases:
         raise MgdError(f"every case of {cases_path} is in the exclude list ({len(dropped)} cases)")
     meta_path = build_meta_path(cases_path)
@@ -281,6 +291,9 @@ def _add_exclusion_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-exclude", action="store_true",
                    help="keep files in the model's training list (training_files.txt* in the model directory), "
                         "which are left out by default")
+    p.add_argument("--exclude-scope", choices=["project", "file"], default="project",
+                   help="project: a repository (workspace) with any listed file is left out whole; file: only "
+                        "the listed files (default: project)")
 
 
 def register(sub: Any) -> None:
