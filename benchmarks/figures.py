@@ -157,12 +157,28 @@ def _speed(file: str) -> str:
 
 
 # -- evaluation ------------------------------------------------------------------------------
-EVAL_RUNS = {"python": "eval/python/python.json", "java": "eval/java/java.json"}
+#: The 0.2 report runs, cited until ``make report`` has run a split (then its newest run).
+EVAL_RUNS_0_2 = {"python": "eval/python/python.json", "java": "eval/java/java.json"}
+
+
+def _history() -> list[dict[str, Any]]:
+    if not HISTORY.is_file():
+        return []
+    return [json.loads(line) for line in HISTORY.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def eval_runs() -> dict[str, str]:
+    """language -> the report JSON the README cites: the newest `make report` run of its split."""
+    runs = dict(EVAL_RUNS_0_2)
+    for rec in _history():
+        out = Path(rec["out"]).relative_to("benchmarks/results")
+        runs[rec["split"]] = str(out / f"{rec['split']}.json")
+    return runs
 _EVAL_LABELS = {"mgd": "mgd (dereference alone)", "default": "**default** (what `mgd generate` does)"}
 
 
 def _summaries(lang: str) -> dict[str, dict[str, Any]]:
-    return {s["config"]: s for s in load(EVAL_RUNS[lang])["summaries"]}
+    return {s["config"]: s for s in load(eval_runs()[lang])["summaries"]}
 
 
 def _truncated(s: dict[str, Any]) -> str:
@@ -175,8 +191,8 @@ def eval_table() -> str:
     lines = ["| run | config | CR@1 | NIM@1 | ISM@1 | PM@1 | truncated | unknown verdicts |",
              "|---|---|---|---|---|---|---|---|"]
     titles = {"python": "Python", "java": "Java"}
-    for lang in EVAL_RUNS:
-        d = load(EVAL_RUNS[lang])
+    for lang in eval_runs():
+        d = load(eval_runs()[lang])
         sums = _summaries(lang)
         first = True
         for name, s in sums.items():
@@ -201,7 +217,7 @@ def _delta(c: dict[str, Any], bold: bool = True) -> str:
 def eval_headline() -> str:
     lines = ["| language | CR@1 | NIM@1 | files with an error of a class, Δ points [95% CI] |", "|---|---|---|---|"]
     for lang, title in (("python", "Python"), ("java", "Java")):
-        d = load(EVAL_RUNS[lang])
+        d = load(eval_runs()[lang])
         pair = d["paired"].get("default vs plain")
         if pair is None:
             continue
@@ -217,15 +233,41 @@ def eval_headline() -> str:
     return "\n" + "\n".join(lines) + "\n"
 
 
+def _strict_cr(lang: str) -> dict[str, dict[str, float]]:
+    """config -> case -> CR with a truncated completion counted as a failure, from a run's
+    committed samples (``<name>-samples.jsonl.gz``)."""
+    import gzip
+
+    path = RESULTS / eval_runs()[lang]
+    samples = path.with_name(path.stem + "-samples.jsonl.gz")
+    out: dict[str, dict[str, float]] = {}
+    with gzip.open(samples, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            x = json.loads(line)
+            out.setdefault(x["config"], {})[x["case"]] = float(bool(x["compiles"]) and bool(x["finished"]))
+    return out
+
+
+def eval_truncation() -> str:
+    """What the 0.2 headline becomes when a completion the budget cut counts as a failure."""
+    from mgd.evaluation.stats import compare
+
+    parts = []
+    for lang, title in (("python", "Python"), ("java", "Java")):
+        cr = _strict_cr(lang)
+        c = compare("CR@1", "plain", cr["plain"], cr["default"])
+        parts.append(f"{title} {c.base_mean:.1f} → {c.mean:.1f}: {c.delta:+.1f} [{c.ci_low:+.1f}, {c.ci_high:+.1f}] "
+                     f"({c.fixed} / {c.broken}, McNemar p {c.p_mcnemar:.2g})")
+    return "; ".join(parts)
+
+
 def report_runs() -> str:
     """How many times each report split has been run (``make report``'s history)."""
-    if not HISTORY.is_file():
-        return "no `make report` run is recorded yet"
     counts: dict[str, list[str]] = {}
-    for line in HISTORY.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            rec = json.loads(line)
-            counts.setdefault(rec["split"], []).append(rec["date"][:10])
+    for rec in _history():
+        counts.setdefault(rec["split"], []).append(rec["date"][:10])
+    if not counts:
+        return "no `make report` run is recorded yet"
     return "; ".join(f"`{split}`: run {len(dates)} time{'s' if len(dates) > 1 else ''} ({', '.join(dates)})"
                      for split, dates in sorted(counts.items()))
 
@@ -245,6 +287,7 @@ FIGURES: dict[str, Callable[[], str]] = {
     "speed-java": lambda: _speed("default_speed_java.json"),
     "eval-table": eval_table,
     "eval-headline": eval_headline,
+    "eval-truncation": eval_truncation,
     "report-runs": report_runs,
 }
 

@@ -14,6 +14,7 @@ those files back, cuts every completion at its method end, checks it
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import sys
 import time
@@ -229,17 +230,27 @@ def drop_excluded(
 
 
 def read_generations(path: Path) -> dict[tuple[str, int], dict[str, Any]]:
-    """(case id, sample) -> result line; a torn last line (killed run) is ignored."""
+    """(case id, sample) -> result line; a torn last line (killed run) is ignored. Without
+    ``path``, its gzipped copy (``gen-plain.jsonl.gz``, as committed runs keep them) is read."""
     out: dict[tuple[str, int], dict[str, Any]] = {}
+    packed = path.with_name(path.name + ".gz")
+    if not path.exists() and packed.exists():
+        with gzip.open(packed, "rt", encoding="utf-8") as gz:
+            return _generation_lines(gz)
     if not path.exists():
         return out
     with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            out[(obj["id"], int(obj.get("sample", 0)))] = obj
+        return _generation_lines(fh)
+
+
+def _generation_lines(fh: Any) -> dict[tuple[str, int], dict[str, Any]]:
+    out: dict[tuple[str, int], dict[str, Any]] = {}
+    for line in fh:
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        out[(obj["id"], int(obj.get("sample", 0)))] = obj
     return out
 
 
