@@ -49,8 +49,7 @@ def add_decoding_args(p: argparse.ArgumentParser) -> None:
                         "(dereference, instantiation, enum_cases, imports, arguments, keyword_arguments, all; "
                         "default: dereference)")
     p.add_argument("--max-new-tokens", type=int, default=DECODING_DEFAULTS.max_new_tokens, metavar="N",
-                   help=f"most tokens to generate (default: {DECODING_DEFAULTS.max_new_tokens}; a case with a 'stop' "
-                        "rule also stops at its method's end)")
+                   help="most tokens to generate (a case with a 'stop' rule also stops at its method's end)")
     p.add_argument("--stop", action="append", default=[], metavar="TEXT",
                    help="stop at this text (repeatable; not returned; escapes such as \\n and \\t are decoded, "
                         "other characters are kept as typed)")
