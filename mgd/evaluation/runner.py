@@ -283,17 +283,13 @@ def decoding_options(
 def generate_options(cfg: RunConfig, settings: RunSettings, sample: int, language: str) -> GenerateOptions:
     """The ``GenerateOptions`` one configuration of a run generates ``language`` cases with
     (the case's method end stops it too: the engine's ``case_stop``)."""
-    return decoding_options(
-        max_new_tokens=settings.max_new_tokens,
-        stop=settings.extra_stop,
-        monitors=cfg.monitors,
-        heal=cfg.heal,
-        temperature=settings.temperature,
-        top_p=settings.top_p,
-        seed=settings.seed + sample,
-        batch_size=settings.batch_size,
-        max_prompt_tokens=settings.max_prompt_tokens,
-    )
+    same = {k: getattr(settings, k) for k in _SHARED_FIELDS}
+    return decoding_options(stop=settings.extra_stop, monitors=cfg.monitors, heal=cfg.heal,
+                            seed=settings.seed + sample, **same)
+
+
+#: RunSettings fields that are decoding_options' arguments of the same name.
+_SHARED_FIELDS = ("max_new_tokens", "temperature", "top_p", "batch_size", "max_prompt_tokens")
 
 
 @dataclass(slots=True)
