@@ -55,3 +55,15 @@ def test_summary_of_a_committed_report() -> None:
     got = report.summary(data)
     assert set(got["configs"]) >= {"plain", "default"}
     assert got["default_vs_plain"]["CR@1"]["fixed"] >= got["default_vs_plain"]["CR@1"]["broken"]
+
+
+def test_gzipped_generations_read_back(tmp_path: Path) -> None:
+    from mgd.evaluation.runner import read_generations
+
+    lines = [{"id": "a", "sample": 0, "completion": "x", "tokens": 1}, {"id": "b", "sample": 0, "completion": "y"}]
+    path = tmp_path / "gen-plain.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    before = read_generations(path)
+    report.gzip_generations(tmp_path)
+    assert not path.exists() and (tmp_path / "gen-plain.jsonl.gz").exists()
+    assert read_generations(path) == before and len(before) == 2
