@@ -11,7 +11,7 @@ answers (the language server's own caches stay warm for both).
 
 Usage::
 
-    python benchmarks/default_speed.py --cases benchmarks/cases/python-cases.jsonl \\
+    python benchmarks/default_speed.py --cases benchmarks/cases/dev/python-cases.jsonl \\
         --workspace-root benchmarks/.cache --configs mgd+heal,default --limit 60 \\
         --out benchmarks/results/default_speed_python.json
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mgd.engines.cases import Case, CaseResult, load_case_text, run_batched
-from mgd.engines.stopping import StopTexts
+from mgd.engines.stopping import FirstStop, StopRule, StopTexts
 from monitors.errors import ConfigError
 from monitors.healing import HealedPrompt, completion_after, heal_prompt_of
 from monitors.vocab import VocabIndex
@@ -102,6 +102,10 @@ class Generator(ABC):
 
     tokenizer: Any
     context: int
+    #: A case's own stop rule from its keys (e.g. the method end of a ``mgd bench build``
+    #: case: :func:`mgd.evaluation.methods.case_stop_rule`), set by the caller; generation
+    #: of that row also stops there (the completion text is not cut by it).
+    case_stop: Callable[[dict[str, Any]], StopRule | None] | None = None
 
     # -- hooks -------------------------------------------------------------------
     @abstractmethod
@@ -137,6 +141,13 @@ class Generator(ABC):
         ids = self.prompt_ids(p.prefix, options.max_new_tokens, options.max_prompt_tokens)
         healed = self.heal(p.prefix, ids) if options.heal else None
         return (list(healed.ids) if healed is not None else ids), healed
+
+    def row_stop(self, p: Prompt, options: GenerateOptions) -> StopRule | None:
+        """What stops ``p``'s generation: the stop texts and the case's own rule, if any."""
+        own = self.case_stop(p.extra) if self.case_stop is not None else None
+        if own is None:
+            return options.stops if options.stop else None
+        return FirstStop((options.stops, own)) if options.stop else own
 
     def finish(self, text: str, options: GenerateOptions) -> str:
         """The completion text cut at the first stop text."""

@@ -37,19 +37,22 @@ log = logging.getLogger(__name__)
 
 
 class StopCriteria(StoppingCriteria):
-    """Per-row stop for ``generate``: the row's completion text so far hits ``rule``.
+    """Per-row stop for ``generate``: the row's completion text so far hits its rule.
 
-    ``text_of(b, row_ids)`` gives row ``b``'s completion text from its generated ids.
+    ``rules``: one per row (None: that row has none); ``text_of(b, row_ids)`` gives row
+    ``b``'s completion text from its generated ids.
     """
 
-    def __init__(self, rule: StopRule, prompt_length: int, text_of: Callable[[int, list[int]], str]) -> None:
-        self.rule = rule
+    def __init__(self, rules: Sequence[StopRule | None], prompt_length: int,
+                 text_of: Callable[[int, list[int]], str]) -> None:
+        self.rules = list(rules)
         self.prompt_length = prompt_length
         self.text_of = text_of
 
     def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
         gen = input_ids[:, self.prompt_length :].tolist()
-        done = [self.rule.cut(self.text_of(b, row)) is not None for b, row in enumerate(gen)]
+        done = [rule is not None and rule.cut(self.text_of(b, row)) is not None
+                for b, (rule, row) in enumerate(zip(self.rules, gen, strict=True))]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
@@ -144,15 +147,18 @@ class HFGenerator(Generator):
             results.append(CaseResult(p.id, text, ntok, elapsed, stats))
         return results
 
-    def _stop_text_of(self, heals: Sequence[HealedPrompt | None], window: int) -> Callable[[int, list[int]], str]:
-        """Row ``b``'s text for the stop check: the decoded tail (a stop that just
-        appeared lies in it), or the whole healed completion for a healed row."""
+    def _stop_text_of(
+        self, heals: Sequence[HealedPrompt | None], window: int | None
+    ) -> Callable[[int, list[int]], str]:
+        """Row ``b``'s text for the stop check: the decoded tail of ``window`` tokens (a
+        stop that just appeared lies in it; None: all of it), or the whole healed
+        completion for a healed row."""
 
         def text_of(b: int, row: list[int]) -> str:
             h = heals[b] if b < len(heals) else None
             if h is not None and h.removed:
                 return self.completion_text(row, h)
-            return self.tokenizer.decode(row[-window:], skip_special_tokens=True)
+            return self.tokenizer.decode(row if window is None else row[-window:], skip_special_tokens=True)
 
         return text_of
 
@@ -177,9 +183,11 @@ class HFGenerator(Generator):
             processors.append(MonitorLogitsProcessor([g for g in guides if g is not None], width))
             # Start each step's lookups before the next forward pass, not after it.
             stopping.append(MonitorPrefetch([g for g in guides if g is not None], width, options.max_new_tokens))
-        if options.stop:
-            window = options.stops.window + 8  # tokens: a stop text spans at most this many
-            stopping.append(StopCriteria(options.stops, width, self._stop_text_of(heals, window)))
+        rules = [self.row_stop(p, options) for p, _, _ in rows]
+        if any(r is not None for r in rules):
+            # tokens: a stop text spans at most this many; a case's own rule reads the whole text
+            window = None if self.case_stop is not None else options.stops.window + 8
+            stopping.append(StopCriteria(rules, width, self._stop_text_of(heals, window)))
         if options.seed is not None:
             torch.manual_seed(options.seed)
         kwargs: dict[str, Any] = {"do_sample": options.do_sample}
@@ -225,9 +233,10 @@ class HFGenerator(Generator):
             h = heals[r] if r < len(heals) else None
             view = corpus.view(p.workspace, p.file, len(p.prefix)) if corpus is not None else None
             stop = None
-            if options.stop:
-                text_of = self._stop_text_of([h], options.stops.window + 8)
-                stop = lambda g, text_of=text_of: options.stops.cut(text_of(0, g)) is not None  # noqa: E731
+            rule = self.row_stop(p, options)
+            if rule is not None:
+                text_of = self._stop_text_of([h], None if self.case_stop is not None else options.stops.window + 8)
+                stop = lambda g, text_of=text_of, rule=rule: rule.cut(text_of(0, g)) is not None  # noqa: E731
             gen, stats = decoder.generate(
                 ids,
                 max_new_tokens=options.max_new_tokens,

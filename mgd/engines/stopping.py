@@ -16,7 +16,7 @@ from typing import Protocol
 
 from monitors.errors import ConfigError
 
-__all__ = ["StopRule", "StopTexts", "cut_at_stop"]
+__all__ = ["FirstStop", "StopRule", "StopTexts", "cut_at_stop"]
 
 
 class StopRule(Protocol):
@@ -48,6 +48,22 @@ class StopTexts:
         return min((i for i in (text.find(s) for s in self.stops) if i >= 0), default=None)
 
     def finish(self, text: str) -> str:
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class FirstStop:
+    """Several rules as one: cut where the first of them cuts (e.g. ``--stop`` texts and a
+    case's method end); the text is finished by each rule in turn."""
+
+    rules: tuple[StopRule, ...]
+
+    def cut(self, text: str) -> int | None:
+        return min((c for c in (r.cut(text) for r in self.rules) if c is not None), default=None)
+
+    def finish(self, text: str) -> str:
+        for r in self.rules:
+            text = r.finish(text)
         return text
 
 

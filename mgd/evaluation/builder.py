@@ -10,9 +10,9 @@ spread round-robin over files (in path order after a seeded shuffle).
 Output lines follow the ``mgd generate --cases`` contract plus the ground truth:
 ``target``, ``method_end``, ``language`` and ``stop`` (what ends the method: the
 def's indentation for Python, the open brace depth at the dot for brace languages).
-Files on the exclude list (:mod:`mgd.evaluation.leakage`, e.g. a model's training
-files) are left out; :func:`excluded_candidates` counts the cases they would have
-offered. With ``workspace_root`` the cases name their workspace relative to it, so
+A repository with any file on the exclude list (:mod:`mgd.evaluation.leakage`, e.g.
+a model's training files) is left out whole (``by_project``; per file without it);
+:func:`excluded_candidates` counts the files and cases that removes. With ``workspace_root`` the cases name their workspace relative to it, so
 a cases file runs on another machine (``mgd bench run --workspace-root``).
 """
 
@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mgd.evaluation.casegen import dot_sites
-from mgd.evaluation.leakage import ExcludeList, read_exclude_list
+from mgd.evaluation.leakage import ExcludeList, read_exclude_list, training_files_in
 from mgd.evaluation.methods import open_braces
 from monitors.errors import ConfigError
 from monitors.languages import LanguageSpec, get_language
@@ -65,6 +65,7 @@ class BuildOptions:
     max_cases: int | None = None
     include: tuple[str, ...] = ()  # glob patterns on the repo-relative path (any matches)
     exclude: ExcludeList = field(default_factory=lambda: ExcludeList.of(()))  # files to skip (path suffixes)
+    by_project: bool = True  # a listed file anywhere in the repository leaves all of it out
     max_target_chars: int | None = None  # skip holes longer than this (fits the token budget)
     min_target_chars: int = 1
     max_file_chars: int = 400_000
@@ -177,6 +178,8 @@ def _source_files(repo: Path, language: LanguageSpec, options: BuildOptions) -> 
         if options.include and not any(fnmatch.fnmatch(rel, g) for g in options.include):
             continue
         (excluded if options.exclude.contains(rel) else files).append(path)
+    if files and options.by_project and options.exclude and training_files_in(repo, options.exclude):
+        return [], sorted(files + excluded)
     return files, excluded
 
 

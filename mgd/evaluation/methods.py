@@ -6,7 +6,12 @@ in code (not inside a triple-quoted string); for
 brace languages the ``}`` that brings the open brace depth at the dot to zero.
 A generation that runs out of tokens first is cut after its last complete line,
 and in brace languages the missing ``}`` are appended, so the checker sees code
-the model wrote (never half a line) in a file that still parses.
+the model wrote (never half a line) in a file that still parses; it counts as
+unfinished (truncated), and scoring fails it.
+
+:class:`MethodStop` is the same rule as a stop rule (:class:`mgd.engines.stopping.StopRule`):
+``mgd bench run`` and ``mgd generate --cases`` give it to the engine so that generation
+stops where :func:`cut_method` will cut, and no token is spent past the method's end.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from monitors.errors import ConfigError
 from monitors.languages import PYTHON_LEX, LexSpec
 from monitors.lexer import bracket_events
 
-__all__ = ["MethodCut", "cut_method", "open_braces"]
+__all__ = ["MethodCut", "MethodStop", "case_stop_rule", "cut_method", "method_end", "open_braces"]
 
 #: The brace languages' common rules: ``"`` ``'`` and backtick strings, ``//`` and ``/* */``.
 _BRACES_LEX = LexSpec(quotes="\"'`")
@@ -33,17 +38,27 @@ class MethodCut:
     finished: bool
 
 
-def _cut_python(completion: str, indent: int, ended: bool) -> MethodCut:
+def _python_end(completion: str, indent: int) -> int | None:
+    """Offset of the newline before the first non-blank line indented no deeper than
+    ``indent`` (a last line counts as soon as it has a non-blank character: its
+    indentation is known then)."""
     doc = Document(PYTHON_LEX, completion)
     pos = completion.find("\n")
     while pos >= 0:
         nxt = completion.find("\n", pos + 1)
         line = completion[pos + 1 : nxt if nxt >= 0 else len(completion)]
-        if line.strip() and (nxt >= 0 or line != line.lstrip()) and len(doc.lexer_at(pos + 1).stack) == 1:
+        if line.strip() and len(doc.lexer_at(pos + 1).stack) == 1:
             width = len(line.expandtabs(8)) - len(line.expandtabs(8).lstrip())
             if width <= indent:
-                return MethodCut(completion[:pos], True)
+                return pos
         pos = nxt
+    return None
+
+
+def _cut_python(completion: str, indent: int, ended: bool) -> MethodCut:
+    end = _python_end(completion, indent)
+    if end is not None:
+        return MethodCut(completion[:end], True)
     if ended:
         return MethodCut(completion.rstrip("\n"), True)
     return MethodCut(_last_full_line(completion), False)
@@ -84,6 +99,41 @@ def _cut_braces(completion: str, depth: int, ended: bool) -> MethodCut:
     text = completion.rstrip("\n") if ended else _last_full_line(completion)
     missing = depth + open_braces(text)
     return MethodCut(text + "\n" + "}" * max(missing, 0), ended)
+
+
+def method_end(completion: str, stop: dict[str, Any]) -> int | None:
+    """Where the method ends in ``completion`` per the case's ``stop`` (the offset
+    :func:`cut_method` cuts at), or None while it has not ended."""
+    kind = stop.get("kind")
+    if kind == "indent":
+        return _python_end(completion, int(stop["indent"]))
+    if kind == "braces":
+        _, end = _scan_braces(completion, max(int(stop["depth"]), 1))
+        return end if end >= 0 else None
+    raise ConfigError(f"unknown stop kind {kind!r} (expected 'indent' or 'braces')")
+
+
+@dataclass(frozen=True, slots=True)
+class MethodStop:
+    """A case's method end as a stop rule: generation stops once the method has ended.
+
+    The completion text is kept whole (scoring cuts it with :func:`cut_method`)."""
+
+    stop: dict[str, Any]
+
+    def cut(self, text: str) -> int | None:
+        return method_end(text, self.stop)
+
+    def finish(self, text: str) -> str:
+        return text
+
+
+def case_stop_rule(extra: dict[str, Any]) -> MethodStop | None:
+    """The stop rule of a case's ``stop`` key (written by ``mgd bench build``), if it has one."""
+    stop = extra.get("stop")
+    if not isinstance(stop, dict) or stop.get("kind") not in ("indent", "braces"):
+        return None
+    return MethodStop(stop)
 
 
 def cut_method(completion: str, stop: dict[str, Any], *, ended: bool = False) -> MethodCut:

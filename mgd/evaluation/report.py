@@ -28,10 +28,12 @@ _SPLITS = {
 
 
 def markdown_table(result: RunResult) -> str:
-    """One row per configuration: scores in percent, speed and monitor counters; NIM splits."""
+    """One row per configuration: scores in percent, truncated samples (the budget ended
+    them before their method: CR fails them) and unknown verdicts (the checker did not
+    vouch: CR fails them), speed and monitor counters; NIM splits."""
     keys = list(result.summaries[0].scores) if result.summaries else []
     head = [
-        "config", "cases", *keys, "finished", "tok/s", "triggers", "constrained", "fallbacks", "failed lookups",
+        "config", "cases", *keys, "truncated", "unknown", "tok/s", "triggers", "constrained", "fallbacks", "failed lookups",
         "unconstrained",
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -39,7 +41,8 @@ def markdown_table(result: RunResult) -> str:
         row = [s.config, f"{s.cases} (CR: {s.cr_cases})"]
         row += [f"{100 * s.scores[k]:.1f}" for k in keys]
         row += [
-            f"{100 * s.finished_rate:.0f}%",
+            f"{s.truncated} ({100 * (1 - s.finished_rate):.1f}%)",
+            str(s.unknown),
             f"{s.tokens_per_s:.1f}",
             f"{s.stats.get('triggers', 0):.0f}",
             f"{s.stats.get('constrained_steps', 0):.0f}",

@@ -14,6 +14,7 @@ those files back, cuts every completion at its method end, checks it
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import sys
 import time
@@ -24,7 +25,7 @@ from typing import Any
 
 from mgd.engines.base import GenerateOptions, default_heal
 from mgd.engines.cases import Case, iter_cases
-from mgd.evaluation.leakage import ExcludeList
+from mgd.evaluation.leakage import ExcludeList, training_files_in
 from mgd.evaluation.progress import progress_bar
 from monitors.errors import ConfigError
 from monitors.registry import DEFAULT_MONITORS, default_monitors
@@ -36,11 +37,12 @@ __all__ = [
     "generate_config",
     "generate_options",
     "load_bench_cases",
+    "WAIT_MS",
     "check_settings",
+    "decoding_options",
     "drop_excluded",
     "parse_configs",
     "read_generations",
-    "stop_texts",
     "with_monitors",
 ]
 
@@ -126,20 +128,31 @@ def parse_configs(text: str) -> list[RunConfig]:
     return out
 
 
+#: The default wait budget of one decoding step (``--wait-ms``), ``mgd generate``'s and
+#: ``mgd bench run``'s alike.
+WAIT_MS = 30_000
+
+
 @dataclass(frozen=True, slots=True)
 class RunSettings:
-    """Decoding settings shared by every configuration of a run."""
+    """Decoding settings shared by every configuration of a run.
+
+    The defaults are ``mgd generate``'s (``GenerateOptions()``), so that the ``default``
+    configuration of a run with no flags is ``mgd generate`` with none (:func:`decoding_options`
+    builds both). ``budget``: how ``max_new_tokens`` was chosen (``mgd bench budget``), recorded
+    with the run."""
 
     n: int = 1
     temperature: float = 0.0
-    top_p: float = 0.95
+    top_p: float = _DEFAULT.top_p
     seed: int = 0
-    max_new_tokens: int = 64
-    max_prompt_tokens: int | None = 1024
-    batch_size: int = 4
+    max_new_tokens: int = _DEFAULT.max_new_tokens
+    max_prompt_tokens: int | None = _DEFAULT.max_prompt_tokens
+    batch_size: int = _DEFAULT.batch_size
     extra_stop: tuple[str, ...] = ()
     engine: str = "hf"
-    wait_ms: float = 30_000.0
+    wait_ms: float = float(WAIT_MS)
+    budget: str = ""
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -173,13 +186,6 @@ def check_settings(out_dir: Path, settings: RunSettings, *, scoring_only: bool =
     return RunSettings(**now)
 
 
-def stop_texts(language: str) -> tuple[str, ...]:
-    """Texts that surely end a method (speed only: the exact cut is done when scoring)."""
-    if language == "python":
-        return ("\ndef ", "\nclass ", "\n    def ", "\n    async def ", "\n    @", "\n@", "\nif __name__")
-    return ("\n    }\n\n", "\n}\n")
-
-
 def load_bench_cases(path: Path, limit: int | None = None, workspace_root: Path | None = None) -> list[Case]:
     """Cases with their ground truth; a bad line is an error (benchmarks must be clean).
 
@@ -207,48 +213,83 @@ def load_bench_cases(path: Path, limit: int | None = None, workspace_root: Path 
     return cases
 
 
-def drop_excluded(cases: Sequence[Case], exclude: ExcludeList) -> tuple[list[Case], list[Case]]:
-    """(cases to run, cases whose file is on the exclude list)."""
+def drop_excluded(
+    cases: Sequence[Case], exclude: ExcludeList, *, by_project: bool = True
+) -> tuple[list[Case], list[Case]]:
+    """(cases to run, cases left out): a case whose workspace (its project) has any file on
+    the exclude list, or with ``by_project=False`` whose own file is on it."""
+    listed: dict[str, bool] = {}
+    if by_project and exclude:
+        for ws in {c.workspace for c in cases}:
+            listed[ws] = bool(training_files_in(ws, exclude))
     kept: list[Case] = []
     dropped: list[Case] = []
     for c in cases:
-        (dropped if exclude.contains(c.file) else kept).append(c)
+        (dropped if listed.get(c.workspace) or exclude.contains(c.file) else kept).append(c)
     return kept, dropped
 
 
 def read_generations(path: Path) -> dict[tuple[str, int], dict[str, Any]]:
-    """(case id, sample) -> result line; a torn last line (killed run) is ignored."""
+    """(case id, sample) -> result line; a torn last line (killed run) is ignored. Without
+    ``path``, its gzipped copy (``gen-plain.jsonl.gz``, as committed runs keep them) is read."""
     out: dict[tuple[str, int], dict[str, Any]] = {}
+    packed = path.with_name(path.name + ".gz")
+    if not path.exists() and packed.exists():
+        with gzip.open(packed, "rt", encoding="utf-8") as gz:
+            return _generation_lines(gz)
     if not path.exists():
         return out
     with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            out[(obj["id"], int(obj.get("sample", 0)))] = obj
+        return _generation_lines(fh)
+
+
+def _generation_lines(fh: Any) -> dict[tuple[str, int], dict[str, Any]]:
+    out: dict[tuple[str, int], dict[str, Any]] = {}
+    for line in fh:
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        out[(obj["id"], int(obj.get("sample", 0)))] = obj
     return out
 
 
-def generate_options(cfg: RunConfig, settings: RunSettings, sample: int, language: str) -> Any:
-    """The ``GenerateOptions`` one configuration of a run generates ``language`` cases with."""
-    from mgd.engines.generate import GenerateOptions
-
-    kwargs: dict[str, Any] = dict(
-        max_new_tokens=settings.max_new_tokens,
-        stop=stop_texts(language) + settings.extra_stop,
-        monitors=cfg.monitors,
-        do_sample=settings.temperature > 0,
-        temperature=settings.temperature if settings.temperature > 0 else 1.0,
-        top_p=settings.top_p if settings.temperature > 0 else 1.0,
-        seed=settings.seed + sample,
-        batch_size=settings.batch_size,
-        max_prompt_tokens=settings.max_prompt_tokens,
+def decoding_options(
+    *, max_new_tokens: int = _DEFAULT.max_new_tokens, stop: tuple[str, ...] = (), monitors: bool = True,
+    heal: bool | None = None, temperature: float = 0.0, top_p: float = _DEFAULT.top_p, seed: int | None = None,
+    batch_size: int = _DEFAULT.batch_size, max_prompt_tokens: int | None = _DEFAULT.max_prompt_tokens,
+    speculative: str | None = None,
+) -> GenerateOptions:
+    """The one place decoding flags become ``GenerateOptions`` (``mgd generate`` and every
+    configuration of ``mgd bench run``): greedy unless ``temperature > 0`` (then no seed
+    is kept), healing by :func:`~mgd.engines.base.default_heal` unless told."""
+    sampling = temperature > 0
+    return dataclasses.replace(
+        _DEFAULT,
+        max_new_tokens=max_new_tokens,
+        stop=stop,
+        monitors=monitors,
+        do_sample=sampling,
+        temperature=temperature if sampling else 1.0,
+        top_p=top_p if sampling else _DEFAULT.top_p,
+        seed=seed if sampling else None,
+        batch_size=batch_size,
+        max_prompt_tokens=max_prompt_tokens,
+        heal=default_heal(monitors) if heal is None else heal,
+        speculative=speculative,
     )
-    if cfg.heal:
-        kwargs["heal"] = True
-    return GenerateOptions(**kwargs)
+
+
+def generate_options(cfg: RunConfig, settings: RunSettings, sample: int, language: str) -> GenerateOptions:
+    """The ``GenerateOptions`` one configuration of a run generates ``language`` cases with
+    (the case's method end stops it too: the engine's ``case_stop``)."""
+    same = {k: getattr(settings, k) for k in _SHARED_FIELDS}
+    return decoding_options(stop=settings.extra_stop, monitors=cfg.monitors, heal=cfg.heal,
+                            seed=settings.seed + sample, **same)
+
+
+#: RunSettings fields that are decoding_options' arguments of the same name.
+_SHARED_FIELDS = ("max_new_tokens", "temperature", "top_p", "batch_size", "max_prompt_tokens")
 
 
 @dataclass(slots=True)

@@ -4,7 +4,10 @@ For every configuration it reads ``DIR/gen-<config>.jsonl``, cuts each
 completion at its method end (:mod:`mgd.evaluation.methods`), splices it
 into the file (prefix + method + the file after the method), checks all of them
 (:mod:`mgd.evaluation.compile_check`: strict CR, with each added error's class)
-and computes NIM/ISM/PM against the ground truth. Per case the n samples give
+and computes NIM/ISM/PM against the ground truth. A completion is the rest of the
+method: one that reached the token budget before the method ended is *truncated* and
+fails CR whatever its kept lines check to; one the checker did not vouch for
+(``unknown``) fails CR too. Both are counted per configuration. Per case the n samples give
 score@k; the summary averages over cases. Against the baseline configuration
 (``plain`` when the run has it) every metric gets paired statistics
 (:mod:`mgd.evaluation.stats`) and the error classes a breakdown of what changed.
@@ -65,6 +68,7 @@ class SampleScore:
     finished: bool
     tokens: int
     errors: tuple[Diagnostic, ...] = ()
+    unknown: bool = False
 
     @property
     def error_kinds(self) -> frozenset[str]:
@@ -86,6 +90,10 @@ class ConfigSummary:
     cr_cases: int
     scores: dict[str, float] = field(default_factory=dict)
     finished_rate: float = 0.0
+    #: samples that reached the token budget before their method ended (CR fails them),
+    #: and samples whose checker verdict is unknown (CR fails them too)
+    truncated: int = 0
+    unknown: int = 0
     tokens: int = 0
     tokens_per_s: float = 0.0
     stats: dict[str, float] = field(default_factory=dict)
@@ -210,10 +218,11 @@ def score_run(
             target = str(case.extra["target"])
             lang = str(case.extra["language"])
             res = checked[f"{cfg.name}|{case.id}|{s}"]
+            compiles = res.ok if res.ok is None or cut.finished else False  # truncated: fails CR
             scored.append(
                 SampleScore(
-                    case.id, s, res.ok, nim(cut.text, target, lang), ism(cut.text, target, lang),
-                    pm(cut.text, target, lang), cut.finished, int(g.get("tokens", 0)), res.errors,
+                    case.id, s, compiles, nim(cut.text, target, lang), ism(cut.text, target, lang),
+                    pm(cut.text, target, lang), cut.finished, int(g.get("tokens", 0)), res.errors, res.unknown,
                 )
             )
         samples[cfg.name] = scored
@@ -263,6 +272,8 @@ def _summarize(
     summary.scores = {m: _mean(v.values()) for m, v in values.items()}
     summary.nim_splits = _nim_splits(by_case, labels)
     summary.finished_rate = _mean(float(x.finished) for x in scored)
+    summary.truncated = sum(1 for x in scored if not x.finished)
+    summary.unknown = sum(1 for x in scored if x.unknown)
     summary.tokens = sum(x.tokens for x in scored)
     # elapsed_s of a result is its batch's wall time, shared by the batch's rows.
     wall = sum(float(g.get("elapsed_s", 0.0)) for _, _, g, _ in rows) / max(1, settings.batch_size)

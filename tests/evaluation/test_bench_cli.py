@@ -41,23 +41,35 @@ def test_usage_errors_exit_2_without_loading_a_model(tmp_path: Path) -> None:
 
 
 def test_build_leaves_the_models_training_files_out_and_says_so(tmp_path: Path) -> None:
+    """Exclusion is by project: one listed file leaves its whole repository out."""
     repo = tmp_path / "root" / "pyproj"
     shutil.copytree(ROOT / "tests" / "fixtures" / "pyproj", repo)
+    other = tmp_path / "root" / "other"
+    other.mkdir()
+    (other / "box.py").write_text("class Box:\n    def __init__(self):\n        self.items = []\n\n"
+                                  "    def count(self):\n        return self.items.count(1)\n")
     model = tmp_path / "model"
     model.mkdir()
     with gzip.open(model / "training_files.txt.gz", "wt") as fh:
         fh.write("python/somewhere/geometry/shapes.py\n")
     out = tmp_path / "cases.jsonl"
-    base = ["bench", "build", "--repo", str(repo), "--language", "python", "--out", str(out),
+    base = ["bench", "build", "--repo", str(repo), "--repo", str(other), "--language", "python", "--out", str(out),
             "--workspace-root", str(tmp_path / "root"), "--json", "--quiet"]
     proc = run(*base, "--model", str(model))
     assert proc.returncode == 0, proc.stderr
     record = json.loads(proc.stdout)["training_exclusion"]
-    assert record["applied"] and record["excluded_files"] == 1 and record["removed_cases"] >= 1
+    py_files = len([p for p in repo.rglob("*.py") if "__pycache__" not in p.parts])
+    assert record["applied"] and record["scope"] == "project" and record["removed_cases"] >= 1
+    assert record["excluded_files"] == py_files > 1 and record["excluded_projects"] == {str(repo): 1}
     cases = [json.loads(line) for line in out.read_text().splitlines()]
-    assert cases and all(c["file"] != "geometry/shapes.py" and c["workspace"] == "pyproj" for c in cases)
+    assert cases and all(c["workspace"] == "other" for c in cases)
     meta = json.loads(out.with_name("cases.build.json").read_text())
     assert meta["training_exclusion"] == record and meta["cases"] == len(cases)
+    # by file (the old rule): only the listed file goes
+    proc = run(*base, "--model", str(model), "--exclude-scope", "file")
+    assert json.loads(proc.stdout)["training_exclusion"]["excluded_files"] == 1
+    kept = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {c["workspace"] for c in kept} == {"pyproj", "other"} and all(c["file"] != "geometry/shapes.py" for c in kept)
     # --no-exclude keeps them, and says why nothing was left out
     proc = run(*base, "--model", str(model), "--no-exclude")
     assert proc.returncode == 0 and not json.loads(proc.stdout)["training_exclusion"]["applied"]

@@ -171,3 +171,51 @@ def test_typescript_tsc(tmp_path: Path) -> None:
     assert _kinds(res["member"]) == {"unknown_member"}
     assert _kinds(res["name"]) == {"undefined_name"}
     assert _kinds(res["syntax"]) == {"syntax"}
+
+
+@pytest.mark.skipif(TOOLS["python"] is None, reason="pyright CLI not installed")
+def test_python_file_pyright_did_not_analyse_is_unknown(tmp_path: Path) -> None:
+    """A ``# type: ignore`` at the top makes pyright report nothing for the file: the old
+    judge saw "no new error" and passed a completion with an unknown member."""
+    ws = tmp_path / "p"
+    ws.mkdir()
+    text = "# type: ignore\nclass A:\n    def f(self) -> int:\n        return len('ab')\n"
+    (ws / "a.py").write_text(text)
+    seen = "class A:\n    def f(self) -> int:\n        return len('ab')\n"
+    (ws / "b.py").write_text(seen)
+    items = [
+        _item("hidden", "python", ws, "a.py", text, "len('ab')", "self.nothing_here"),
+        _item("seen", "python", ws, "b.py", seen, "len('ab')", "self.nothing_here"),
+        _item("ok", "python", ws, "b.py", seen, "len('ab')", "len('abc')"),
+    ]
+    res = check_items(items)
+    assert res["hidden"].ok is False and res["hidden"].unknown and "did not analyse" in res["hidden"].note
+    assert res["seen"].ok is False and not res["seen"].unknown and _kinds(res["seen"]) == {"unknown_member"}
+    assert res["ok"].ok is True and not res["ok"].unknown and res["ok"].original_errors == 0
+
+
+BROKEN = """package demo;
+
+public class Broken {
+    int size() { return undefinedThing; }
+}
+"""
+
+
+@pytest.mark.skipif(TOOLS["java"] is None, reason="javac not installed")
+def test_java_error_in_no_checked_file_is_unknown(tmp_path: Path) -> None:
+    """A completion that pulls in a broken class from the source path: javac's error is in
+    a file outside the call, so the completed file's verdict is unknown (it used to stop
+    the run with "javac failed without file errors")."""
+    src = tmp_path / "src" / "demo"
+    src.mkdir(parents=True)
+    (src / "Box.java").write_text(JAVA)
+    (src / "Broken.java").write_text(BROKEN)
+    box = "src/demo/Box.java"
+    items = [
+        _item("pulls", "java", tmp_path, box, JAVA, "items.size();", "new Broken().size();"),
+        _item("good", "java", tmp_path, box, JAVA, "items.size();", "items.isEmpty() ? 0 : 1;"),
+    ]
+    res = check_items(items)
+    assert res["good"].ok is True and not res["good"].unknown
+    assert res["pulls"].ok is False and res["pulls"].unknown and "undefinedThing" in res["pulls"].note

@@ -3,24 +3,37 @@ with no flags; the ablation configurations add one mechanism each. No model, no 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from mgd.cli.commands.generate import _options, session_config
+from mgd.cli.commands.bench import run_settings
+from mgd.cli.commands.generate import _options, session_config, with_case_stops
 from mgd.cli.main import build_parser
 from mgd.engines.cases import Case
-from mgd.evaluation.runner import CONFIGS, RunSettings, generate_config, parse_configs
+from mgd.evaluation.methods import case_stop_rule
+from mgd.evaluation.runner import CONFIGS, RunSettings, generate_config, generate_options, parse_configs, with_monitors
 from mgd.evaluation.scoring import comparison_pairs
 from monitors.errors import ConfigError
 from monitors.registry import DEFAULT_MONITORS, check_monitor_names
 
 
-def test_default_is_generate_without_flags() -> None:
-    args = build_parser().parse_args(["generate"])  # the real command line, no flags
-    options, session = _options(args), session_config(args)
-    (default,) = parse_configs("default")
-    assert (default.monitors, default.heal, default.names) == (options.monitors, options.heal, session.monitors)
+@pytest.mark.parametrize("language", ["python", "java"])
+def test_default_is_generate_without_flags(language: str) -> None:
+    """The whole resolved settings: every GenerateOptions field and the session config."""
+    gen_args = build_parser().parse_args(["generate"])  # the real command lines, no flags
+    run_args = build_parser().parse_args(["bench", "run", "--cases", "c.jsonl", "--out", "o", "--configs", "default"])
+    options, session = _options(gen_args), session_config(gen_args)
+    (default,) = parse_configs(run_args.configs)
+    bench_options = generate_options(default, run_settings(run_args), 0, language)
+    assert dataclasses.asdict(bench_options) == dataclasses.asdict(options)
+    assert session_config(run_args) == session
+    assert default.monitors_for(language) is None and session.monitors is None  # the session's choice
+    case = Case("c", "/ws", "a.py", 6, 6, extra={"language": language})
+    assert with_monitors(default, case) is case
+    # a case's method end stops both (the CLI gives both engines the same rule)
+    assert with_case_stops(_Recorder()).case_stop is case_stop_rule
 
 
 def test_ablation_configs() -> None:
@@ -75,7 +88,6 @@ def test_language_defaults() -> None:
 
 
 def test_default_plus_types_adds_expected_types_to_each_language_default() -> None:
-    from mgd.evaluation.runner import with_monitors
     from monitors.registry import default_monitors
 
     (cfg,) = parse_configs("default+types")

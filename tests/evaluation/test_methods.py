@@ -37,3 +37,33 @@ def test_open_braces_skips_strings_and_comments() -> None:
 def test_unknown_stop_kind() -> None:
     with pytest.raises(ConfigError):
         cut_method("x", {"kind": "nope"})
+
+
+def test_method_stop_fires_where_cut_method_cuts() -> None:
+    """The stop rule the engines get ends generation exactly where scoring cuts: the first
+    non-blank character of a line at the def's indentation (known before the line ends)."""
+    from mgd.evaluation.methods import MethodStop, case_stop_rule, method_end
+
+    rule = case_stop_rule({"stop": PY})
+    assert isinstance(rule, MethodStop)
+    text = "radius\n        return x\n\n    def other(self):"
+    grown = [text[:i] for i in range(len(text) + 1)]
+    first = next(i for i, t in enumerate(grown) if rule.cut(t) is not None)
+    assert text[:first].endswith("\n    d")  # not before the dedented line shows a character
+    assert cut_method(text[:first], PY).text == cut_method(text, PY).text == text[: method_end(text, PY)]
+    assert cut_method(text[:first], PY, ended=False).finished
+    braces = {"kind": "braces", "depth": 1}
+    body = "size();\n    }\n    void g() {}"
+    assert method_end(body, braces) == body.index("}") + 1 == len(cut_method(body, braces).text)
+    assert case_stop_rule({}) is None and case_stop_rule({"stop": {"kind": "nope"}}) is None
+
+
+def test_budget_is_the_smallest_that_lets_the_share_finish() -> None:
+    from mgd.evaluation.budget import choose_budget
+
+    needed = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120, 130, 140, 150, 160, 170, 180, 190, None]
+    choice = choose_budget(needed, 0.95, "t")
+    assert choice.tokens == 190 and choice.finished == 19 and choice.completions == 20
+    assert choose_budget(needed, 0.5).tokens == 100
+    with pytest.raises(ConfigError, match="larger --max-new-tokens"):
+        choose_budget([None, None, 5], 0.95)

@@ -79,8 +79,9 @@ def test_run_score_report_resume(tmp_path: Path, tiny_model: Path) -> None:
     # strict CR: a file checks iff it adds no error; each error has a class
     for s in result.summaries:
         assert set(s.error_samples) == set(ERROR_CLASSES) and s.cr_cases == 3
-        failing = sum(1 for x in result.samples[s.config] if x.errors)
-        assert s.scores["CR@1"] == pytest.approx(1 - failing / 3)
+        failing = sum(1 for x in result.samples[s.config] if x.errors or not x.finished or x.unknown)
+        assert s.scores["CR@1"] == pytest.approx(1 - failing / 3)  # truncated or unknown: fails
+        assert s.truncated == sum(1 for x in result.samples[s.config] if not x.finished)
         assert max(s.error_samples.values()) <= failing
     paths = write_report(result, out, name="t", command="mgd bench run ...")
     report = json.loads((out / "t.json").read_text())
@@ -95,4 +96,41 @@ def test_run_score_report_resume(tmp_path: Path, tiny_model: Path) -> None:
     assert all(p.exists() for p in paths)
     samples = [json.loads(line) for line in gzip.decompress((out / "t-samples.jsonl.gz").read_bytes()).splitlines()]
     assert all(set(x["error_kinds"]) <= set(ERROR_CLASSES) for x in samples)
-    assert all((x["compiles"] is True) == (not x["errors"]) for x in samples)
+    assert all((x["compiles"] is True) == (not x["errors"] and x["finished"] and not x["unknown"]) for x in samples)
+    assert "| truncated | unknown |" in md
+
+
+def test_generation_stops_at_the_method_end(tmp_path: Path, tiny_model: Path) -> None:
+    """The protocol: a completion is the rest of the method; with the case's stop rule the
+    engine spends no token past the method's end, and the text up to the end is the text
+    the unstopped generation has there (same greedy run, cut earlier)."""
+    from mgd.cli.commands.generate import with_case_stops
+    from mgd.engines.generate import HFGenerator
+    from mgd.evaluation.methods import method_end
+
+    repo = tmp_path / "pyproj"
+    shutil.copytree(Path(__file__).parents[1] / "fixtures" / "pyproj", repo)
+    cases_path = tmp_path / "cases.jsonl"
+    write_cases(build_cases(repo, "python", BuildOptions(seed=0, max_cases=4)), cases_path)
+    cases = load_bench_cases(cases_path)
+    settings = RunSettings(max_new_tokens=48, max_prompt_tokens=256)
+    (plain,) = parse_configs("plain")
+    free, stopped = tmp_path / "free", tmp_path / "stopped"
+    free.mkdir()
+    stopped.mkdir()
+    with HFGenerator(tiny_model) as gen:
+        generate_config(gen, plain, cases, settings, free, progress=False)
+        generate_config(with_case_stops(gen), plain, cases, settings, stopped, progress=False)
+    a, b = read_generations(free / "gen-plain.jsonl"), read_generations(stopped / "gen-plain.jsonl")
+    ended = 0
+    for c in cases:
+        g_free, g_stop = a[(c.id, 0)], b[(c.id, 0)]
+        end = method_end(g_free["completion"], c.extra["stop"])
+        if end is None:
+            assert g_stop["completion"] == g_free["completion"]
+            continue
+        ended += 1
+        assert g_stop["tokens"] < g_free["tokens"] or g_free["tokens"] < settings.max_new_tokens
+        assert method_end(g_stop["completion"], c.extra["stop"]) == end
+        assert g_stop["completion"][:end] == g_free["completion"][:end]
+    assert ended >= 1

@@ -16,10 +16,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mgd.cli.commands.generate import add_wait_args
+from mgd.cli.commands.generate import DECODING_DEFAULTS, add_wait_args, session_config, with_case_stops
 from mgd.cli.errors import EXIT_FAILED, EXIT_OK, UsageError, require_extra
 from mgd.cli.models import loading, resolve_model
 from mgd.cli.parsing import add_command
+from mgd.evaluation.runner import WAIT_MS
 from monitors.errors import MgdError
 
 __all__ = ["register"]
@@ -62,11 +63,14 @@ def cmd_build(args: argparse.Namespace) -> int:
         if not Path(repo).is_dir():
             raise UsageError(f"--repo {repo}: no such directory")
     from mgd.evaluation.builder import BuildOptions, build_cases, excluded_candidates, write_cases
+    from mgd.evaluation.leakage import training_files_in
     from mgd.evaluation.progress import progress_bar
 
     exclude, record = _exclusion(args, args.model)
+    by_project = args.exclude_scope == "project"
     per_repo = []
     removed_files = removed = 0
+    projects: dict[str, int] = {}  # a left-out repository -> its files in the list
     bar = progress_bar(len(args.repo), "build", not args.quiet, unit="repo")
     for i, repo in enumerate(args.repo):
         options = BuildOptions(
@@ -78,23 +82,30 @@ def cmd_build(args: argparse.Namespace) -> int:
             min_target_chars=args.min_target_chars,
             id_prefix=f"{Path(repo).name}/" if len(args.repo) > 1 else "",
             workspace_root=Path(args.workspace_root) if args.workspace_root else None,
+            by_project=by_project,
         )
         per_repo.append(build_cases(repo, args.language, options))
         if exclude:
             f, c = excluded_candidates(repo, args.language, options)
             removed_files += f
             removed += c
+            listed = training_files_in(repo, exclude) if by_project else []
+            if listed:
+                projects[repo] = len(listed)
         bar.update(1)
     bar.close()
     cases = _round_robin(per_repo, args.max, args.seed)
     if not cases:
-        left = f"; {removed_files} files with {removed} candidate cases are in the training list" if removed else ""
+        left = (f"; {removed_files} files with {removed} candidate cases are left out as training data"
+                + (f" ({len(projects)} projects with files in the training list)" if projects else "")
+                if removed else "")
         raise MgdError(f"no cases found (no functions with member-access dots in the given files{left})")
     out = Path(args.out)
     n = write_cases(cases, out)
     files = len({(c.workspace, c.file) for c in cases})
     if record["applied"]:
-        record.update(excluded_files=removed_files, removed_cases=removed)
+        record.update(scope=args.exclude_scope, excluded_files=removed_files, removed_cases=removed,
+                      excluded_projects=projects)
     meta = {
         "command": " ".join(["mgd", *sys.argv[1:]]),
         "cases": n, "files": files, "repositories": len(args.repo),
@@ -128,25 +139,42 @@ def _round_robin(groups: list[list[Any]], limit: int | None, seed: int) -> list[
 
 
 def _generator(args: argparse.Namespace, model: str, workspaces: list[str]) -> Any:
-    """The engine ``--engine`` names, with the run's session settings."""
-    from mgd.config import SessionConfig
-
-    config = SessionConfig(server=args.server, wait_ms=args.wait_ms, request_timeout_s=args.request_timeout)
+    """The engine ``--engine`` names, with the run's session settings (``mgd generate``'s
+    :func:`~mgd.cli.commands.generate.session_config`), stopping each case at its method end."""
+    config = session_config(args)
     if args.engine == "remote":
         from mgd.engines.endpoints import RemoteGenerator
 
         local = args.workspace_root if args.server_workspace_root else None
-        return RemoteGenerator(args.endpoint, model, config=config, api_key=os.environ.get("MGD_API_KEY"),
-                               local_root=local, server_root=args.server_workspace_root)
+        return with_case_stops(RemoteGenerator(args.endpoint, model, config=config,
+                                               api_key=os.environ.get("MGD_API_KEY"),
+                                               local_root=local, server_root=args.server_workspace_root))
     if args.engine == "vllm":
         from mgd.vllm.offline import VllmGenerator
 
         with loading(model):
-            return VllmGenerator(model, config=config, allowed_workspaces=workspaces)
+            return with_case_stops(VllmGenerator(model, config=config, allowed_workspaces=workspaces))
     from mgd.engines.generate import HFGenerator
 
     with loading(model):
-        return HFGenerator(model, config=config, device=args.device)
+        return with_case_stops(HFGenerator(model, config=config, device=args.device))
+
+
+def run_settings(args: argparse.Namespace) -> Any:
+    """The run's :class:`~mgd.evaluation.runner.RunSettings` from its flags; ``--budget FILE``
+    (from ``mgd bench budget``) sets the token budget and records how it was chosen."""
+    from mgd.evaluation.budget import read_budget
+    from mgd.evaluation.runner import RunSettings
+
+    max_new, note = args.max_new_tokens, ""
+    if args.budget:
+        choice = read_budget(Path(args.budget))
+        max_new, note = choice.tokens, choice.describe()
+    return RunSettings(
+        n=args.n, temperature=args.temperature, top_p=args.top_p, seed=args.seed,
+        max_new_tokens=max_new, max_prompt_tokens=args.max_prompt_tokens,
+        batch_size=args.batch_size, engine=args.engine, wait_ms=args.wait_ms, budget=note,
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -169,7 +197,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from mgd.evaluation.progress import progress_bar
     from mgd.evaluation.report import write_report
     from mgd.evaluation.runner import (
-        RunSettings,
         check_settings,
         drop_excluded,
         generate_config,
@@ -183,7 +210,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     root = Path(args.workspace_root) if args.workspace_root else None
     cases = load_bench_cases(cases_path, args.limit, root)
     exclude, record = _exclusion(args, model)
-    cases, dropped = drop_excluded(cases, exclude)
+    cases, dropped = drop_excluded(cases, exclude, by_project=args.exclude_scope == "project")
     if not cases:
         raise MgdError(f"every case of {cases_path} is in the exclude list ({len(dropped)} cases)")
     meta_path = build_meta_path(cases_path)
@@ -193,11 +220,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         record.update(applied=True, list=built.get("list"), paths=built.get("paths"),
                       excluded_files=built.get("excluded_files"), removed_cases=built.get("removed_cases", 0))
     record["at_build"] = built or "not recorded"
-    settings = RunSettings(
-        n=args.n, temperature=args.temperature, top_p=args.top_p, seed=args.seed,
-        max_new_tokens=args.max_new_tokens, max_prompt_tokens=args.max_prompt_tokens,
-        batch_size=args.batch_size, engine=args.engine, wait_ms=args.wait_ms,
-    )
+    settings = run_settings(args)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = check_settings(out_dir, settings, scoring_only=args.score_only)
@@ -235,12 +258,42 @@ def _generation_errors(out_dir: Path, names: list[str]) -> int:
                if g.get("error"))
 
 
+def cmd_budget(args: argparse.Namespace) -> int:
+    """Choose the token budget from a plain run (:mod:`mgd.evaluation.budget`)."""
+    from mgd.evaluation.budget import choose_budget, finish_tokens, write_budget
+    from mgd.evaluation.runner import load_bench_cases
+
+    run = Path(args.run)
+    settings_path = run / "settings.json"
+    if not settings_path.is_file():
+        raise UsageError(f"--run {run}: no settings.json (a directory of `mgd bench run`)")
+    max_new = int(json.loads(settings_path.read_text())["max_new_tokens"])
+    gen_path = run / f"gen-{args.config}.jsonl"
+    if not gen_path.is_file():
+        raise UsageError(f"--run {run}: no gen-{args.config}.jsonl")
+    root = Path(args.workspace_root) if args.workspace_root else None
+    cases = load_bench_cases(Path(args.cases), None, root)
+    needed = finish_tokens(cases, gen_path, max_new)
+    source = f"{args.config} in {run}, {Path(args.cases).name}, run with {max_new} tokens"
+    choice = choose_budget(needed, args.share, source)
+    if args.out:
+        write_budget(choice, Path(args.out))
+    if args.json:
+        print(json.dumps({"tokens": choice.tokens, "describe": choice.describe(), "out": args.out}))
+    else:
+        print(choice.describe())
+    return EXIT_OK
+
+
 def _add_exclusion_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exclude-list", action="append", metavar="FILE",
                    help="more paths to leave out, one a line (.gz ok), matched by path suffix (repeatable)")
     p.add_argument("--no-exclude", action="store_true",
                    help="keep files in the model's training list (training_files.txt* in the model directory), "
                         "which are left out by default")
+    p.add_argument("--exclude-scope", choices=["project", "file"], default="project",
+                   help="project: a repository (workspace) with any listed file is left out whole; file: only "
+                        "the listed files (default: project)")
 
 
 def register(sub: Any) -> None:
@@ -301,15 +354,24 @@ def register(sub: Any) -> None:
     _add_exclusion_args(r)
     r.add_argument("-n", type=int, default=1, help="samples per case (default: 1)")
     r.add_argument("--temperature", type=float, default=0.0, help="sampling temperature; 0 = greedy (default)")
-    r.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass with --temperature (default: 0.95)")
+    # Decoding defaults are mgd generate's (one GenerateOptions), so --configs default is
+    # `mgd generate` without flags.
+    r.add_argument("--top-p", type=float, default=DECODING_DEFAULTS.top_p,
+                   help=f"nucleus sampling mass with --temperature (default: {DECODING_DEFAULTS.top_p})")
     r.add_argument("-k", type=int, action="append", default=None, help="score@k (repeatable; default: 1 and n)")
     r.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
-    r.add_argument("--max-new-tokens", type=int, default=64, metavar="N", help="most tokens per generation (default: 64)")
-    r.add_argument("--max-prompt-tokens", type=int, default=1024, metavar="N", help="keep the prompt's last N tokens (default: 1024)")
-    r.add_argument("--batch-size", type=int, default=4, metavar="B",
-                   help="rows decoded together; --engine remote: requests in flight per endpoint (default: 4)")
+    r.add_argument("--max-new-tokens", type=int, default=DECODING_DEFAULTS.max_new_tokens, metavar="N",
+                   help="token budget per generation; a generation also stops at its method's end, and one "
+                        f"that reaches the budget first fails CR (default: {DECODING_DEFAULTS.max_new_tokens})")
+    r.add_argument("--budget", default=None, metavar="JSON",
+                   help="the token budget chosen by `mgd bench budget` (overrides --max-new-tokens; recorded)")
+    r.add_argument("--max-prompt-tokens", type=int, default=DECODING_DEFAULTS.max_prompt_tokens, metavar="N",
+                   help="keep the prompt's last N tokens (default: as many as the context allows)")
+    r.add_argument("--batch-size", type=int, default=DECODING_DEFAULTS.batch_size, metavar="B",
+                   help="rows decoded together; --engine remote: requests in flight per endpoint "
+                        f"(default: {DECODING_DEFAULTS.batch_size})")
     r.add_argument("--server", default=None, help="language server preset (default: the language's)")
-    add_wait_args(r, 30_000)
+    add_wait_args(r, WAIT_MS)
     r.add_argument("--device", default="cpu", help="torch device of --engine hf (default: cpu)")
     r.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N cases (default: all)")
     r.add_argument("--jobs", type=int, default=2, help="parallel compile checks (default: 2)")
@@ -321,6 +383,20 @@ def register(sub: Any) -> None:
     r.add_argument("--json", action="store_true", help="print the summaries and report paths as JSON on stdout")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=_run_defaults)
+
+    u = add_command(bsub, "budget", help="choose the token budget: the fewest tokens within which 95% of a plain "
+                                         "run's completions end their method",
+                    examples=["mgd bench budget --cases dev.jsonl --run runs/dev-plain --out budget.json"])
+    u.add_argument("--cases", required=True, metavar="JSONL", help="the cases of the run")
+    u.add_argument("--run", required=True, metavar="DIR",
+                   help="a `mgd bench run` directory with a plain run made with a generous --max-new-tokens")
+    u.add_argument("--config", default="plain", help="whose completions count (default: plain)")
+    u.add_argument("--share", type=float, default=0.95, help="share that must finish (default: 0.95)")
+    u.add_argument("--workspace-root", default=None, metavar="DIR",
+                   help="where the cases' relative workspaces are (default: the cases file's directory)")
+    u.add_argument("--out", default=None, metavar="JSON", help="write the choice here (for `bench run --budget`)")
+    u.add_argument("--json", action="store_true", help="print the choice as JSON")
+    u.set_defaults(func=cmd_budget)
 
 
 def _build_defaults(args: argparse.Namespace) -> int:

@@ -11,8 +11,13 @@ from typing import Any
 from mgd.cli.errors import EXIT_FAILED, EXIT_OK, UsageError, require_extra
 from mgd.cli.models import loading, resolve_model
 from mgd.cli.parsing import RemovedFlag, add_command, unescape
+from mgd.engines.base import GenerateOptions
+from mgd.evaluation.runner import WAIT_MS
 
-__all__ = ["add_decoding_args", "add_wait_args", "model_arg", "register", "session_config"]
+#: ``mgd generate``'s defaults (and ``mgd bench run``'s: one object both build from).
+DECODING_DEFAULTS = GenerateOptions()
+
+__all__ = ["add_decoding_args", "add_wait_args", "model_arg", "register", "session_config", "with_case_stops"]
 
 #: A bare ``--speculative``: the speculative decoder's default tree
 #: (``mgd.engines.speculative.decoder.DEFAULT_SPEC``, resolved when it runs).
@@ -42,7 +47,8 @@ def add_decoding_args(p: argparse.ArgumentParser) -> None:
                    help="comma-separated monitors when mgd.toml names none for the language "
                         "(dereference, instantiation, enum_cases, imports, arguments, keyword_arguments, all; "
                         "default: dereference)")
-    p.add_argument("--max-new-tokens", type=int, default=64, metavar="N", help="most tokens to generate")
+    p.add_argument("--max-new-tokens", type=int, default=DECODING_DEFAULTS.max_new_tokens, metavar="N",
+                   help="most tokens to generate (a case with a 'stop' rule also stops at its method's end)")
     p.add_argument("--stop", action="append", default=[], metavar="TEXT",
                    help="stop at this text (repeatable; not returned; escapes such as \\n and \\t are decoded, "
                         "other characters are kept as typed)")
@@ -51,8 +57,8 @@ def add_decoding_args(p: argparse.ArgumentParser) -> None:
                         "default: the language's, from mgd.toml or built in)")
     p.add_argument("--config", default=None, metavar="TOML",
                    help="mgd.toml with server/language settings (default: <workspace>/mgd.toml if present)")
-    p.add_argument("--batch-size", type=int, default=1, metavar="B", help="rows decoded together")
-    p.add_argument("--max-prompt-tokens", type=int, default=None, metavar="N",
+    p.add_argument("--batch-size", type=int, default=DECODING_DEFAULTS.batch_size, metavar="B", help="rows decoded together")
+    p.add_argument("--max-prompt-tokens", type=int, default=DECODING_DEFAULTS.max_prompt_tokens, metavar="N",
                    help="keep only the last N prompt tokens (default: as many as the context allows)")
     p.add_argument("--heal", action=argparse.BooleanOptionalAction, default=None,
                    help="token healing: back off the prompt's last tokens and make the model re-spell them "
@@ -64,25 +70,24 @@ def add_decoding_args(p: argparse.ArgumentParser) -> None:
                         "given alone: the default tree (all four sources, sized per step; docs/speculative.md)")
     p.add_argument("--device", default=None, help="torch device of the hf engine (default: cpu)")
     p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature; 0 = greedy")
-    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (with --temperature)")
+    p.add_argument("--top-p", type=float, default=DECODING_DEFAULTS.top_p, help="nucleus sampling mass (with --temperature)")
     p.add_argument("--seed", type=int, default=None, help="sampling seed (default: random)")
-    add_wait_args(p, 30_000)
+    add_wait_args(p, WAIT_MS)
 
 
 def _options(args: argparse.Namespace):  # -> GenerateOptions
-    from mgd.engines.base import GenerateOptions, default_heal
+    from mgd.evaluation.runner import decoding_options
 
-    return GenerateOptions(
+    return decoding_options(
         max_new_tokens=args.max_new_tokens,
         stop=tuple(unescape(s) for s in args.stop),
         monitors=not args.no_monitors,
-        do_sample=args.temperature > 0,
-        temperature=args.temperature if args.temperature > 0 else 1.0,
+        heal=args.heal,
+        temperature=args.temperature,
         top_p=args.top_p,
         seed=args.seed,
         batch_size=args.batch_size,
         max_prompt_tokens=args.max_prompt_tokens,
-        heal=default_heal(not args.no_monitors) if args.heal is None else args.heal,
         speculative=_speculative(getattr(args, "speculative", None)),
     )
 
@@ -102,7 +107,16 @@ def session_config(args: argparse.Namespace):  # -> SessionConfig
     names = getattr(args, "monitors", None)
     monitors = tuple(n.strip() for n in names.split(",") if n.strip()) if names else None
     return SessionConfig(server=args.server, wait_ms=args.wait_ms, request_timeout_s=args.request_timeout,
-                         config=args.config, monitors=monitors)
+                         config=getattr(args, "config", None), monitors=monitors)
+
+
+def with_case_stops(gen: Any) -> Any:
+    """``gen`` stopping each case at its own stop rule (the method end of a ``mgd bench build``
+    case), as ``mgd bench run`` does: no token is spent past the method's end."""
+    from mgd.evaluation.methods import case_stop_rule
+
+    gen.case_stop = case_stop_rule
+    return gen
 
 
 def _generator(args: argparse.Namespace, workspaces: list[str]):  # -> Generator
@@ -117,14 +131,14 @@ def _generator(args: argparse.Namespace, workspaces: list[str]):  # -> Generator
         from mgd.vllm.offline import VllmGenerator
 
         with loading(model):
-            return VllmGenerator(model, config=config, allowed_workspaces=workspaces)
+            return with_case_stops(VllmGenerator(model, config=config, allowed_workspaces=workspaces))
     model = _model(args)
     require_extra("hf", ("torch", "transformers"), "mgd generate")
     config = session_config(args)
     from mgd.engines.generate import HFGenerator
 
     with loading(model):
-        return HFGenerator(model, config=config, device=args.device or "cpu")
+        return with_case_stops(HFGenerator(model, config=config, device=args.device or "cpu"))
 
 
 def _offset_in(text: str, args: argparse.Namespace) -> int:

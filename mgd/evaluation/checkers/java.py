@@ -10,7 +10,9 @@ file from javac's standard output: the header line, the source line and caret
 unknown member), and the detail lines (``symbol:``, ``location:``), which are part
 of the message that errors are matched by. javac attributes no file once any file
 of the call fails to parse, so files without errors are compiled again until a
-call reports none.
+call reports none. An error javac does not tie to a file of the call (``error: ...``
+without a path, or a path not in the call) leaves the files of that call without a
+trustworthy verdict: they are *unknown* (not compiling, counted apart).
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from pathlib import Path
 
 from mgd.evaluation.checkers.base import CheckItem, CheckResult
 from mgd.evaluation.diagnostics import Diagnostic, introduced, java_class, normalize_message
-from monitors.errors import ConfigError
 
 __all__ = ["check_java", "java_errors", "parse_javac_output"]
 
@@ -32,6 +33,9 @@ _HEADER = re.compile(r"^(?P<path>.+?\.java):(?P<line>\d+): (?P<sev>error|warning
 _CARET = re.compile(r"^\s*\^\s*$")
 _SUMMARY = re.compile(r"^\d+ (errors?|warnings?)$|^Note: |^warning: |^error: ")
 _PACKAGE = re.compile(r"^\s*package\s+([\w.]+)\s*;", re.MULTILINE)
+_GLOBAL_ERROR = re.compile(r"^error: (?P<msg>.*)$")
+#: The rule of the marker a file gets when javac's verdict on it is unknown.
+UNKNOWN = "javac-unknown"
 
 
 def parse_javac_output(text: str) -> list[tuple[str, Diagnostic]]:
@@ -118,7 +122,12 @@ def check_java(
     out: dict[str, CheckResult] = {}
     for it in items:
         base = verdicts[(it.workspace, it.file, it.original)]
-        errors = introduced(base, verdicts[(it.workspace, it.file, it.completed)])
+        got = verdicts[(it.workspace, it.file, it.completed)]
+        unknown = [d.message for d in (*base, *got) if d.rule == UNKNOWN]
+        if unknown:
+            out[it.key] = CheckResult.unseen(it.key, unknown[0], len(base))
+            continue
+        errors = introduced(base, got)
         out[it.key] = CheckResult(it.key, not errors, errors, len(base))
     return out
 
@@ -157,11 +166,23 @@ def _javac_batch(
         if sourcepaths:
             cmd += ["-sourcepath", os.pathsep.join([str(src / "_"), *sorted(sourcepaths)])]
         proc = subprocess.run([*cmd, *paths], capture_output=True, text=True, timeout=timeout_s, check=False)
+        output = proc.stdout + proc.stderr
         errors: dict[tuple[Path, str, str], list[Diagnostic]] = {k: [] for k in paths.values()}
-        for path, diag in parse_javac_output(proc.stdout + proc.stderr):
+        unmapped: list[str] = []
+        for path, diag in parse_javac_output(output):
             key = paths.get(str(Path(path).resolve())) or paths.get(path)
             if key is not None:
                 errors[key].append(diag)
-        if proc.returncode != 0 and not any(errors.values()):
-            raise ConfigError(f"javac failed without file errors: {(proc.stdout + proc.stderr)[-800:]}")
+            else:
+                unmapped.append(f"{path}: {diag.message}")
+        unmapped += [m.group("msg") for line in output.splitlines() if (m := _GLOBAL_ERROR.match(line))]
+        if proc.returncode != 0 and not unmapped and not any(errors.values()):
+            unmapped.append(f"javac exited with {proc.returncode} without errors: {output[-300:].strip()}")
+        if unmapped and not any(errors.values()):
+            # javac's verdict on the files it reported nothing for is unknown (with file
+            # errors too, the files without any are compiled again: see check_java)
+            note = Diagnostic("other", UNKNOWN, normalize_message(f"unknown: {unmapped[0]}"), -1)
+            for errs in errors.values():
+                if not errs:
+                    errs.append(note)
         return errors

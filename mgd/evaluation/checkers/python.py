@@ -5,6 +5,11 @@ One pyright run per workspace checks the originals and every distinct completed
 text, each written next to its original (``_mgdcrN_<name>.py``) so relative
 imports resolve the same way. Every pyright error of the file counts, with its
 rule (none for the parser's errors), not only those on the generated lines.
+
+Every checked file (original or completed) gets one line appended that pyright must
+flag (:data:`PROBE`); a file whose probe error does not come back was not analysed
+(excluded, a ``# type: ignore`` at its top, ...), and its verdict is *unknown*: not
+compiling, counted apart in the report.
 """
 
 from __future__ import annotations
@@ -27,6 +32,14 @@ __all__ = ["check_python", "parse_errors", "python_errors"]
 
 #: pyright settings for the original and every completed file alike.
 PYRIGHT_CONFIG = {"typeCheckingMode": "basic"}
+#: A line every analysed file reports an error on (basic mode: reportAssignmentType).
+PROBE = '__mgd_probe__: int = ""\n'
+
+
+def _with_probe(text: str) -> tuple[str, int]:
+    """``text`` with :data:`PROBE` appended, and the probe's 0-based line."""
+    body = text if not text or text.endswith("\n") else text + "\n"
+    return body + PROBE, body.count("\n")
 
 
 def parse_errors(text: str, name: str = "<file>") -> tuple[Diagnostic, ...]:
@@ -76,23 +89,39 @@ def _workspace(tool: str, ws: Path, items: Sequence[CheckItem], timeout_s: float
         shutil.copytree(ws, root, ignore=shutil.ignore_patterns(".git", "__pycache__", "node_modules", ".venv"))
         (root / "pyrightconfig.json").write_text(json.dumps(PYRIGHT_CONFIG))
         variants: dict[tuple[str, str], Path] = {}  # (file, completed text) -> variant path
+        probes: dict[Path, int] = {}  # every checked path -> its probe line
         for it in items:
+            orig = root / it.file
+            if orig not in probes:
+                text, probes[orig] = _with_probe(it.original)
+                orig.write_text(text, encoding="utf-8")
             slot = (it.file, it.completed)
             if slot not in variants:
-                orig = root / it.file
                 variants[slot] = orig.with_name(f"_mgdcr{len(variants)}_{orig.name}")
-                variants[slot].write_text(it.completed, encoding="utf-8")
+                text, probes[variants[slot]] = _with_probe(it.completed)
+                variants[slot].write_text(text, encoding="utf-8")
         originals = sorted({root / it.file for it in items})
         found = _pyright(tool, root, [*originals, *variants.values()], timeout_s)
+        seen = {p for p, line in probes.items() if _probe_seen(found, p, line)}
         out: dict[str, CheckResult] = {}
         for it in items:
             orig_path = root / it.file
             variant = variants[(it.file, it.completed)]
-            base = _file_errors(found, orig_path, it.original, it.file)
-            got = _file_errors(found, variant, it.completed, it.file, rename=(variant.stem, orig_path.stem))
+            base = _file_errors(found, orig_path, it.original, it.file, probe=probes[orig_path])
+            got = _file_errors(found, variant, it.completed, it.file, rename=(variant.stem, orig_path.stem),
+                               probe=probes[variant])
             errors = introduced(base, got)
-            out[it.key] = CheckResult(it.key, not errors, errors, len(base))
+            unseen = [n for n, p in (("original", orig_path), ("completed file", variant)) if p not in seen]
+            if unseen and not any(e.kind == "syntax" for e in errors):
+                out[it.key] = CheckResult.unseen(it.key, f"pyright did not analyse the {' and '.join(unseen)}",
+                                                 len(base))
+            else:
+                out[it.key] = CheckResult(it.key, not errors, errors, len(base))
         return out
+
+
+def _probe_seen(found: dict[str, list[dict]], path: Path, line: int) -> bool:
+    return any(int(d["range"]["start"]["line"]) == line for d in found.get(str(path.resolve()), []))
 
 
 def _pyright(tool: str, root: Path, files: list[Path], timeout_s: float) -> dict[str, list[dict]]:
@@ -113,10 +142,14 @@ def _pyright(tool: str, root: Path, files: list[Path], timeout_s: float) -> dict
 
 def _file_errors(
     found: dict[str, list[dict]], path: Path, text: str, name: str, rename: tuple[str, str] | None = None,
+    probe: int | None = None,
 ) -> list[Diagnostic]:
-    """pyright's errors of one file, plus CPython's SyntaxError when pyright saw no parse error."""
+    """pyright's errors of one file (but the probe's), plus CPython's SyntaxError when
+    pyright saw no parse error."""
     out: list[Diagnostic] = []
     for d in found.get(str(path.resolve()), []):
+        if probe is not None and int(d["range"]["start"]["line"]) >= probe:
+            continue
         message = d["message"]
         if rename:
             message = message.replace(*rename)
