@@ -67,9 +67,9 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Final
 
 from monitors.base import (
+    CandidateMonitor,
     CompletionFacts,
     CompletionNeed,
-    DocumentMonitor,
     Facts,
     IdentifierConstraint,
     PrefixConstraint,
@@ -309,7 +309,7 @@ IMPORTS = SiteRule(
 
 
 @dataclass(slots=True, init=False, eq=False, repr=False)
-class SiteMonitor(DocumentMonitor[SiteDetector]):
+class SiteMonitor(CandidateMonitor[SiteDetector]):
     """Constrains the name at a site (see the module docstring). Pure: no I/O."""
 
     rule: SiteRule
@@ -324,7 +324,6 @@ class SiteMonitor(DocumentMonitor[SiteDetector]):
     _need_space: bool
     _serial: int
     _site: int  # end of the keyword (or the dot) of the last site triggered
-    _live: list[bytes]
     _constraint: IdentifierConstraint | SpacedConstraint | PrefixConstraint | None
     _initial_only: bool  # incomplete list, strict: the first token is one initial
     _after: dict[bytes, frozenset[bytes]]  # Java new: what may follow a complete name
@@ -411,14 +410,10 @@ class SiteMonitor(DocumentMonitor[SiteDetector]):
             self._to_idle()
             self._scan(chars)
             return
-        live = [c for c in self._live if c.startswith(typed)]
-        if not live:
-            self._stats.extra["violations"] += 1
-            self._to_idle()
+        if not self._narrow(typed):
             return
-        self._live = live
         self._constraint = None
-        if live == [typed] and typed in self._qualifiers:
+        if self._live == [typed] and typed in self._qualifiers:
             self._ask_members()
 
     def need(self) -> CompletionNeed | None:
