@@ -394,9 +394,8 @@ class BridgeLookup:
         text = doc.prefix + need.generated + doc.suffix
         offset = len(doc.prefix) + need.offset
         if kind == "signature":
-            res = await self._pool.signature_help(
-                self._spec, doc.workspace, doc.file, text, offset, timeout=self._timeout
-            )
+            server, path = await self._pool.server_for(self._spec, doc.workspace, doc.file)
+            res = await server.signature_help(path, text, offset, timeout=self._timeout)
             log.debug("signature help %s@%d: %d overloads in %.1f ms", doc.file.name, offset,
                       len(res.signatures), res.elapsed_ms)
             return res

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from monitors.errors import ConfigError, ServerExited
 
-from .client import CompletionResult, LspServer, SignatureResult
+from .client import CompletionResult, LspServer
 from .servers import ServerSpec
 from .workspace import resolve_in_workspace, resolve_workspace
 
@@ -91,24 +91,12 @@ class ServerPool:
     ) -> CompletionResult:
         """Completions in ``file`` (inside ``workspace``) holding ``text``, at ``offset``
         (``resolve``: see :meth:`LspServer.complete`)."""
-        server, path = await self._server_for(spec, workspace, file)
+        server, path = await self.server_for(spec, workspace, file)
         return await server.complete(path, text, offset, timeout, resolve=resolve)
 
-    async def signature_help(
-        self,
-        spec: ServerSpec,
-        workspace: str | Path,
-        file: str | Path,
-        text: str,
-        offset: int,
-        timeout: float | None = None,
-    ) -> SignatureResult:
-        """Signature help in ``file`` (inside ``workspace``) holding ``text``, at ``offset``."""
-        server, path = await self._server_for(spec, workspace, file)
-        return await server.signature_help(path, text, offset, timeout)
-
-    async def _server_for(self, spec: ServerSpec, workspace: str | Path, file: str | Path) -> tuple[LspServer, Path]:
-        """The server for ``workspace`` and ``file``'s path, checked to lie inside it."""
+    async def server_for(self, spec: ServerSpec, workspace: str | Path, file: str | Path) -> tuple[LspServer, Path]:
+        """The server for ``workspace`` and ``file``'s path, checked to lie inside it (for
+        other requests than :meth:`complete`, e.g. ``signature_help``)."""
         path = resolve_in_workspace(workspace, file)
         return await self.get(spec, workspace), path
 

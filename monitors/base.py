@@ -29,6 +29,7 @@ from typing import Generic, Protocol, Self, TypeVar, runtime_checkable
 
 __all__ = [
     "BudgetJudge",
+    "CandidateMonitor",
     "CompletionEntry",
     "CompletionFacts",
     "CompletionNeed",
@@ -633,4 +634,26 @@ class DocumentMonitor(MonitorBase, Generic[_D]):
     def _advance(self, data: bytes, chars: str) -> None:
         """The monitor's step over fed ``data`` (non-empty), whose complete characters
         ``chars`` (maybe none: a split character) the document already holds."""
+        raise NotImplementedError
+
+
+@dataclass(slots=True, init=False, eq=False, repr=False)
+class CandidateMonitor(DocumentMonitor[_D]):
+    """A :class:`DocumentMonitor` that constrains a name to live candidates, narrowed
+    as the name is typed; :meth:`_to_idle` resets its state (``_live`` included)."""
+
+    _live: list[bytes]
+
+    def _narrow(self, typed: bytes) -> bool:
+        """Keep the live candidates that start with ``typed``; none left is a violation
+        (counted) and the monitor goes idle (False)."""
+        live = [c for c in self._live if c.startswith(typed)]
+        if not live:
+            self._stats.extra["violations"] += 1
+            self._to_idle()
+            return False
+        self._live = live
+        return True
+
+    def _to_idle(self) -> None:
         raise NotImplementedError

@@ -67,9 +67,9 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Final
 
 from monitors.base import (
+    CandidateMonitor,
     CompletionFacts,
     CompletionNeed,
-    DocumentMonitor,
     Facts,
     IdentifierConstraint,
     PrefixConstraint,
@@ -309,7 +309,7 @@ IMPORTS = SiteRule(
 
 
 @dataclass(slots=True, init=False, eq=False, repr=False)
-class SiteMonitor(DocumentMonitor[SiteDetector]):
+class SiteMonitor(CandidateMonitor[SiteDetector]):
     """Constrains the name at a site (see the module docstring). Pure: no I/O."""
 
     rule: SiteRule
@@ -324,7 +324,6 @@ class SiteMonitor(DocumentMonitor[SiteDetector]):
     _need_space: bool
     _serial: int
     _site: int  # end of the keyword (or the dot) of the last site triggered
-    _live: list[bytes]
     _constraint: IdentifierConstraint | SpacedConstraint | PrefixConstraint | None
     _initial_only: bool  # incomplete list, strict: the first token is one initial
     _after: dict[bytes, frozenset[bytes]]  # Java new: what may follow a complete name
@@ -370,9 +369,7 @@ class SiteMonitor(DocumentMonitor[SiteDetector]):
             return
         if self._need_space:
             if data[0] != _SPACE:
-                self._stats.extra["not_site"] += 1
-                self._to_idle()
-                self._scan(chars)
+                self._end_site("not_site", chars)
                 return
             self._need_space = False
             self._constraint = None
@@ -395,30 +392,19 @@ class SiteMonitor(DocumentMonitor[SiteDetector]):
             return
         if self._state in (_WAITING, _PROBE):
             if run < len(data):
-                self._stats.extra["missed" if typed else "not_site"] += 1
-                self._to_idle()
-                self._scan(chars)
+                self._end_site("missed" if typed else "not_site", chars)
             return
         if run < len(data):
             if typed and typed in self._qualifiers and data[run] == _DOT:
                 self._member_site(data[run + 1 :], chars)
                 return
-            if not typed:
-                self._stats.extra["not_site"] += 1
-            else:
-                ok = typed in self._live and data[run : run + 1] in self._after.get(typed, (data[run : run + 1],))
-                self._stats.extra["accepted" if ok else "violations"] += 1
-            self._to_idle()
-            self._scan(chars)
+            ok = typed in self._live and data[run : run + 1] in self._after.get(typed, (data[run : run + 1],))
+            self._end_site(("accepted" if ok else "violations") if typed else "not_site", chars)
             return
-        live = [c for c in self._live if c.startswith(typed)]
-        if not live:
-            self._stats.extra["violations"] += 1
-            self._to_idle()
+        if not self._narrow(typed):
             return
-        self._live = live
         self._constraint = None
-        if live == [typed] and typed in self._qualifiers:
+        if self._live == [typed] and typed in self._qualifiers:
             self._ask_members()
 
     def need(self) -> CompletionNeed | None:
@@ -569,9 +555,7 @@ class SiteMonitor(DocumentMonitor[SiteDetector]):
     def _feed_dot(self, data: bytes, chars: str) -> None:
         """After a qualifier: the token must start with the dot, then a member."""
         if data[0] != _DOT:
-            self._stats.extra["violations"] += 1
-            self._to_idle()
-            self._scan(chars)
+            self._end_site("violations", chars)
             return
         rest = data[1:]
         if self._state == _QWAIT:  # the members' answer has not come yet: ask at the dot
@@ -582,9 +566,7 @@ class SiteMonitor(DocumentMonitor[SiteDetector]):
         typed = rest[:run]
         live = sorted(c for c in self._members if c.startswith(typed))
         if run < len(rest):
-            self._stats.extra["accepted" if typed in self._members else "violations"] += 1
-            self._to_idle()
-            self._scan(chars)
+            self._end_site("accepted" if typed in self._members else "violations", chars)
             return
         self._typed = typed
         self._qualifiers = frozenset()
@@ -599,9 +581,7 @@ class SiteMonitor(DocumentMonitor[SiteDetector]):
         """A dot after a qualifier was generated: the member is asked for at the dot."""
         run = len(rest) - len(rest.lstrip(IDENT_BYTES))
         if run < len(rest):
-            self._stats.extra["missed"] += 1
-            self._to_idle()
-            self._scan(chars)
+            self._end_site("missed", chars)
             return
         self._state = _WAITING
         self._typed = rest
@@ -673,6 +653,13 @@ class SiteMonitor(DocumentMonitor[SiteDetector]):
         self._live = live
         self._constraint = None
         self._state = _ACTIVE
+
+    def _end_site(self, outcome: str, chars: str) -> None:
+        """The site ended (``outcome``: the counter to count): idle, then look for a new
+        site in ``chars``, the characters fed last."""
+        self._stats.extra[outcome] += 1
+        self._to_idle()
+        self._scan(chars)
 
     def _fail_open(self) -> None:
         """The server gave nothing usable at this site: no opinion (counted)."""

@@ -87,10 +87,10 @@ from dataclasses import dataclass
 from typing import Final
 
 from monitors.base import (
+    CandidateMonitor,
     CompletionFacts,
     CompletionNeed,
     DefinitionConstraint,
-    DocumentMonitor,
     IdentifierConstraint,
     SignatureFacts,
     SignatureNeed,
@@ -151,7 +151,7 @@ def _raw(name: str) -> bytes:
 
 
 @dataclass(slots=True, init=False, eq=False, repr=False)
-class DereferenceMonitor(DocumentMonitor[TriggerDetector]):
+class DereferenceMonitor(CandidateMonitor[TriggerDetector]):
     """Constrains the identifier after a member-access dot to the server's names.
 
     ``DereferenceMonitor(spec, prefix)``: ``prefix`` is the document text before
@@ -168,7 +168,6 @@ class DereferenceMonitor(DocumentMonitor[TriggerDetector]):
     _typed: bytes
     _need: CompletionNeed | SignatureNeed | None
     _serial: int
-    _live: list[bytes]
     _incomplete: bool
     _constraint: IdentifierConstraint | DefinitionConstraint | None
     _defsite: bool  # this site is a definition site
@@ -254,8 +253,7 @@ class DereferenceMonitor(DocumentMonitor[TriggerDetector]):
             self._to_idle()
             self._scan(data, chars)
             return
-        live = [c for c in self._live if c.startswith(typed)]
-        if not live and self._defsite:  # a new name: it must be assigned
+        if self._defsite and not any(c.startswith(typed) for c in self._live):  # a new name: it must be assigned
             self._live = []
             self._incomplete = False
             self._constraint = None
@@ -263,11 +261,8 @@ class DereferenceMonitor(DocumentMonitor[TriggerDetector]):
                 self._state = _PENDING
                 self._after = b""
             return
-        if not live:
-            self._stats.extra["violations"] += 1
-            self._to_idle()
+        if not self._narrow(typed):
             return
-        self._live = live
         self._constraint = None
         if self._incomplete:
             self._stats.extra["rerequests"] += 1

@@ -196,10 +196,15 @@ class Generator(ABC):
         options: GenerateOptions,
         on_result: Callable[[CaseResult], None] | None = None,
     ) -> list[CaseResult]:
-        """Cases in, results out, in input order; bad cases become error results."""
+        """Cases in, results out, in input order, :meth:`_chunk` prompts per :meth:`generate`
+        call; bad cases become error results."""
         return run_batched(
-            cases, self.prompt_for_case, lambda batch: self.generate(batch, options), options.batch_size, on_result
+            cases, self.prompt_for_case, lambda batch: self.generate(batch, options), self._chunk(options), on_result
         )
+
+    def _chunk(self, options: GenerateOptions) -> int:
+        """How many prompts :meth:`run_cases` hands :meth:`generate` at once."""
+        return options.batch_size
 
     # -- lifecycle -----------------------------------------------------------------
     def close(self) -> None:  # noqa: B027 - optional hook: nothing to release by default

@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from typing import Any
 from lsp_bridge.workspace import resolve_in_workspace
 from mgd.config import KEY, SessionConfig, settings_payload
 from mgd.engines.base import GenerateOptions, Generator, Prompt
-from mgd.engines.cases import Case, CaseResult, run_batched
+from mgd.engines.cases import CaseResult
 from mgd.engines.stopping import StopRule
 from monitors.errors import ConfigError, MgdError
 from monitors.vocab import VocabIndex
@@ -175,15 +175,9 @@ class RemoteGenerator(Generator):
         return gen
 
     # -- generation ----------------------------------------------------------------
-    def run_cases(
-        self,
-        cases: Iterable[Case | CaseResult],
-        options: GenerateOptions,
-        on_result: Callable[[CaseResult], None] | None = None,
-    ) -> list[CaseResult]:
-        """As :meth:`Generator.run_cases`, ``batch_size`` requests in flight per endpoint."""
-        chunk = max(1, options.batch_size) * len(self.endpoints)
-        return run_batched(cases, self.prompt_for_case, lambda batch: self.generate(batch, options), chunk, on_result)
+    def _chunk(self, options: GenerateOptions) -> int:
+        """``batch_size`` requests in flight per endpoint."""
+        return max(1, options.batch_size) * len(self.endpoints)
 
     def generate(self, prompts: Sequence[Prompt], options: GenerateOptions) -> list[CaseResult]:
         """All prompts at once, spread over the endpoints; results in input order."""

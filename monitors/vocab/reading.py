@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from monitors.errors import TokenizerError
@@ -209,22 +210,10 @@ def _read_backend(
     for i in range(size):
         if names[i] is None:
             names[i] = backend.id_to_token(i)
-    tokens: list[bytes | None] = []
-    for i, name in enumerate(names):
-        if name is None or i in special:
-            tokens.append(None)
-        elif i in added:
-            tokens.append(str(added[i].get("content", name)).encode("utf-8"))
-        elif kind == "byte_level":
-            tokens.append(_byte_level_bytes(name))
-        elif kind == "sentencepiece":
-            m = _BYTE_PIECE.fullmatch(name) if byte_fallback else None
-            tokens.append(bytes([int(m.group(1), 16)]) if m else name.replace(repl, " ").encode())
-        else:
-            try:
-                tokens.append(backend.decode([i], skip_special_tokens=False).encode("utf-8"))
-            except Exception as exc:  # noqa: BLE001
-                raise TokenizerError(f"cannot decode token {i}: {exc}") from exc
+    tokens = _spell_tokens(
+        names, special, added, kind, literal=lambda a, name: str(a.get("content", name)),
+        byte_table=None, space=repl, byte_fallback=byte_fallback, decode=backend.decode,
+    )
     return tokens, special, eos, kind
 
 
@@ -248,20 +237,41 @@ def _read_slow(hf: Any) -> tuple[list[bytes | None], set[int], set[int], Tokeniz
         kind = "sentencepiece"
     else:
         kind = "decode"
+    tokens = _spell_tokens(
+        names, special, added, kind, literal=lambda a, name: str(getattr(a, "content", name)),
+        byte_table=byte_decoder, space="▁", byte_fallback=True, decode=hf.decode,
+    )
+    return tokens, special, eos, kind
+
+
+def _spell_tokens(
+    names: Sequence[str | None],
+    special: set[int],
+    added: Mapping[int, Any],
+    kind: TokenizerKind,
+    *,
+    literal: Callable[[Any, str], str],
+    byte_table: dict[str, int] | None,
+    space: str,
+    byte_fallback: bool,
+    decode: Callable[..., str],
+) -> list[bytes | None]:
+    """The bytes of every token name: None for special ids, an added token's ``literal``
+    content, else spelt by ``kind`` (``space``: the sentencepiece space mark)."""
     tokens: list[bytes | None] = []
     for i, name in enumerate(names):
         if name is None or i in special:
             tokens.append(None)
         elif i in added:
-            tokens.append(str(getattr(added[i], "content", name)).encode("utf-8"))
+            tokens.append(literal(added[i], name).encode("utf-8"))
         elif kind == "byte_level":
-            tokens.append(_byte_level_bytes(name, byte_decoder))
+            tokens.append(_byte_level_bytes(name, byte_table))
         elif kind == "sentencepiece":
-            m = _BYTE_PIECE.fullmatch(name)
-            tokens.append(bytes([int(m.group(1), 16)]) if m else name.replace("▁", " ").encode())
+            m = _BYTE_PIECE.fullmatch(name) if byte_fallback else None
+            tokens.append(bytes([int(m.group(1), 16)]) if m else name.replace(space, " ").encode())
         else:
             try:
-                tokens.append(hf.decode([i], skip_special_tokens=False).encode("utf-8"))
+                tokens.append(decode([i], skip_special_tokens=False).encode("utf-8"))
             except Exception as exc:  # noqa: BLE001
                 raise TokenizerError(f"cannot decode token {i}: {exc}") from exc
-    return tokens, special, eos, kind
+    return tokens
