@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePath
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -230,19 +230,12 @@ _TYPESCRIPT = LanguageSpec(
     lex=_JS_LEX,
 )
 
-_TSX = LanguageSpec(
+#: TSX: TypeScript's node types and lexer with the TSX grammar.
+_TSX = replace(
+    _TYPESCRIPT,
     name="tsx",
     extensions=(".tsx",),
     ts_language_loader=_loader("tree_sitter_typescript", "language_tsx", "tree-sitter-typescript"),
-    member_access_tokens=_TYPESCRIPT.member_access_tokens,
-    string_types=_TYPESCRIPT.string_types,
-    comment_types=_TYPESCRIPT.comment_types,
-    number_types=_TYPESCRIPT.number_types,
-    reject_ancestor_types=_TYPESCRIPT.reject_ancestor_types,
-    member_parent_types=_TYPESCRIPT.member_parent_types,
-    interpolation_types=_TYPESCRIPT.interpolation_types,
-    object_end_tokens=_TYPESCRIPT.object_end_tokens,
-    lex=_JS_LEX,
 )
 
 _JAVASCRIPT = LanguageSpec(
