@@ -102,8 +102,9 @@ def import_statement(doc: DocumentContext, need: Need) -> str | None:
     return line if pattern.match(line) else None
 
 
-def request_key(spec: ServerSpec, doc: DocumentContext, need: Need) -> tuple[Hashable, ...]:
-    """The cache key of ``need`` asked of ``spec`` in ``doc`` (see the module docstring)."""
+def request_key(spec: ServerSpec, doc: DocumentContext, need: Need) -> tuple[str, *tuple[Hashable, ...]]:
+    """The cache key of ``need`` asked of ``spec`` in ``doc`` (see the module docstring);
+    its first item is the key's kind (``"signature"``, ``"import"``, ``"completion"``)."""
     if isinstance(need, SignatureNeed):
         return ("signature", spec, doc.workspace, doc.file, doc.prefix, need.generated, doc.suffix, need.offset)
     statement = import_statement(doc, need)
@@ -288,7 +289,7 @@ class BridgeLookup:
         self.shared = 0
         self.sent: dict[str, int] = {}
 
-    def _send(self, kind: str, need: Need) -> concurrent.futures.Future[Any]:
+    def _send(self, need: Need) -> concurrent.futures.Future[Any]:
         """Start the request now, or queue it at the gate (the coroutine is made only
         when it is sent, so a request cancelled in the queue costs nothing)."""
         t0 = time.perf_counter()
@@ -297,7 +298,7 @@ class BridgeLookup:
 
         def submit() -> concurrent.futures.Future[Any]:
             sent[0] = time.perf_counter()
-            return self._loop.submit(self._ask(kind, need))
+            return self._loop.submit(self._ask(need))
 
         def answered(f: concurrent.futures.Future[Any]) -> None:
             if stats is not None and not f.cancelled():
@@ -311,9 +312,8 @@ class BridgeLookup:
     def start(self, need: Need) -> concurrent.futures.Future[Facts]:
         """Send (or share) the request ``need`` asks for; the future is the guide's
         :class:`~monitors.guide.Pending` (mgd's waiter waits on it)."""
-        kind = "signature" if isinstance(need, SignatureNeed) else "completion"
         key = request_key(self._spec, self._doc, need)
-        raw, shared = self._cache.acquire(key, lambda: self._send(kind, need))
+        raw, shared = self._cache.acquire(key, lambda: self._send(need))
         stats = self._stats
         if shared:
             self.shared += 1
@@ -339,7 +339,7 @@ class BridgeLookup:
             if not facts.ok or (key[0] == "import" and getattr(_result(f), "incomplete", False)):
                 cache.forget(key, f)  # do not keep failures (nor share a partial listing)
             elif self._memory is not None and isinstance(facts, CompletionFacts) and not facts.incomplete \
-                    and facts.names and need.kinds is None:
+                    and facts.names and not isinstance(need, SignatureNeed) and need.kinds is None:
                 where = self._receiver_scope(need)
                 if where is not None:
                     self._memory.put(where[1], facts.names)
@@ -389,11 +389,11 @@ class BridgeLookup:
             names = document_members(before + doc.suffix, receiver_at(before) or "", start, end)
         return CompletionFacts(need.serial, names) if names else None
 
-    async def _ask(self, kind: str, need: Need) -> Any:
+    async def _ask(self, need: Need) -> Any:
         doc = self._doc
         text = doc.prefix + need.generated + doc.suffix
         offset = len(doc.prefix) + need.offset
-        if kind == "signature":
+        if isinstance(need, SignatureNeed):
             server, path = await self._pool.server_for(self._spec, doc.workspace, doc.file)
             res = await server.signature_help(path, text, offset, timeout=self._timeout)
             log.debug("signature help %s@%d: %d overloads in %.1f ms", doc.file.name, offset,

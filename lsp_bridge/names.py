@@ -45,7 +45,7 @@ def insert_text(item: CompletionItem) -> str:
 
 def identifier_names(
     items: Sequence[CompletionItem] | Iterable[CompletionItem],
-    kinds: frozenset[CompletionItemKind],
+    kinds: frozenset[CompletionItemKind] | frozenset[int],
 ) -> frozenset[str]:
     """The identifiers the ``items`` insert, for items whose kind is in ``kinds``.
 

@@ -125,16 +125,16 @@ async def check_language(language: str, config: MgdConfig, timeout_s: float = 12
         main.write_text(text, encoding="utf-8")
         started = time.perf_counter()
         try:
-            server = await LspServer.start(spec, root)
+            client = await LspServer.start(spec, root)
         except LspError as exc:
             return Check(language, spec.name, True, detail=str(exc).splitlines()[0], hint=spec.install_hint)
         start_s = time.perf_counter() - started
         try:
-            result = await server.complete(main, text, offset, timeout=timeout_s)
+            result = await client.complete(main, text, offset, timeout=timeout_s)
         except LspError as exc:
             return Check(language, spec.name, True, True, start_s=start_s, detail=f"completion failed: {exc}")
         finally:
-            await server.shutdown()
+            await client.shutdown()
     answered = snippet.expect in result.names
     detail = "" if answered else f"expected {snippet.expect!r}, got {sorted(result.names)[:8]}"
     return Check(language, spec.name, True, True, answered, start_s, result.elapsed_ms, detail)

@@ -9,7 +9,9 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import Any
 
 from mgd import __version__
 from mgd.cli.commands import register_all
@@ -81,7 +83,7 @@ def _raise_exit(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def _exit_on_sigterm() -> signal.Handlers | object | None:
+def _exit_on_sigterm() -> Callable[[int, FrameType | None], Any] | int | None:
     """SIGTERM unwinds like Ctrl-C: ``with`` blocks stop language servers, kill
     checker subprocesses and remove temporary directories (the default action
     would kill the process on the spot and leave them behind). Returns the

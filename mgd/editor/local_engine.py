@@ -106,8 +106,11 @@ class LocalEngine:
         from transformers import AutoModelForCausalLM
 
         torch, o = self._torch, self.options
+        assert o.model  # __init__ refuses options without one (frozen)
         try:
-            model = AutoModelForCausalLM.from_pretrained(o.model, dtype=torch.float32).to(o.device)
+            model = AutoModelForCausalLM.from_pretrained(o.model, dtype=torch.float32)
+            # transformers types .to through @wraps(Module.to), which drops self
+            model = model.to(o.device)  # pyright: ignore[reportArgumentType]
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot load model {o.model!r}: {exc}") from exc
         model.eval()

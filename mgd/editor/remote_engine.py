@@ -278,6 +278,7 @@ class RemoteEngine:
     def describe(self) -> dict[str, Any]:
         """What the engine knows about the server (for ``mgd.stats``; no secrets)."""
         shown = urllib.parse.urlsplit(self.url)
+        assert shown.hostname  # __init__ refuses a URL without one
         where = urllib.parse.urlunsplit((shown.scheme, shown.hostname + (f":{shown.port}" if shown.port else ""),
                                          shown.path, "", ""))
         return {"engine": self.name, "url": where, "model": self._model,

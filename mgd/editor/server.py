@@ -389,7 +389,7 @@ class EditorServer(LanguageServer):
         return {
             "options": self.options.as_dict(),
             "engine_ready": self.engine_ready(),
-            "engine": _describe(self.engine_future.result()) if self.engine_ready() else None,
+            "engine": _describe(self.engine_future.result()) if self.engine_future and self.engine_ready() else None,
             "encoding": self.encoding,
             "active": len(self.active),
             "jobs": [j.as_dict() for j in self.history],

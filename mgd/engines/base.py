@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from mgd.engines.cases import Case, CaseResult, load_case_text, run_batched
 from mgd.engines.stopping import FirstStop, StopRule, StopTexts
@@ -210,7 +210,7 @@ class Generator(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook: nothing to release by default
         """Release the model and the language servers."""
 
-    def __enter__(self) -> Generator:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -143,6 +143,7 @@ class RemoteGenerator(Generator):
         if not ws.is_relative_to(self._local_root):
             raise ConfigError(f"workspace {ws} is not below {self._local_root}")
         rel = ws.relative_to(self._local_root).as_posix()
+        assert self._server_root is not None  # given with local_root (__init__ checks)
         return f"{self._server_root.rstrip('/')}/{rel}" if rel != "." else str(self._server_root)
 
     def body(self, p: Prompt, ids: list[int], options: GenerateOptions, heal: bool, tag: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
@@ -53,7 +53,7 @@ class StopCriteria(StoppingCriteria):
         gen = input_ids[:, self.prompt_length :].tolist()
         done = [rule is not None and rule.cut(self.text_of(b, row)) is not None
                 for b, (rule, row) in enumerate(zip(self.rules, gen, strict=True))]
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+        return cast(torch.BoolTensor, torch.tensor(done, dtype=torch.bool, device=input_ids.device))
 
 
 class _NoLookup:
@@ -78,7 +78,9 @@ class HFGenerator(Generator):
         self.tokenizer = AutoTokenizer.from_pretrained(str(model))
         if dtype is None:
             dtype = torch.float32 if self.device.type == "cpu" else torch.bfloat16
-        self.model = AutoModelForCausalLM.from_pretrained(str(model), dtype=dtype).to(self.device)
+        loaded = AutoModelForCausalLM.from_pretrained(str(model), dtype=dtype)
+        # transformers types .to through @wraps(Module.to), which drops self
+        self.model = loaded.to(self.device)  # pyright: ignore[reportArgumentType]
         self.model.eval()
         self.pad_id = self.tokenizer.pad_token_id
         if self.pad_id is None:
@@ -193,7 +195,8 @@ class HFGenerator(Generator):
         kwargs: dict[str, Any] = {"do_sample": options.do_sample}
         if options.do_sample:
             kwargs.update(temperature=options.temperature, top_p=options.top_p, top_k=0)
-        out = self.model.generate(
+        # transformers types generate()'s self as a protocol that its own PreTrainedModel does not satisfy
+        out = self.model.generate(  # pyright: ignore[reportAttributeAccessIssue]
             input_ids=input_ids.to(self.device),
             attention_mask=attention.to(self.device),
             max_new_tokens=options.max_new_tokens,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from transformers import LogitsProcessor, StoppingCriteria
@@ -74,4 +75,4 @@ class MonitorPrefetch(StoppingCriteria):
             generated = input_ids[:, self.prompt_length :].tolist()
             for guide, row in zip(self.guides, generated, strict=False):
                 guide.sync(row)
-        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        return cast(torch.BoolTensor, torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device))

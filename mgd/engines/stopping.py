@@ -24,9 +24,11 @@ class StopRule(Protocol):
 
     def cut(self, text: str) -> int | None:
         """Offset in ``text`` where the completion ends (generation stops), or None."""
+        ...
 
     def finish(self, text: str) -> str:
         """The final completion text (already cut)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -300,9 +300,11 @@ class MonitorCore:
         with self._lock:
             if self._builder is None:
                 cpus = self.config.lsp_cpus
-                self._builder = concurrent.futures.ThreadPoolExecutor(
-                    1, thread_name_prefix="mgd-guide-builder",
-                    initializer=None if cpus is None else _pin_quietly, initargs=() if cpus is None else (cpus,))
+                if cpus is None:
+                    self._builder = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="mgd-guide-builder")
+                else:
+                    self._builder = concurrent.futures.ThreadPoolExecutor(
+                        1, thread_name_prefix="mgd-guide-builder", initializer=_pin_quietly, initargs=(cpus,))
             return self._builder
 
     def pop_reports(self, tags: Sequence[str]) -> dict[str, dict[str, Any]]:

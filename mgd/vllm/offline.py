@@ -133,7 +133,7 @@ class VllmGenerator(Generator):
         args["additional_config"] = {**extra, KEY: {**operator, **(extra.get(KEY) or {})}}
         args["logits_processors"] = [*(args.get("logits_processors") or ()), EXPLICIT_PROCESSOR]
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-        from vllm import LLM
+        from vllm import LLM  # pyright: ignore[reportAttributeAccessIssue]
 
         try:
             self.llm = LLM(model=str(model), **args)
@@ -195,7 +195,7 @@ class VllmGenerator(Generator):
         return super().generate(prompts, options)
 
     def sampling_params(self, p: Prompt, options: GenerateOptions, tag: str | None, heal: bool) -> Any:
-        from vllm import SamplingParams
+        from vllm import SamplingParams  # pyright: ignore[reportAttributeAccessIssue]
 
         extra: dict[str, Any] = {}
         if options.monitors or heal:
@@ -213,7 +213,7 @@ class VllmGenerator(Generator):
         )
 
     def _generate_batch(self, prompts: Sequence[Prompt], options: GenerateOptions) -> list[CaseResult]:
-        from vllm.inputs import TokensPrompt
+        from vllm.inputs import TokensPrompt  # pyright: ignore[reportMissingImports]
 
         t0 = time.perf_counter()
         inputs, params, tags, heals, order = [], [], [], [], []

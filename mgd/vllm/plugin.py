@@ -45,14 +45,16 @@ _KEY = "mgd"
 
 _bases: list[type] = []
 try:
-    from vllm.v1.sample.logits_processor import LogitsProcessor as _V1Base
+    from vllm.v1.sample.logits_processor import LogitsProcessor as _V1Base  # pyright: ignore[reportMissingImports]
 
     _bases.append(_V1Base)
 except Exception as exc:  # noqa: BLE001 - any import failure must leave vLLM running
     _V1Base = None  # type: ignore[assignment,misc]
     log.debug("mgd: no V1 logits-processor interface: %s", exc)
 try:
-    from vllm.v1.worker.gpu.sample.logits_processor import LogitsProcessor as _V2Base
+    from vllm.v1.worker.gpu.sample.logits_processor import (  # pyright: ignore[reportMissingImports]
+        LogitsProcessor as _V2Base,
+    )
 
     _bases.append(_V2Base)
 except Exception as exc:  # noqa: BLE001

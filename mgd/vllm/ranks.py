@@ -59,7 +59,7 @@ class Placement:
 def placement() -> Placement:
     """Where the calling worker sits (a lone leader outside a distributed vLLM)."""
     try:
-        from vllm.distributed import parallel_state as ps
+        from vllm.distributed import parallel_state as ps  # pyright: ignore[reportMissingImports]
 
         if not ps.model_parallel_is_initialized():
             return Placement("leader")
@@ -95,14 +95,14 @@ class MaskChannel:
         soft preferences ``boosts`` and return them. Follower: return the leader's.
         Alone: return them."""
         group = self.where.group
-        boosts = list(boosts) if boosts is not None else [None] * len(rows)
+        prefs: list[tuple[np.ndarray, float] | None] = list(boosts) if boosts is not None else [None] * len(rows)
         if group is None:
-            return list(rows), list(allowed), boosts
+            return list(rows), list(allowed), prefs
         if self.where.role == "leader":
             group.broadcast_object([(int(r), encode_ids(a, width),
                                      None if b is None else (encode_ids(b[0], width), float(b[1])))
-                                    for r, a, b in zip(rows, allowed, boosts, strict=True)], src=0)
-            return list(rows), list(allowed), boosts
+                                    for r, a, b in zip(rows, allowed, prefs, strict=True)], src=0)
+            return list(rows), list(allowed), prefs
         message = group.broadcast_object(None, src=0)
         return ([r for r, _, _ in message], [decode_ids(p, width) for _, p, _ in message],
                 [None if b is None else (decode_ids(b[0], width), b[1]) for _, _, b in message])

@@ -16,7 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDirectionality
+from vllm.v1.sample.logits_processor import (  # pyright: ignore[reportMissingImports]
+    BatchUpdate,
+    LogitsProcessor,
+    MoveDirectionality,
+)
 
 from mgd.config import KEY
 from mgd.engines.masking import mask_rows, step_boost

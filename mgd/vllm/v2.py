@@ -21,7 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from vllm.v1.worker.gpu.sample.logits_processor import LogitsContext, LogitsProcessor, LogitsProcRequestState
+from vllm.v1.worker.gpu.sample.logits_processor import (  # pyright: ignore[reportMissingImports]
+    LogitsContext,
+    LogitsProcessor,
+    LogitsProcRequestState,
+)
 
 from mgd.config import KEY, MgdSettings
 from mgd.engines.masking import mask_rows, step_boost

@@ -310,9 +310,9 @@ def syntax_ids(index: Vocab, c: SyntaxConstraint, memo: IdsMemo | None = None) -
         if budget.progress:
             keep = np.intersect1d(base, ok, assume_unique=True)
             return readonly(keep.astype(np.int32, copy=False)) if keep.size else base
-        banned = np.setdiff1d(cand, ok, assume_unique=True)
-        return readonly(np.setdiff1d(base, banned, assume_unique=True).astype(np.int32, copy=False)) \
-            if banned.size else base
+        forbidden = np.setdiff1d(cand, ok, assume_unique=True)
+        return readonly(np.setdiff1d(base, forbidden, assume_unique=True).astype(np.int32, copy=False)) \
+            if forbidden.size else base
     judge = c.stop
     if judge is not None:
         base = index.allowed_ids(dataclasses.replace(c, stop=None), memo=memo)
@@ -322,10 +322,10 @@ def syntax_ids(index: Vocab, c: SyntaxConstraint, memo: IdsMemo | None = None) -
         if not parts or not len(base):
             return base
         token = index.token_bytes
-        banned = np.asarray([i for i in np.unique(np.concatenate(parts)).tolist() if judge.forbids(token(i))],
-                            dtype=np.int32)
-        pos = np.searchsorted(base, banned)  # few ids out of a sorted base: delete them in one copy
-        pos = pos[(pos < len(base)) & (base[np.minimum(pos, len(base) - 1)] == banned)]
+        forbidden = np.asarray([i for i in np.unique(np.concatenate(parts)).tolist() if judge.forbids(token(i))],
+                               dtype=np.int32)
+        pos = np.searchsorted(base, forbidden)  # few ids out of a sorted base: delete them in one copy
+        pos = pos[(pos < len(base)) & (base[np.minimum(pos, len(base) - 1)] == forbidden)]
         return readonly(np.delete(base, pos)) if len(pos) else base
     rules = index.rule_tables()
     by_needs, bad = rules.syntax_table(c.python)

@@ -224,7 +224,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = check_settings(out_dir, settings, scoring_only=args.score_only)
-    if not args.score_only:
+    if model is not None:  # not --score-only
         workspaces = sorted({c.workspace for c in cases})
         with _generator(args, model, workspaces) as gen:
             for cfg in configs:
