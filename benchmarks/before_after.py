@@ -35,6 +35,9 @@ OUTPUTS = {
     "vllm_throughput": "benchmarks/results/vllm_throughput.json",
     "editor_latency": "benchmarks/results/editor_latency.json",
     "speculative": "benchmarks/results/speculative.json",
+    "monitor_overhead": "benchmarks/results/monitor_overhead.json",
+    #: takes ``--out benchmarks/results/default_speed_python.json`` (the path each tree writes).
+    "default_speed": "benchmarks/results/default_speed_python.json",
 }
 #: The entry point module of the older tree's vLLM processor.
 OLD_PLUGIN = "monitors.vllm.plugin"
