@@ -51,7 +51,10 @@ the server does not list is allowed too, but only where it is being assigned
 ``total`` stays forbidden. When the new name ends with blanks (or ``+``, ``=``,
 which may still become ``+=``/``==``) the monitor is PENDING until the assignment
 is certain; a new name of :data:`MAX_NEW_NAME` bytes ends there (PENDING: the assignment
-must start). Counters: ``definitions`` (new names assigned).
+must start). The engine's token budget (:meth:`DereferenceMonitor.set_budget`) counts too:
+on its last token a new name must end with a certain assignment, or only listed names may
+be spelled (a name cut by the budget would be a member that neither exists nor is defined).
+Counters: ``definitions`` (new names assigned).
 
 Expected types (``expected_types=True``, Java and Python): the need asks for the items'
 types (:attr:`~monitors.base.CompletionNeed.entries`) and, in Java, members the site cannot use
@@ -143,6 +146,7 @@ class DereferenceMonitor:
         "_gen_len",
         "_gen_parts",
         "_incomplete",
+        "_last",
         "_live",
         "_member_types",
         "_need",
@@ -177,6 +181,7 @@ class DereferenceMonitor:
         self._defsites = definition_sites and spec.name == "python"
         self._defsite = False
         self._after = b""
+        self._last = False  # the engine's token budget ends with the next token
         self._detector = TriggerDetector(spec, prefix)
         self._decoder = _Utf8Decoder("replace")
         self._gen_parts: list[str] = []
@@ -464,9 +469,9 @@ class DereferenceMonitor:
         c = self._constraint
         if c is None:
             if state == _PENDING:
-                c = DefinitionConstraint(frozenset(), b"", self._after)
+                c = DefinitionConstraint(frozenset(), b"", self._after, self._last)
             elif self._defsite:
-                c = DefinitionConstraint(frozenset(self._live), self._typed)
+                c = DefinitionConstraint(frozenset(self._live), self._typed, last=self._last)
             elif self._preferred:
                 live = frozenset(self._live)
                 preferred = self._preferred & live
@@ -476,6 +481,17 @@ class DereferenceMonitor:
                 c = IdentifierConstraint(frozenset(self._live), self._typed)
             self._constraint = c
         return c
+
+    def set_budget(self, left: int | None) -> None:
+        """The engine may sample at most ``left`` more tokens, this step's included (the
+        guide says so before each step; None: no budget). Definition sites only: on the
+        last one a new name must end with its assignment (a name the budget cuts would
+        stand unassigned and unlisted)."""
+        last = left is not None and left <= 1
+        if last != self._last:
+            self._last = last
+            if self._defsite or self._state == _PENDING:
+                self._constraint = None
 
     def fork(self) -> DereferenceMonitor:
         """An independent copy (detector forked, stats copied)."""
@@ -495,6 +511,7 @@ class DereferenceMonitor:
         new._probe_serial = self._probe_serial
         new._preferred = self._preferred
         new._after = self._after
+        new._last = self._last
         new._detector = self._detector.fork()
         new._decoder = _Utf8Decoder("replace")
         new._decoder.setstate(self._decoder.getstate())

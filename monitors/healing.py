@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from monitors.base import (
     CompletionFacts,
     CompletionNeed,
+    DefinitionConstraint,
     IdentifierConstraint,
     Monitor,
     MonitorStats,
@@ -243,11 +244,11 @@ class HealingMonitor:
         if tell is not None:
             tell(left)
 
-    def constraint(self) -> IdentifierConstraint | PrefixConstraint | None:
+    def constraint(self) -> IdentifierConstraint | DefinitionConstraint | PrefixConstraint | None:
         inner = self._inner.constraint() if self._inner is not None else None
         if not self._rest:
             return inner
-        if not isinstance(inner, IdentifierConstraint):  # nested healing, call rules: not composable
+        if not isinstance(inner, IdentifierConstraint | DefinitionConstraint):  # nested healing, call rules
             inner = None
         return PrefixConstraint(self._rest, inner)
 
