@@ -4,6 +4,10 @@ Used by tests, the demo and benchmarks. For each member-access dot in the
 completion (and a dot that ends the prompt), it asks the language server for
 the completions at that point — the document being prefix + completion up to
 the dot + suffix — and says whether the identifier that follows is among them.
+It judges the member, not the line around it: the brackets still open at the dot
+are closed right after it (and after the typed name) in the document it asks about,
+so neither the rest of the completion nor a suffix that would continue the open
+brackets (Python joins lines inside brackets) changes what the server parses there.
 
 Python definition sites: ``self.total = 0`` defines ``total`` (no completion list can
 hold it), so a name after a bare ``self.`` that starts a statement, that the server does
@@ -23,11 +27,13 @@ from monitors.definitions import assignment_state, self_statement
 from monitors.errors import LspError
 from monitors.identifiers import IDENT_CLASS
 from monitors.languages import LanguageSpec
+from monitors.syntax import BracketLexer
 from monitors.triggers import TriggerDetector
 
-__all__ = ["MemberAccess", "check_member_accesses", "member_access_dots"]
+__all__ = ["MemberAccess", "check_member_accesses", "closers", "member_access_dots"]
 
 _IDENT_RUN = re.compile(IDENT_CLASS + "*")
+_CLOSE = {"(": ")", "[": "]", "{": "}"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +94,8 @@ async def check_member_accesses(
         if not name:
             continue
         cut_off = open_end and dot + 1 + len(name) == len(completion)
-        found = await _check_one(pool, spec, workspace, file, prefix, completion, suffix, dot, name, cut_off, timeout)
+        found = await _check_one(pool, spec, language, workspace, file, prefix, completion, suffix, dot, name,
+                                 cut_off, timeout)
         if found.legal is False and language.name == "python":
             found = _definition_site(found, prefix + completion, len(prefix) + dot, cut_off)
         out.append(found)
@@ -108,9 +115,25 @@ def _definition_site(found: MemberAccess, text: str, at: int, cut_off: bool) -> 
     return found
 
 
+def closers(language: LanguageSpec, text: str) -> str:
+    """What closes the brackets still open at the end of ``text`` (innermost first);
+    "" where it ends in a string or comment or the lexer cannot follow it. Brace
+    languages: only those opened after the last open ``{`` (blocks stay open)."""
+    lexer = BracketLexer(python=language.name == "python", go=language.name == "go",
+                         text_blocks=language.lex.text_blocks)
+    lexer.feed(text)
+    if not lexer.settled:
+        return ""
+    stack = lexer.stack
+    if language.name != "python" and "{" in stack:
+        stack = stack[len(stack) - stack[::-1].index("{") :]
+    return "".join(_CLOSE[c] for c in reversed(stack))
+
+
 async def _check_one(
     pool: ServerPool,
     spec: ServerSpec,
+    language: LanguageSpec,
     workspace: Path,
     file: Path,
     prefix: str,
@@ -123,12 +146,13 @@ async def _check_one(
 ) -> MemberAccess:
     """One identifier: asked at the dot, and (for incomplete lists) as typed."""
     upto = completion[: dot + 1] if dot >= 0 else ""
+    close = closers(language, prefix + upto)
     # At the dot; then, like an editor re-requesting an incomplete list, with the
     # identifier typed (the server filters by the word before the cursor).
     attempts = [upto, upto + name]
     seen = 0
     for typed_upto in attempts:
-        text = prefix + typed_upto + suffix
+        text = prefix + typed_upto + close + suffix
         try:
             res = await pool.complete(spec, workspace, file, text, len(prefix) + len(typed_upto), timeout=timeout)
         except LspError:
