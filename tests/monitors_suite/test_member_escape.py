@@ -52,6 +52,10 @@ STATEMENT = (
     "                self."
 )
 EXPRESSION = STATEMENT[: -len("self.")] + "if self."
+#: A line that starts with ``self.`` inside an open bracket: a definition site by the
+#: line's text; at the budget's end the syntax guard wants the bracket closed.
+BRACKETED = STATEMENT[: -len("self.")] + "self.register(\n                    self."
+SITES = {"statement": STATEMENT, "expression": EXPRESSION, "bracketed": BRACKETED}
 #: What the model wanted to write (the issue's completion).
 WANTED = ["load", "_", "module", "_", "name", "_", "by", "_", "name", "_", "and", "_", "class"]
 
@@ -162,25 +166,25 @@ def sites(draw):
     names = draw(st.sets(st.lists(st.sampled_from(WORDS), min_size=1, max_size=4).map("".join),
                          min_size=1, max_size=6))
     names = frozenset(n for n in names if not n[0].isdigit()) or frozenset({"load"})
-    statement = draw(st.booleans())
-    if statement and draw(st.booleans()):
+    kind = draw(st.sampled_from(sorted(SITES)))
+    if kind != "expression" and draw(st.booleans()):
         typed = draw(st.lists(st.sampled_from(WORDS[:6]), max_size=2).map("".join))  # maybe a new name
     else:
         base = draw(st.sampled_from(sorted(names)))
         typed = base[: draw(st.integers(0, len(base)))]
     budget = draw(st.integers(1, 8))
-    return names, typed, statement, budget, draw(st.booleans()), draw(st.integers(0, 2**16))
+    return names, typed, kind, budget, draw(st.booleans()), draw(st.integers(0, 2**16))
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(site=sites())
 def test_property_every_path_through_the_mask_keeps_the_member_legal(site, index, tiny_tokenizer) -> None:
     """For any candidates and typed prefix, with healing on and off: whatever the model
     picks among the allowed tokens, when the budget runs out (or the name has ended) the
     member is a prefix of a listed name, a listed name and a break, or (definition site) a
     new name with its assignment."""
-    names, typed, statement, budget, heal, seed = site
-    prefix = (STATEMENT if statement else EXPRESSION) + typed
+    names, typed, kind, budget, heal, seed = site
+    prefix = SITES[kind] + typed
     guide, removed = guide_for(index, tiny_tokenizer, prefix, names, budget, heal)
     rng = random.Random(seed)
     ident = {int(i) for i in index.rule_tables().definition["ident"].tolist()}
@@ -194,4 +198,4 @@ def test_property_every_path_through_the_mask_keeps_the_member_legal(site, index
     assert text.startswith(removed) or removed.startswith(text)
     member = typed + text[len(removed):]
     if text.startswith(removed):
-        assert legal_member(member, names, statement), (member, sorted(names))
+        assert legal_member(member, names, kind != "expression"), (member, sorted(names))
