@@ -4,10 +4,10 @@ Used by tests, the demo and benchmarks. For each member-access dot in the
 completion (and a dot that ends the prompt), it asks the language server for
 the completions at that point — the document being prefix + completion up to
 the dot + suffix — and says whether the identifier that follows is among them.
-It judges the member, not the line around it: the brackets still open at the dot
-are closed right after it (and after the typed name) in the document it asks about,
-so neither the rest of the completion nor a suffix that would continue the open
-brackets (Python joins lines inside brackets) changes what the server parses there.
+It judges the member, not the line around it: in Python the brackets still open at
+the dot are closed right after it (and after the typed name) in the document it asks
+about, so neither the rest of the completion nor a suffix that Python would join to
+the open brackets changes what the server parses there.
 
 Python definition sites: ``self.total = 0`` defines ``total`` (no completion list can
 hold it), so a name after a bare ``self.`` that starts a statement, that the server does
@@ -116,18 +116,17 @@ def _definition_site(found: MemberAccess, text: str, at: int, cut_off: bool) -> 
 
 
 def closers(language: LanguageSpec, text: str) -> str:
-    """What closes the brackets still open at the end of ``text`` (innermost first);
-    "" where it ends in a string or comment or the lexer cannot follow it. Brace
-    languages: only those opened after the last open ``{`` (blocks stay open)."""
-    lexer = BracketLexer(python=language.name == "python", go=language.name == "go",
-                         text_blocks=language.lex.text_blocks)
+    """What closes the brackets still open at the end of ``text`` (innermost first), in
+    Python (where a newline inside brackets joins the next line to the access); "" where
+    the text ends in a string or comment, the lexer cannot follow it, or in other
+    languages (their documents are asked about as they stand)."""
+    if language.name != "python":
+        return ""
+    lexer = BracketLexer(python=True)
     lexer.feed(text)
     if not lexer.settled:
         return ""
-    stack = lexer.stack
-    if language.name != "python" and "{" in stack:
-        stack = stack[len(stack) - stack[::-1].index("{") :]
-    return "".join(_CLOSE[c] for c in reversed(stack))
+    return "".join(_CLOSE[c] for c in reversed(lexer.stack))
 
 
 async def _check_one(
