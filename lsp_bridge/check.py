@@ -6,8 +6,8 @@ the completions at that point — the document being prefix + completion up to
 the dot + suffix — and says whether the identifier that follows is among them.
 It judges the member, not the line around it: in Python the brackets still open at
 the dot are closed right after it (and after the typed name) in the document it asks
-about, so neither the rest of the completion nor a suffix that Python would join to
-the open brackets changes what the server parses there.
+about (:mod:`lsp_bridge.brackets`), so neither the rest of the completion nor a suffix
+that Python would join to the open brackets changes what the server parses there.
 
 Python definition sites: ``self.total = 0`` defines ``total`` (no completion list can
 hold it), so a name after a bare ``self.`` that starts a statement, that the server does
@@ -21,19 +21,18 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from lsp_bridge.brackets import closers
 from lsp_bridge.pool import ServerPool
 from lsp_bridge.servers import ServerSpec
 from monitors.definitions import assignment_state, self_statement
 from monitors.errors import LspError
 from monitors.identifiers import IDENT_CLASS
 from monitors.languages import LanguageSpec
-from monitors.syntax import BracketLexer
 from monitors.triggers import TriggerDetector
 
-__all__ = ["MemberAccess", "check_member_accesses", "closers", "member_access_dots"]
+__all__ = ["MemberAccess", "check_member_accesses", "member_access_dots"]
 
 _IDENT_RUN = re.compile(IDENT_CLASS + "*")
-_CLOSE = {"(": ")", "[": "]", "{": "}"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,20 +114,6 @@ def _definition_site(found: MemberAccess, text: str, at: int, cut_off: bool) -> 
     return found
 
 
-def closers(language: LanguageSpec, text: str) -> str:
-    """What closes the brackets still open at the end of ``text`` (innermost first), in
-    Python (where a newline inside brackets joins the next line to the access); "" where
-    the text ends in a string or comment, the lexer cannot follow it, or in other
-    languages (their documents are asked about as they stand)."""
-    if language.name != "python":
-        return ""
-    lexer = BracketLexer(python=True)
-    lexer.feed(text)
-    if not lexer.settled:
-        return ""
-    return "".join(_CLOSE[c] for c in reversed(lexer.stack))
-
-
 async def _check_one(
     pool: ServerPool,
     spec: ServerSpec,
@@ -145,7 +130,7 @@ async def _check_one(
 ) -> MemberAccess:
     """One identifier: asked at the dot, and (for incomplete lists) as typed."""
     upto = completion[: dot + 1] if dot >= 0 else ""
-    close = closers(language, prefix + upto)
+    close = closers(language.name, prefix + upto)
     # At the dot; then, like an editor re-requesting an incomplete list, with the
     # identifier typed (the server filters by the word before the cursor).
     attempts = [upto, upto + name]

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from lsp_bridge.check import check_member_accesses, closers
+from lsp_bridge.brackets import closers
+from lsp_bridge.check import check_member_accesses
 from lsp_bridge.pool import ServerPool
 from lsp_bridge.servers import preset
 from monitors.languages import get_language
@@ -24,12 +25,14 @@ LINE = 'indent = " " * (max(self.'
 
 
 def test_closers() -> None:
-    assert closers(PY, LINE) == "))"
-    assert closers(PY, "x = [f(a, {1: b.") == "})]"
-    assert closers(PY, "x = (1)\ny = a.") == ""
-    assert closers(PY, 's = f"{self.') == ""  # in a string: the document is left as it is
-    assert closers(PY, "f(x  # a comment (") == ""
-    assert closers(get_language("java"), "class A { void f() { g(a, b.") == ""  # Python only
+    assert closers("python", LINE) == "))"
+    assert closers("python", "x = [f(a, {1: b.") == "})]"
+    assert closers("python", "x = (1)\ny = a.") == ""
+    assert closers("python", 's = f"{self.') == ""  # in a string: the document is left as it is
+    assert closers("python", "f(x  # a comment (") == ""
+    assert closers("java", "class A { void f() { g(a, b.") == ""  # Python only
+    # lexed from the last def line (none is inside brackets): what came before is not read
+    assert closers("python", "y = (1,\n" + "def f(a):\n    return g(a,\n" + "    1,\n" * 100 + "    a.") == ")"
 
 
 def _verdicts(server: str, project: Path, completions: list[str]) -> list[tuple[str, bool | None]]:
