@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lsp_bridge.brackets import closers
 from lsp_bridge.gate import LookupGate
 from lsp_bridge.loop import BackgroundLoop
 from lsp_bridge.names import identifier_entries, identifier_names
@@ -399,6 +400,9 @@ class BridgeLookup:
             log.debug("signature help %s@%d: %d overloads in %.1f ms", doc.file.name, offset,
                       len(res.signatures), res.elapsed_ms)
             return res
+        close = closers(doc.language or _LANGUAGE_OF_SUFFIX.get(doc.file.suffix, ""), text[:offset])
+        if close:  # Python: the suffix must not continue the brackets open at the cursor
+            text = text[:offset] + close + text[offset:]
         res = await self._pool.complete(self._spec, doc.workspace, doc.file, text, offset, timeout=self._timeout,
                                         resolve=RESOLVE_LIMIT if need.types else 0)
         log.debug("lookup %s@%d: %d names%s in %.1f ms", doc.file.name, offset, len(res.names),

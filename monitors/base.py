@@ -227,12 +227,13 @@ class PrefixConstraint:
     A token is allowed if its bytes start with ``required`` or are a non-empty
     prefix of it (so ``required`` may take several tokens); special ids and EOS
     never are. ``then`` (optional) also constrains what a token spells *past*
-    ``required``: its tail must be allowed by that identifier rule (an empty tail
-    always is). Built by :class:`monitors.healing.HealingMonitor`.
+    ``required``: its tail must be allowed by that identifier rule, or by the
+    definition-site rule of a :class:`DefinitionConstraint` (an empty tail always
+    is). Built by :class:`monitors.healing.HealingMonitor`.
     """
 
     required: bytes
-    then: IdentifierConstraint | None = None
+    then: IdentifierConstraint | DefinitionConstraint | None = None
     #: Other spellings allowed instead of ``required`` (same rule, same ``then``),
     #: e.g. ``(`` or ``[`` after ``new Name``.
     alternatives: frozenset[bytes] = frozenset()
@@ -343,13 +344,17 @@ class DefinitionConstraint:
     go on with what :func:`monitors.definitions.assignment_state` accepts
     (``total =``, ``total+=``, ``total:``). ``after`` bytes: a new name ended and
     ``after`` followed it so far (blanks, ``+``); the token must keep
-    ``after + token`` an assignment start. Implemented in
+    ``after + token`` an assignment start. ``last``: the engine samples no token after
+    this one (its token budget runs out), so a new name must end with its assignment
+    (``assignment_state`` ``"ok"``) in this token or not be spelled at all: a name cut
+    there would stand unassigned and unlisted. Implemented in
     :func:`monitors.vocab.rules.definition_ids`.
     """
 
     candidates: frozenset[bytes]
     typed: bytes = b""
     after: bytes | None = None
+    last: bool = False
 
 
 class StopJudge(Protocol):

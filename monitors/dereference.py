@@ -51,7 +51,10 @@ the server does not list is allowed too, but only where it is being assigned
 ``total`` stays forbidden. When the new name ends with blanks (or ``+``, ``=``,
 which may still become ``+=``/``==``) the monitor is PENDING until the assignment
 is certain; a new name of :data:`MAX_NEW_NAME` bytes ends there (PENDING: the assignment
-must start). Counters: ``definitions`` (new names assigned).
+must start). The engine's token budget (:meth:`DereferenceMonitor.set_budget`) counts too:
+on its last token a new name must end with a certain assignment, or only listed names may
+be spelled (a name cut by the budget would be a member that neither exists nor is defined).
+Counters: ``definitions`` (new names assigned).
 
 Per language, the monitor takes a :class:`MemberRules` (:data:`MEMBER_RULES`), chosen
 once at construction: whether definition sites apply, and the expected-types strategy
@@ -179,6 +182,7 @@ class DereferenceMonitor(CandidateMonitor[TriggerDetector]):
     _probes: tuple[tuple[str, frozenset[str]], ...]  # (type, its members) still to ask about
     _probe_serial: int
     _preferred: frozenset[bytes]
+    _last: bool  # the engine's token budget ends with the next token
 
     def __init__(self, spec: LanguageSpec, prefix: str = "", *, definition_sites: bool = False,
                  expected_types: bool = False, strict_types: bool = False) -> None:
@@ -187,6 +191,7 @@ class DereferenceMonitor(CandidateMonitor[TriggerDetector]):
         rules = MEMBER_RULES.get(spec.name, _PLAIN)
         self._types = rules.type_rules(expected_types=expected_types, strict_types=strict_types)
         self._defsites = definition_sites and rules.definition_sites
+        self._last = False
         self._detector = TriggerDetector(spec, prefix)
         self._trigger_bytes = frozenset(ord(c) for c in self._detector.trigger_chars)
         self._serial = 0
@@ -341,9 +346,9 @@ class DereferenceMonitor(CandidateMonitor[TriggerDetector]):
         c = self._constraint
         if c is None:
             if state == _PENDING:
-                c = DefinitionConstraint(frozenset(), b"", self._after)
+                c = DefinitionConstraint(frozenset(), b"", self._after, self._last)
             elif self._defsite:
-                c = DefinitionConstraint(frozenset(self._live), self._typed)
+                c = DefinitionConstraint(frozenset(self._live), self._typed, last=self._last)
             elif self._preferred:
                 live = frozenset(self._live)
                 preferred = self._preferred & live
@@ -353,6 +358,17 @@ class DereferenceMonitor(CandidateMonitor[TriggerDetector]):
                 c = IdentifierConstraint(frozenset(self._live), self._typed)
             self._constraint = c
         return c
+
+    def set_budget(self, left: int | None) -> None:
+        """The engine may sample at most ``left`` more tokens, this step's included (the
+        guide says so before each step; None: no budget). Definition sites only: on the
+        last one a new name must end with its assignment (a name the budget cuts would
+        stand unassigned and unlisted)."""
+        last = left is not None and left <= 1
+        if last != self._last:
+            self._last = last
+            if self._defsite or self._state == _PENDING:
+                self._constraint = None
 
     # ------------------------------------------------------------------ expected types
 

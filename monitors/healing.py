@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 from monitors.base import (
     Constraint,
+    DefinitionConstraint,
     Facts,
     IdentifierConstraint,
     Monitor,
@@ -252,7 +253,7 @@ class HealingMonitor(MonitorState):
         inner = self._inner.constraint() if self._inner is not None else None
         if not self._rest:
             return inner
-        if not isinstance(inner, IdentifierConstraint):  # nested healing, call rules: not composable
+        if not isinstance(inner, IdentifierConstraint | DefinitionConstraint):  # nested healing, call rules
             inner = None
         return PrefixConstraint(self._rest, inner)
 

@@ -108,7 +108,7 @@ def test_servers_stop_with_the_session(tiny_model) -> None:
     text = path.read_text()
     at = text.index("total += c.") + len("total += c.")
     (res,) = gen.generate([Prompt("x", proj, path, text[:at], text[at:])], GenerateOptions(max_new_tokens=4))
-    assert res.stats["triggers"] == 1
+    assert res.stats["triggers"] >= 1  # the prompt's dot (the model may write another)
     pids = [s.pid for s in gen.session.pool.servers()]
     assert pids
     gen.close()

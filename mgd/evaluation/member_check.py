@@ -4,6 +4,10 @@ Used by tests, the demo and benchmarks. For each member-access dot in the
 completion (and a dot that ends the prompt), it asks the language server for
 the completions at that point — the document being prefix + completion up to
 the dot + suffix — and says whether the identifier that follows is among them.
+It judges the member, not the line around it: in Python the brackets still open at
+the dot are closed right after it (and after the typed name) in the document it asks
+about (:mod:`lsp_bridge.brackets`), so neither the rest of the completion nor a suffix
+that Python would join to the open brackets changes what the server parses there.
 
 Python definition sites: ``self.total = 0`` defines ``total`` (no completion list can
 hold it), so a name after a bare ``self.`` that starts a statement, that the server does
@@ -17,6 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from lsp_bridge.brackets import closers
 from lsp_bridge.pool import ServerPool
 from lsp_bridge.servers import ServerSpec
 from monitors.definitions import assignment_state, self_statement
@@ -88,7 +93,8 @@ async def check_member_accesses(
         if not name:
             continue
         cut_off = open_end and dot + 1 + len(name) == len(completion)
-        found = await _check_one(pool, spec, workspace, file, prefix, completion, suffix, dot, name, cut_off, timeout)
+        found = await _check_one(pool, spec, language, workspace, file, prefix, completion, suffix, dot, name,
+                                 cut_off, timeout)
         if found.legal is False and language.name == "python":
             found = _definition_site(found, prefix + completion, len(prefix) + dot, cut_off)
         out.append(found)
@@ -111,6 +117,7 @@ def _definition_site(found: MemberAccess, text: str, at: int, cut_off: bool) -> 
 async def _check_one(
     pool: ServerPool,
     spec: ServerSpec,
+    language: LanguageSpec,
     workspace: Path,
     file: Path,
     prefix: str,
@@ -123,12 +130,13 @@ async def _check_one(
 ) -> MemberAccess:
     """One identifier: asked at the dot, and (for incomplete lists) as typed."""
     upto = completion[: dot + 1] if dot >= 0 else ""
+    close = closers(language.name, prefix + upto)
     # At the dot; then, like an editor re-requesting an incomplete list, with the
     # identifier typed (the server filters by the word before the cursor).
     attempts = [upto, upto + name]
     seen = 0
     for typed_upto in attempts:
-        text = prefix + typed_upto + suffix
+        text = prefix + typed_upto + close + suffix
         try:
             res = await pool.complete(spec, workspace, file, text, len(prefix) + len(typed_upto), timeout=timeout)
         except LspError:

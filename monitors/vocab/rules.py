@@ -261,20 +261,22 @@ def definition_ids(index: Vocab, c: DefinitionConstraint) -> tuple[np.ndarray, b
     """A listed member or a new name being assigned (see :class:`DefinitionConstraint`)."""
     rules = index.rule_tables()
     table = rules.definition
+    ok = "_ok" if c.last else ""  # the last token: the assignment must be certain in it
     if c.after is not None:
         if not c.after.strip(b" \t"):
-            return table["lead"], False
+            return table["lead" + ok], False
         after = c.after
-        ok = [i for i, b in enumerate(index.token_bytes(i) for i in range(index.size))
-              if b and assignment_state(after + b) != "bad"]
-        return readonly(np.asarray(ok, dtype=np.int32)), False
+        bad = ("bad", "partial") if c.last else ("bad",)
+        fit = [i for i, b in enumerate(index.token_bytes(i) for i in range(index.size))
+               if b and assignment_state(after + b) not in bad]
+        return readonly(np.asarray(fit, dtype=np.int32)), False
     ids, complete = identifier_ids(index, IdentifierConstraint(c.candidates, c.typed))
     if c.typed:
-        extra = [table["ident"], table["tail"]]
+        extra = [table["tail" + ok]] if c.last else [table["ident"], table["tail"]]
         if not complete:  # a complete listed name already allows every break token
-            extra.append(table["lead"])
+            extra.append(table["lead" + ok])
     else:
-        extra = [table["ident_word"], table["tail_word"]]
+        extra = [table["tail_word" + ok]] if c.last else [table["ident_word"], table["tail_word"]]
     out = np.unique(np.concatenate([ids, *extra])).astype(np.int32, copy=False)
     return readonly(out), complete
 
@@ -362,7 +364,8 @@ class RuleTables:
     ``definition`` (:func:`definition_ids`): ``ident``/``ident_word``: ids that are only identifier
     bytes (starting with a word byte); ``tail``/``tail_word``: an identifier run (non-empty;
     starting with a word byte) then text :func:`assignment_state` does not reject; ``lead``: no
-    identifier run, text it does not reject (`` =``, ``+=``, `` ``).
+    identifier run, text it does not reject (`` =``, ``+=``, `` ``); each with ``_ok``: those whose
+    text makes the assignment certain (:class:`~monitors.base.DefinitionConstraint` ``last``).
     """
 
     __slots__ = ("_budget", "_syntax", "_table", "all_ids", "assign", "blank", "definition", "eos", "first_structural", "keyword", "keyword_any", "keyword_free",
@@ -455,7 +458,8 @@ class RuleTables:
         keyword_any: dict[tuple[bool, str, bool], list[int]] = {}
         keyword_free: list[int] = []
         blank: list[int] = []
-        definition: dict[str, list[int]] = {k: [] for k in ("ident", "ident_word", "tail", "tail_word", "lead")}
+        definition: dict[str, list[int]] = {k: [] for k in ("ident", "ident_word", "tail", "tail_word", "lead",
+                                                            "tail_ok", "tail_word_ok", "lead_ok")}
         for i, b in enumerate(table):
             if not b:
                 continue
@@ -479,10 +483,12 @@ class RuleTables:
                 definition["ident"].append(i)
                 if word:
                     definition["ident_word"].append(i)
-            elif assignment_state(b[run:]) != "bad":
-                definition["tail" if run else "lead"].append(i)
-                if run and word:
-                    definition["tail_word"].append(i)
+            elif (state := assignment_state(b[run:])) != "bad":
+                kinds = ("tail", "tail_word") if run and word else ("tail",) if run else ("lead",)
+                for kind in kinds:
+                    definition[kind].append(i)
+                    if state == "ok":
+                        definition[kind + "_ok"].append(i)
             if _KW_FREE.match(b):
                 keyword_free.append(i)
                 if not b.strip(b" \t\r\n"):
@@ -546,12 +552,35 @@ def _first_top_level_event(token: bytes) -> int | None:
     return None
 
 
-def _tail_rule(c: IdentifierConstraint) -> Callable[[bytes], bool]:
+def _definition_tail_rule(c: DefinitionConstraint) -> Callable[[bytes], bool]:
+    """The rule of :func:`definition_ids` for a token's tail bytes (healing's ``then``)."""
+    refused = ("bad", "partial") if c.last else ("bad",)
+    if c.after is not None:
+        after = c.after
+        return lambda tail: not tail or assignment_state(after + tail) not in refused
+    listed = _tail_rule(IdentifierConstraint(c.candidates, c.typed))
+
+    def ok(tail: bytes) -> bool:
+        if listed(tail):
+            return True
+        run = len(tail) - len(tail.lstrip(IDENT_BYTES))
+        if not _WORD_START.match(c.typed + tail[:run]):
+            return False  # a new name starts with a word byte
+        if run == len(tail):
+            return not c.last  # the new name goes on: its assignment needs another token
+        return assignment_state(tail[run:]) not in refused
+
+    return ok
+
+
+def _tail_rule(c: IdentifierConstraint | DefinitionConstraint) -> Callable[[bytes], bool]:
     """The identifier rule of :class:`IdentifierConstraint` for a token's tail bytes.
 
     Used by :class:`PrefixConstraint` with ``then``: the part of a token past the
     healed text must be allowed as a token would be; an empty tail always is.
     """
+    if isinstance(c, DefinitionConstraint):
+        return _definition_tail_rule(c)
     typed = c.typed
     live = {cand[len(typed) :] for cand in c.candidates if cand.startswith(typed)}
     prefixes = {s[:k] for s in live for k in range(1, len(s) + 1)}

@@ -143,3 +143,27 @@ def test_definition_mask(index: VocabIndex) -> None:
 def test_pending_after_a_long_name_allows_only_the_assignment(index: VocabIndex) -> None:
     got = _spelled(index, DefinitionConstraint(frozenset(), b"", b""))
     assert got == {b" =", b"=", b" ", b"+=", b"+", b":"}  # no name continues, no use
+
+
+def test_last_token_of_the_budget_ends_a_new_name_with_its_assignment(index: VocabIndex) -> None:
+    listed = frozenset({b"items"})
+    last = _spelled(index, DefinitionConstraint(listed, b"", last=True))  # no new name can start and end
+    assert last == {b"items", b"it", b"items.", b"total:"}  # not "total =": it may become "=="
+    last = _spelled(index, DefinitionConstraint(listed, b"tot", last=True))
+    assert last == {b"+=", b":", b"total:"}  # "total" (cut), " =" (may become "==") are out
+    assert _spelled(index, DefinitionConstraint(frozenset(), b"", b" ", last=True)) == {b"+=", b":"}
+    assert _spelled(index, DefinitionConstraint(frozenset(), b"", b" =", last=True)) == set(TOKENS) - {b"=", b"=="}
+
+
+def test_the_budget_reaches_the_monitor() -> None:
+    m = _site(CLASS + "self.")
+    m.feed(b"total")
+    m.set_budget(2)
+    assert m.constraint() == DefinitionConstraint(frozenset(), b"total")
+    m.set_budget(1)
+    assert m.constraint() == DefinitionConstraint(frozenset(), b"total", last=True)
+    m.feed(b" ")
+    assert m.constraint() == DefinitionConstraint(frozenset(), b"", b" ", last=True)
+    assert m.fork().constraint() == m.constraint()
+    m.set_budget(None)
+    assert m.constraint() == DefinitionConstraint(frozenset(), b"", b" ")
