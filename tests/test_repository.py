@@ -32,7 +32,7 @@ def _committed(folder: Path) -> list[Path]:
 
 def _documents() -> list[Path]:
     return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
-            *sorted((ROOT / "benchmarks").rglob("README.md"))]
+            *sorted(p for p in _committed(ROOT / "benchmarks") if p.name == "README.md")]
 
 
 def cited_paths(text: str) -> set[str]:
