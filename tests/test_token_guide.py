@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mgd.engines.hf import MonitorLogitsProcessor
-from mgd.engines.masking import apply_bitmask, bitmask_buffer, mask_rows
+from mgd.engines.masking import apply_bitmask, bitmask_buffer, mask_rows, mask_rows_in
 from monitors.base import CompletionFacts, CompletionNeed
 from monitors.dereference import DereferenceMonitor
 from monitors.guide import SequenceGuide, TokenGuide
@@ -143,3 +143,25 @@ def test_session_guides_share_one_memo_and_the_real_waiter(index: VocabIndex, tm
         second = guides[1].allowed()
         assert session.memo.info()["hits"] > hits  # the second guide's constraint was kept by the first
         assert first.ids is not None and np.array_equal(first.ids, second.ids)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_mask_rows_in_a_reused_buffer_masks_like_mask_rows(seed: int) -> None:
+    """The vLLM processors' path: ids written into one buffer kept across steps (a batch
+    that shrinks reuses it; stale rows from the last step never leak into this one)."""
+    rng = np.random.default_rng(seed)
+    width = 70
+    buffer = None
+    for batch in (6, 3, 5):
+        ids = [np.unique(rng.integers(0, width + 10, size=int(rng.integers(1, 12)))).astype(np.int32)
+               for _ in range(batch)]
+        boosts = [(ids[r][:1], 1.5) if r % 2 else None for r in range(batch)]
+        rows = sorted(rng.choice(batch, size=int(rng.integers(1, batch + 1)), replace=False).tolist())
+        logits = torch.from_numpy(rng.standard_normal((batch, width)).astype(np.float32))
+        want, got = logits.clone(), logits.clone()
+        skipped = mask_rows(want, rows, [ids[r] for r in rows], [boosts[r] for r in rows])
+        before = buffer
+        buffer = bitmask_buffer(batch, width, buffer)
+        assert before is None or batch > before.shape[0] or buffer is before
+        assert mask_rows_in(buffer, got, rows, [ids[r] for r in rows], [boosts[r] for r in rows]) == skipped
+        assert torch.equal(got, want)

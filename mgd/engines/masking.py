@@ -23,7 +23,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-__all__ = ["Boost", "apply_bitmask", "bitmask_buffer", "mask_row", "mask_rows", "masked_copy", "step_boost"]
+from monitors.vocab import VocabIndex
+
+__all__ = ["Boost", "apply_bitmask", "bitmask_buffer", "mask_row", "mask_rows", "mask_rows_in", "masked_copy",
+           "step_boost"]
 
 #: A soft preference for one row: (sorted ids, bonus added to their logits).
 Boost = tuple[np.ndarray, float]
@@ -129,15 +132,31 @@ def mask_rows(logits: torch.Tensor, rows: Sequence[int], ids: Sequence[np.ndarra
 
 
 def bitmask_buffer(batch: int, width: int, current: torch.Tensor | None = None) -> torch.Tensor:
-    """The engine's preallocated int32 ``(batch, ceil(width/32))`` bitmask (CPU):
-    ``current`` when it has that shape, else a new one."""
-    shape = (batch, (width + 31) // 32)
-    if current is not None and tuple(current.shape) == shape:
+    """The engine's preallocated int32 ``(rows, ceil(width/32))`` bitmask (CPU), at least
+    ``batch`` rows: ``current`` when it is that wide and has the rows (a batch that shrinks
+    keeps its buffer), else a new one."""
+    words = (width + 31) // 32
+    if current is not None and current.shape[1] == words and current.shape[0] >= batch:
         return current
-    return torch.zeros(shape, dtype=torch.int32)
+    return torch.zeros((batch, words), dtype=torch.int32)
 
 
 _SHIFTS = torch.arange(32, dtype=torch.int32)
+
+
+def mask_rows_in(bitmask: torch.Tensor, logits: torch.Tensor, rows: Sequence[int], ids: Sequence[np.ndarray],
+                 boosts: Sequence[Boost | None] | None = None) -> list[int]:
+    """:func:`mask_rows` through the engine's preallocated ``bitmask`` (:func:`bitmask_buffer`
+    with at least as many rows as ``logits``): each row's ids are written into its words
+    (:meth:`monitors.vocab.VocabIndex.fill_bitmask`), then :func:`apply_bitmask` masks
+    (same guard, same boosts). For engines whose guides answer with ids (vLLM: the leader
+    rank's ids, broadcast to the tensor-parallel followers)."""
+    if len(rows) != len(ids):
+        raise ValueError(f"{len(rows)} rows but {len(ids)} id arrays")
+    words = bitmask.numpy()
+    for r, a in zip(rows, ids, strict=True):
+        VocabIndex.fill_bitmask(np.asarray(a, dtype=np.int64), words[r])
+    return apply_bitmask(logits, bitmask, rows, boosts)
 
 
 def apply_bitmask(logits: torch.Tensor, bitmask: torch.Tensor, rows: Sequence[int],

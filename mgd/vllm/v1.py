@@ -23,7 +23,7 @@ from vllm.v1.sample.logits_processor import (  # pyright: ignore[reportMissingIm
 )
 
 from mgd.config import KEY
-from mgd.engines.masking import mask_rows, step_boost
+from mgd.engines.masking import bitmask_buffer, mask_rows_in, step_boost
 from mgd.vllm.common import operator_settings, processor_config, tokenizer_of, validate_sampling_params
 from mgd.vllm.core import TAG_KEY, MonitorCore, RequestMonitor
 from mgd.vllm.ranks import MaskChannel, MaskDigest, Placement, placement
@@ -52,6 +52,9 @@ class MgdV1LogitsProcessor(LogitsProcessor):
     Only the leader rank asks language servers; under tensor parallelism it sends
     each step's masks to the other ranks, which apply them (:mod:`mgd.vllm.ranks`).
     """
+
+    #: The masks' preallocated int32 bitmask (grows with the batch; built at the first masked step).
+    _bitmask: torch.Tensor | None = None
 
     def __init__(self, vllm_config: Any, device: torch.device, is_pin_memory: bool, *, enabled: bool = True) -> None:
         self.where = placement() if enabled else Placement("idle")
@@ -151,7 +154,8 @@ class MgdV1LogitsProcessor(LogitsProcessor):
         masked, allowed, boosts = self.channel.exchange(masked, allowed, logits.shape[1], boosts)
         self.digest.fold([(len(r.output_ids), r.output_ids[-1] if r.output_ids else -1) for _, r in active],
                          masked, allowed)
-        for index in mask_rows(logits, masked, allowed, boosts):
+        self._bitmask = bitmask_buffer(logits.shape[0], logits.shape[1], self._bitmask)
+        for index in mask_rows_in(self._bitmask, logits, masked, allowed, boosts):
             monitor = self._rows[index].monitor
             if monitor is not None:
                 monitor.unmasked()

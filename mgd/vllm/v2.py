@@ -28,7 +28,7 @@ from vllm.v1.worker.gpu.sample.logits_processor import (  # pyright: ignore[repo
 )
 
 from mgd.config import KEY, MgdSettings
-from mgd.engines.masking import mask_rows, step_boost
+from mgd.engines.masking import bitmask_buffer, mask_rows_in, step_boost
 from mgd.vllm.common import operator_settings, processor_config, tokenizer_of, validate_sampling_params
 from mgd.vllm.core import TAG_KEY, MonitorCore, RequestMonitor
 from mgd.vllm.ranks import MaskChannel, MaskDigest, Placement, placement
@@ -54,6 +54,9 @@ class MgdV2LogitsProcessor(LogitsProcessor):
     Only the leader rank asks language servers; under tensor parallelism it sends
     each step's masks to the other ranks, which apply them (:mod:`mgd.vllm.ranks`).
     """
+
+    #: The masks' preallocated int32 bitmask (grows with the batch; built at the first masked step).
+    _bitmask: torch.Tensor | None = None
 
     def __init__(self, vllm_config: Any, req_states: LogitsProcRequestState, *, enabled: bool = True) -> None:
         self.where = placement() if enabled else Placement("idle")
@@ -130,7 +133,8 @@ class MgdV2LogitsProcessor(LogitsProcessor):
                     owner[r] = monitor
         masked, allowed, boosts = self.channel.exchange(masked, allowed, logits.shape[1], boosts)
         self.digest.fold([(pos[r], tokens[r]) for rs in rows.values() for r in rs], masked, allowed)
-        for r in mask_rows(logits, masked, allowed, boosts):
+        self._bitmask = bitmask_buffer(logits.shape[0], logits.shape[1], self._bitmask)
+        for r in mask_rows_in(self._bitmask, logits, masked, allowed, boosts):
             if r in owner:
                 owner[r].unmasked()
         self.core._applied((time.perf_counter() - t0) * 1000.0)

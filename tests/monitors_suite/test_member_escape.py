@@ -179,7 +179,9 @@ def sites(draw):
     return names, typed, kind, budget, draw(st.booleans()), draw(st.integers(0, 2**16))
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# derandomize: the same examples on every machine (CI starts without a hypothesis database).
+@settings(max_examples=120, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(site=sites())
 def test_property_every_path_through_the_mask_keeps_the_member_legal(site, index, tiny_tokenizer) -> None:
     """For any candidates and typed prefix, with healing on and off: whatever the model
@@ -200,5 +202,7 @@ def test_property_every_path_through_the_mask_keeps_the_member_legal(site, index
     text = run(guide, index, budget, pick)
     assert text.startswith(removed) or removed.startswith(text)
     member = typed + text[len(removed):]
-    if text.startswith(removed):
+    # Judged once the model wrote past the healed bytes: a budget spent re-spelling them
+    # leaves the prompt's own name (``typed``), which no mask can change.
+    if text.startswith(removed) and len(text) > len(removed):
         assert legal_member(member, names, kind != "expression"), (member, sorted(names))
