@@ -55,7 +55,7 @@ class Split:
 
 SPLITS = {
     "python": Split("python", CASES / "python-report-cases.jsonl", CASES / "dev" / "python-dev2-cases.jsonl"),
-    "java": Split("java", CASES / "java-report-cases.jsonl", CASES / "dev" / "java-dev-cases.jsonl"),
+    "java": Split("java", CASES / "java-report-cases.jsonl", CASES / "dev" / "java-dev2-cases.jsonl"),
 }
 
 
