@@ -16,13 +16,13 @@ stops where :func:`cut_method` will cut, and no token is spent past the method's
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from monitors.document import Document
 from monitors.errors import ConfigError
 from monitors.languages import PYTHON_LEX, LexSpec
-from monitors.lexer import bracket_events
+from monitors.lexer import Lexer, bracket_events
 
 __all__ = ["MethodCut", "MethodStop", "case_stop_rule", "cut_method", "method_end", "open_braces"]
 
@@ -113,16 +113,82 @@ def method_end(completion: str, stop: dict[str, Any]) -> int | None:
     raise ConfigError(f"unknown stop kind {kind!r} (expected 'indent' or 'braces')")
 
 
+class _Scan:
+    """Where the method ends in a growing completion, found incrementally: each call
+    lexes only the text added since the last (the same answer as :func:`method_end`
+    on the whole text; a text that does not extend the last one starts over)."""
+
+    __slots__ = ("_braces", "_consumed", "_depth", "_doc", "_end", "_events", "_lexer", "_line", "_limit", "_text")
+
+    def __init__(self, stop: dict[str, Any]) -> None:
+        kind = stop.get("kind")
+        if kind not in ("indent", "braces"):
+            raise ConfigError(f"unknown stop kind {kind!r} (expected 'indent' or 'braces')")
+        self._braces = kind == "braces"
+        self._limit = max(int(stop["depth"]), 1) if self._braces else int(stop["indent"])
+        self._reset()
+
+    def _reset(self) -> None:
+        self._text = ""
+        self._end: int | None = None
+        self._doc = Document(PYTHON_LEX)  # indent: the lexer states at line starts
+        self._line = 0  # indent: where the first line not yet decided starts its search
+        self._events: list[tuple[int, str]] = []  # braces: the brackets lexed so far
+        self._lexer = Lexer(_BRACES_LEX, trace=self._events)
+        self._depth = 0  # braces: net depth over the events consumed
+        self._consumed = 0
+
+    def end(self, text: str) -> int | None:
+        if not text.startswith(self._text):
+            self._reset()
+        elif self._end is not None:
+            return self._end  # the method ended in the text already seen
+        added, self._text = text[len(self._text) :], text
+        self._end = self._braces_end(text) if self._braces else self._python_end(text, added)
+        return self._end
+
+    def _python_end(self, text: str, added: str) -> int | None:
+        self._doc.feed(added)
+        pos = text.find("\n", self._line)
+        while pos >= 0:
+            nxt = text.find("\n", pos + 1)
+            line = text[pos + 1 : nxt if nxt >= 0 else len(text)]
+            if line.strip() and len(self._doc.lexer_at(pos + 1).stack) == 1:
+                width = len(line.expandtabs(8)) - len(line.expandtabs(8).lstrip())
+                if width <= self._limit:
+                    return pos
+            if nxt < 0:
+                self._line = pos  # the last line may still grow: look at it again
+            pos = nxt
+        return None
+
+    def _braces_end(self, text: str) -> int | None:
+        self._lexer.run(text, len(text))
+        events = self._events
+        while self._consumed < len(events):
+            at, ch = events[self._consumed]
+            self._consumed += 1
+            self._depth += 1 if ch == "{" else -1 if ch == "}" else 0
+            if ch == "}" and self._depth <= -self._limit:
+                return at + 1
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class MethodStop:
     """A case's method end as a stop rule: generation stops once the method has ended.
 
-    The completion text is kept whole (scoring cuts it with :func:`cut_method`)."""
+    The completion text is kept whole (scoring cuts it with :func:`cut_method`). Fed the
+    growing text of one row, it lexes each addition once (:class:`_Scan`)."""
 
     stop: dict[str, Any]
+    _scan: _Scan = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_scan", _Scan(self.stop))
 
     def cut(self, text: str) -> int | None:
-        return method_end(text, self.stop)
+        return self._scan.end(text)
 
     def finish(self, text: str) -> str:
         return text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mgd.evaluation.methods import cut_method, open_braces
+from mgd.evaluation.methods import MethodStop, cut_method, method_end, open_braces
 from monitors.errors import ConfigError
 
 PY = {"kind": "indent", "indent": 4}
@@ -67,3 +67,37 @@ def test_budget_is_the_smallest_that_lets_the_share_finish() -> None:
     assert choose_budget(needed, 0.5).tokens == 100
     with pytest.raises(ConfigError, match="larger --max-new-tokens"):
         choose_budget([None, None, 5], 0.95)
+
+
+# -- the stop rule is incremental and agrees with method_end on every prefix ----------
+
+_GROWING = [
+    ({"kind": "indent", "indent": 4},
+     "x = 1\n        s = '''\n    not the end\n'''\n        if x:\n\n            y = (1,\n2)\n    def other(self):\n        pass\n"),
+    ({"kind": "indent", "indent": 0},
+     "total\n    for a in b:  # }\n        c = f\"{a}\"\n\n\nclass Next:\n    pass\n"),
+    ({"kind": "braces", "depth": 1},
+     "size();\n        String s = \"}\"; // }\n        /* } */ char c = '}';\n        if (x) { y(); }\n    }\n    void g() {}\n"),
+    ({"kind": "braces", "depth": 2},
+     "a;\n    }\n  `}` + 1;\n}\n}\n"),
+]
+
+
+@pytest.mark.parametrize(("stop", "text"), _GROWING)
+def test_method_stop_grows_incrementally_like_method_end(stop: dict, text: str) -> None:
+    rule = MethodStop(stop)
+    for k in range(len(text) + 1):
+        assert rule.cut(text[:k]) == method_end(text[:k], stop), (k, text[:k])
+    # a text that does not extend the last one starts over
+    assert rule.cut(text[:5]) == method_end(text[:5], stop)
+    assert rule.cut(text) == method_end(text, stop)
+    assert method_end(text, stop) is not None
+
+
+def test_method_stop_shared_by_two_rows_answers_each() -> None:
+    stop = {"kind": "indent", "indent": 4}
+    a, b = "x\n        y\n    z\n", "x\n            w\n"
+    rule = MethodStop(stop)
+    for k in range(max(len(a), len(b)) + 1):
+        assert rule.cut(a[:k]) == method_end(a[:k], stop)
+        assert rule.cut(b[:k]) == method_end(b[:k], stop)
