@@ -65,8 +65,26 @@ def test_budget_is_the_smallest_that_lets_the_share_finish() -> None:
     choice = choose_budget(needed, 0.95, "t")
     assert choice.tokens == 190 and choice.finished == 19 and choice.completions == 20
     assert choose_budget(needed, 0.5).tokens == 100
+    assert choice.basis == "all" and choice.never == 1
     with pytest.raises(ConfigError, match="larger --max-new-tokens"):
-        choose_budget([None, None, 5], 0.95)
+        choose_budget([None, None, 5], 0.95, strict=True)
+    with pytest.raises(ConfigError, match="larger --max-new-tokens"):
+        choose_budget([None, None], 0.95)
+
+
+def test_budget_falls_back_to_the_completions_that_finish_and_says_so(tmp_path) -> None:
+    """A model that loops on some holes never finishes them: no budget reaches 95% of all,
+    so the budget lets 95% of those that finish do so, and the choice says how many never did."""
+    from mgd.evaluation.budget import choose_budget, read_budget, write_budget
+
+    needed = [*range(1, 21), *([None] * 10)]  # 20 finish within 1..20 tokens, 10 loop
+    choice = choose_budget(needed, 0.95, "t")
+    assert choice.basis == "finishers" and choice.never == 10
+    assert choice.tokens == 19 and choice.finished == 19 and choice.completions == 30
+    text = choice.describe()
+    assert "10 (33.3%) never ended" in text and "95.0% of the 20 that end" in text
+    write_budget(choice, tmp_path / "b.json")
+    assert read_budget(tmp_path / "b.json") == choice
 
 
 # -- the stop rule is incremental and agrees with method_end on every prefix ----------

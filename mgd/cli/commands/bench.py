@@ -275,7 +275,7 @@ def cmd_budget(args: argparse.Namespace) -> int:
     cases = load_bench_cases(Path(args.cases), None, root)
     needed = finish_tokens(cases, gen_path, max_new)
     source = f"{args.config} in {run}, {Path(args.cases).name}, run with {max_new} tokens"
-    choice = choose_budget(needed, args.share, source)
+    choice = choose_budget(needed, args.share, source, strict=args.strict)
     if args.out:
         write_budget(choice, Path(args.out))
     if args.json:
@@ -392,6 +392,9 @@ def register(sub: Any) -> None:
                    help="a `mgd bench run` directory with a plain run made with a generous --max-new-tokens")
     u.add_argument("--config", default="plain", help="whose completions count (default: plain)")
     u.add_argument("--share", type=float, default=0.95, help="share that must finish (default: 0.95)")
+    u.add_argument("--strict", action="store_true",
+                   help="refuse when fewer than --share of all plain completions end within the run's budget "
+                        "(default: fall back to --share of those that end, and say how many never did)")
     u.add_argument("--workspace-root", default=None, metavar="DIR",
                    help="where the cases' relative workspaces are (default: the cases file's directory)")
     u.add_argument("--out", default=None, metavar="JSON", help="write the choice here (for `bench run --budget`)")
