@@ -250,6 +250,7 @@ class MonitorCore:
         self._tagged: OrderedDict[str, RequestMonitor] = OrderedDict()  # for per-request reports
         self._background = background
         self._builder: concurrent.futures.ThreadPoolExecutor | None = None
+        self._warming: dict[str, SequenceGuide] = {}  # warm-up guides (see warm())
 
     @property
     def session(self) -> MgdSession:
@@ -305,6 +306,37 @@ class MonitorCore:
                 while len(self._tagged) > _MAX_TAGGED:
                     self._tagged.popitem(last=False)
         return monitor
+
+    def warm(self, settings: MgdSettings, prefix: str) -> str:
+        """Start what a request at the end of ``prefix`` will need first (its workspace's
+        language server, the document, the lookups at the cursor), before the request
+        reaches the engine; a token for :meth:`warmed`. The answers land in the session's
+        request cache, where the request's own lookups find them."""
+        guide = self.session.guide(
+            settings.workspace, settings.file, prefix, settings.suffix, monitors=settings.monitors,
+            language=settings.language, wait_s=0.0, blocking=False, provisional=False)
+        token = f"warm-{id(guide):x}-{time.monotonic_ns():x}"
+        with self._lock:
+            self._warming[token] = guide
+        return token
+
+    def warmed(self, token: str) -> bool:
+        """True once the lookups :meth:`warm` started are answered (or ``token`` is unknown);
+        the warm-up guide is closed then. :meth:`cancel_warm` gives up on one."""
+        with self._lock:
+            guide = self._warming.get(token)
+        if guide is None:
+            return True
+        if guide.ready_allowed() is None:
+            return False
+        self.cancel_warm(token)
+        return True
+
+    def cancel_warm(self, token: str) -> None:
+        with self._lock:
+            guide = self._warming.pop(token, None)
+        if guide is not None:
+            guide.close()
 
     def _builder_pool(self) -> concurrent.futures.ThreadPoolExecutor:
         """One thread that builds guides (on the language servers' CPUs, if reserved)."""

@@ -20,8 +20,11 @@ sent as vLLM made it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -42,6 +45,10 @@ Send = Callable[[Message], Awaitable[None]]
 RPC_METHOD = "mgd_reports"
 _PATHS = ("/v1/completions", "/v1/chat/completions")
 _MAX_BODY = 64 * 1024 * 1024
+#: The longest a request in a newly seen workspace is held while the workspace warms up.
+WARM_LIMIT_S = 10.0
+_POLL_S = 0.02
+_MAX_SEEN = 4096
 
 
 def summary(report: dict[str, Any]) -> dict[str, int]:
@@ -52,19 +59,31 @@ def summary(report: dict[str, Any]) -> dict[str, int]:
     return out
 
 
-def _tag(body: bytes) -> tuple[bytes, str | None]:
-    """The request body with an mgd tag added (and the tag), or unchanged (None) when the
-    request carries no ``mgd`` settings or is not a JSON object."""
+def _tag(body: bytes) -> tuple[bytes, str | None, dict[str, Any] | None]:
+    """The request body with an mgd tag added, the tag, and what warming its workspace
+    needs (``{"workspace", "mgd", "prefix"}``; None without a prefix); unchanged (None,
+    None) when the request carries no ``mgd`` settings or is not a JSON object."""
     try:
         data = json.loads(body)
     except ValueError:
-        return body, None
+        return body, None, None
     xargs = data.get("vllm_xargs") if isinstance(data, dict) else None
     if not isinstance(xargs, dict) or KEY not in xargs:
-        return body, None
+        return body, None, None
     tag = f"http-{uuid.uuid4().hex}"
     xargs[TAG_KEY] = tag
-    return json.dumps(data).encode(), tag
+    warm = None
+    try:
+        raw = json.loads(xargs[KEY]) if isinstance(xargs[KEY], str) else xargs[KEY]
+    except ValueError:
+        raw = None
+    if isinstance(raw, dict) and isinstance(raw.get("workspace"), str):
+        prefix = raw.get("prefix")
+        if prefix is None and isinstance(data.get("prompt"), str):
+            prefix = data["prompt"]
+        if isinstance(prefix, str):
+            warm = {"workspace": raw["workspace"], "mgd": json.dumps(raw), "prefix": prefix}
+    return json.dumps(data).encode(), tag, warm
 
 
 class MgdResponseMiddleware:
@@ -72,6 +91,23 @@ class MgdResponseMiddleware:
 
     def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
         self.app = app
+        self._seen: dict[str, asyncio.Task[None]] = {}  # workspace -> its warm-up
+
+    async def _warm(self, scope: Scope, warm: dict[str, Any]) -> None:
+        """Hold a request in a workspace seen for the first time until its first lookups are
+        answered (the language server started, the document open), at most
+        :data:`WARM_LIMIT_S`: the engine keeps decoding the other requests meanwhile, where
+        a late answer would leave this one's first steps unguided. Later requests in the
+        same workspace wait for the same warm-up; once it is done they pass at once."""
+        ws = warm["workspace"]
+        task = self._seen.get(ws)
+        if task is None:
+            if len(self._seen) >= _MAX_SEEN:
+                self._seen.pop(next(iter(self._seen)))
+            task = self._seen[ws] = asyncio.ensure_future(_warm_up(scope, warm))
+        if not task.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(task), WARM_LIMIT_S)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("type") != "http" or scope.get("method") != "POST" or scope.get("path") not in _PATHS:
@@ -89,15 +125,43 @@ class MgdResponseMiddleware:
             if not message.get("more_body") or size > _MAX_BODY:
                 break
         body = b"".join(chunks)
-        tagged, tag = (body, None) if size > _MAX_BODY else _tag(body)
+        tagged, tag, warm = (body, None, None) if size > _MAX_BODY else _tag(body)
         if tag is None:
             await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
             return
         if size > _MAX_BODY:  # pragma: no cover - vLLM refuses such bodies anyway
             await self.app(scope, receive, send)
             return
+        if warm is not None:
+            await self._warm(scope, warm)
         await self.app(scope, _replay([{"type": "http.request", "body": tagged, "more_body": False}], receive),
                        _Rewriter(scope, send, tag).send)
+
+
+async def _warm_up(scope: Scope, warm: dict[str, Any]) -> None:
+    """Ask the workers to warm ``warm``'s workspace and wait until they are done (at most
+    :data:`WARM_LIMIT_S`; then the warm-up is given up). Errors (bad settings: the request
+    itself gets its 400) end it at once."""
+    client = getattr(getattr(scope.get("app"), "state", None), "engine_client", None)
+    if client is None:
+        return
+    payload = json.dumps({"mgd": warm["mgd"], "prefix": warm["prefix"]})
+    try:
+        answers = await client.collective_rpc("mgd_warm", args=(payload,))
+    except Exception as exc:  # noqa: BLE001 - a warm-up is an addition
+        log.debug("mgd: no warm-up: %s", exc)
+        return
+    tokens = json.dumps([t for a in answers or () if isinstance(a, list) for t in a])
+    deadline = time.monotonic() + WARM_LIMIT_S
+    try:
+        while time.monotonic() < deadline:
+            if all(await client.collective_rpc("mgd_warmed", args=(tokens,))):
+                return
+            await asyncio.sleep(_POLL_S)
+    except Exception as exc:  # noqa: BLE001
+        log.debug("mgd: warm-up ended: %s", exc)
+    with contextlib.suppress(Exception):
+        await client.collective_rpc("mgd_warmed", args=(tokens, True))
 
 
 def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
