@@ -49,7 +49,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import RESULTS, default_model, write_result  # noqa: E402
+from benchmarks._common import default_model, write_result  # noqa: E402
 from benchmarks.load import free_port, latency_stats, legal  # noqa: E402
 
 CONCURRENCY = 8
@@ -123,7 +123,7 @@ def start_server(model: str, roots: list[Path], extra: list[str]) -> tuple[subpr
            "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--enforce-eager",
            "--max-model-len", "2048", "--max-num-seqs", str(CONCURRENCY), *extra]
     t0 = time.perf_counter()
-    log = open(RESULTS.parent / ".serve_load.log", "wb")  # noqa: SIM115 - the server's output, for failures
+    log = open(Path(tempfile.gettempdir()) / "mgd-serve-load.log", "wb")  # noqa: SIM115 - the server output
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 600
