@@ -298,7 +298,21 @@ def report_runs() -> str:
                      for split, dates in sorted(counts.items()))
 
 
+def serve_load() -> str:
+    """Guidance under load (benchmarks/serve_load.py): before (serve_load_before.json) and now."""
+    def one(d: dict[str, Any]) -> str:
+        return (f"guided valid {d['guided']['valid_share']:.2f} (plain {d['plain']['valid_share']:.2f}), "
+                f"tokens/s {d['throughput_ratio']:.2f}x plain, p95 {d['guided']['p95_ms'] / 1000:.1f} s")
+    now = load("serve_load.json")
+    u = now["unguided_steps"]
+    return (f"before: {one(load('serve_load_before.json'))}; now: {one(now)}; first round (every workspace "
+            f"unseen) {now['plain']['first_round_valid_share']:.2f} → {now['guided']['first_round_valid_share']:.2f}; "
+            f"{u['requests_with_any']}/{now['responses_with_counts']} responses report unguided steps "
+            f"({u['total']} in all)")
+
+
 FIGURES: dict[str, Callable[[], str]] = {
+    "serve-load": serve_load,
     "overhead-non-trigger": overhead_non_trigger,
     "overhead-trigger": overhead_trigger,
     "mask-16k": mask_16k,

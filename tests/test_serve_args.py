@@ -38,9 +38,12 @@ def test_own_options_after_the_model_are_mgds(tmp_path: Path, monkeypatch) -> No
     if len(CPUS) < 2:
         pytest.skip("a CPU split needs 2 CPUs")
     cmd, env = build_command(args, rest)
-    assert cmd[-8:-4] == rest
-    assert cmd[-4:-2] == ["--additional-config", json.dumps({"mgd": {"lsp_cpus": str(last), "provisional": True}})]
-    assert cmd[-2:] == ["--logits-processors", "mgd.vllm.plugin:MgdExplicitProcessor"]
+    assert cmd[-12:-8] == rest
+    assert cmd[-8:-6] == ["--additional-config", json.dumps({"mgd": {"lsp_cpus": str(last), "provisional": True}})]
+    assert cmd[-6:-4] == ["--logits-processors", "mgd.vllm.plugin:MgdExplicitProcessor"]
+    # each response carries its request's counters (mgd.vllm.http through the worker extension)
+    assert cmd[-4:] == ["--worker-extension-cls", "mgd.vllm.rpc.MgdWorkerExtension",
+                        "--middleware", "mgd.vllm.http.MgdResponseMiddleware"]
     assert env["MGD_ALLOWED_WORKSPACES"] == str(tmp_path.resolve())
     assert env["VLLM_RAY_EXTRA_ENV_VAR_PREFIXES_TO_COPY"] == "MGD_"  # Ray workers get the settings
 
@@ -90,3 +93,11 @@ def test_usage_error_exits_2_without_importing_vllm() -> None:
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.stdout.split() == ["2", "False", "False"], out.stderr
     assert "--lsp-cpus" in out.stderr
+
+
+def test_a_callers_worker_extension_wins(monkeypatch) -> None:
+    monkeypatch.delenv("MGD_ALLOWED_WORKSPACES", raising=False)
+    args, rest = parsed("--worker-extension-cls", "my.Ext")
+    cmd, _ = build_command(args, rest)
+    assert cmd.count("--worker-extension-cls") == 1 and "my.Ext" in cmd
+    assert "mgd.vllm.http.MgdResponseMiddleware" in cmd

@@ -126,6 +126,9 @@ class RequestMonitor:
         self._closed = False
         self._ids: Sequence[int] = ()
         self._last_provisional = False
+        self.steps = 0  # engine steps this request was in
+        self.unbuilt_steps = 0  # ... of which ran free because its guide was still being built
+        self.open_steps = 0  # ... or because a lookup was not answered in time (no provisional names)
 
     @property
     def guide(self) -> SequenceGuide:
@@ -173,7 +176,9 @@ class RequestMonitor:
         budget = max(0.0, min(self.wait_s, deadline - time.perf_counter()))
         t0 = time.perf_counter()
         base = self._ready(budget)
+        self.steps += int(not draft)
         if base is None:
+            self.unbuilt_steps += int(not self._broken)
             self.core._unbuilt((time.perf_counter() - t0) * 1000.0, broken=self._broken)
             return StepResult(None)
         guide = base.fork() if draft else base
@@ -184,8 +189,9 @@ class RequestMonitor:
         before = [extra.get(k, 0) for k in _STEP_COUNTERS]
         res = guide.allowed(max(0.0, min(self.wait_s, deadline - time.perf_counter())))
         self._last_provisional = res.provisional
-        self.core._count(res, guide.stats.lsp_ms - before_wait,
-                         [extra.get(k, 0) - b for k, b in zip(_STEP_COUNTERS, before, strict=True)], bool(draft))
+        counted = [extra.get(k, 0) - b for k, b in zip(_STEP_COUNTERS, before, strict=True)]
+        self.open_steps += int(counted[0] > 0 and not draft)  # _STEP_COUNTERS[0]: open_steps
+        self.core._count(res, guide.stats.lsp_ms - before_wait, counted, bool(draft))
         return res
 
     def unmasked(self) -> None:
@@ -195,12 +201,17 @@ class RequestMonitor:
         self.core._unmasked(self._last_provisional)
 
     def report(self) -> dict[str, Any]:
-        """The guide's counters, and ``lookup_positions``: how many tokens had been
-        generated when each of its lookups started (empty if it was never built)."""
+        """The guide's counters, ``lookup_positions`` (how many tokens had been generated
+        when each of its lookups started), ``steps`` and ``unguided_steps``: the steps that
+        ran free because mgd was late (a lookup not answered within the step's budget and
+        no provisional names, or the guide still being built)."""
         guide = self._ready(0.0)
+        counts = {"steps": self.steps, "unbuilt_steps": self.unbuilt_steps}
+        unguided = self.open_steps + self.unbuilt_steps
         if guide is None:
-            return {}
-        return {**guide.report(), "lookup_positions": list(guide.lookup_positions)}
+            return {**counts, "unguided_steps": unguided}
+        return {**guide.report(), "lookup_positions": list(guide.lookup_positions), **counts,
+                "unguided_steps": unguided}
 
     def close(self) -> None:
         """The request left the batch (finished, aborted or preempted): give up the
@@ -239,6 +250,7 @@ class MonitorCore:
         self._tagged: OrderedDict[str, RequestMonitor] = OrderedDict()  # for per-request reports
         self._background = background
         self._builder: concurrent.futures.ThreadPoolExecutor | None = None
+        self._warming: dict[str, SequenceGuide] = {}  # warm-up guides (see warm())
 
     @property
     def session(self) -> MgdSession:
@@ -294,6 +306,37 @@ class MonitorCore:
                 while len(self._tagged) > _MAX_TAGGED:
                     self._tagged.popitem(last=False)
         return monitor
+
+    def warm(self, settings: MgdSettings, prefix: str) -> str:
+        """Start what a request at the end of ``prefix`` will need first (its workspace's
+        language server, the document, the lookups at the cursor), before the request
+        reaches the engine; a token for :meth:`warmed`. The answers land in the session's
+        request cache, where the request's own lookups find them."""
+        guide = self.session.guide(
+            settings.workspace, settings.file, prefix, settings.suffix, monitors=settings.monitors,
+            language=settings.language, wait_s=0.0, blocking=False, provisional=False)
+        token = f"warm-{id(guide):x}-{time.monotonic_ns():x}"
+        with self._lock:
+            self._warming[token] = guide
+        return token
+
+    def warmed(self, token: str) -> bool:
+        """True once the lookups :meth:`warm` started are answered (or ``token`` is unknown);
+        the warm-up guide is closed then. :meth:`cancel_warm` gives up on one."""
+        with self._lock:
+            guide = self._warming.get(token)
+        if guide is None:
+            return True
+        if guide.ready_allowed() is None:
+            return False
+        self.cancel_warm(token)
+        return True
+
+    def cancel_warm(self, token: str) -> None:
+        with self._lock:
+            guide = self._warming.pop(token, None)
+        if guide is not None:
+            guide.close()
 
     def _builder_pool(self) -> concurrent.futures.ThreadPoolExecutor:
         """One thread that builds guides (on the language servers' CPUs, if reserved)."""

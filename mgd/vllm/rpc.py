@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mgd.vllm.offline import worker_reports
+from mgd.vllm.offline import _mgd_processors, worker_reports
 
 __all__ = ["MgdWorkerExtension"]
 
@@ -28,3 +28,28 @@ class MgdWorkerExtension:
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             raise ValueError("mgd_reports takes a JSON list of tag strings")
         return worker_reports(self, tags)
+
+    def mgd_warm(self, payload_json: str) -> list[str]:
+        """Start warming a request's workspace (``{"mgd": <settings JSON>, "prefix": text}``;
+        the settings are checked like a request's, allow-list included): a token per
+        processor that asks language servers, for :meth:`mgd_warmed`."""
+        payload = json.loads(payload_json)
+        tokens = []
+        for p in _mgd_processors(self):
+            if not p.where.asks_servers:
+                continue
+            settings = p.core.parse(json.loads(payload["mgd"]) if isinstance(payload["mgd"], str) else payload["mgd"])
+            tokens.append(p.core.warm(settings, str(payload["prefix"])))
+        return tokens
+
+    def mgd_warmed(self, tokens_json: str, give_up: bool = False) -> bool:
+        """True once every warm-up of ``tokens_json`` is answered; ``give_up``: stop them now."""
+        tokens = json.loads(tokens_json)
+        done = True
+        for p in _mgd_processors(self):
+            for t in tokens:
+                if give_up:
+                    p.core.cancel_warm(t)
+                else:
+                    done &= p.core.warmed(t)
+        return done

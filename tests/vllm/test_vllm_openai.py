@@ -106,6 +106,30 @@ def test_streaming_gives_the_same_constrained_text(client, tiny_model, site) -> 
     assert legal(first_name(whole), CIRCLE), whole
 
 
+def test_each_response_says_how_many_steps_ran_unguided(client, tiny_model, site) -> None:
+    """``response.mgd`` (mgd.vllm.http): the request's steps and the steps that ran free
+    because mgd was late; in a stream, one event without choices before [DONE]; none on
+    a request without mgd settings."""
+    prompt, settings = site
+    body = {"vllm_xargs": {"mgd": json.dumps(settings)}}
+    waited = client.completions.create(model=str(tiny_model), prompt=prompt, max_tokens=6, temperature=0,
+                                       extra_body=body)
+    assert waited.mgd["steps"] == waited.usage.completion_tokens, waited.mgd
+    assert waited.mgd["unguided_steps"] == 0, waited.mgd  # a 30 s budget: never late
+    # A document the server has not seen and no time to wait: the step at the dot runs free.
+    late = {**settings, "suffix": settings["suffix"] + "\n# unseen\n", "wait_ms": 0}
+    fresh = client.completions.create(model=str(tiny_model), prompt=prompt, max_tokens=6, temperature=0,
+                                      extra_body={"vllm_xargs": {"mgd": json.dumps(late)}})
+    assert 1 <= fresh.mgd["unguided_steps"] <= fresh.mgd["steps"] == fresh.usage.completion_tokens, fresh.mgd
+    events = list(client.completions.create(model=str(tiny_model), prompt=prompt, max_tokens=6, temperature=0,
+                                            stream=True, extra_body=body))
+    counted = [e.model_extra["mgd"] for e in events if not e.choices]
+    assert len(counted) == 1 and counted[0]["steps"] == 6, counted
+    assert "".join(e.choices[0].text for e in events if e.choices) == waited.choices[0].text
+    plain = client.completions.create(model=str(tiny_model), prompt=prompt, max_tokens=6, temperature=0)
+    assert "mgd" not in (plain.model_extra or {})
+
+
 def test_eight_concurrent_requests(server, tiny_model, demo_project) -> None:
     """Concurrency 8 from one async client: every first member after the dot is legal."""
     _, base, _ = server
@@ -140,6 +164,7 @@ def test_chat_continues_the_document(client, tiny_model, site) -> None:
                     "vllm_xargs": {"mgd": json.dumps({**settings, "prefix": prompt})}})
     text = reply.choices[0].message.content
     assert legal(first_name(text), CIRCLE), text
+    assert reply.mgd["steps"] == reply.usage.completion_tokens, reply.mgd  # chat responses count too
 
 
 def test_api_key_is_required(server, tiny_model, site) -> None:

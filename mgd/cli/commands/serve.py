@@ -33,6 +33,9 @@ __all__ = ["build_command", "engine_cpus", "register", "split_own_args"]
 _SPEC_FLAGS = ("--speculative-config", "--speculative_config", "-sc")
 _OWN_OPTIONS = ("--allow-workspace", "--lsp-server", "--config", "--lsp-cpus")
 _OWN_SWITCHES = ("--provisional",)
+#: What adds each request's counters to its response (:mod:`mgd.vllm.http`, :mod:`mgd.vllm.rpc`).
+RESPONSE_MIDDLEWARE = "mgd.vllm.http.MgdResponseMiddleware"
+WORKER_EXTENSION = "mgd.vllm.rpc.MgdWorkerExtension"
 #: vLLM copies variables with these prefixes to its Ray workers (comma-separated).
 _RAY_PREFIXES_ENV = "VLLM_RAY_EXTRA_ENV_VAR_PREFIXES_TO_COPY"
 
@@ -126,7 +129,7 @@ def _with_mgd(extra: list[str], operator: dict[str, Any], key: str, processor: s
     out: list[str] = []
     additional: dict[str, Any] = {}
     it = iter(extra)
-    has_processors = False
+    has_processors = has_extension = False
     for a in it:
         name, eq, value = a.partition("=")
         if name in ("--additional-config", "--additional_config"):
@@ -137,6 +140,7 @@ def _with_mgd(extra: list[str], operator: dict[str, Any], key: str, processor: s
                 raise UsageError(f"--additional-config: not JSON: {exc}") from exc
             continue
         has_processors |= name in ("--logits-processors", "--logits_processors")
+        has_extension |= name in ("--worker-extension-cls", "--worker_extension_cls")
         out.append(a)
     if not isinstance(additional, dict):
         raise UsageError("--additional-config: a JSON object")
@@ -144,6 +148,11 @@ def _with_mgd(extra: list[str], operator: dict[str, Any], key: str, processor: s
     out += ["--additional-config", json.dumps(additional)]
     if not has_processors:  # the caller's own registration wins
         out += ["--logits-processors", processor]
+    # Per-request counters in each response: the middleware asks the workers through the extension
+    # (a caller's own worker extension wins; the responses then go without counters).
+    if not has_extension:
+        out += ["--worker-extension-cls", WORKER_EXTENSION]
+    out += ["--middleware", RESPONSE_MIDDLEWARE]
     return out
 
 

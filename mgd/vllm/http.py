@@ -1,0 +1,279 @@
+"""Per-request mgd counters in the HTTP response: an ASGI middleware for vLLM's OpenAI server.
+
+``mgd serve`` adds it (``--middleware mgd.vllm.http.MgdResponseMiddleware``) with the
+worker extension (``--worker-extension-cls mgd.vllm.rpc.MgdWorkerExtension``). For a
+``/v1/completions`` or ``/v1/chat/completions`` request that carries ``mgd`` settings
+in ``vllm_xargs`` it tags the request (``vllm_xargs["mgd_tag"]``, a fresh id), lets
+vLLM answer, asks the engine's workers for that tag's counters
+(``engine_client.collective_rpc("mgd_reports")``) and adds them to the response as
+a top-level ``"mgd"`` object (:func:`summary`): ``steps``, ``unguided_steps`` (steps
+that ran unconstrained because mgd was late: a lookup not answered within the
+step's budget, no provisional names, or the guide still being built),
+``provisional_steps``, ``constrained_steps``, ``fallbacks`` (nothing was legal: the
+step was left free) and ``lookups``. A streamed response gets one more event
+before ``data: [DONE]``: a chunk with no choices and the ``"mgd"`` object. The
+official ``openai`` SDK keeps unknown fields: ``response.mgd`` (or
+``response.model_extra["mgd"]``). Requests without ``mgd`` settings, other paths,
+and errors pass through untouched; if the counters cannot be had the response is
+sent as vLLM made it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from mgd.config import KEY
+from mgd.vllm.core import TAG_KEY
+
+__all__ = ["MgdResponseMiddleware", "RPC_METHOD", "summary"]
+
+log = logging.getLogger("mgd.vllm")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+#: The worker-extension method (:class:`mgd.vllm.rpc.MgdWorkerExtension`) that returns per-tag counters.
+RPC_METHOD = "mgd_reports"
+_PATHS = ("/v1/completions", "/v1/chat/completions")
+_MAX_BODY = 64 * 1024 * 1024
+#: The longest a request in a newly seen workspace is held while the workspace warms up.
+WARM_LIMIT_S = 10.0
+_POLL_S = 0.02
+_MAX_SEEN = 4096
+
+
+def summary(report: dict[str, Any]) -> dict[str, int]:
+    """The counters a response carries, from a request's report (:meth:`RequestMonitor.report`)."""
+    keys = ("steps", "unguided_steps", "provisional_steps", "constrained_steps", "fallbacks")
+    out = {k: int(report.get(k, 0) or 0) for k in keys}
+    out["lookups"] = int(report.get("lsp_requests", 0) or 0) + int(report.get("lsp_shared", 0) or 0)
+    return out
+
+
+def _tag(body: bytes) -> tuple[bytes, str | None, dict[str, Any] | None]:
+    """The request body with an mgd tag added, the tag, and what warming its workspace
+    needs (``{"workspace", "mgd", "prefix"}``; None without a prefix); unchanged (None,
+    None) when the request carries no ``mgd`` settings or is not a JSON object."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body, None, None
+    xargs = data.get("vllm_xargs") if isinstance(data, dict) else None
+    if not isinstance(xargs, dict) or KEY not in xargs:
+        return body, None, None
+    tag = f"http-{uuid.uuid4().hex}"
+    xargs[TAG_KEY] = tag
+    warm = None
+    try:
+        raw = json.loads(xargs[KEY]) if isinstance(xargs[KEY], str) else xargs[KEY]
+    except ValueError:
+        raw = None
+    if isinstance(raw, dict) and isinstance(raw.get("workspace"), str):
+        prefix = raw.get("prefix")
+        if prefix is None and isinstance(data.get("prompt"), str):
+            prefix = data["prompt"]
+        if isinstance(prefix, str):
+            warm = {"workspace": raw["workspace"], "mgd": json.dumps(raw), "prefix": prefix}
+    return json.dumps(data).encode(), tag, warm
+
+
+class MgdResponseMiddleware:
+    """Adds each mgd request's counters to its response (see the module docstring)."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self.app = app
+        self._seen: dict[str, asyncio.Task[None]] = {}  # workspace -> its warm-up
+
+    async def _warm(self, scope: Scope, warm: dict[str, Any]) -> None:
+        """Hold a request in a workspace seen for the first time until its first lookups are
+        answered (the language server started, the document open), at most
+        :data:`WARM_LIMIT_S`: the engine keeps decoding the other requests meanwhile, where
+        a late answer would leave this one's first steps unguided. Later requests in the
+        same workspace wait for the same warm-up; once it is done they pass at once."""
+        ws = warm["workspace"]
+        task = self._seen.get(ws)
+        if task is None:
+            if len(self._seen) >= _MAX_SEEN:
+                self._seen.pop(next(iter(self._seen)))
+            task = self._seen[ws] = asyncio.ensure_future(_warm_up(scope, warm))
+        if not task.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(task), WARM_LIMIT_S)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("type") != "http" or scope.get("method") != "POST" or scope.get("path") not in _PATHS:
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # disconnected before the body was read
+                await self.app(scope, _replay([message]), send)
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if not message.get("more_body") or size > _MAX_BODY:
+                break
+        body = b"".join(chunks)
+        tagged, tag, warm = (body, None, None) if size > _MAX_BODY else _tag(body)
+        if tag is None:
+            await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
+            return
+        if size > _MAX_BODY:  # pragma: no cover - vLLM refuses such bodies anyway
+            await self.app(scope, receive, send)
+            return
+        if warm is not None:
+            await self._warm(scope, warm)
+        await self.app(scope, _replay([{"type": "http.request", "body": tagged, "more_body": False}], receive),
+                       _Rewriter(scope, send, tag).send)
+
+
+async def _warm_up(scope: Scope, warm: dict[str, Any]) -> None:
+    """Ask the workers to warm ``warm``'s workspace and wait until they are done (at most
+    :data:`WARM_LIMIT_S`; then the warm-up is given up). Errors (bad settings: the request
+    itself gets its 400) end it at once."""
+    client = getattr(getattr(scope.get("app"), "state", None), "engine_client", None)
+    if client is None:
+        return
+    payload = json.dumps({"mgd": warm["mgd"], "prefix": warm["prefix"]})
+    try:
+        answers = await client.collective_rpc("mgd_warm", args=(payload,))
+    except Exception as exc:  # noqa: BLE001 - a warm-up is an addition
+        log.debug("mgd: no warm-up: %s", exc)
+        return
+    tokens = json.dumps([t for a in answers or () if isinstance(a, list) for t in a])
+    deadline = time.monotonic() + WARM_LIMIT_S
+    try:
+        while time.monotonic() < deadline:
+            if all(await client.collective_rpc("mgd_warmed", args=(tokens,))):
+                return
+            await asyncio.sleep(_POLL_S)
+    except Exception as exc:  # noqa: BLE001
+        log.debug("mgd: warm-up ended: %s", exc)
+    with contextlib.suppress(Exception):
+        await client.collective_rpc("mgd_warmed", args=(tokens, True))
+
+
+def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
+    """A ``receive`` that hands out ``messages`` first, then defers to ``then``."""
+    queue = list(messages)
+
+    async def receive() -> Message:
+        if queue:
+            return queue.pop(0)
+        if then is None:
+            return {"type": "http.disconnect"}
+        return await then()
+
+    return receive
+
+
+class _Rewriter:
+    """Holds a JSON response until it is complete and adds ``"mgd"``; in an event stream,
+    inserts one event with ``"mgd"`` before ``data: [DONE]``."""
+
+    def __init__(self, scope: Scope, send: Send, tag: str) -> None:
+        self.scope = scope
+        self.downstream = send
+        self.tag = tag
+        self.start: Message | None = None
+        self.mode = "pass"  # "json": held; "stream": events passed on, counters before [DONE]
+        self.held: list[bytes] = []
+        self.first_event: dict[str, Any] | None = None
+
+    async def counters(self) -> dict[str, int] | None:
+        app = self.scope.get("app")
+        client = getattr(getattr(app, "state", None), "engine_client", None)
+        if client is None:
+            return None
+        try:
+            answers = await client.collective_rpc(RPC_METHOD, args=(json.dumps([self.tag]),))
+        except Exception as exc:  # noqa: BLE001 - counters are an addition; the answer goes out regardless
+            log.warning("mgd: no per-request counters (%s: %s); start the server with "
+                        "--worker-extension-cls mgd.vllm.rpc.MgdWorkerExtension", type(exc).__name__, exc)
+            return None
+        for answer in answers or ():
+            report = (answer or {}).get("requests", {}).get(self.tag) if isinstance(answer, dict) else None
+            if report is not None:
+                return summary(report)
+        return None
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            headers = {k.lower(): v for k, v in message.get("headers", [])}
+            ctype = headers.get(b"content-type", b"")
+            if message.get("status") == 200 and ctype.startswith(b"application/json"):
+                self.mode = "json"
+                self.start = message
+                return
+            if message.get("status") == 200 and ctype.startswith(b"text/event-stream"):
+                self.mode = "stream"
+            await self.downstream(message)
+            return
+        if kind != "http.response.body" or self.mode == "pass":
+            await self.downstream(message)
+            return
+        if self.mode == "json":
+            self.held.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            await self._send_json()
+            return
+        body = message.get("body", b"")
+        if b"data: [DONE]" in body:
+            head, _, tail = body.partition(b"data: [DONE]")
+            self._remember(head)
+            event = await self._event()
+            await self.downstream({"type": "http.response.body", "body": head + event + b"data: [DONE]" + tail,
+                                   "more_body": message.get("more_body", False)})
+            return
+        self._remember(body)
+        await self.downstream(message)
+
+    async def _send_json(self) -> None:
+        body = b"".join(self.held)
+        assert self.start is not None
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            counts = await self.counters()
+            if counts is not None:
+                data["mgd"] = counts
+                body = json.dumps(data).encode()
+        headers = [(k, v) for k, v in self.start.get("headers", []) if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await self.downstream({**self.start, "headers": headers})
+        await self.downstream({"type": "http.response.body", "body": body, "more_body": False})
+
+    def _remember(self, body: bytes) -> None:
+        """Keep the first event's id, object, created and model (for the counters' event)."""
+        if self.first_event is not None:
+            return
+        for line in body.split(b"\n"):
+            if line.startswith(b"data: {"):
+                try:
+                    event = json.loads(line[6:])
+                except ValueError:
+                    continue
+                self.first_event = {k: event[k] for k in ("id", "object", "created", "model") if k in event}
+                return
+
+    async def _event(self) -> bytes:
+        counts = await self.counters()
+        if counts is None:
+            return b""
+        event = {**(self.first_event or {}), "choices": [], "mgd": counts}
+        return b"data: " + json.dumps(event).encode() + b"\n\n"
