@@ -287,6 +287,12 @@ def _short(choice: Any) -> str:
             "budget lets 95% of all finish")
 
 
+def default_parity() -> str:
+    d = load("default_parity_python.json")
+    return (f"{d['identical']} of {d['cases']} completions identical, {d['same_method']} of {d['cases']} the same up "
+            f"to the method's end ({Path(d['cases_file']).name})")
+
+
 def report_runs() -> str:
     """How many times each report split has been run (``make report``'s history)."""
     counts: dict[str, list[str]] = {}
@@ -329,6 +335,7 @@ FIGURES: dict[str, Callable[[], str]] = {
     "eval-headline": eval_headline,
     "eval-truncation": eval_truncation,
     "eval-budget": eval_budget,
+    "default-parity": default_parity,
     "report-runs": report_runs,
 }
 
