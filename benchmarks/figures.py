@@ -202,7 +202,7 @@ def eval_table() -> str:
                 cells = [f"**{c}**" for c in cells]
             unknown = s.get("unknown")
             run = (f"{titles[lang]}: {s['cases']} cases, {d['settings']['max_new_tokens']} new tokens"
-                   if first else "")
+                   f"{' (chosen budget)' if d['settings'].get('budget') else ''}" if first else "")
             lines.append(f"| {run} | {_EVAL_LABELS.get(name, name)} | " + " | ".join(cells)
                          + f" | {_truncated(s)} | {'-' if unknown is None else unknown} |")
             first = False
@@ -233,12 +233,12 @@ def eval_headline() -> str:
     return "\n" + "\n".join(lines) + "\n"
 
 
-def _strict_cr(lang: str) -> dict[str, dict[str, float]]:
+def _strict_cr(rel: str) -> dict[str, dict[str, float]]:
     """config -> case -> CR with a truncated completion counted as a failure, from a run's
-    committed samples (``<name>-samples.jsonl.gz``)."""
+    committed samples (``<name>-samples.jsonl.gz`` beside the report ``rel``)."""
     import gzip
 
-    path = RESULTS / eval_runs()[lang]
+    path = RESULTS / rel
     samples = path.with_name(path.stem + "-samples.jsonl.gz")
     out: dict[str, dict[str, float]] = {}
     with gzip.open(samples, "rt", encoding="utf-8") as fh:
@@ -254,11 +254,43 @@ def eval_truncation() -> str:
 
     parts = []
     for lang, title in (("python", "Python"), ("java", "Java")):
-        cr = _strict_cr(lang)
+        cr = _strict_cr(EVAL_RUNS_0_2[lang])
         c = compare("CR@1", "plain", cr["plain"], cr["default"])
         parts.append(f"{title} {c.base_mean:.1f} → {c.mean:.1f}: {c.delta:+.1f} [{c.ci_low:+.1f}, {c.ci_high:+.1f}] "
                      f"({c.fixed} / {c.broken}, McNemar p {c.p_mcnemar:.2g})")
     return "; ".join(parts)
+
+
+def eval_budget() -> str:
+    """Each report split's token budget as its newest run chose it (``make budget``)."""
+    newest = {rec["split"]: rec for rec in _history()}
+    if not newest:
+        return "no `make report` run is recorded yet"
+    from mgd.evaluation.budget import BudgetChoice
+
+    parts = []
+    for split, rec in sorted(newest.items()):
+        b = rec["budget"]
+        choice = BudgetChoice(**{k: b[k] for k in ("tokens", "share", "completions", "finished", "source")},
+                              basis=b.get("basis", "all"), never=b.get("never", 0))
+        parts.append(f"{split}: {choice.describe().split(' (')[0] if choice.basis == 'all' else _short(choice)}")
+    return "; ".join(parts)
+
+
+def _short(choice: Any) -> str:
+    ended = choice.completions - choice.never
+    generous = re.search(r"run with (\d+) tokens", choice.source)
+    return (f"{choice.tokens} tokens, within which {choice.finished} of the {ended} development completions that "
+            f"end their method do ({100 * choice.finished / max(1, ended):.1f}%); {choice.never} of "
+            f"{choice.completions} ({100 * choice.never / max(1, choice.completions):.0f}%) never ended within "
+            f"{generous.group(1) if generous else 'the generous budget of'} tokens (the model repeats a line), so no "
+            "budget lets 95% of all finish")
+
+
+def default_parity() -> str:
+    d = load("default_parity_python.json")
+    return (f"{d['identical']} of {d['cases']} completions identical, {d['same_method']} of {d['cases']} the same up "
+            f"to the method's end ({Path(d['cases_file']).name})")
 
 
 def report_runs() -> str:
@@ -302,6 +334,8 @@ FIGURES: dict[str, Callable[[], str]] = {
     "eval-table": eval_table,
     "eval-headline": eval_headline,
     "eval-truncation": eval_truncation,
+    "eval-budget": eval_budget,
+    "default-parity": default_parity,
     "report-runs": report_runs,
 }
 
