@@ -201,16 +201,46 @@ def write_result(name: str, payload: dict[str, Any]) -> Path:
     return out
 
 
+def fetch_case_workspaces(cases: Path) -> list[Path]:
+    """Fetch (once) every workspace a cases file names: ``packages/<name>-<version>`` (a
+    wheel, :func:`fetch_package`) and ``debian/<package>-<version>`` (:func:`fetch_debian_source`);
+    others must already be there."""
+    names = sorted({json.loads(line)["workspace"] for line in cases.read_text(encoding="utf-8").splitlines()
+                    if line.strip()})
+    by_dir = {debian_workspace(p).name: p for p in DEBIAN_JAVA_SOURCES}
+    out: list[Path] = []
+    for ws in names:
+        kind, _, leaf = ws.partition("/")
+        if kind == "packages" and "-" in leaf:
+            name, version = leaf.rsplit("-", 1)
+            out.append(fetch_package(f"{name}=={version}"))
+        elif kind == "debian" and leaf in by_dir:
+            out.append(fetch_debian_source(by_dir[leaf]))
+        elif (CACHE / ws).is_dir():
+            out.append(CACHE / ws)
+        else:
+            raise SystemExit(f"{cases}: workspace {ws} is not in {CACHE} and has no fetch recipe")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python benchmarks/_common.py fetch-debian [PACKAGE ...]``: fetch Java workspaces (all of
-    :data:`DEBIAN_JAVA_SOURCES` by default) and print where they are."""
+    :data:`DEBIAN_JAVA_SOURCES` by default) and print where they are; ``fetch-cases CASES ...``:
+    every workspace the cases files name."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="benchmarks/_common.py", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     deb = sub.add_parser("fetch-debian", help="Debian source packages of the Java splits -> benchmarks/.cache/debian/")
     deb.add_argument("packages", nargs="*", metavar="PACKAGE", help=f"default: all ({', '.join(DEBIAN_JAVA_SOURCES)})")
+    fc = sub.add_parser("fetch-cases", help="every workspace the cases files name -> benchmarks/.cache/")
+    fc.add_argument("cases", nargs="+", type=Path)
     args = parser.parse_args(argv)
+    if args.command == "fetch-cases":
+        for path in args.cases:
+            for ws in fetch_case_workspaces(path):
+                print(ws.relative_to(ROOT))
+        return 0
     unknown = [p for p in args.packages if p not in DEBIAN_JAVA_SOURCES]
     if unknown:
         parser.error(f"not in DEBIAN_JAVA_SOURCES: {', '.join(unknown)}")

@@ -98,11 +98,20 @@ def run(cmd: list[str]) -> None:
     subprocess.run(cmd, cwd=ROOT, check=True, env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
 
 
+def fetch(cases: Path) -> None:
+    """Fetch (once) the workspaces ``cases`` names (benchmarks/_common.py's recipes)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _common import fetch_case_workspaces  # type: ignore[import-not-found]
+
+    fetch_case_workspaces(cases)
+
+
 def cmd_budget(args: argparse.Namespace) -> int:
     """Choose each language's budget on its development split: a plain run with a generous
     budget, then ``mgd bench budget`` (95% of plain completions end their method)."""
     for lang in languages(args):
         split = SPLITS[lang]
+        fetch(split.dev_cases)
         out = RESULTS / "dev" / f"{lang}-budget"
         run(mgd_cmd("bench", "run", "--model", args.model, "--cases", str(split.dev_cases), "--workspace-root",
                     str(CACHE), "--configs", "plain", "--max-new-tokens", str(DEV_BUDGET), "--batch-size",
@@ -162,6 +171,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise SystemExit(f"the {split.language} report split was already run for mgd {ver} on {done['date']} "
                              f"(commit {done['commit'][:10]}, {done['out']}): a report split runs once per version; "
                              "--force runs it again (and the history keeps both)")
+    for split in splits:
+        fetch(split.cases)
     for split in splits:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         out = RESULTS / "report" / f"{split.language}-{ver}-{stamp}"
