@@ -60,18 +60,19 @@ class SiteDetector(DocumentText):
 
     __slots__ = ("_parser", "spec")
 
-    def __init__(self, spec: LanguageSpec, text: str = "") -> None:
+    def __init__(self, spec: LanguageSpec, text: str = "", doc: Document | None = None) -> None:
         import tree_sitter
 
         self.spec = spec
         self._parser = tree_sitter.Parser(spec.ts_language_loader())
-        self._doc = Document(spec.lex, text)
+        self._read(doc if doc is not None else Document(spec.lex, text))
 
     def fork(self) -> SiteDetector:
         new = SiteDetector.__new__(SiteDetector)
         new.spec = self.spec
         new._parser = self._parser  # parsers are only used synchronously by one caller at a time
         new._doc = self._doc.fork()
+        new._end = self._end
         return new
 
     # ------------------------------------------------------------------ checks
