@@ -14,7 +14,10 @@ a dataclass, copied by one generic :meth:`MonitorState.fork` (immutable values a
 per-document shared things are shared, containers copied, anything with a ``fork``
 forked); the fed bytes are decoded by one :class:`Utf8Stream`; counters are a
 :class:`MonitorStats`. A monitor that follows the document with a detector
-(:class:`DocumentMonitor`) appends the decoded text to it. What differs per language
+(:class:`DocumentMonitor`) reads the sequence's one
+:class:`~monitors.document.Document` (shared by the monitors built together; the first
+reader of a token appends its text); :func:`fork_monitors` forks a sequence's monitors
+with one fork of it. What differs per language
 is a strategy object chosen once at construction (:class:`monitors.type_rules.TypeRules`,
 :class:`monitors.dereference.MemberRules`), never a mode string tested in the monitor.
 """
@@ -653,7 +656,8 @@ _D = TypeVar("_D", bound=_Detector)
 class DocumentMonitor(MonitorBase, Generic[_D]):
     """A monitor that follows the document (prompt, then every generated character)
     with a detector (tree-sitter checks of its end): :meth:`feed` decodes the bytes,
-    appends the complete characters to it and hands both to :meth:`_advance`."""
+    appends the complete characters to it (nothing when another monitor reading the same
+    document did already) and hands both to :meth:`_advance`."""
 
     _detector: _D
 

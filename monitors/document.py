@@ -18,6 +18,17 @@ the vocabulary's closer table and the evaluation's method cutting and repair.
   value without the text (what a token fed next needs to be judged), for the syntax
   guard's per-token checks.
 
+One per sequence: the monitors of a sequence (:func:`monitors.registry.build_monitors`)
+read one document. Each reader keeps its own end of it and appends through
+:meth:`Document.feed_at`: the first reader to reach a token's text appends it, the
+others find it there (the guide feeds every monitor a token before the next, so the
+text and the lexer state exist once). Answers do not depend on which reader asked
+first: :meth:`Document.advance` answers as a lexer only moved forward to the offset
+would, going back to a checkpoint where the last fed text starts. The group is forked
+together (:func:`monitors.base.fork_monitors`: :meth:`Document.share_forks`), so a
+guide's fork, replay or restore gives its monitors one forked document; a monitor forked
+alone gets a copy of its own.
+
 Pure: no I/O, threads, clocks or randomness.
 """
 

@@ -6,7 +6,12 @@ One :class:`SequenceGuide` follows one generated sequence. The engine calls
 :class:`TokenGuide` interface: ``accept_tokens``, ``fill_bitmask``, ...). The guide
 feeds token bytes to its monitors, starts a lookup as soon as a monitor needs facts
 (so the server works while the model runs), and turns the monitors' constraints into
-allowed token ids through the shared :class:`~monitors.vocab.VocabIndex`.
+allowed token ids through the shared :class:`~monitors.vocab.VocabIndex`. The
+monitors of a sequence read one :class:`~monitors.document.Document` (built together:
+:func:`monitors.registry.build_monitors`); the guide feeds them each token in turn (the
+first appends its text, once), and forks, replays and restores them as a group
+(:func:`monitors.base.fork_monitors`): one document per guide and per fork
+(:attr:`SequenceGuide.documents`).
 
 Pure: a lookup's answer is a :class:`Pending` value, and how long a step waits for
 one is asked of the :class:`Waiter` the engine injects (``mgd.concurrency.FutureWaiter``

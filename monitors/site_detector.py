@@ -1,7 +1,8 @@
 """Where the suite's monitors fire: keyword sites, import dots and call parentheses.
 
-:class:`SiteDetector` holds the document text (prompt prefix plus what was
-generated) and answers, for the *end* of that text:
+:class:`SiteDetector` reads the sequence's document (prompt prefix plus what was
+generated; :class:`~monitors.document.Document`, shared with the sequence's other
+monitors, or its own) and answers, for the *end* of that text:
 
 * :meth:`SiteDetector.keyword_site`: does it end with a keyword (``new``,
   ``case``, ``import``) written as code? The text is parsed with tree-sitter and

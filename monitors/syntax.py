@@ -2,7 +2,8 @@
 
 :class:`SyntaxMonitor` reads the prompt and then every generated character through
 the one lexer (:class:`BracketLexer` is its view of a :class:`~monitors.document.Document`:
-top-level brackets, strings, comments) and says two things:
+top-level brackets, strings, comments; the sequence's document, shared with its other
+monitors, or its own) and says two things:
 
 * a token may not close a bracket that is not open: its closers that its own
   openers do not match must match the open brackets, innermost first (``)`` with

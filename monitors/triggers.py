@@ -1,8 +1,8 @@
 """Is this dot a member access? Incremental tree-sitter parsing plus the one lexer.
 
-:class:`TriggerDetector` holds one :class:`~monitors.document.Document` (prompt prefix
-plus what was generated so far, and the one lexer's state), a tree-sitter parser and
-tree. Appending text is cheap (a list append: nothing is lexed or parsed). :meth:`TriggerDetector.is_member_access`
+:class:`TriggerDetector` reads the sequence's :class:`~monitors.document.Document`
+(prompt prefix plus what was generated so far, and the one lexer's state; shared with
+the sequence's other monitors, or its own) and holds a tree-sitter parser and tree. Appending text is cheap (a list append: nothing is lexed or parsed). :meth:`TriggerDetector.is_member_access`
 answers for one character offset whether that character is a member-access dot.
 
 What is parsed. The check parses the text **up to and including the dot**, not the
