@@ -33,7 +33,7 @@ from lsp_bridge.servers import ServerSpec
 from lsp_bridge.workspace import resolve_in_workspace
 from mgd.concurrency import FutureWaiter, SharedMemo
 from mgd.config import MgdConfig, SessionConfig, find_config, load_config
-from monitors.base import Monitor
+from monitors.base import Monitor, fork_monitors
 from monitors.errors import WorkspaceError
 from monitors.guide import SequenceGuide
 from monitors.healing import wrap_healing
@@ -214,10 +214,10 @@ class MgdSession:
             if cached is not None:
                 self._built.move_to_end(key)
                 self.forked_monitors += 1
-                return [m.fork() for m in cached]
+                return fork_monitors(cached)
         built = build_monitors(names, language, prefix, first_line, stops)
         with self._lock:
-            self._built[key] = [m.fork() for m in built]
+            self._built[key] = fork_monitors(built)
             while len(self._built) > _MAX_BUILT:
                 self._built.popitem(last=False)
         return built

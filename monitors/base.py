@@ -14,7 +14,10 @@ a dataclass, copied by one generic :meth:`MonitorState.fork` (immutable values a
 per-document shared things are shared, containers copied, anything with a ``fork``
 forked); the fed bytes are decoded by one :class:`Utf8Stream`; counters are a
 :class:`MonitorStats`. A monitor that follows the document with a detector
-(:class:`DocumentMonitor`) appends the decoded text to it. What differs per language
+(:class:`DocumentMonitor`) reads the sequence's one
+:class:`~monitors.document.Document` (shared by the monitors built together; the first
+reader of a token appends its text); :func:`fork_monitors` forks a sequence's monitors
+with one fork of it. What differs per language
 is a strategy object chosen once at construction (:class:`monitors.type_rules.TypeRules`,
 :class:`monitors.dereference.MemberRules`), never a mode string tested in the monitor.
 """
@@ -23,9 +26,13 @@ from __future__ import annotations
 
 import codecs
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Generic, Protocol, Self, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Generic, Protocol, Self, TypeVar, runtime_checkable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from monitors.document import Document
 
 __all__ = [
     "BudgetJudge",
@@ -53,7 +60,9 @@ __all__ = [
     "SpacedConstraint",
     "SyntaxConstraint",
     "Utf8Stream",
+    "documents_of",
     "failed_facts",
+    "fork_monitors",
     "forked",
 ]
 
@@ -545,6 +554,33 @@ class MonitorState:
             setattr(self, name, getattr(copy, name))
 
 
+_M = TypeVar("_M", bound=Monitor)
+
+
+def documents_of(monitors: Sequence[Monitor]) -> list[Document]:
+    """The documents ``monitors`` read (a monitor's ``document``, if it has one), each once."""
+    docs: list[Document] = []
+    for m in monitors:
+        doc = getattr(m, "document", None)
+        if doc is not None and all(doc is not d for d in docs):
+            docs.append(doc)
+    return docs
+
+
+def fork_monitors(monitors: Sequence[_M]) -> list[_M]:
+    """Forks of ``monitors`` (one sequence's) in which the monitors that read one document
+    read one fork of it: the document is forked once (a monitor forked alone, with
+    :meth:`Monitor.fork`, gets a document of its own)."""
+    docs = documents_of(monitors)
+    for doc in docs:
+        doc.share_forks(doc.fork())
+    try:
+        return [m.fork() for m in monitors]  # type: ignore[misc]
+    finally:
+        for doc in docs:
+            doc.share_forks(None)
+
+
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 
 
@@ -609,6 +645,9 @@ class _Detector(Protocol):
 
     def fork(self) -> Self: ...
 
+    @property
+    def document(self) -> Document: ...
+
 
 _D = TypeVar("_D", bound=_Detector)
 
@@ -617,9 +656,16 @@ _D = TypeVar("_D", bound=_Detector)
 class DocumentMonitor(MonitorBase, Generic[_D]):
     """A monitor that follows the document (prompt, then every generated character)
     with a detector (tree-sitter checks of its end): :meth:`feed` decodes the bytes,
-    appends the complete characters to it and hands both to :meth:`_advance`."""
+    appends the complete characters to it (nothing when another monitor reading the same
+    document did already) and hands both to :meth:`_advance`."""
 
     _detector: _D
+
+    @property
+    def document(self) -> Document:
+        """The sequence's document this monitor reads (shared with the other monitors
+        of the sequence when built together: :func:`monitors.registry.build_monitors`)."""
+        return self._detector.document
 
     @property
     def generated(self) -> str:

@@ -54,6 +54,7 @@ from monitors.base import (
     SignatureFacts,
     SignatureNeed,
 )
+from monitors.document import Document
 from monitors.identifiers import is_ident_char
 from monitors.languages import LanguageSpec
 from monitors.site_detector import SiteDetector
@@ -263,10 +264,12 @@ class _CallMonitor(DocumentMonitor[SiteDetector]):
     #: keyword-argument monitor's rule; the argument-count monitor has no opinion there.
     _UNPACKING_RULES = False
 
-    def __init__(self, spec: LanguageSpec, prefix: str = "") -> None:
+    def __init__(self, spec: LanguageSpec, prefix: str = "", doc: Document | None = None) -> None:
+        """``doc``: the sequence's document holding ``prefix`` (shared with the other
+        monitors: :func:`monitors.registry.build_monitors`); None: one of its own."""
         self._start(_EXTRA_KEYS)
         self.spec = spec
-        self._detector = SiteDetector(spec, prefix)
+        self._detector = SiteDetector(spec, prefix, doc)
         self._next = 0  # the first character not yet stepped while a call is open
         self._frames = []
         self._serial = 0

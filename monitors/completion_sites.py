@@ -76,6 +76,7 @@ from monitors.base import (
     SpacedConstraint,
 )
 from monitors.base import ItemKind as K
+from monitors.document import Document
 from monitors.identifiers import IDENT_BYTES, IDENTIFIER, trailing_ident_length
 from monitors.languages import LanguageSpec
 from monitors.site_detector import SiteDetector
@@ -337,7 +338,9 @@ class SiteMonitor(CandidateMonitor[SiteDetector]):
     _subject: str | None
     _strict: bool  # Java enum switches: set once the probes found constants
 
-    def __init__(self, rule: SiteRule, spec: LanguageSpec, prefix: str = "") -> None:
+    def __init__(self, rule: SiteRule, spec: LanguageSpec, prefix: str = "", doc: Document | None = None) -> None:
+        """``doc``: the sequence's document holding ``prefix`` (shared with the other
+        monitors: :func:`monitors.registry.build_monitors`); None: one of its own."""
         self._start(_EXTRA_KEYS)
         self.rule = rule
         self.spec = spec
@@ -345,7 +348,7 @@ class SiteMonitor(CandidateMonitor[SiteDetector]):
         self._dots = spec.name in rule.import_dots
         self._kinds = rule.kinds.get(spec.name)
         self._select = rule.select.get(spec.name, ALL_NAMES)
-        self._detector = SiteDetector(spec, prefix)
+        self._detector = SiteDetector(spec, prefix, doc)
         self._serial = 0
         self._site = -1
         self._base = ""

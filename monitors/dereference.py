@@ -99,6 +99,7 @@ from monitors.base import (
     SignatureNeed,
 )
 from monitors.definitions import assignment_state, self_statement
+from monitors.document import Document
 from monitors.identifiers import IDENT_BYTES, trailing_ident_length
 from monitors.java_types import JAVA_STRICT_TYPES, JAVA_TYPES
 from monitors.languages import LanguageSpec
@@ -185,14 +186,16 @@ class DereferenceMonitor(CandidateMonitor[TriggerDetector]):
     _last: bool  # the engine's token budget ends with the next token
 
     def __init__(self, spec: LanguageSpec, prefix: str = "", *, definition_sites: bool = False,
-                 expected_types: bool = False, strict_types: bool = False) -> None:
+                 expected_types: bool = False, strict_types: bool = False, doc: Document | None = None) -> None:
+        """``doc``: the sequence's document holding ``prefix`` (shared with the other
+        monitors: :func:`monitors.registry.build_monitors`); None: one of its own."""
         self._start(_EXTRA_KEYS)
         self.spec = spec
         rules = MEMBER_RULES.get(spec.name, _PLAIN)
         self._types = rules.type_rules(expected_types=expected_types, strict_types=strict_types)
         self._defsites = definition_sites and rules.definition_sites
         self._last = False
-        self._detector = TriggerDetector(spec, prefix)
+        self._detector = TriggerDetector(spec, prefix, doc)
         self._trigger_bytes = frozenset(ord(c) for c in self._detector.trigger_chars)
         self._serial = 0
         self._callables = frozenset()

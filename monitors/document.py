@@ -18,6 +18,17 @@ the vocabulary's closer table and the evaluation's method cutting and repair.
   value without the text (what a token fed next needs to be judged), for the syntax
   guard's per-token checks.
 
+One per sequence: the monitors of a sequence (:func:`monitors.registry.build_monitors`)
+read one document. Each reader keeps its own end of it and appends through
+:meth:`Document.feed_at`: the first reader to reach a token's text appends it, the
+others find it there (the guide feeds every monitor a token before the next, so the
+text and the lexer state exist once). Answers do not depend on which reader asked
+first: :meth:`Document.advance` answers as a lexer only moved forward to the offset
+would, going back to a checkpoint where the last fed text starts. The group is forked
+together (:func:`monitors.base.fork_monitors`: :meth:`Document.share_forks`), so a
+guide's fork, replay or restore gives its monitors one forked document; a monitor forked
+alone gets a copy of its own.
+
 Pure: no I/O, threads, clocks or randomness.
 """
 
@@ -55,7 +66,7 @@ class Snapshot:
 class Document:
     """The text of one sequence and its lexical state (see the module docstring)."""
 
-    __slots__ = ("_lexer", "_parts", "_ran", "_size", "_text", "lex")
+    __slots__ = ("_back", "_fork_to", "_lexer", "_mark", "_parts", "_ran", "_size", "_text", "lex")
 
     def __init__(self, lex: LexSpec, text: str = "") -> None:
         self.lex = lex
@@ -64,14 +75,42 @@ class Document:
         self._size = len(text)
         self._lexer = Lexer(lex)
         self._ran = (-1, -1)  # (offset, text size) of the last run: nothing new to lex there
+        # A copy of the lexer at the first unit boundary at or after ``_mark`` (where the
+        # last fed text starts; at first, the last line): a query before the lexer's
+        # position starts from it when it can, not from offset 0 (the readers sharing the
+        # document ask about the same new text in turn).
+        self._back: Lexer | None = None
+        self._mark = text.rfind("\n") + 1
+        self._fork_to: Document | None = None  # see share_forks
 
     # ------------------------------------------------------------------ text
 
     def feed(self, text: str) -> None:
         """Append ``text``. Cheap: nothing is lexed until a query."""
         if text:
+            self._mark = self._size
             self._parts.append(text)
             self._size += len(text)
+
+    def feed_at(self, offset: int, text: str) -> Document:
+        """``text`` belongs at ``offset`` (a reader's end): append it when the document
+        ends there, nothing when it already holds it (another reader of the sequence fed
+        it first). A reader out of step with the others (other text, or this text once the
+        document holds more) gets a private copy, returned; else ``self``."""
+        size = self._size
+        if size == offset or not text:
+            self.feed(text)
+            return self
+        if size == offset + len(text) and self._holds(offset, text):
+            return self
+        return Document(self.lex, self.text[:offset] + text)
+
+    def _holds(self, offset: int, text: str) -> bool:
+        """The text at ``offset`` is ``text`` (the last part fed, usually: no join)."""
+        parts = self._parts
+        if parts and parts[-1] == text and self._size == offset + len(text):
+            return True
+        return self.text.startswith(text, offset)
 
     def __len__(self) -> int:
         return self._size
@@ -94,19 +133,47 @@ class Document:
         if self._ran == ran:
             return lexer
         if lexer.pos > offset:
-            lexer = self._lexer = Lexer(self.lex)  # going back: start over
-        lexer.run(self.text, offset)
+            lexer = self._rewind(offset)
+        self._run(lexer, offset)
         self._ran = ran
         return lexer
 
     def advance(self, offset: int) -> Lexer:
-        """The lexer moved on to ``offset`` if it is before it (never back: it may stand
-        past ``offset``, inside a unit it took at once). Shared: do not change it."""
+        """The lexer moved on to ``offset``: it may stand past ``offset``, inside a unit
+        it took at once. Whatever queries came before (another reader's, further on), the
+        answer is that of a lexer only ever moved forward to ``offset``: one standing past
+        a unit boundary at or after ``offset`` goes back to it. Shared: do not change it."""
         lexer = self._lexer
         if lexer.pos < offset:
-            lexer.run(self.text, offset)
+            self._run(lexer, offset)
             self._ran = (-1, -1)
+        elif lexer.pos > offset:
+            back = self._back
+            fresh = back.copy() if back is not None and back.pos <= offset else Lexer(self.lex)
+            fresh.run(self.text, offset)
+            if fresh.pos != lexer.pos:  # a boundary between: go back to it
+                self._lexer = lexer = fresh
+                self._ran = (-1, -1)
         return lexer
+
+    def _rewind(self, offset: int) -> Lexer:
+        """A lexer at or before ``offset`` (the checkpoint, else the start), made current."""
+        back = self._back
+        lexer = back.copy() if back is not None and back.pos <= offset else Lexer(self.lex)
+        self._lexer = lexer
+        return lexer
+
+    def _run(self, lexer: Lexer, offset: int) -> None:
+        """Run ``lexer`` (the current one) forward to ``offset``; one that crosses
+        ``_mark`` stops there first and leaves a copy behind (the checkpoint)."""
+        mark = self._mark
+        text = self.text
+        if lexer.pos <= mark < offset:
+            lexer.run(text, mark)
+            back = self._back
+            if back is None or back.pos != lexer.pos:
+                self._back = lexer.copy()
+        lexer.run(text, offset)
 
     @property
     def lexer(self) -> Lexer:
@@ -204,7 +271,11 @@ class Document:
     # ------------------------------------------------------------------ copies
 
     def fork(self) -> Document:
-        """An independent copy: feeding one does not change the other."""
+        """An independent copy: feeding one does not change the other. While
+        :meth:`share_forks` is set, that one copy (readers of one sequence forked
+        together share the fork of their document)."""
+        if self._fork_to is not None:
+            return self._fork_to
         new = Document.__new__(Document)
         new.lex = self.lex
         new._text = self.text
@@ -212,7 +283,16 @@ class Document:
         new._size = self._size
         new._lexer = self._lexer.copy()
         new._ran = self._ran
+        new._back = self._back  # (never run: only copied)
+        new._mark = self._mark
+        new._fork_to = None
         return new
+
+    def share_forks(self, fork: Document | None) -> None:
+        """Until called again with None, :meth:`fork` returns ``fork`` (a fork of this
+        document): the readers of one sequence, forked one by one, get one document
+        (:func:`monitors.base.fork_monitors`)."""
+        self._fork_to = fork
 
     def snapshot(self) -> Snapshot:
         """The state now (lexed to the end)."""
@@ -230,6 +310,8 @@ class Document:
         lexer.stmt_pending, lexer.stmt_at = snap.stmt
         lexer.mismatches, lexer.unterminated, lexer.trouble = snap.counts
         self._ran = (-1, -1)
+        self._back = None
+        self._mark = 0
 
     def key(self) -> tuple[object, ...]:
         """The lexical state as a hashable value, without the text or offsets: the
@@ -271,19 +353,28 @@ def _frame(f: tuple[object, ...]) -> Frame:
 
 
 class DocumentText:
-    """A base for detectors whose text is a :class:`Document` (``_doc``): appending,
-    length, text and the document itself."""
+    """A base for detectors whose text is a :class:`Document` (``_doc``, maybe shared
+    with the other readers of the sequence; ``_end``: this reader's end of it):
+    appending, length, text and the document itself."""
 
-    __slots__ = ("_doc",)
+    __slots__ = ("_doc", "_end")
 
     _doc: Document
+    _end: int
+
+    def _read(self, doc: Document) -> None:
+        """Follow ``doc`` (its text so far is this reader's)."""
+        self._doc = doc
+        self._end = len(doc)
 
     def append(self, text: str) -> None:
-        """Add ``text`` at the end. Cheap: nothing is lexed or parsed until a check."""
-        self._doc.feed(text)
+        """Add ``text`` at the end (nothing when another reader of a shared document
+        added it already). Cheap: nothing is lexed or parsed until a check."""
+        self._doc = self._doc.feed_at(self._end, text)
+        self._end += len(text)
 
     def __len__(self) -> int:
-        return len(self._doc)
+        return self._end
 
     @property
     def text(self) -> str:
@@ -292,5 +383,5 @@ class DocumentText:
 
     @property
     def document(self) -> Document:
-        """The text and its lexical state (shared: feed it only through :meth:`append`)."""
+        """The text and its lexical state (maybe shared: feed it only through :meth:`append`)."""
         return self._doc

@@ -6,7 +6,12 @@ One :class:`SequenceGuide` follows one generated sequence. The engine calls
 :class:`TokenGuide` interface: ``accept_tokens``, ``fill_bitmask``, ...). The guide
 feeds token bytes to its monitors, starts a lookup as soon as a monitor needs facts
 (so the server works while the model runs), and turns the monitors' constraints into
-allowed token ids through the shared :class:`~monitors.vocab.VocabIndex`.
+allowed token ids through the shared :class:`~monitors.vocab.VocabIndex`. The
+monitors of a sequence read one :class:`~monitors.document.Document` (built together:
+:func:`monitors.registry.build_monitors`); the guide feeds them each token in turn (the
+first appends its text, once), and forks, replays and restores them as a group
+(:func:`monitors.base.fork_monitors`): one document per guide and per fork
+(:attr:`SequenceGuide.documents`).
 
 Pure: a lookup's answer is a :class:`Pending` value, and how long a step waits for
 one is asked of the :class:`Waiter` the engine injects (``mgd.concurrency.FutureWaiter``
@@ -23,7 +28,18 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 
-from monitors.base import CompletionFacts, Facts, IdentifierConstraint, Monitor, MonitorStats, Need, failed_facts
+from monitors.base import (
+    CompletionFacts,
+    Facts,
+    IdentifierConstraint,
+    Monitor,
+    MonitorStats,
+    Need,
+    documents_of,
+    failed_facts,
+    fork_monitors,
+)
+from monitors.document import Document
 from monitors.vocab import IdsMemo, VocabIndex
 
 __all__ = ["Lookup", "NoWait", "Pending", "SequenceGuide", "StepResult", "TokenGuide", "Waiter"]
@@ -178,7 +194,7 @@ class SequenceGuide:
         session passes its ``wait_ms``); ``waiter``: the engine's clock and wait (None:
         :class:`NoWait`); ``memo``: where constraint answers are kept (None: one of its
         own; a session shares one)."""
-        self._initial = [m.fork() for m in monitors]
+        self._initial = fork_monitors(monitors)
         # The engine samples at most this many tokens: monitors with ``set_budget`` (the
         # syntax guard) hear before each step how many remain, this one included.
         self._max_tokens = max_tokens
@@ -226,7 +242,7 @@ class SequenceGuide:
             return
         # The engine rewrote the history (beam reordering, preemption): replay from the start.
         self._drop_pending()
-        self._monitors = [m.fork() for m in self._initial]
+        self._monitors = fork_monitors(self._initial)
         self._fed = []
         self._examined = set()
         self._provisional = {}  # serials may repeat after a replay
@@ -241,6 +257,12 @@ class SequenceGuide:
         pending, self._pending = self._pending, {}
         for _serial, fut in pending.values():
             fut.cancel()
+
+    @property
+    def documents(self) -> list[Document]:
+        """The documents the monitors read: one per sequence when they were built together
+        (:func:`monitors.registry.build_monitors`), forked with the guide."""
+        return documents_of(self._monitors)
 
     @property
     def generated_ids(self) -> list[int]:
@@ -473,7 +495,7 @@ class SequenceGuide:
         new._initial = self._initial
         new._blocking = self._blocking
         new._max_tokens = self._max_tokens
-        new._monitors = [m.fork() for m in self._monitors]
+        new._monitors = fork_monitors(self._monitors)
         new._lookup = self._lookup if start_lookups else _NoLookup()
         new._index = self._index
         new._wait_s = self._wait_s
@@ -492,7 +514,7 @@ class SequenceGuide:
 
     def restore(self, other: SequenceGuide) -> None:
         """Roll back (or forward) to the state of ``other`` (a fork of this guide)."""
-        self._monitors = [m.fork() for m in other._monitors]
+        self._monitors = fork_monitors(other._monitors)
         self._pending = dict(other._pending)
         self._fed = list(other._fed)
         self._examined = set(other._examined)

@@ -47,6 +47,7 @@ from monitors.base import (
     Need,
     PrefixConstraint,
 )
+from monitors.document import Document
 from monitors.vocab import VocabIndex
 
 __all__ = [
@@ -219,6 +220,11 @@ class HealingMonitor(MonitorState):
     @property
     def inner(self) -> Monitor | None:
         return self._inner
+
+    @property
+    def document(self) -> Document | None:
+        """The document ``inner`` reads (None: none)."""
+        return getattr(self._inner, "document", None)
 
     def feed(self, data: bytes) -> None:
         rest = self._rest

@@ -38,6 +38,7 @@ from monitors.base import Monitor
 from monitors.calls import ArgumentCountMonitor, KeywordArgumentMonitor
 from monitors.completion_sites import ENUM_CASES, IMPORTS, INSTANTIATION, SiteMonitor, SiteRule
 from monitors.dereference import DereferenceMonitor
+from monitors.document import Document
 from monitors.errors import ConfigError
 from monitors.languages import LanguageSpec
 from monitors.syntax import LANGUAGES as SYNTAX_LANGUAGES
@@ -62,7 +63,9 @@ class MonitorEntry:
     """How to build one monitor and where it applies (None: every language)."""
 
     name: str
-    build: Callable[..., Monitor]  # (language, prefix) or, with ``suffix``, (language, prefix, suffix, stops)
+    #: (language, prefix, doc=...) or, with ``suffix``, (language, prefix, suffix, stops, doc=...); ``doc``: the
+    #: sequence's document, shared by its monitors
+    build: Callable[..., Monitor]
     languages: frozenset[str] | None = None
     #: The monitor reads the text after the generation point and the stop texts too.
     suffix: bool = False
@@ -73,7 +76,7 @@ class MonitorEntry:
 
 def _site(rule: SiteRule) -> MonitorEntry:
     langs = frozenset(rule.keywords) | rule.import_dots
-    return MonitorEntry(rule.name, lambda spec, prefix: SiteMonitor(rule, spec, prefix), langs)
+    return MonitorEntry(rule.name, lambda spec, prefix, doc=None: SiteMonitor(rule, spec, prefix, doc), langs)
 
 
 #: Every monitor, in the order they are built (and reported).
@@ -87,12 +90,15 @@ MONITORS: dict[str, MonitorEntry] = {
         MonitorEntry("arguments", ArgumentCountMonitor, frozenset({"python", "java", "typescript", "tsx",
                                                                    "javascript", "go"})),
         MonitorEntry("keyword_arguments", KeywordArgumentMonitor, frozenset({"python"})),
-        MonitorEntry("definition_sites", lambda spec, prefix: DereferenceMonitor(spec, prefix, definition_sites=True),
+        MonitorEntry("definition_sites",
+                     lambda spec, prefix, doc=None: DereferenceMonitor(spec, prefix, definition_sites=True, doc=doc),
                      frozenset({"python"})),
-        MonitorEntry("expected_types", lambda spec, prefix: DereferenceMonitor(spec, prefix, expected_types=True),
+        MonitorEntry("expected_types",
+                     lambda spec, prefix, doc=None: DereferenceMonitor(spec, prefix, expected_types=True, doc=doc),
                      frozenset({"java", "python"})),
         MonitorEntry("expected_types_strict",
-                     lambda spec, prefix: DereferenceMonitor(spec, prefix, strict_types=True), frozenset({"java"})),
+                     lambda spec, prefix, doc=None: DereferenceMonitor(spec, prefix, strict_types=True, doc=doc),
+                     frozenset({"java"})),
         MonitorEntry("syntax", SyntaxMonitor, SYNTAX_LANGUAGES, suffix=True),
     )
 }
@@ -140,7 +146,10 @@ def build_monitors(names: Iterable[str], language: LanguageSpec, prefix: str, su
     ended by any of ``stops`` (the stop texts; the syntax guard reads them).
 
     Duplicates collapse; names that do not apply to the language are skipped.
-    Raises :class:`ConfigError` for an unknown name.
+    Raises :class:`ConfigError` for an unknown name. The monitors read one
+    :class:`~monitors.document.Document` (the sequence's text and lexer state): fork them
+    together with :func:`monitors.base.fork_monitors`, feed them in step (each token to
+    every monitor before the next; the guide does).
     """
     wanted: list[str] = []
     for name in names:
@@ -155,14 +164,15 @@ def build_monitors(names: Iterable[str], language: LanguageSpec, prefix: str, su
     chosen = [n for n in chosen if n not in replaced]
     options = [n for n in chosen if n in _DEREFERENCE_OPTIONS]
     out: list[Monitor] = []
+    doc = Document(language.lex, prefix)
     for n in chosen:
         if n in options[1:]:
             continue  # folded into the first one's monitor
         if n in options and len(options) > 1:
             flags = {_DEREFERENCE_OPTIONS[o]: True for o in options}
-            out.append(DereferenceMonitor(language, prefix, **flags))
+            out.append(DereferenceMonitor(language, prefix, **flags, doc=doc))
         elif MONITORS[n].suffix:
-            out.append(MONITORS[n].build(language, prefix, suffix, stops))
+            out.append(MONITORS[n].build(language, prefix, suffix, stops, doc=doc))
         else:
-            out.append(MONITORS[n].build(language, prefix))
+            out.append(MONITORS[n].build(language, prefix, doc=doc))
     return out

@@ -1,7 +1,8 @@
 """Where the suite's monitors fire: keyword sites, import dots and call parentheses.
 
-:class:`SiteDetector` holds the document text (prompt prefix plus what was
-generated) and answers, for the *end* of that text:
+:class:`SiteDetector` reads the sequence's document (prompt prefix plus what was
+generated; :class:`~monitors.document.Document`, shared with the sequence's other
+monitors, or its own) and answers, for the *end* of that text:
 
 * :meth:`SiteDetector.keyword_site`: does it end with a keyword (``new``,
   ``case``, ``import``) written as code? The text is parsed with tree-sitter and
@@ -60,18 +61,19 @@ class SiteDetector(DocumentText):
 
     __slots__ = ("_parser", "spec")
 
-    def __init__(self, spec: LanguageSpec, text: str = "") -> None:
+    def __init__(self, spec: LanguageSpec, text: str = "", doc: Document | None = None) -> None:
         import tree_sitter
 
         self.spec = spec
         self._parser = tree_sitter.Parser(spec.ts_language_loader())
-        self._doc = Document(spec.lex, text)
+        self._read(doc if doc is not None else Document(spec.lex, text))
 
     def fork(self) -> SiteDetector:
         new = SiteDetector.__new__(SiteDetector)
         new.spec = self.spec
         new._parser = self._parser  # parsers are only used synchronously by one caller at a time
         new._doc = self._doc.fork()
+        new._end = self._end
         return new
 
     # ------------------------------------------------------------------ checks

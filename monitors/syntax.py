@@ -2,7 +2,8 @@
 
 :class:`SyntaxMonitor` reads the prompt and then every generated character through
 the one lexer (:class:`BracketLexer` is its view of a :class:`~monitors.document.Document`:
-top-level brackets, strings, comments) and says two things:
+top-level brackets, strings, comments; the sequence's document, shared with its other
+monitors, or its own) and says two things:
 
 * a token may not close a bracket that is not open: its closers that its own
   openers do not match must match the open brackets, innermost first (``)`` with
@@ -72,11 +73,12 @@ class BracketLexer:
     (``mismatch``) or a one-line string ran into a newline: no opinion from then on.
     """
 
-    __slots__ = ("doc", "python")
+    __slots__ = ("_end", "doc", "python")
 
     def __init__(self, python: bool = False, lex: LexSpec | None = None, doc: Document | None = None) -> None:
         self.python = python
         self.doc = doc if doc is not None else Document(lex or (PYTHON_LEX if python else LexSpec()))
+        self._end = len(self.doc)  # this reader's end of ``doc`` (which others may share)
 
     @property
     def stack(self) -> list[str]:
@@ -99,7 +101,9 @@ class BracketLexer:
         return bool(self.doc.lexer.trouble)
 
     def copy(self) -> BracketLexer:
-        return BracketLexer(self.python, doc=self.doc.fork())
+        new = BracketLexer(self.python, doc=self.doc.fork())
+        new._end = self._end
+        return new
 
     def __eq__(self, other: object) -> bool:
         """Two lexers are equal in the same lexical state (:meth:`key`)."""
@@ -145,8 +149,9 @@ class BracketLexer:
         return not self.lost and self.doc.top_level
 
     def feed(self, text: str) -> None:
-        if not self.lost:
-            self.doc.feed(text)
+        if not self.lost:  # (a shared document another reader fed this text already may be lost now: it holds it)
+            self.doc = self.doc.feed_at(self._end, text)
+        self._end += len(text)
 
 
 def _may_end(summary: tuple[bool, bool, int], depth: int) -> bool:
@@ -269,10 +274,15 @@ class SyntaxMonitor(MonitorBase):
     _buf: bytes  # the completion's bytes from offset _buf_at (the oldest snapshot) on
     _buf_at: int
     _snapshots: list[tuple[int, BracketLexer]]  # (offset, lexer before the bytes there; never changed)
-    _lexer: BracketLexer
+    _lexer: BracketLexer  # reads the sequence's document
+    _lost: bool  # the document was lost when this monitor last followed it (no opinion since)
+    _prev: BracketLexer | None  # with stops: a copy of the lexer before the next bytes (never changed)
     _eos_depth: int
 
-    def __init__(self, spec: LanguageSpec, prefix: str = "", suffix: str = "", stops: Iterable[str] = ()) -> None:
+    def __init__(self, spec: LanguageSpec, prefix: str = "", suffix: str = "", stops: Iterable[str] = (),
+                 doc: Document | None = None) -> None:
+        """``doc``: the sequence's document holding ``prefix`` (shared with the other
+        monitors: :func:`monitors.registry.build_monitors`); None: one of its own."""
         self._start(_EXTRA_KEYS)
         self.spec = spec
         self._constraint = None
@@ -283,16 +293,26 @@ class SyntaxMonitor(MonitorBase):
         self._buf = b""
         self._buf_at = 0
         self._snapshots = []
-        lexer = _lexer(spec)
+        if doc is None:
+            lexer = _lexer(spec)
+            lexer.feed(prefix)
+        else:
+            lexer = BracketLexer(python=spec.name == "python", doc=doc)
         cut = prefix.rfind("\n") + 1
-        lexer.feed(prefix)
         doc = lexer.doc
         # the fewest open on the prompt's last line: earlier lines' brackets
         low = min(len(str(doc.advance(k).stack[0][3])) for k in range(cut, len(prefix) + 1))
-        if lexer.lost:
+        self._lost = lexer.lost
+        if self._lost:
             self._stats.extra["lost"] += 1
         self._lexer = lexer
+        self._prev = lexer.copy() if self._stops else None
         self._eos_depth = low + min(self._closed_by(suffix), len(lexer.stack) - low)
+
+    @property
+    def document(self) -> Document:
+        """The sequence's document this monitor reads."""
+        return self._lexer.doc
 
     def _closed_by(self, suffix: str) -> int:
         """How many of the prompt's open brackets the suffix's first line closes."""
@@ -308,26 +328,30 @@ class SyntaxMonitor(MonitorBase):
         return depth - low
 
     def feed(self, data: bytes) -> None:
-        if not data or self._lexer.lost:
+        if not data or self._lost:
             return
         lexer = self._lexer
         if self._stops:
             self._constraint = None
-            self._remember(data, lexer)
+            self._remember(data)
         chars = self._utf8.decode(data)
         if not chars:
             return
         self._constraint = None
         lexer.feed(chars)
         if lexer.lost:
+            self._lost = True
             self._stats.extra["violations" if lexer.mismatch else "lost"] += 1
+        elif self._stops:
+            self._prev = lexer.copy()
 
-    def _remember(self, data: bytes, lexer: BracketLexer) -> None:
+    def _remember(self, data: bytes) -> None:
         """Keep the tail, the lexer states from the last one at or before its start, and
         the bytes fed since that state (``_buf``, from completion offset ``_buf_at``)."""
         window = max(len(s) for s in self._stops) - 1
         snaps = self._snapshots
-        snaps.append((self._fed, lexer.copy()))
+        assert self._prev is not None
+        snaps.append((self._fed, self._prev))
         self._fed += len(data)
         self._buf += data
         start = max(self._fed - window, 0)

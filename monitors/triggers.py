@@ -1,8 +1,8 @@
 """Is this dot a member access? Incremental tree-sitter parsing plus the one lexer.
 
-:class:`TriggerDetector` holds one :class:`~monitors.document.Document` (prompt prefix
-plus what was generated so far, and the one lexer's state), a tree-sitter parser and
-tree. Appending text is cheap (a list append: nothing is lexed or parsed). :meth:`TriggerDetector.is_member_access`
+:class:`TriggerDetector` reads the sequence's :class:`~monitors.document.Document`
+(prompt prefix plus what was generated so far, and the one lexer's state; shared with
+the sequence's other monitors, or its own) and holds a tree-sitter parser and tree. Appending text is cheap (a list append: nothing is lexed or parsed). :meth:`TriggerDetector.is_member_access`
 answers for one character offset whether that character is a member-access dot.
 
 What is parsed. The check parses the text **up to and including the dot**, not the
@@ -99,13 +99,13 @@ class TriggerDetector(DocumentText):
         "trigger_chars",
     )
 
-    def __init__(self, spec: LanguageSpec, text: str = "") -> None:
+    def __init__(self, spec: LanguageSpec, text: str = "", doc: Document | None = None) -> None:
         import tree_sitter
 
         self.spec = spec
         self._language = spec.ts_language_loader()
         self._parser = tree_sitter.Parser(self._language)
-        self._doc = Document(spec.lex, text)
+        self._read(doc if doc is not None else Document(spec.lex, text))
         self._buf = b""
         self._buf_chars = 0
         self._ascii = True
@@ -180,7 +180,7 @@ class TriggerDetector(DocumentText):
         the language's member-access tokens (see :func:`trigger_chars`), give
         False. For ``::`` the offset is that of the second colon.
         """
-        if not 0 <= char_offset < len(self._doc):
+        if not 0 <= char_offset < self._end:
             return False
         last = self._last
         if last is not None and last[0] == char_offset:
@@ -248,6 +248,7 @@ class TriggerDetector(DocumentText):
         new._language = self._language
         new._parser = tree_sitter.Parser(self._language)
         new._doc = self._doc.fork()
+        new._end = self._end
         new._buf = self._buf
         new._buf_chars = self._buf_chars
         new._ascii = self._ascii

@@ -10,6 +10,7 @@ from lsprotocol import types as lsp
 from lsp_bridge.client import resolved_detail
 from monitors.base import CompletionEntry, CompletionFacts, CompletionNeed, IdentifierConstraint, Signature
 from monitors.dereference import DereferenceMonitor
+from monitors.document import Document
 from monitors.languages import get_language
 from monitors.python_types import PYTHON_TYPES, argument_slot, expected_type, fits, member_type, parameter_types
 from monitors.registry import build_monitors
@@ -97,6 +98,7 @@ def test_expected_type(text, want) -> None:
 ])
 def test_argument_slot(text, want) -> None:
     assert argument_slot(text, at_dot(text)) == want
+    assert argument_slot(text, at_dot(text), Document(PY.lex, text)) == want  # the monitor's path
 
 
 def sig(*params: str) -> Signature:

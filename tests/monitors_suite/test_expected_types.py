@@ -14,6 +14,7 @@ from monitors.base import (
     SignatureNeed,
 )
 from monitors.dereference import PREFER_BONUS, DereferenceMonitor
+from monitors.document import Document
 from monitors.java_types import (
     declared_type,
     expected_type,
@@ -80,6 +81,7 @@ def at_dot(text: str) -> int:
 )
 def test_value_site(text: str, value: bool) -> None:
     assert is_value_site(text, at_dot(text)) is value
+    assert is_value_site(text, at_dot(text), Document(JAVA.lex, text)) is value  # the monitor's path
 
 
 def test_receiver_start() -> None:
@@ -317,6 +319,7 @@ def test_return_type_of_a_generic_annotated_method() -> None:
 )
 def test_argument_position(text: str, index: int | None) -> None:
     assert argument_position(text, at_dot(text)) == index
+    assert argument_position(text, at_dot(text), Document(JAVA.lex, text)) == index  # the monitor's path
 
 
 def sig(*params: str) -> Signature:
