@@ -159,13 +159,14 @@ def _javac_batch(
                 root = it.workspace / it.file
                 for _ in Path(rel).parts:
                     root = root.parent
-                sourcepaths.add(str(root))
+                sourcepaths.add(str(root.resolve()))  # absolute: javac runs in the temp dir
         cmd = [tool, "-nowarn", "-implicit:none", "-Xmaxerrs", "100000", "-encoding", "UTF-8", "-d", str(classes)]
         for m in sorted(modules):
             cmd += ["--patch-module", f"{m}={src / m}"]
         if sourcepaths:
             cmd += ["-sourcepath", os.pathsep.join([str(src / "_"), *sorted(sourcepaths)])]
-        proc = subprocess.run([*cmd, *paths], capture_output=True, text=True, timeout=timeout_s, check=False)
+        # cwd: javac writes a crash dump (javac.<date>.args) to its working directory
+        proc = subprocess.run([*cmd, *paths], capture_output=True, text=True, timeout=timeout_s, check=False, cwd=tmp)
         output = proc.stdout + proc.stderr
         errors: dict[tuple[Path, str, str], list[Diagnostic]] = {k: [] for k in paths.values()}
         unmapped: list[str] = []
