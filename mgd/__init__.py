@@ -8,6 +8,6 @@ guide, engines, editor server, evaluation, CLI).
 
 from __future__ import annotations
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = ["__version__"]
