@@ -77,7 +77,7 @@ def method_end(prefix: str, completion: str, indent: int) -> int | None:
             row, col = tok.start
             first_of_line = prev in (tokenize.NEWLINE, tokenize.NL, tokenize.INDENT, tokenize.DEDENT)
             if kind not in (tokenize.INDENT, tokenize.DEDENT, tokenize.NL, tokenize.NEWLINE, tokenize.ENDMARKER):
-                if first_of_line and row >= start_line and col <= indent:
+                if first_of_line and row >= start_line and _width(tok.line, col) <= indent:
                     offset = line_starts[row - 1] - len(prefix)
                     if offset > 0:
                         return offset - 1
@@ -87,6 +87,12 @@ def method_end(prefix: str, completion: str, indent: int) -> int | None:
     except (tokenize.TokenError, IndentationError, SyntaxError):
         pass
     return None
+
+
+def _width(line: str, col: int) -> int:
+    """Columns before character ``col`` of ``line``, tabs to multiples of 8 (as Python reads
+    indentation, and as the cases' ``indent`` is measured)."""
+    return len(line[:col].expandtabs(8))
 
 
 @dataclass

@@ -43,3 +43,11 @@ def test_independent_method_end_agrees_with_the_harness(completion: str, indent:
 
 def test_unfinished_completion_is_not_cut() -> None:
     assert _judge().method_end(PREFIX, "getcwd()\n        return (x +", 4) is None
+
+
+def test_tab_indentation_counts_eight_columns() -> None:
+    prefix = "class A:\n\tdef f(self, a):\n\t\treturn g(a."
+    completion = "b,\n\t\t)\n\n\t@property\n"
+    indent = 8  # the def's indentation, tabs expanded
+    got = _judge().method_end(prefix, completion, indent)
+    assert got == method_end(completion, {"kind": "indent", "indent": indent}) == completion.index("\n\n\t@") + 1
