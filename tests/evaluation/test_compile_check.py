@@ -219,3 +219,26 @@ def test_java_error_in_no_checked_file_is_unknown(tmp_path: Path) -> None:
     res = check_items(items)
     assert res["good"].ok is True and not res["good"].unknown
     assert res["pulls"].ok is False and res["pulls"].unknown and "undefinedThing" in res["pulls"].note
+
+
+@pytest.mark.skipif(TOOLS["python"] is None, reason="pyright CLI not installed")
+def test_python_module_identity_errors_are_not_new(tmp_path: Path) -> None:
+    """A completed file is checked as a sibling module (``_mgdcrN_core.py``): an error that
+    exists only because it is not *the* module (its class is not the one another module
+    imports) must not count as new, so the original is checked as a sibling too."""
+    ws = tmp_path / "w"
+    (ws / "pkg").mkdir(parents=True)
+    (ws / "pkg" / "__init__.py").write_text("")
+    (ws / "pkg" / "other.py").write_text(
+        "from __future__ import annotations\nfrom typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from pkg.core import Node\n\n\ndef show(node: Node) -> str:\n    return 'n'\n")
+    core = ("from pkg.other import show\n\n\nclass Node:\n    def draw(self) -> str:\n        return show(self)\n\n"
+            "    def size(self) -> int:\n        return 1\n")
+    (ws / "pkg" / "core.py").write_text(core)
+    items = [
+        _item("same", "python", ws, "pkg/core.py", core, "return 1", "return 2"),
+        _item("bad", "python", ws, "pkg/core.py", core, "return 1", "return self.width"),
+    ]
+    res = check_items(items)
+    assert res["same"].ok is True, res["same"].errors
+    assert res["bad"].ok is False and _kinds(res["bad"]) == {"unknown_member"}

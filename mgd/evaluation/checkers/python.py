@@ -2,7 +2,8 @@
 report no error the original does not have.
 
 One pyright run per workspace checks the originals and every distinct completed
-text, each written next to its original (``_mgdcrN_<name>.py``) so relative
+text, each written next to its original (``_mgdcrN_<name>.py``; the original too, as
+``_mgdcrb_<name>.py``, so that both sides are modules of their own) so relative
 imports resolve the same way. Every pyright error of the file counts, with its
 rule (none for the parser's errors), not only those on the generated lines.
 
@@ -89,29 +90,35 @@ def _workspace(tool: str, ws: Path, items: Sequence[CheckItem], timeout_s: float
         shutil.copytree(ws, root, ignore=shutil.ignore_patterns(".git", "__pycache__", "node_modules", ".venv"))
         (root / "pyrightconfig.json").write_text(json.dumps(PYRIGHT_CONFIG))
         variants: dict[tuple[str, str], Path] = {}  # (file, completed text) -> variant path
+        bases: dict[str, Path] = {}  # file -> its original, checked as a sibling like the variants
         probes: dict[Path, int] = {}  # every checked path -> its probe line
         for it in items:
             orig = root / it.file
-            if orig not in probes:
-                text, probes[orig] = _with_probe(it.original)
-                orig.write_text(text, encoding="utf-8")
+            if it.file not in bases:
+                # The original is checked as a sibling too: a sibling is a module of its own
+                # (errors that hang on the file being *the* module, such as a ``Self`` passed to
+                # another module that expects the original class, would otherwise show only
+                # in the completed file and count as new).
+                bases[it.file] = orig.with_name(f"_mgdcrb_{orig.name}")
+                text, probes[bases[it.file]] = _with_probe(it.original)
+                bases[it.file].write_text(text, encoding="utf-8")
             slot = (it.file, it.completed)
             if slot not in variants:
                 variants[slot] = orig.with_name(f"_mgdcr{len(variants)}_{orig.name}")
                 text, probes[variants[slot]] = _with_probe(it.completed)
                 variants[slot].write_text(text, encoding="utf-8")
-        originals = sorted({root / it.file for it in items})
-        found = _pyright(tool, root, [*originals, *variants.values()], timeout_s)
+        found = _pyright(tool, root, [*bases.values(), *variants.values()], timeout_s)
         seen = {p for p, line in probes.items() if _probe_seen(found, p, line)}
         out: dict[str, CheckResult] = {}
         for it in items:
-            orig_path = root / it.file
+            orig_path, base_path = root / it.file, bases[it.file]
             variant = variants[(it.file, it.completed)]
-            base = _file_errors(found, orig_path, it.original, it.file, probe=probes[orig_path])
+            base = _file_errors(found, base_path, it.original, it.file, rename=(base_path.stem, orig_path.stem),
+                                probe=probes[base_path])
             got = _file_errors(found, variant, it.completed, it.file, rename=(variant.stem, orig_path.stem),
                                probe=probes[variant])
             errors = introduced(base, got)
-            unseen = [n for n, p in (("original", orig_path), ("completed file", variant)) if p not in seen]
+            unseen = [n for n, p in (("original", base_path), ("completed file", variant)) if p not in seen]
             if unseen and not any(e.kind == "syntax" for e in errors):
                 out[it.key] = CheckResult.unseen(it.key, f"pyright did not analyse the {' and '.join(unseen)}",
                                                  len(base))
