@@ -101,3 +101,23 @@ def test_a_callers_worker_extension_wins(monkeypatch) -> None:
     cmd, _ = build_command(args, rest)
     assert cmd.count("--worker-extension-cls") == 1 and "my.Ext" in cmd
     assert "mgd.vllm.http.MgdResponseMiddleware" in cmd
+
+
+def test_a_request_with_its_own_tag_keeps_it_and_its_counters() -> None:
+    """The response middleware tags mgd requests to read their counters; a client that
+    tags its own requests (``mgd bench --engine remote``) reads them itself over
+    /collective_rpc (reading consumes them): its tag and body stay as sent."""
+    import json
+
+    from mgd.vllm.core import TAG_KEY
+    from mgd.vllm.http import _tag
+
+    mgd = json.dumps({"workspace": "/w", "file": "a.py"})
+    own = json.dumps({"prompt": "x.", "vllm_xargs": {"mgd": mgd, TAG_KEY: "run-1"}}).encode()
+    body, tag, warm = _tag(own)
+    assert body == own and tag is None
+    assert warm is not None and warm["workspace"] == "/w" and warm["prefix"] == "x."
+    fresh = json.dumps({"prompt": "x.", "vllm_xargs": {"mgd": mgd}}).encode()
+    body, tag, _ = _tag(fresh)
+    assert tag is not None and json.loads(body)["vllm_xargs"][TAG_KEY] == tag
+    assert _tag(b'{"prompt": "x."}')[1] is None

@@ -62,7 +62,10 @@ def summary(report: dict[str, Any]) -> dict[str, int]:
 def _tag(body: bytes) -> tuple[bytes, str | None, dict[str, Any] | None]:
     """The request body with an mgd tag added, the tag, and what warming its workspace
     needs (``{"workspace", "mgd", "prefix"}``; None without a prefix); unchanged (None,
-    None) when the request carries no ``mgd`` settings or is not a JSON object."""
+    None) when the request carries no ``mgd`` settings or is not a JSON object. A request
+    that brings its own tag (a client that collects its counters itself over
+    ``/collective_rpc``, as ``mgd bench --engine remote`` does) keeps it, and its tag here
+    is None: reading the counters consumes them, so the response does not carry them."""
     try:
         data = json.loads(body)
     except ValueError:
@@ -70,8 +73,10 @@ def _tag(body: bytes) -> tuple[bytes, str | None, dict[str, Any] | None]:
     xargs = data.get("vllm_xargs") if isinstance(data, dict) else None
     if not isinstance(xargs, dict) or KEY not in xargs:
         return body, None, None
-    tag = f"http-{uuid.uuid4().hex}"
-    xargs[TAG_KEY] = tag
+    own = isinstance(xargs.get(TAG_KEY), str) and bool(xargs[TAG_KEY])
+    tag = None if own else f"http-{uuid.uuid4().hex}"
+    if tag is not None:
+        xargs[TAG_KEY] = tag
     warm = None
     try:
         raw = json.loads(xargs[KEY]) if isinstance(xargs[KEY], str) else xargs[KEY]
@@ -83,7 +88,7 @@ def _tag(body: bytes) -> tuple[bytes, str | None, dict[str, Any] | None]:
             prefix = data["prompt"]
         if isinstance(prefix, str):
             warm = {"workspace": raw["workspace"], "mgd": json.dumps(raw), "prefix": prefix}
-    return json.dumps(data).encode(), tag, warm
+    return (body if own else json.dumps(data).encode()), tag, warm
 
 
 class MgdResponseMiddleware:
@@ -127,6 +132,8 @@ class MgdResponseMiddleware:
         body = b"".join(chunks)
         tagged, tag, warm = (body, None, None) if size > _MAX_BODY else _tag(body)
         if tag is None:
+            if warm is not None:
+                await self._warm(scope, warm)
             await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
             return
         if size > _MAX_BODY:  # pragma: no cover - vLLM refuses such bodies anyway
