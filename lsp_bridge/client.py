@@ -36,7 +36,7 @@ from pygls.protocol import LanguageServerProtocol
 
 from monitors.errors import ConfigError, LspError, LspResponseError, LspTimeout, ServerExited, ServerStartError
 
-from .cpus import lower_priority, pin_process
+from .cpus import pin_process
 from .documents import DocumentState
 from .names import identifier_names
 from .positions import ENCODINGS, Encoding, offset_to_position, position_to_offset
@@ -235,7 +235,6 @@ class LspServer:
                 pin_process(proc.pid, self.spec.cpus)
             except ConfigError as exc:
                 raise ServerStartError(str(exc)) from exc
-            lower_priority(proc.pid)  # mgd's LSP thread on the same CPUs goes first
         self._watcher = asyncio.create_task(self._watch_exit(proc))
         self._stderr_reader = asyncio.create_task(self._drain_stderr(proc))
 

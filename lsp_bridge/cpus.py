@@ -16,12 +16,7 @@ from collections.abc import Iterable
 
 from monitors.errors import ConfigError
 
-__all__ = ["SERVER_NICENESS", "available_cpus", "format_cpus", "lower_priority", "parse_cpus", "pin_process", "pin_thread"]
-
-#: How much lower a pinned language server runs than mgd's own threads on the same CPUs (nice
-#: increment): mgd's LSP thread shares the engine's interpreter lock, and a thread that holds
-#: the lock while it waits for a CPU busy with servers stalls the engine's step with it.
-SERVER_NICENESS = 5
+__all__ = ["available_cpus", "format_cpus", "parse_cpus", "pin_process", "pin_thread"]
 
 
 def parse_cpus(value: str | Iterable[int], where: str = "CPU list") -> frozenset[int]:
@@ -86,14 +81,3 @@ def pin_process(pid: int, cpus: frozenset[int]) -> None:
 def pin_thread(cpus: frozenset[int]) -> None:
     """Restrict the calling thread (Linux: affinity is per thread) to ``cpus``."""
     pin_process(0, cpus)
-
-
-def lower_priority(pid: int, by: int = SERVER_NICENESS) -> None:
-    """Make process ``pid`` (and the children it starts later) ``by`` nice levels lower
-    than this process (best effort: nothing happens where priorities cannot be set)."""
-    if by <= 0 or not hasattr(os, "setpriority"):
-        return
-    try:
-        os.setpriority(os.PRIO_PROCESS, pid, min(os.getpriority(os.PRIO_PROCESS, 0) + by, 19))
-    except OSError:
-        pass
