@@ -305,16 +305,28 @@ def report_runs() -> str:
 
 
 def serve_load() -> str:
-    """Guidance under load (benchmarks/serve_load.py): before (serve_load_before.json) and now."""
+    """Guidance under load (benchmarks/serve_load.py): before (serve_load_before.json, main before
+    this change), now with default settings (serve_load_default.json) and now with ``mgd serve
+    --provisional`` (serve_load.json), and what limits them (the engine's totals: time per step
+    in mgd's processor, waiting, the language server's latency per lookup)."""
     def one(d: dict[str, Any]) -> str:
         return (f"guided valid {d['guided']['valid_share']:.2f} (plain {d['plain']['valid_share']:.2f}), "
                 f"tokens/s {d['throughput_ratio']:.2f}x plain, p95 {d['guided']['p95_ms'] / 1000:.1f} s")
     now = load("serve_load.json")
     u = now["unguided_steps"]
-    return (f"before: {one(load('serve_load_before.json'))}; now: {one(now)}; first round (every workspace "
-            f"unseen) {now['plain']['first_round_valid_share']:.2f} → {now['guided']['first_round_valid_share']:.2f}; "
-            f"{u['requests_with_any']}/{now['responses_with_counts']} responses report unguided steps "
-            f"({u['total']} in all)")
+    t = now["engine"]["totals"]
+    steps = t["apply_calls"] or 1
+    waves = 2 * len({r["round"] for r in now["requests"]})  # plain waves
+    plain_step = now["plain"]["wall_s"] * 1000 / (waves * 17)  # 16 tokens: a prefill and 15 decode steps, +1
+    svc = now["engine"]["service_ms"]
+    return (f"before: {one(load('serve_load_before.json'))}; now, default settings: "
+            f"{one(load('serve_load_default.json'))}; now with `--provisional`: {one(now)}, first round (every "
+            f"workspace unseen) {now['guided']['first_round_valid_share']:.2f}, {u['requests_with_any']}/"
+            f"{now['responses_with_counts']} responses report unguided steps ({u['total']} in all). Limits "
+            f"(`--provisional` run): mgd's processor {t['apply_ms'] / steps:.1f} ms per engine step, of which "
+            f"{t['waited_ms'] / steps:.1f} ms waiting for lookups (a plain step: ~{plain_step:.0f} ms); jedi "
+            f"{svc['p50']:.0f} ms per lookup (p50; p90 {svc['p90']:.0f} ms; {t['answered_lookups']} of "
+            f"{t['lookups']} lookups answered before their request ended)")
 
 
 FIGURES: dict[str, Callable[[], str]] = {

@@ -116,8 +116,9 @@ def make_workspace(parent: Path, i: int) -> Workspace:
 
 def start_server(model: str, roots: list[Path], extra: list[str]) -> tuple[subprocess.Popen[bytes], str, float]:
     port = free_port()
+    # VLLM_SERVER_DEV_MODE: /collective_rpc, for the engine-side totals read at the end (diagnostics only).
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
-           "MGD_ALLOWED_WORKSPACES": "", "PYTHONPATH": str(ROOT)}
+           "MGD_ALLOWED_WORKSPACES": "", "PYTHONPATH": str(ROOT), "VLLM_SERVER_DEV_MODE": "1"}
     cmd = [sys.executable, "-m", "mgd.cli", "serve", model, "--lsp-cpus", "1",
            *(a for r in roots for a in ("--allow-workspace", str(r))),
            "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--enforce-eager",
@@ -148,6 +149,33 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _rpc(base: str, method: str, args: list[Any]) -> Any:
+    body = json.dumps({"method": method, "args": args}).encode()
+    req = urllib.request.Request(base + "/collective_rpc", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.loads(r.read())
+
+
+def engine_side(base: str) -> dict[str, Any]:
+    """The engine's mgd totals (steps, waits, lookups) and the language servers' latency per
+    lookup (from the gate to the answer, ms), read through ``/collective_rpc``; {} if unavailable."""
+    try:
+        reports = _rpc(base, "mgd_reports", ["[]"])
+        details = _rpc(base, "mgd_details", [])
+    except (OSError, ValueError):
+        return {}
+    answers = reports.get("results", reports) if isinstance(reports, dict) else reports
+    totals = next((a.get("totals") for a in answers or () if isinstance(a, dict) and a.get("totals")), {})
+    found = details.get("results", details) if isinstance(details, dict) else details
+    service = sorted(ms for worker in found or () for p in worker or () for ms in p.get("service_ms", ()))
+    out: dict[str, Any] = {"totals": totals}
+    if service:
+        out["service_ms"] = {"n": len(service), "p50": round(service[len(service) // 2], 1),
+                             "p90": round(service[int(len(service) * 0.9)], 1), "max": round(service[-1], 1),
+                             "mean": round(statistics.mean(service), 1)}
+    return out
 
 
 async def one(client: Any, model: str, ws: Workspace, hole: int, tokens: int, guided: bool) -> dict[str, Any]:
@@ -193,6 +221,7 @@ async def run(model: str, rounds: int, tokens: int, extra: list[str]) -> dict[st
                             o["round"] = r
                         results.extend(out)
             await client.close()
+            engine = engine_side(base)
         finally:
             stop_server(proc)
     parts: dict[str, Any] = {}
@@ -218,6 +247,7 @@ async def run(model: str, rounds: int, tokens: int, extra: list[str]) -> dict[st
         "responses_with_counts": len(reported),
         "unguided_steps": {"total": sum(unguided), "requests_with_any": sum(1 for u in unguided if u),
                            "per_request": unguided},
+        "engine": engine,
         "requests": results,
     }
 

@@ -289,6 +289,8 @@ class BridgeLookup:
         self.requests = 0
         self.shared = 0
         self.sent: dict[str, int] = {}
+        #: Gated requests waiting for their server to start (see :meth:`_after_start`).
+        self._starting: weakref.WeakSet[concurrent.futures.Future[Any]] = weakref.WeakSet()
 
     def _send(self, need: Need) -> concurrent.futures.Future[Any]:
         """Start the request now, or queue it at the gate (the coroutine is made only
@@ -306,9 +308,49 @@ class BridgeLookup:
                 now = time.perf_counter()
                 stats.answered_in((now - t0) * 1000.0, (now - sent[0]) * 1000.0)
 
-        fut = self._gate.submit(submit) if self._gate is not None else submit()
+        gate = self._gate
+        if gate is None:
+            fut = submit()
+        elif self._pool.running(self._spec, self._doc.workspace):
+            fut = gate.submit(submit)
+        else:
+            fut = self._after_start(lambda: gate.submit(submit))
         fut.add_done_callback(answered)
         return fut
+
+    def _after_start(self, then: Callable[[], concurrent.futures.Future[Any]]) -> concurrent.futures.Future[Any]:
+        """``then()``'s result, called once the server is up (or failed to start): a gated
+        request never holds its gate while its server starts, and until it is sent its
+        :meth:`eta_s` counts the start in. Cancelling the result before that sends nothing."""
+        proxy: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        started = self._loop.submit(self._pool.get(self._spec, self._doc.workspace))
+        self._starting.add(proxy)
+
+        def go(_f: concurrent.futures.Future[Any]) -> None:
+            self._starting.discard(proxy)
+            if proxy.cancelled():
+                return
+            inner = then()
+
+            def relay(f: concurrent.futures.Future[Any]) -> None:
+                if f.cancelled():
+                    proxy.cancel()
+                    return
+                exc = f.exception()
+                try:
+                    if exc is not None:
+                        proxy.set_exception(exc)
+                    else:
+                        proxy.set_result(f.result())
+                except concurrent.futures.InvalidStateError:
+                    pass
+
+            inner.add_done_callback(relay)
+            proxy.add_done_callback(lambda p: p.cancelled() and inner.cancel())
+
+        proxy.add_done_callback(lambda p: p.cancelled() and started.cancel())
+        started.add_done_callback(go)
+        return proxy
 
     def start(self, need: Need) -> concurrent.futures.Future[Facts]:
         """Send (or share) the request ``need`` asks for; the future is the guide's
@@ -358,7 +400,12 @@ class BridgeLookup:
         raw = self._raw.get(future)
         if raw is None or self._gate is None:
             return None
-        return 0.0 if raw.done() else self._gate.eta_s(raw)
+        if raw.done():
+            return 0.0
+        if raw in self._starting:  # its server is still starting: that, then the lookup itself
+            start = self._pool.start_eta_s(self._spec, self._doc.workspace)
+            return None if start is None else start + (self._gate.service_s or 0.0)
+        return self._gate.eta_s(raw)
 
     def _receiver_scope(self, need: Need) -> tuple[tuple[int, int, str], Hashable] | None:
         """The scope of the need's receiver and its memory key (None: no plain receiver)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,11 +35,22 @@ class ServerPool:
     that died is restarted by the next :meth:`get`, but never sooner than
     ``min_backoff_s * 2**(failures-1)`` (capped at ``max_backoff_s``) after the
     previous start; until then :meth:`get` raises :class:`ServerExited` at once.
+
+    ``max_starting``: at most this many servers start at a time (None: no limit); the
+    others wait their turn. Starting is CPU-bound (a Python server imports its analysis
+    library, a JVM warms up): on a few reserved CPUs, starting sixteen at once makes
+    every one of them ready only when all are, one at a time makes the first ready
+    after one start.
     """
 
-    def __init__(self, *, min_backoff_s: float = 0.5, max_backoff_s: float = 30.0) -> None:
+    def __init__(self, *, min_backoff_s: float = 0.5, max_backoff_s: float = 30.0,
+                 max_starting: int | None = None) -> None:
         if not 0 < min_backoff_s <= max_backoff_s:
             raise ConfigError("need 0 < min_backoff_s <= max_backoff_s")
+        if max_starting is not None and max_starting < 1:
+            raise ConfigError("max_starting must be >= 1")
+        self._starting_limit = None if max_starting is None else asyncio.Semaphore(max_starting)
+        self._start_s: dict[str, float] = {}  # spec name -> moving average of start durations
         self._min_backoff_s = min_backoff_s
         self._max_backoff_s = max_backoff_s
         self._slots: dict[tuple[str, Path], _Slot] = {}
@@ -48,6 +60,27 @@ class ServerPool:
     def servers(self) -> list[LspServer]:
         """The servers currently running."""
         return [s.server for s in self._slots.values() if s.server is not None and s.server.alive]
+
+    def running(self, spec: ServerSpec, workspace: str | Path) -> bool:
+        """Whether the server for ``(spec, workspace)`` is up (any thread may ask)."""
+        slot = self._slots.get((spec.name, resolve_workspace(workspace)))
+        return slot is not None and slot.server is not None and slot.server.alive
+
+    def start_eta_s(self, spec: ServerSpec, workspace: str | Path) -> float | None:
+        """Estimated seconds until the server for ``(spec, workspace)`` is up: 0 when it is,
+        None when unknown (no server of ``spec`` has started yet). From the recent starts'
+        durations (a moving average per spec); one asked for longer ago than that (waiting
+        its turn, or slow) counts as one start away (any thread may ask)."""
+        slot = self._slots.get((spec.name, resolve_workspace(workspace)))
+        if slot is not None and slot.server is not None and slot.server.alive:
+            return 0.0
+        typical = self._start_s.get(spec.name)
+        if typical is None:
+            return None
+        if slot is None or slot.starting is None:
+            return typical
+        left = typical - (time.monotonic() - slot.last_start)
+        return left if left > 0 else typical
 
     async def get(self, spec: ServerSpec, workspace: str | Path) -> LspServer:
         """The running server for ``(spec, workspace)``, started if needed."""
@@ -126,9 +159,21 @@ class ServerPool:
         """Start one server process (other backends override this)."""
         return await LspServer.start(spec, root)
 
+    async def _timed_launch(self, spec: ServerSpec, root: Path) -> LspServer:
+        t0 = time.monotonic()
+        server = await self._launch(spec, root)
+        took = time.monotonic() - t0
+        before = self._start_s.get(spec.name)
+        self._start_s[spec.name] = took if before is None else 0.7 * before + 0.3 * took
+        return server
+
     async def _start(self, spec: ServerSpec, root: Path, slot: _Slot) -> LspServer:
         try:
-            server = await self._launch(spec, root)
+            if self._starting_limit is None:
+                server = await self._timed_launch(spec, root)
+            else:
+                async with self._starting_limit:
+                    server = await self._timed_launch(spec, root)
         except BaseException as exc:
             slot.failures += 1
             slot.last_error = " | ".join(str(exc).split("\n"))[:500] or type(exc).__name__

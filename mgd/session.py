@@ -58,11 +58,13 @@ class MgdSession:
         )
         self.loop = BackgroundLoop(cpus=self.config.lsp_cpus)
         self.loop.start()
-        self.pool = ServerPool()
+        # Servers on reserved CPUs start as many at a time as there are CPUs.
+        starting = None if self.config.lsp_cpus is None else len(self.config.lsp_cpus)
+        self.pool = ServerPool(max_starting=starting)
         if self.config.backend == "multilspy":
             from lsp_bridge.multilspy_backend import MultilspyPool
 
-            self.pool = MultilspyPool()
+            self.pool = MultilspyPool(max_starting=starting)
         self._closed = False
         cfg = self.config.config
         self._explicit = cfg if isinstance(cfg, MgdConfig) or cfg is None else load_config(cfg)
@@ -78,7 +80,7 @@ class MgdSession:
         self.memo = SharedMemo()
         #: How guides wait for answers: on the lookups' futures, by the wall clock.
         self.waiter = FutureWaiter()
-        self._gates: dict[tuple[str, Path], LookupGate] = {}
+        self._gates: dict[tuple[str, Path | None], LookupGate] = {}
         self._built: OrderedDict[tuple[Any, ...], list[Monitor]] = OrderedDict()
         #: Guides whose monitors were forked from an identical prompt's (not rebuilt).
         self.forked_monitors = 0
@@ -223,13 +225,21 @@ class MgdSession:
         return built
 
     def _gate(self, spec: ServerSpec, workspace: Path) -> LookupGate | None:
-        """The gate of one language server (one per server and workspace, like the pool's)."""
+        """The gate of one language server (one per server and workspace, like the pool's),
+        or, with ``lsp_cpus``, one gate for every server on those CPUs: at most
+        ``max_inflight`` lookups per reserved CPU in flight in all (sixteen servers on one
+        CPU answer one lookup each in sixteen times the time; one after another, the
+        first is answered at once), first come, first served, and one latency estimate
+        for the steps that decide whether to wait."""
         if self.config.max_inflight is None:
             return None
+        cpus = self.config.lsp_cpus
+        key: tuple[str, Path | None] = (spec.name, workspace) if cpus is None else ("", None)
+        limit = self.config.max_inflight * (1 if cpus is None else len(cpus))
         with self._lock:
-            gate = self._gates.get((spec.name, workspace))
+            gate = self._gates.get(key)
             if gate is None:
-                gate = self._gates[(spec.name, workspace)] = LookupGate(self.config.max_inflight)
+                gate = self._gates[key] = LookupGate(limit)
             return gate
 
     def forget(self) -> None:

@@ -207,3 +207,30 @@ def test_prefetch_starts_the_lookup_before_the_next_step(tiny_tokenizer) -> None
         assert stop.dtype == torch.bool and not stop.any()
         assert len(lk.needs) == expected
         assert guide.generated_ids == ([dot] if expected else [])
+
+
+def test_gated_lookup_does_not_hold_its_gate_while_its_server_starts(bridge, tmp_path: Path) -> None:
+    """One gate for several servers (``mgd serve --lsp-cpus``): a lookup whose server is still
+    starting waits for it outside the gate (a lookup to a running server is sent meanwhile)
+    and counts the start into its estimate, so a step with a short budget does not wait for it."""
+    import shutil
+
+    from lsp_bridge.gate import LookupGate
+
+    loop, pool, spec = bridge
+    other = tmp_path / "other"
+    shutil.copytree(PYPROJ, other)
+    loop.run(pool.get(spec, PYPROJ), timeout=90.0)  # this one is up, the other not
+    gate = LookupGate(1)
+    cold = BridgeLookup(loop, pool, spec, DocumentContext(other, other / "cache_g.py", SHAPES, ""), timeout_s=60.0,
+                        cache=RequestCache(), gate=gate)
+    warm = BridgeLookup(loop, pool, spec, doc(SHAPES, "cache_g.py"), timeout_s=60.0, cache=RequestCache(), gate=gate)
+    late = cold.start(need_at_end(""))
+    eta = cold.eta_s(late)  # a jedi start is known from the first server: about that long
+    assert eta is not None and eta > 0.05
+    soon = warm.start(need_at_end(""))
+    assert gate.waiting == 0  # sent at once: the cold lookup does not hold the gate
+    assert {"radius", "area"} <= soon.result(timeout=90).names
+    facts = late.result(timeout=90)
+    assert facts.ok and {"radius", "area"} <= facts.names
+    assert cold.eta_s(late) is None or cold.eta_s(late) == 0.0

@@ -52,6 +52,16 @@ log = logging.getLogger("mgd.vllm")
 #: ``extra_args`` key of an optional request tag (per-request counters for the offline engine).
 TAG_KEY = "mgd_tag"
 _MAX_TAGGED = 4096
+#: The longest a warm-up (:meth:`MonitorCore.warm`) is kept open for the requests it prepares.
+WARM_LIMIT_S = 10.0
+
+
+def _close_when_built(built: concurrent.futures.Future[SequenceGuide]) -> None:
+    """Close a guide now, or when it is built."""
+    if not built.cancel():
+        built.add_done_callback(lambda f: f.cancelled() or f.exception() or f.result().close())
+
+
 def _pin_quietly(cpus: frozenset[int]) -> None:
     try:
         pin_thread(cpus)
@@ -250,7 +260,8 @@ class MonitorCore:
         self._tagged: OrderedDict[str, RequestMonitor] = OrderedDict()  # for per-request reports
         self._background = background
         self._builder: concurrent.futures.ThreadPoolExecutor | None = None
-        self._warming: dict[str, SequenceGuide] = {}  # warm-up guides (see warm())
+        self._warming: dict[str, tuple[concurrent.futures.Future[SequenceGuide], float]] = {}  # see warm()
+        self._tokenizer_obj: Any = None
 
     @property
     def session(self) -> MgdSession:
@@ -262,6 +273,7 @@ class MonitorCore:
                     from transformers import AutoTokenizer
 
                     tok = AutoTokenizer.from_pretrained(str(tok))
+                self._tokenizer_obj = tok if callable(tok) else None
                 self._session = MgdSession(tok, self.config)
                 # vLLM has no shutdown hook for processors: stop the servers at exit.
                 ref = weakref.ref(self)
@@ -281,8 +293,7 @@ class MonitorCore:
         index = session.index
         prefix = settings.prefix
         if prefix is None:
-            data = b"".join(index.token_bytes(int(t)) for t in prompt_ids if 0 <= int(t) < index.size)
-            prefix = data.decode("utf-8", "replace")
+            prefix = self._prompt_text(prompt_ids)
         heal = removed_bytes(index, prefix, prompt_ids) if settings.heal and settings.prefix is not None else b""
 
         def build() -> SequenceGuide:
@@ -307,36 +318,75 @@ class MonitorCore:
                     self._tagged.popitem(last=False)
         return monitor
 
-    def warm(self, settings: MgdSettings, prefix: str) -> str:
-        """Start what a request at the end of ``prefix`` will need first (its workspace's
-        language server, the document, the lookups at the cursor), before the request
-        reaches the engine; a token for :meth:`warmed`. The answers land in the session's
-        request cache, where the request's own lookups find them."""
-        guide = self.session.guide(
-            settings.workspace, settings.file, prefix, settings.suffix, monitors=settings.monitors,
-            language=settings.language, wait_s=0.0, blocking=False, provisional=False)
+    def warm(self, settings: MgdSettings, text: str, *, prompt: bool = False) -> str:
+        """Start what a request will need first (its workspace's language server, the
+        document, the lookups at the cursor) before the request reaches the engine, and
+        return at once: a token for :meth:`warmed`. ``text``: the document before the
+        cursor, or with ``prompt`` the request's prompt text when its settings give no
+        ``prefix`` (it is tokenized as vLLM tokenizes it and read back the way
+        :meth:`open` reads the prompt ids, so both ask the same question and the
+        request's lookups find the warm-up's in the session's request cache). A warm-up
+        is closed once its lookups are answered, or after :data:`WARM_LIMIT_S`."""
+        session = self.session
+        prefix = settings.prefix
+        if prefix is None:
+            prefix = self._prompt_text(self._tokenize(text)) if prompt else text
+
+        def build() -> SequenceGuide:
+            return session.guide(
+                settings.workspace, settings.file, prefix, settings.suffix, monitors=settings.monitors,
+                language=settings.language, wait_s=0.0, blocking=False, provisional=False)
+
+        if self._background:
+            guide = self._builder_pool().submit(build)
+        else:
+            guide = concurrent.futures.Future()
+            guide.set_result(build())
         token = f"warm-{id(guide):x}-{time.monotonic_ns():x}"
         with self._lock:
-            self._warming[token] = guide
+            self._warming[token] = (guide, time.monotonic())
+        self._sweep_warm()
         return token
 
     def warmed(self, token: str) -> bool:
-        """True once the lookups :meth:`warm` started are answered (or ``token`` is unknown);
-        the warm-up guide is closed then. :meth:`cancel_warm` gives up on one."""
+        """True once the lookups :meth:`warm` started are answered (or ``token`` is unknown:
+        done and closed, or given up); the warm-up guide is closed then."""
+        self._sweep_warm()
         with self._lock:
-            guide = self._warming.get(token)
-        if guide is None:
-            return True
-        if guide.ready_allowed() is None:
-            return False
-        self.cancel_warm(token)
-        return True
+            return token not in self._warming
 
     def cancel_warm(self, token: str) -> None:
         with self._lock:
-            guide = self._warming.pop(token, None)
-        if guide is not None:
-            guide.close()
+            entry = self._warming.pop(token, None)
+        if entry is not None:
+            _close_when_built(entry[0])
+
+    def _sweep_warm(self) -> None:
+        """Close the warm-ups that are answered or older than :data:`WARM_LIMIT_S`."""
+        now = time.monotonic()
+        with self._lock:
+            entries = list(self._warming.items())
+        for token, (built, born) in entries:
+            done = False
+            if built.done():
+                try:
+                    done = built.result().ready_allowed() is not None
+                except Exception:  # noqa: BLE001 - a warm-up that could not be built is over
+                    done = True
+            if done or now - born > WARM_LIMIT_S:
+                self.cancel_warm(token)
+
+    def _tokenize(self, text: str) -> list[int]:
+        """``text`` as vLLM tokenizes a completion prompt (special tokens added)."""
+        self.session  # noqa: B018 - loads the tokenizer
+        tok = self._tokenizer_obj
+        return [int(t) for t in tok(text)["input_ids"]] if tok is not None else []
+
+    def _prompt_text(self, prompt_ids: Sequence[int]) -> str:
+        """The document before the cursor read from a prompt's token ids (special tokens: nothing)."""
+        index = self.session.index
+        data = b"".join(index.token_bytes(int(t)) for t in prompt_ids if 0 <= int(t) < index.size)
+        return data.decode("utf-8", "replace")
 
     def _builder_pool(self) -> concurrent.futures.ThreadPoolExecutor:
         """One thread that builds guides (on the language servers' CPUs, if reserved)."""

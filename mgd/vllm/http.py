@@ -16,15 +16,24 @@ official ``openai`` SDK keeps unknown fields: ``response.mgd`` (or
 ``response.model_extra["mgd"]``). Requests without ``mgd`` settings, other paths,
 and errors pass through untouched; if the counters cannot be had the response is
 sent as vLLM made it.
+
+A request in a workspace the middleware has not seen starts that workspace's warm-up
+(its language server, the document, the lookups at the prompt's end:
+:meth:`MonitorCore.warm <mgd.vllm.core.MonitorCore.warm>`) as it arrives, without
+waiting for it: the request goes on to vLLM at once, and its first steps find the
+warm-up's lookups running (or answered) in the request cache. Only a caller vLLM
+would let in starts one: with ``--api-key`` (or ``VLLM_API_KEY``) the middleware,
+which runs outside vLLM's authentication, checks the bearer token the same way first.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import hashlib
 import json
 import logging
-import time
+import os
+import secrets
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -32,7 +41,7 @@ from typing import Any
 from mgd.config import KEY
 from mgd.vllm.core import TAG_KEY
 
-__all__ = ["MgdResponseMiddleware", "RPC_METHOD", "summary"]
+__all__ = ["MgdResponseMiddleware", "RPC_METHOD", "authorized", "summary"]
 
 log = logging.getLogger("mgd.vllm")
 
@@ -45,10 +54,11 @@ Send = Callable[[Message], Awaitable[None]]
 RPC_METHOD = "mgd_reports"
 _PATHS = ("/v1/completions", "/v1/chat/completions")
 _MAX_BODY = 64 * 1024 * 1024
-#: The longest a request in a newly seen workspace is held while the workspace warms up.
-WARM_LIMIT_S = 10.0
-_POLL_S = 0.02
 _MAX_SEEN = 4096
+#: vLLM's own API-key variable (``--api-key`` wins over it, as in vLLM).
+_API_KEY_ENV = "VLLM_API_KEY"
+#: The path prefixes vLLM's authentication guards.
+_GUARDED = ("/v1", "/v2", "/inference", "/cohere")
 
 
 def summary(report: dict[str, Any]) -> dict[str, int]:
@@ -61,11 +71,12 @@ def summary(report: dict[str, Any]) -> dict[str, int]:
 
 def _tag(body: bytes) -> tuple[bytes, str | None, dict[str, Any] | None]:
     """The request body with an mgd tag added, the tag, and what warming its workspace
-    needs (``{"workspace", "mgd", "prefix"}``; None without a prefix); unchanged (None,
-    None) when the request carries no ``mgd`` settings or is not a JSON object. A request
-    that brings its own tag (a client that collects its counters itself over
-    ``/collective_rpc``, as ``mgd bench --engine remote`` does) keeps it, and its tag here
-    is None: reading the counters consumes them, so the response does not carry them."""
+    needs (``{"workspace", "mgd"}`` and ``"prefix"``, or ``"prompt"`` when the settings
+    give no prefix; None without either); unchanged (None, None) when the request carries
+    no ``mgd`` settings or is not a JSON object. A request that brings its own tag (a
+    client that collects its counters itself over ``/collective_rpc``, as ``mgd bench
+    --engine remote`` does) keeps it, and its tag here is None: reading the counters
+    consumes them, so the response does not carry them."""
     try:
         data = json.loads(body)
     except ValueError:
@@ -84,35 +95,56 @@ def _tag(body: bytes) -> tuple[bytes, str | None, dict[str, Any] | None]:
         raw = None
     if isinstance(raw, dict) and isinstance(raw.get("workspace"), str):
         prefix = raw.get("prefix")
-        if prefix is None and isinstance(data.get("prompt"), str):
-            prefix = data["prompt"]
         if isinstance(prefix, str):
             warm = {"workspace": raw["workspace"], "mgd": json.dumps(raw), "prefix": prefix}
+        elif prefix is None and isinstance(data.get("prompt"), str):  # read back from its tokens by the worker
+            warm = {"workspace": raw["workspace"], "mgd": json.dumps(raw), "prompt": data["prompt"]}
     return (body if own else json.dumps(data).encode()), tag, warm
 
 
+def authorized(scope: Scope) -> bool:
+    """Whether vLLM's authentication lets this request in: no API key configured
+    (``--api-key``, else ``VLLM_API_KEY``), or the ``Authorization: Bearer`` token is one
+    of them (compared as vLLM does: SHA-256 digests, in constant time)."""
+    args = getattr(getattr(scope.get("app"), "state", None), "args", None)
+    keys = [k for k in (getattr(args, "api_key", None) or [os.environ.get(_API_KEY_ENV)]) if k]
+    if not keys:
+        return True
+    path = str(scope.get("path", "")).removeprefix(str(scope.get("root_path", "")))
+    if not path.startswith(_GUARDED):
+        return True
+    header = next((v for k, v in scope.get("headers", []) if k.lower() == b"authorization"), b"")
+    scheme, _, token = header.decode("latin-1").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    digest = hashlib.sha256(token.encode("utf-8")).digest()
+    ok = False
+    for k in keys:
+        ok |= secrets.compare_digest(digest, hashlib.sha256(str(k).encode("utf-8")).digest())
+    return ok
+
+
 class MgdResponseMiddleware:
-    """Adds each mgd request's counters to its response (see the module docstring)."""
+    """Adds each mgd request's counters to its response and starts the warm-up of a
+    workspace seen for the first time (see the module docstring)."""
 
     def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
         self.app = app
-        self._seen: dict[str, asyncio.Task[None]] = {}  # workspace -> its warm-up
+        self._seen: set[str] = set()  # workspaces whose warm-up was started
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    async def _warm(self, scope: Scope, warm: dict[str, Any]) -> None:
-        """Hold a request in a workspace seen for the first time until its first lookups are
-        answered (the language server started, the document open), at most
-        :data:`WARM_LIMIT_S`: the engine keeps decoding the other requests meanwhile, where
-        a late answer would leave this one's first steps unguided. Later requests in the
-        same workspace wait for the same warm-up; once it is done they pass at once."""
+    def _warm(self, scope: Scope, warm: dict[str, Any]) -> None:
+        """Start warming ``warm``'s workspace if it is new (and the caller authorized);
+        never waits: the engine's steps wait for the lookups within their own budgets."""
         ws = warm["workspace"]
-        task = self._seen.get(ws)
-        if task is None:
-            if len(self._seen) >= _MAX_SEEN:
-                self._seen.pop(next(iter(self._seen)))
-            task = self._seen[ws] = asyncio.ensure_future(_warm_up(scope, warm))
-        if not task.done():
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(task), WARM_LIMIT_S)
+        if ws in self._seen or not authorized(scope):
+            return
+        if len(self._seen) >= _MAX_SEEN:
+            self._seen.clear()
+        self._seen.add(ws)
+        task = asyncio.ensure_future(_warm_up(scope, warm))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("type") != "http" or scope.get("method") != "POST" or scope.get("path") not in _PATHS:
@@ -133,42 +165,29 @@ class MgdResponseMiddleware:
         tagged, tag, warm = (body, None, None) if size > _MAX_BODY else _tag(body)
         if tag is None:
             if warm is not None:
-                await self._warm(scope, warm)
+                self._warm(scope, warm)
             await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
             return
         if size > _MAX_BODY:  # pragma: no cover - vLLM refuses such bodies anyway
             await self.app(scope, receive, send)
             return
         if warm is not None:
-            await self._warm(scope, warm)
+            self._warm(scope, warm)
         await self.app(scope, _replay([{"type": "http.request", "body": tagged, "more_body": False}], receive),
                        _Rewriter(scope, send, tag).send)
 
 
 async def _warm_up(scope: Scope, warm: dict[str, Any]) -> None:
-    """Ask the workers to warm ``warm``'s workspace and wait until they are done (at most
-    :data:`WARM_LIMIT_S`; then the warm-up is given up). Errors (bad settings: the request
-    itself gets its 400) end it at once."""
+    """Ask the workers to warm ``warm``'s workspace (they start it and return at once).
+    Errors (bad settings: the request itself gets its 400) are only logged."""
     client = getattr(getattr(scope.get("app"), "state", None), "engine_client", None)
     if client is None:
         return
-    payload = json.dumps({"mgd": warm["mgd"], "prefix": warm["prefix"]})
+    payload = json.dumps({k: v for k, v in warm.items() if k != "workspace"})
     try:
-        answers = await client.collective_rpc("mgd_warm", args=(payload,))
+        await client.collective_rpc("mgd_warm", args=(payload,))
     except Exception as exc:  # noqa: BLE001 - a warm-up is an addition
         log.debug("mgd: no warm-up: %s", exc)
-        return
-    tokens = json.dumps([t for a in answers or () if isinstance(a, list) for t in a])
-    deadline = time.monotonic() + WARM_LIMIT_S
-    try:
-        while time.monotonic() < deadline:
-            if all(await client.collective_rpc("mgd_warmed", args=(tokens,))):
-                return
-            await asyncio.sleep(_POLL_S)
-    except Exception as exc:  # noqa: BLE001
-        log.debug("mgd: warm-up ended: %s", exc)
-    with contextlib.suppress(Exception):
-        await client.collective_rpc("mgd_warmed", args=(tokens, True))
 
 
 def _replay(messages: list[Message], then: Receive | None = None) -> Receive:

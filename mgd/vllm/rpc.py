@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mgd.vllm.offline import _mgd_processors, worker_reports
+from mgd.vllm.offline import _mgd_processors, worker_details, worker_reports
 
 __all__ = ["MgdWorkerExtension"]
 
@@ -30,16 +30,19 @@ class MgdWorkerExtension:
         return worker_reports(self, tags)
 
     def mgd_warm(self, payload_json: str) -> list[str]:
-        """Start warming a request's workspace (``{"mgd": <settings JSON>, "prefix": text}``;
-        the settings are checked like a request's, allow-list included): a token per
-        processor that asks language servers, for :meth:`mgd_warmed`."""
+        """Start warming a request's workspace and return at once (``{"mgd": <settings JSON>,
+        "prefix": text}``, or ``"prompt": text`` for the prompt of a request whose settings
+        give no prefix; the settings are checked like a request's, allow-list included): a
+        token per processor that asks language servers, for :meth:`mgd_warmed`."""
         payload = json.loads(payload_json)
+        raw = json.loads(payload["mgd"]) if isinstance(payload["mgd"], str) else payload["mgd"]
+        prompt = "prompt" in payload
+        text = str(payload["prompt"] if prompt else payload["prefix"])
         tokens = []
         for p in _mgd_processors(self):
             if not p.where.asks_servers:
                 continue
-            settings = p.core.parse(json.loads(payload["mgd"]) if isinstance(payload["mgd"], str) else payload["mgd"])
-            tokens.append(p.core.warm(settings, str(payload["prefix"])))
+            tokens.append(p.core.warm(p.core.parse(raw), text, prompt=prompt))
         return tokens
 
     def mgd_warmed(self, tokens_json: str, give_up: bool = False) -> bool:
@@ -53,3 +56,8 @@ class MgdWorkerExtension:
                 else:
                     done &= p.core.warmed(t)
         return done
+
+    def mgd_details(self) -> list[dict[str, Any]]:
+        """Per mgd processor: its class, rank role, language-server pids and the recent
+        lookups' server latencies (:func:`~mgd.vllm.offline.worker_details`)."""
+        return worker_details(self)

@@ -89,3 +89,31 @@ def test_bad_backoff() -> None:
         ServerPool(min_backoff_s=0)
     with pytest.raises(ConfigError):
         ServerPool(min_backoff_s=2, max_backoff_s=1)
+
+
+async def test_servers_start_as_many_at_a_time_as_allowed(fake_spec: Spec, tmp_path: Path) -> None:
+    """``max_starting``: starts beyond the limit wait their turn (one CPU: one at a time)."""
+    spec = fake_spec("probe")
+    roots = []
+    for i in range(3):
+        (tmp_path / f"ws{i}").mkdir()
+        roots.append(tmp_path / f"ws{i}")
+    live = peak = 0
+
+    class Counting(ServerPool):
+        async def _launch(self, spec: ServerSpec, root: Path):  # type: ignore[override]
+            nonlocal live, peak
+            live += 1
+            peak = max(peak, live)
+            try:
+                return await super()._launch(spec, root)
+            finally:
+                live -= 1
+
+    async with Counting(max_starting=1) as pool:
+        servers = await asyncio.gather(*(pool.get(spec, r) for r in roots))
+        assert len({id(s) for s in servers}) == 3 and peak == 1
+        assert all(pool.running(spec, r) for r in roots)
+    assert not pool.running(spec, roots[0])
+    with pytest.raises(ConfigError):
+        ServerPool(max_starting=0)

@@ -120,3 +120,26 @@ def test_v1_last_step_lets_go_of_pending_lookups(core: MonitorCore, click_projec
         assert res.ids is not None  # the other request's lookup was left running and answers
     finally:
         proc.core = None  # the fixture owns the core (the processor's __del__ would close it)
+
+
+@pytest.mark.e2e
+def test_a_requests_lookup_finds_its_warm_up_answer(core: MonitorCore, click_project: Path) -> None:
+    """The warm-up (``mgd serve`` starts it from the prompt text as a request arrives) asks the
+    question the request's guide asks from the prompt's token ids: one lookup, shared."""
+    core.forget_lookups()
+    prompt = "from click.core import Context\n\n\ndef g(ctx: Context):\n    return ctx."
+    settings = MgdSettings.parse({"workspace": str(click_project), "file": "click/_mgd_warm_probe.py",
+                                  "suffix": "\n", "wait_ms": 30_000}, (click_project,))
+    lookups0, shared0 = stat(core, "lookups"), stat(core, "shared_lookups")
+    token = core.warm(settings, prompt, prompt=True)
+    assert stat(core, "lookups") == lookups0 + 1
+    ids = core._tokenize(prompt)  # as vLLM tokenizes a completion prompt
+    request = core.open(settings, ids)
+    assert (stat(core, "lookups"), stat(core, "shared_lookups")) == (lookups0 + 1, shared0 + 1)
+    res = request.step(time.perf_counter() + 30)
+    assert res.ids is not None and res.ids.size < core.session.index.size
+    deadline = time.monotonic() + 10
+    while not core.warmed(token) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert core.warmed(token)  # answered: the warm-up is closed
+    request.close()
