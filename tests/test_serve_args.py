@@ -116,7 +116,7 @@ def test_a_request_with_its_own_tag_keeps_it_and_its_counters() -> None:
     own = json.dumps({"prompt": "x.", "vllm_xargs": {"mgd": mgd, TAG_KEY: "run-1"}}).encode()
     body, tag, warm = _tag(own)
     assert body == own and tag is None
-    assert warm is not None and warm["workspace"] == "/w" and warm["prefix"] == "x."
+    assert warm is not None and warm["workspace"] == "/w" and warm["prompt"] == "x."
     fresh = json.dumps({"prompt": "x.", "vllm_xargs": {"mgd": mgd}}).encode()
     body, tag, _ = _tag(fresh)
     assert tag is not None and json.loads(body)["vllm_xargs"][TAG_KEY] == tag
