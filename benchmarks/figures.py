@@ -293,6 +293,15 @@ def default_parity() -> str:
             f"to the method's end ({Path(d['cases_file']).name})")
 
 
+def strict_agreement() -> str:
+    d = load("strict_judge_python.json")
+    t = d["total"]
+    per = "; ".join(f"{k} {v['agree']}/{v['samples']}" for k, v in d["per_config"].items())
+    return (f"the harness and the independent judge agree on {t['agree']} of {t['samples']} samples "
+            f"({100 * d['agreement']:.1f}%: {per}); samples cut by the budget marked compiling: "
+            f"{t['cut_marked_compiling']}")
+
+
 def report_runs() -> str:
     """How many times each report split has been run (``make report``'s history)."""
     counts: dict[str, list[str]] = {}
@@ -348,6 +357,7 @@ FIGURES: dict[str, Callable[[], str]] = {
     "eval-truncation": eval_truncation,
     "eval-budget": eval_budget,
     "default-parity": default_parity,
+    "strict-agreement": strict_agreement,
     "report-runs": report_runs,
 }
 
