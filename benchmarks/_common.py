@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -100,6 +101,17 @@ def held_out(rel: str, training: dict[str, list[str]]) -> bool:
     copies such as ``setuptools/_vendor/more_itertools/more.py`` count)."""
     rel = rel.replace("\\", "/")
     return not any(p.endswith("/" + rel) for p in training.get(rel.rsplit("/", 1)[-1], ()))
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a server started by a benchmark: SIGINT, then kill after 120 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def fetch_package(spec: str) -> Path:

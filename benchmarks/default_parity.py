@@ -18,7 +18,6 @@ import argparse
 import gzip
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.report import mgd_cmd as mgd, run  # noqa: E402
 from mgd.evaluation.methods import method_end  # noqa: E402
 
 
@@ -34,16 +34,6 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
-
-
-def mgd(*args: str) -> list[str]:
-    local = Path(sys.executable).parent / "mgd"
-    return [str(local) if local.exists() else "mgd", *args]
-
-
-def run(cmd: list[str]) -> None:
-    print("+ " + " ".join(cmd), file=sys.stderr, flush=True)
-    subprocess.run(cmd, cwd=ROOT, check=True, env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
 
 
 def kept(text: str, case: dict[str, Any]) -> str:

@@ -26,7 +26,6 @@ import concurrent.futures
 import contextlib
 import json
 import os
-import signal
 import socket
 import statistics
 import subprocess
@@ -43,7 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import default_model, write_result  # noqa: E402
+from benchmarks._common import default_model, stop_server, write_result  # noqa: E402
 
 DEMO = ROOT / "examples" / "demo_project"
 VLLM_PYTHON = ROOT / ".venv-vllm" / "bin" / "python"
@@ -267,13 +266,7 @@ def run_vllm(model: str, n: int, tokens: int) -> dict[str, Any]:
             "process_tree": sampler.report(before, after),
         }
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(120)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_server(proc)
 
 
 # -- (b) mgd lsp --------------------------------------------------------------------------------

@@ -35,7 +35,6 @@ import contextlib
 import json
 import os
 import random
-import signal
 import statistics
 import subprocess
 import sys
@@ -49,7 +48,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import default_model, write_result  # noqa: E402
+from benchmarks._common import default_model, stop_server, write_result  # noqa: E402
 from benchmarks.load import free_port, latency_stats, legal  # noqa: E402
 
 CONCURRENCY = 8
@@ -141,14 +140,6 @@ def start_server(model: str, roots: list[Path], extra: list[str]) -> tuple[subpr
         time.sleep(1)
 
 
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _rpc(base: str, method: str, args: list[Any]) -> Any:
