@@ -26,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.report import mgd_cmd as mgd, run  # noqa: E402
+from benchmarks.report import mgd_cmd, run  # noqa: E402
 from mgd.evaluation.methods import method_end  # noqa: E402
 
 
@@ -58,9 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         absolute.write_text("".join(
             json.dumps({**c, "workspace": str((args.workspace_root / c["workspace"]).resolve())}) + "\n" for c in cases),
             encoding="utf-8")
-        run(mgd("generate", "--model", args.model, "--cases", str(absolute), "--out", str(t / "generate.jsonl"),
+        run(mgd_cmd("generate", "--model", args.model, "--cases", str(absolute), "--out", str(t / "generate.jsonl"),
                 "--quiet"))
-        run(mgd("bench", "run", "--model", args.model, "--cases", str(subset), "--workspace-root",
+        run(mgd_cmd("bench", "run", "--model", args.model, "--cases", str(subset), "--workspace-root",
                 str(args.workspace_root), "--configs", "default", "--out", str(t / "bench"), "--name", "parity",
                 "--quiet"))
         gen = {r["id"]: r for r in read_jsonl(t / "generate.jsonl")}
