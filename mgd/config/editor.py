@@ -18,9 +18,11 @@ from monitors.errors import ConfigError
 
 __all__ = ["API_KEY_ENV", "FIM_FAMILIES", "EditorOptions"]
 
-#: The FIM template families (:mod:`mgd.editor.fim` has one template per name).
-FIM_FAMILIES = ("starcoder", "santacoder", "qwen", "deepseek", "codellama", "codestral")
-FimTemplateName = Literal["auto", "starcoder", "santacoder", "qwen", "deepseek", "codellama", "codestral"]
+#: The FIM template families (:mod:`mgd.engines.fim` has one template per name).
+FIM_FAMILIES = ("starcoder", "santacoder", "qwen", "deepseek", "codellama", "codestral", "starcoder-spm",
+                "santacoder-spm")
+FimTemplateName = Literal["auto", "starcoder", "santacoder", "qwen", "deepseek", "codellama", "codestral",
+                          "starcoder-spm", "santacoder-spm"]
 #: The environment variable the remote engine reads its API key from (unless told another).
 API_KEY_ENV = "MGD_REMOTE_API_KEY"
 

@@ -15,7 +15,7 @@ superseded request stops within one step.
   ``/v1/completions`` endpoint (``mgd serve``, or vLLM with the mgd plugin),
   streamed with httpx (:mod:`mgd.editor.remote_engine`).
 
-Prompts use the model family's FIM template (:mod:`mgd.editor.fim`). A request
+Prompts use the model family's FIM template (:mod:`mgd.engines.fim`). A request
 may carry ``decode_after``: the prompt's prefill and the language server's lookup
 start at once, decoding waits until then (the debounce window is not idle).
 """
@@ -30,8 +30,8 @@ from typing import Any
 
 from mgd.config import EditorOptions, MgdConfig
 from mgd.editor.completion_shape import ShapeStop
-from mgd.editor.fim import FimTemplate, resolve_template, vocab_lookup
 from mgd.editor.protocol import CompletionEngine, EngineRequest, EngineResult
+from mgd.engines.fim import FimTemplate, resolve_template, vocab_lookup
 from mgd.engines.local.decode import Clock, DecodeLoop
 from mgd.engines.local.forward import Forward, make_forward
 from mgd.engines.local.lean import lean_supported

@@ -42,8 +42,8 @@ from typing import Any
 from lsp_bridge.loop import BackgroundLoop
 from mgd.config import EditorOptions, MgdConfig
 from mgd.editor.completion_shape import ShapeStop
-from mgd.editor.fim import TEMPLATES, FimTemplate, get_template
 from mgd.editor.protocol import EngineRequest, EngineResult
+from mgd.engines.fim import TEMPLATES, FimTemplate, get_template
 from monitors.errors import ConfigError, LspError
 
 __all__ = ["INSTALL_HINT", "RemoteEngine", "api_key"]
@@ -175,6 +175,8 @@ class RemoteEngine:
 
         async def learn() -> FimTemplate | None:
             for template in TEMPLATES.values():
+                if template.spm:  # detection picks the PSM layout of a family
+                    continue
                 ok = True
                 for marker in template.markers:
                     if all([await single(s) is None for s in template.spellings(marker)]):

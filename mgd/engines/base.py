@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from mgd.engines.cases import Case, CaseResult, load_case_text, run_batched
+from mgd.engines.fim import TEMPLATES, FimPrompter
 from mgd.engines.stopping import FirstStop, StopRule, StopTexts
 from monitors.errors import ConfigError
 from monitors.healing import HealedPrompt, completion_after, heal_prompt_of
@@ -49,6 +50,9 @@ class GenerateOptions:
     heal: bool = False  # token healing: re-spell the prompt's last tokens (monitors/healing.py)
     speculative: str | None = None  # tree drafts "SOURCES[:N][:COST]" (batch 1; "" = the default)
     spec_budget: int | None = None  # most drafted nodes per tree (unless the spec says ":N")
+    fim: str = "auto"  # fill-in-the-middle prompts: auto (when the tokenizer has FIM tokens), on, off
+    fim_template: str = "auto"  # the FIM family (mgd.engines.fim.TEMPLATES), auto: from the tokenizer
+    max_suffix_tokens: int | None = None  # FIM: most suffix tokens (None: a quarter of the prompt budget)
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -57,6 +61,12 @@ class GenerateOptions:
             raise ConfigError("batch_size must be >= 1")
         if self.max_prompt_tokens is not None and self.max_prompt_tokens < 1:
             raise ConfigError("max_prompt_tokens must be >= 1")
+        if self.fim not in ("auto", "on", "off"):
+            raise ConfigError(f"fim must be 'auto', 'on' or 'off', not {self.fim!r}")
+        if self.fim_template != "auto" and self.fim_template not in TEMPLATES:
+            raise ConfigError(f"unknown fim_template {self.fim_template!r}; known: auto, {', '.join(TEMPLATES)}")
+        if self.max_suffix_tokens is not None and self.max_suffix_tokens < 0:
+            raise ConfigError("max_suffix_tokens must be >= 0")
         StopTexts(self.stop)  # validates
         if self.speculative is not None:
             from mgd.engines.speculative.decoder import SpecConfig
@@ -126,21 +136,59 @@ class Generator(ABC):
         prefix, suffix = load_case_text(case, path)
         return Prompt(case.id, ws, path, prefix, suffix, case.extra)
 
-    def prompt_ids(self, prefix: str, max_new_tokens: int, max_prompt_tokens: int | None = None) -> list[int]:
-        """Token ids of the prompt; longer than the context keeps its tail."""
-        ids: list[int] = self.tokenizer(prefix, verbose=False).input_ids
+    def fim(self, options: GenerateOptions) -> FimPrompter:
+        """The FIM layout ``options`` give this tokenizer (resolved once per setting)."""
+        cache: dict[tuple[str, str], FimPrompter] | None = getattr(self, "_fim_layouts", None)
+        if cache is None:
+            cache = {}
+            self._fim_layouts = cache
+        key = (options.fim, options.fim_template)
+        if key not in cache:
+            cache[key] = FimPrompter.resolve(self.tokenizer, options.fim, options.fim_template)
+        return cache[key]
+
+    def _budget(self, max_new_tokens: int, max_prompt_tokens: int | None) -> int:
         budget = self.context - max_new_tokens
         if max_prompt_tokens is not None:
             budget = min(budget, max_prompt_tokens)
         if budget < 1:
             raise ConfigError(f"max_new_tokens {max_new_tokens} leaves no room in a {self.context}-token context")
+        return budget
+
+    def prompt_ids(self, prefix: str, max_new_tokens: int, max_prompt_tokens: int | None = None) -> list[int]:
+        """Token ids of a left-to-right prompt; longer than the context keeps its tail."""
+        ids: list[int] = self.tokenizer(prefix, verbose=False).input_ids
+        budget = self._budget(max_new_tokens, max_prompt_tokens)
         return ids[-budget:] if len(ids) > budget else ids
 
+    def _fim_parts(self, p: Prompt, options: GenerateOptions, fim: FimPrompter) -> tuple[list[int], list[int]]:
+        """The prefix's and the suffix's ids of a FIM prompt, within the budget."""
+        budget = self._budget(options.max_new_tokens, options.max_prompt_tokens)
+        encode = self.tokenizer
+        head = encode(p.prefix, add_special_tokens=False, verbose=False).input_ids
+        tail = encode(p.suffix[: budget * 8], add_special_tokens=False, verbose=False).input_ids if p.suffix else []
+        return fim.split(head, tail, budget, options.max_suffix_tokens)
+
     def prepare(self, p: Prompt, options: GenerateOptions) -> tuple[list[int], HealedPrompt | None]:
-        """The prompt ids of ``p`` (healed with ``options.heal``) and the healing, if any."""
-        ids = self.prompt_ids(p.prefix, options.max_new_tokens, options.max_prompt_tokens)
-        healed = self.heal(p.prefix, ids) if options.heal else None
-        return (list(healed.ids) if healed is not None else ids), healed
+        """The prompt ids of ``p`` (FIM when the layout has a template; healed with
+        ``options.heal``) and the healing, if any. A healed FIM prompt re-spells the
+        end of its prefix block; ``HealedPrompt.ids`` are then the whole prompt."""
+        fim = self.fim(options)
+        if fim.template is None:
+            ids = self.prompt_ids(p.prefix, options.max_new_tokens, options.max_prompt_tokens)
+            healed = self.heal(p.prefix, ids) if options.heal else None
+            return (list(healed.ids) if healed is not None else ids), healed
+        head, tail = self._fim_parts(p, options, fim)
+        healed = self.heal(p.prefix, head) if options.heal else None
+        if healed is not None:
+            head = list(healed.ids)
+        ids = fim.ids(head, tail)
+        return ids, (HealedPrompt(tuple(ids), healed.removed) if healed is not None else None)
+
+    def stop_token_ids(self, options: GenerateOptions) -> list[int]:
+        """Tokens that end a completion: EOS and the FIM family's end markers."""
+        eos = self.tokenizer.eos_token_id
+        return [*([eos] if eos is not None else []), *self.fim(options).stop_ids]
 
     def row_stop(self, p: Prompt, options: GenerateOptions) -> StopRule | None:
         """What stops ``p``'s generation: the stop texts and the case's own rule, if any."""

@@ -203,7 +203,7 @@ class HFGenerator(Generator):
             logits_processor=processors,
             stopping_criteria=stopping,
             pad_token_id=self.pad_id,
-            eos_token_id=self.tokenizer.eos_token_id,
+            eos_token_id=self.stop_token_ids(options) or None,
             **kwargs,
         )
         return out[:, width:].tolist()
@@ -244,7 +244,7 @@ class HFGenerator(Generator):
                 ids,
                 max_new_tokens=options.max_new_tokens,
                 guide=guide,
-                eos_ids=[] if self.tokenizer.eos_token_id is None else [self.tokenizer.eos_token_id],
+                eos_ids=self.stop_token_ids(options),
                 stop=stop,
                 sampling=sampling,
                 corpus=[view] if view is not None else [],
@@ -270,9 +270,10 @@ class HFGenerator(Generator):
         self, gen: list[int], options: GenerateOptions, healed: HealedPrompt | None = None
     ) -> tuple[str, int]:
         """Completion text (cut at EOS / stop) and the number of tokens it used."""
-        eos = self.tokenizer.eos_token_id
-        if eos is not None and eos in gen:
-            gen = gen[: gen.index(eos)]
+        stops = set(self.stop_token_ids(options))
+        ends = [i for i, t in enumerate(gen) if t in stops]
+        if ends:
+            gen = gen[: ends[0]]
         while gen and gen[-1] == self.pad_id:
             gen = gen[:-1]
         return self.finish(self.completion_text(gen, healed), options), len(gen)

@@ -153,12 +153,20 @@ class RunSettings:
     engine: str = "hf"
     wait_ms: float = float(WAIT_MS)
     budget: str = ""
+    fim: str = _DEFAULT.fim
+    fim_template: str = _DEFAULT.fim_template
+    max_suffix_tokens: int | None = _DEFAULT.max_suffix_tokens
 
     def __post_init__(self) -> None:
         if self.n < 1:
             raise ConfigError("-n must be >= 1")
         if self.n > 1 and self.temperature <= 0:
             raise ConfigError("-n > 1 needs --temperature > 0 (greedy samples are identical)")
+
+
+#: Settings older runs did not record, with the value they ran with (prompts were
+#: left-to-right before FIM reached batch generation in 0.4).
+_BEFORE_RECORDED: dict[str, Any] = {"fim": "off"}
 
 
 def check_settings(out_dir: Path, settings: RunSettings, *, scoring_only: bool = False) -> RunSettings:
@@ -173,7 +181,8 @@ def check_settings(out_dir: Path, settings: RunSettings, *, scoring_only: bool =
     keep = ("batch_size",)  # batching does not change greedy results' meaning
     if path.exists():
         old = json.loads(path.read_text())
-        defaults = dataclasses.asdict(RunSettings())  # keys a run of an older version did not record
+        # keys a run of an older version did not record: what that version did
+        defaults = {**dataclasses.asdict(RunSettings()), **_BEFORE_RECORDED}
         if scoring_only:
             for key in ("engine", "wait_ms", "batch_size"):
                 now[key] = old.get(key, defaults[key])
@@ -258,7 +267,8 @@ def decoding_options(
     *, max_new_tokens: int = _DEFAULT.max_new_tokens, stop: tuple[str, ...] = (), monitors: bool = True,
     heal: bool | None = None, temperature: float = 0.0, top_p: float = _DEFAULT.top_p, seed: int | None = None,
     batch_size: int = _DEFAULT.batch_size, max_prompt_tokens: int | None = _DEFAULT.max_prompt_tokens,
-    speculative: str | None = None,
+    speculative: str | None = None, fim: str = _DEFAULT.fim, fim_template: str = _DEFAULT.fim_template,
+    max_suffix_tokens: int | None = _DEFAULT.max_suffix_tokens,
 ) -> GenerateOptions:
     """The one place decoding flags become ``GenerateOptions`` (``mgd generate`` and every
     configuration of ``mgd bench run``): greedy unless ``temperature > 0`` (then no seed
@@ -277,6 +287,9 @@ def decoding_options(
         max_prompt_tokens=max_prompt_tokens,
         heal=default_heal(monitors) if heal is None else heal,
         speculative=speculative,
+        fim=fim,
+        fim_template=fim_template,
+        max_suffix_tokens=max_suffix_tokens,
     )
 
 
@@ -289,7 +302,8 @@ def generate_options(cfg: RunConfig, settings: RunSettings, sample: int, languag
 
 
 #: RunSettings fields that are decoding_options' arguments of the same name.
-_SHARED_FIELDS = ("max_new_tokens", "temperature", "top_p", "batch_size", "max_prompt_tokens")
+_SHARED_FIELDS = ("max_new_tokens", "temperature", "top_p", "batch_size", "max_prompt_tokens",
+                  "fim", "fim_template", "max_suffix_tokens")
 
 
 @dataclass(slots=True)

@@ -40,6 +40,7 @@ from typing import Any
 
 from lsp_bridge.cpus import pin_thread
 from mgd.config import MgdSettings, SessionConfig, allowed_roots_from_env
+from mgd.engines.fim import FimPrompter
 from mgd.session import MgdSession
 from monitors.errors import ConfigError, MgdError
 from monitors.guide import SequenceGuide, StepResult
@@ -262,6 +263,7 @@ class MonitorCore:
         self._builder: concurrent.futures.ThreadPoolExecutor | None = None
         self._warming: dict[str, tuple[concurrent.futures.Future[SequenceGuide], float]] = {}  # see warm()
         self._tokenizer_obj: Any = None
+        self._fim: FimPrompter | None = None
 
     @property
     def session(self) -> MgdSession:
@@ -291,10 +293,11 @@ class MonitorCore:
         """
         session = self.session
         index = session.index
+        head = self.fim_layout().head_of(prompt_ids)  # a FIM prompt's prefix block, else the prompt
         prefix = settings.prefix
         if prefix is None:
-            prefix = self._prompt_text(prompt_ids)
-        heal = removed_bytes(index, prefix, prompt_ids) if settings.heal and settings.prefix is not None else b""
+            prefix = self._prompt_text(head)
+        heal = removed_bytes(index, prefix, head) if settings.heal and settings.prefix is not None else b""
 
         def build() -> SequenceGuide:
             return session.guide(
@@ -330,7 +333,7 @@ class MonitorCore:
         session = self.session
         prefix = settings.prefix
         if prefix is None:
-            prefix = self._prompt_text(self._tokenize(text)) if prompt else text
+            prefix = self._prompt_text(self.fim_layout().head_of(self._tokenize(text))) if prompt else text
 
         def build() -> SequenceGuide:
             return session.guide(
@@ -375,6 +378,15 @@ class MonitorCore:
                     done = True
             if done or now - born > WARM_LIMIT_S:
                 self.cancel_warm(token)
+
+    def fim_layout(self) -> FimPrompter:
+        """The tokenizer's FIM layout (detected), to find a FIM prompt's prefix block."""
+        if self._fim is None:
+            self.session  # noqa: B018 - loads the tokenizer
+            tok = self._tokenizer_obj
+            self._fim = (FimPrompter.resolve(tok) if tok is not None and hasattr(tok, "get_vocab")
+                         else FimPrompter(None, {}, "no tokenizer"))
+        return self._fim
 
     def _tokenize(self, text: str) -> list[int]:
         """``text`` as vLLM tokenizes a completion prompt (special tokens added)."""

@@ -209,6 +209,7 @@ class VllmGenerator(Generator):
             top_p=options.top_p if options.do_sample else 1.0,
             seed=options.seed,
             stop=list(options.stop) or None,
+            stop_token_ids=list(self.fim(options).stop_ids) or None,
             extra_args=extra or None,
         )
 

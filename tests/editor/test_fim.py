@@ -10,7 +10,7 @@ import pytest
 
 from mgd.config import EditorOptions
 from mgd.config.editor import FIM_FAMILIES
-from mgd.editor.fim import TEMPLATES, detect_template, get_template, resolve_template, vocab_lookup
+from mgd.engines.fim import TEMPLATES, detect_template, get_template, resolve_template, vocab_lookup
 from monitors.errors import ConfigError
 
 from .fim_tokenizers import FAMILIES, standin_tokenizer
@@ -100,3 +100,31 @@ def test_stop_tokens_end_the_middle(tokenizers) -> None:
     for family in ("starcoder", "qwen", "deepseek", "codellama"):
         lookup = vocab_lookup(tokenizers[family])
         assert any(lookup(t) is not None for t in TEMPLATES[family].stops), family
+
+
+def test_spm_layouts_end_with_the_prefix(tiny_tokenizer) -> None:
+    """StarCoder's SPM mode: both markers, the suffix, the middle marker, then the prefix
+    (the model continues the text as typed); detection never picks it, a setting does."""
+    P, S = "x = c.", "\ny = 1"
+    assert get_template("starcoder-spm").text(P, S) == "<fim_prefix><fim_suffix>\ny = 1<fim_middle>x = c."
+    assert get_template("santacoder-spm").text(P, S) == "<fim-prefix><fim-suffix>\ny = 1<fim-middle>x = c."
+    lookup = vocab_lookup(tiny_tokenizer)
+    assert resolve_template("auto", "auto", lookup)[0].name == "starcoder"
+    template, ids, source = resolve_template("auto", "starcoder-spm", lookup)
+    assert template is not None and template.spm and source == "configuration"
+    head, tail = [10, 11, 12], [20, 21]
+    prompt = template.ids(ids, head, tail, None)
+    assert prompt == [ids["<fim_prefix>"], ids["<fim_suffix>"], *tail, ids["<fim_middle>"], *head]
+    a, b = template.head_span(ids, prompt)
+    assert prompt[a:b] == head
+
+
+@pytest.mark.parametrize("name", ["starcoder", "codestral", "starcoder-spm"])
+def test_head_span_finds_the_prefix_block(name: str) -> None:
+    template = get_template(name)
+    ids = {m: 900 + k for k, m in enumerate(template.markers)}
+    head, tail = [1, 2, 3, 4], [5, 6]
+    prompt = template.ids(ids, head, tail, 0)
+    a, b = template.head_span(ids, prompt)
+    assert prompt[a:b] == head
+    assert template.head_span(ids, head) is None  # a left-to-right prompt has no prefix block

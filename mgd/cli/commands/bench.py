@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mgd.cli.commands.generate import DECODING_DEFAULTS, add_wait_args, session_config, with_case_stops
+from mgd.cli.commands.generate import DECODING_DEFAULTS, add_fim_args, add_wait_args, session_config, with_case_stops
 from mgd.cli.errors import EXIT_FAILED, EXIT_OK, UsageError, require_extra
 from mgd.cli.models import loading, resolve_model
 from mgd.cli.parsing import add_command
@@ -174,6 +174,7 @@ def run_settings(args: argparse.Namespace) -> Any:
         n=args.n, temperature=args.temperature, top_p=args.top_p, seed=args.seed,
         max_new_tokens=max_new, max_prompt_tokens=args.max_prompt_tokens,
         batch_size=args.batch_size, engine=args.engine, wait_ms=args.wait_ms, budget=note,
+        fim=args.fim, fim_template=args.fim_template, max_suffix_tokens=args.max_suffix_tokens,
     )
 
 
@@ -371,6 +372,7 @@ def register(sub: Any) -> None:
                    help="rows decoded together; --engine remote: requests in flight per endpoint "
                         f"(default: {DECODING_DEFAULTS.batch_size})")
     r.add_argument("--server", default=None, help="language server preset (default: the language's)")
+    add_fim_args(r)
     add_wait_args(r, WAIT_MS)
     r.add_argument("--device", default="cpu", help="torch device of --engine hf (default: cpu)")
     r.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N cases (default: all)")

@@ -17,7 +17,7 @@ from mgd.evaluation.runner import WAIT_MS
 #: ``mgd generate``'s defaults (and ``mgd bench run``'s: one object both build from).
 DECODING_DEFAULTS = GenerateOptions()
 
-__all__ = ["add_decoding_args", "add_wait_args", "model_arg", "register", "session_config", "with_case_stops"]
+__all__ = ["add_decoding_args", "add_fim_args", "add_wait_args", "model_arg", "register", "session_config", "with_case_stops"]
 
 #: A bare ``--speculative``: the speculative decoder's default tree
 #: (``mgd.engines.speculative.decoder.DEFAULT_SPEC``, resolved when it runs).
@@ -38,6 +38,20 @@ def add_wait_args(p: argparse.ArgumentParser, default_ms: int) -> None:
     p.add_argument("--wait-s", action=RemovedFlag, new="--wait-ms (milliseconds)")
     p.add_argument("--request-timeout", type=float, default=None, metavar="SECONDS",
                    help="deadline of each LSP request in seconds (default: the server's, e.g. 5 s for jedi)")
+
+
+def add_fim_args(p: argparse.ArgumentParser) -> None:
+    """``--fim``, ``--fim-template``, ``--max-suffix-tokens`` (mgd generate and mgd bench run)."""
+    p.add_argument("--fim", choices=("auto", "on", "off"), default=DECODING_DEFAULTS.fim,
+                   help="fill-in-the-middle prompts (prefix and suffix in the model family's template): auto = "
+                        "when the tokenizer has FIM tokens (default), on = required, off = the prefix only; "
+                        "applies with and without monitors")
+    p.add_argument("--fim-template", default=DECODING_DEFAULTS.fim_template, metavar="FAMILY",
+                   help="FIM family (starcoder, santacoder, qwen, deepseek, codellama, codestral; "
+                        "default: auto, from the tokenizer)")
+    p.add_argument("--max-suffix-tokens", type=int, default=DECODING_DEFAULTS.max_suffix_tokens, metavar="N",
+                   help="FIM: most suffix tokens in the prompt (default: a quarter of the prompt budget, "
+                        "more when the prefix is short)")
 
 
 def add_decoding_args(p: argparse.ArgumentParser) -> None:
@@ -72,6 +86,7 @@ def add_decoding_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature; 0 = greedy")
     p.add_argument("--top-p", type=float, default=DECODING_DEFAULTS.top_p, help="nucleus sampling mass (with --temperature)")
     p.add_argument("--seed", type=int, default=None, help="sampling seed (default: random)")
+    add_fim_args(p)
     add_wait_args(p, WAIT_MS)
 
 
@@ -89,6 +104,9 @@ def _options(args: argparse.Namespace):  # -> GenerateOptions
         batch_size=args.batch_size,
         max_prompt_tokens=args.max_prompt_tokens,
         speculative=_speculative(getattr(args, "speculative", None)),
+        fim=args.fim,
+        fim_template=args.fim_template,
+        max_suffix_tokens=args.max_suffix_tokens,
     )
 
 

@@ -11,13 +11,23 @@ qwen           ``<|fim_prefix|>P<|fim_suffix|>S<|fim_middle|>``         no
 deepseek       ``<｜fim▁begin｜>P<｜fim▁hole｜>S<｜fim▁end｜>``         yes
 codellama      ``<PRE> P <SUF>S <MID>``                                 yes
 codestral      ``[SUFFIX]S[PREFIX]P`` (suffix first)                    yes
+starcoder-spm  ``<fim_prefix><fim_suffix>S<fim_middle>P`` (SPM)         no
+santacoder-spm ``<fim-prefix><fim-suffix>S<fim-middle>P`` (SPM)         no
 ============== ======================================================= =======
 
-(StarCoder2 shares StarCoder's markers; CodeGemma shares Qwen's.) A family is
+(StarCoder2 shares StarCoder's markers; CodeGemma shares Qwen's.) The ``-spm``
+layouts are the suffix-prefix-middle mode of the StarCoder/SantaCoder training
+recipe (both modes are trained; detection picks PSM, a setting picks SPM), whose
+prompt ends with the prefix, so the model continues the text as typed. A family is
 detected when every one of its marker tokens is a single token of the
 tokenizer (:func:`detect_template`); for a remote server the same question is
 asked of its ``/tokenize`` endpoint (:mod:`mgd.editor.remote_engine`). ``fim_template``
-in ``[editor]`` overrides the detection.
+(``[editor]``, ``mgd generate --fim-template``) overrides the detection.
+
+Every engine prompts through one :class:`FimPrompter` (batch generation, vLLM
+offline, the remote engine, ``mgd serve`` for a request with a ``suffix``; the
+editor's local engine): the model sees prefix and suffix in its family's layout,
+while the monitors always see the document (the prefix as typed).
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ from monitors.errors import ConfigError
 
 __all__ = [
     "TEMPLATES",
+    "FimPrompter",
     "FimTemplate",
     "detect_template",
     "get_template",
@@ -49,7 +60,8 @@ class FimTemplate:
     tokenizers of the family (CodeLlama's SentencePiece pieces ``▁<PRE>``...),
     ``marker -> spellings``. ``text_prefix``/``text_suffix``/``text_middle``: the
     text a remote server tokenizes (with CodeLlama's spaces). ``suffix_first``: the
-    suffix block comes before the prefix block. ``bos``: the family's prompts start
+    suffix block comes before the prefix block. ``spm``: StarCoder's SPM order, both
+    markers first, then the suffix, the middle marker and the prefix. ``bos``: the family's prompts start
     with the tokenizer's BOS token. ``stops``: marker tokens that end the middle.
     """
 
@@ -64,6 +76,7 @@ class FimTemplate:
     text_suffix: str | None = None
     text_middle: str | None = None
     alternates: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    spm: bool = False
 
     @property
     def markers(self) -> tuple[str, ...]:
@@ -78,6 +91,8 @@ class FimTemplate:
         tp = self.text_prefix if self.text_prefix is not None else self.prefix
         ts = self.text_suffix if self.text_suffix is not None else self.suffix
         tm = self.text_middle if self.text_middle is not None else self.middle
+        if self.spm:
+            return f"{tp}{ts}{suffix}{tm}{prefix}"
         if self.suffix_first:
             return f"{ts}{suffix}{tp}{prefix}{tm}"
         return f"{tp}{prefix}{ts}{suffix}{tm}"
@@ -87,9 +102,36 @@ class FimTemplate:
         start = [bos] if self.bos and bos is not None else []
         p, s = markers[self.prefix], markers[self.suffix]
         end = [markers[self.middle]] if self.middle else []
+        if self.spm:
+            return [*start, p, s, *tail, *end, *head]
         if self.suffix_first:
             return [*start, s, *tail, p, *head, *end]
         return [*start, p, *head, s, *tail, *end]
+
+    def head_span(self, markers: dict[str, int], ids: Sequence[int]) -> tuple[int, int] | None:
+        """Where the prefix block of a prompt built by :meth:`ids` lies (``ids[a:b]``);
+        None when ``ids`` is not such a prompt (a left-to-right one)."""
+        p, s = markers.get(self.prefix), markers.get(self.suffix)
+        if p is None or s is None:
+            return None
+        seq = list(ids)
+        if self.spm:
+            m = markers.get(self.middle)
+            if m is None or m not in seq or p not in seq:
+                return None
+            return len(seq) - seq[::-1].index(m), len(seq)
+        try:
+            a = len(seq) - 1 - seq[::-1].index(p)
+        except ValueError:
+            return None
+        if self.suffix_first:
+            b = len(seq) - (1 if self.middle and seq and seq[-1] == markers.get(self.middle) else 0)
+            return a + 1, b
+        try:
+            b = seq.index(s, a + 1)
+        except ValueError:
+            return None
+        return a + 1, b
 
 
 #: The families mgd knows, in detection order (a tokenizer with several families'
@@ -107,8 +149,61 @@ TEMPLATES: dict[str, FimTemplate] = {
                     text_prefix="<PRE> ", text_suffix=" <SUF>", text_middle=" <MID>",
                     alternates=(("<PRE>", ("▁<PRE>",)), ("<SUF>", ("▁<SUF>",)), ("<MID>", ("▁<MID>",)))),
         FimTemplate("codestral", "[PREFIX]", "[SUFFIX]", "", suffix_first=True, bos=True),
+        FimTemplate("starcoder-spm", "<fim_prefix>", "<fim_suffix>", "<fim_middle>", stops=("<file_sep>",), spm=True),
+        FimTemplate("santacoder-spm", "<fim-prefix>", "<fim-suffix>", "<fim-middle>", spm=True),
     )
 }
+
+
+@dataclass(frozen=True, slots=True)
+class FimPrompter:
+    """One tokenizer's resolved FIM layout: its template and marker ids (template None:
+    left-to-right prompts). Built by :meth:`resolve` from the ``fim``/``fim_template``
+    settings; :meth:`split` shares a prompt budget between prefix and suffix."""
+
+    template: FimTemplate | None
+    markers: dict[str, int]
+    source: str
+    bos: int | None = None
+    stop_ids: tuple[int, ...] = ()
+
+    @classmethod
+    def resolve(cls, tokenizer: Any, fim: str = "auto", name: str = "auto") -> FimPrompter:
+        """The layout ``tokenizer`` gets under ``fim`` (auto/on/off) and ``fim_template``."""
+        lookup = vocab_lookup(tokenizer)
+        template, markers, source = resolve_template(fim, name, lookup)
+        stops = tuple(i for t in (template.stops if template else ()) if (i := lookup(t)) is not None)
+        return cls(template, markers, source, getattr(tokenizer, "bos_token_id", None), stops)
+
+    @property
+    def overhead(self) -> int:
+        """Prompt tokens the layout adds (markers and BOS)."""
+        if self.template is None:
+            return 0
+        return len(self.template.markers) + (1 if self.template.bos and self.bos is not None else 0)
+
+    def split(self, head: Sequence[int], tail: Sequence[int], budget: int,
+              max_suffix: int | None = None) -> tuple[list[int], list[int]]:
+        """The prefix's last and the suffix's first tokens that fit ``budget`` (markers
+        included): the suffix gets up to ``max_suffix`` tokens (None: a quarter of the
+        budget) and whatever the prefix leaves; the prefix the rest."""
+        room = max(1, budget - self.overhead)
+        share = room // 4 if max_suffix is None else max_suffix
+        take = min(len(tail), max(share, room - len(head)), room - 1)
+        take = max(0, take)
+        keep = room - take
+        return list(head[-keep:]) if len(head) > keep else list(head), list(tail[:take])
+
+    def ids(self, head: Sequence[int], tail: Sequence[int]) -> list[int]:
+        """The prompt ids (``head`` alone without a template)."""
+        if self.template is None:
+            return list(head)
+        return self.template.ids(self.markers, head, tail, self.bos)
+
+    def head_of(self, ids: Sequence[int]) -> list[int]:
+        """The prefix block of a prompt (all of ``ids`` when it is not a FIM prompt)."""
+        span = self.template.head_span(self.markers, ids) if self.template is not None else None
+        return list(ids) if span is None else list(ids[span[0] : span[1]])
 
 
 def get_template(name: str) -> FimTemplate:
@@ -140,9 +235,9 @@ def vocab_lookup(tokenizer: Any) -> Callable[[str], int | None]:
 def detect_template(
     token_id: Callable[[str], int | None], names: Iterable[str] | None = None
 ) -> tuple[FimTemplate, dict[str, int]] | None:
-    """The first family (of ``names``, default all) whose markers are all single
-    tokens, with the marker ids; None if none is."""
-    for name in names if names is not None else TEMPLATES:
+    """The first family (of ``names``, default all PSM ones) whose markers are all
+    single tokens, with the marker ids; None if none is."""
+    for name in names if names is not None else [n for n, t in TEMPLATES.items() if not t.spm]:
         template = TEMPLATES[name]
         ids = single_token_ids(template, token_id)
         if ids is not None:
