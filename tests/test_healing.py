@@ -418,8 +418,14 @@ def _check_results(generator, prompts, options, results) -> None:
     """prompt + completion == kept prompt + the text the model really generated."""
     for p, r in zip(prompts, results, strict=True):
         assert r.error is None, r.error
-        ids = generator.prompt_ids(p.prefix, options.max_new_tokens, options.max_prompt_tokens)
-        healed = heal_prompt(generator.session.index, ids)
+        fim = generator.fim(options)
+        if fim.template is None:
+            ids = generator.prompt_ids(p.prefix, options.max_new_tokens, options.max_prompt_tokens)
+            healed = heal_prompt(generator.session.index, ids)
+        else:  # a FIM prompt heals the end of its prefix block
+            head, tail = generator._fim_parts(p, options, fim)
+            h = heal_prompt(generator.session.index, head)
+            healed = HealedPrompt(tuple(fim.ids(list(h.ids), tail)), h.removed)
         assert healed.removed and r.stats["healed_chars"] == len(healed.removed_text)
         assert r.stats["heal_off"] == 0
         raw = _raw_generation(generator, p, options, healed)
@@ -506,7 +512,8 @@ def test_e2e_cli_cases_heal(generator, click_project, tiny_model, tmp_path: Path
     got = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in got] == ["ident", "indent"]
     options = GenerateOptions(max_new_tokens=3, heal=True, monitors=False, max_prompt_tokens=48)
-    prompts = [Prompt(r["id"], click_project, path, text[:at]) for r, at in zip(got, (at_ident, at_indent), strict=True)]
+    prompts = [Prompt(r["id"], click_project, path, text[:at], text[at:])
+               for r, at in zip(got, (at_ident, at_indent), strict=True)]
     api = generator.generate(prompts, options)
     for r, a in zip(got, api, strict=True):
         assert "error" not in r and r["stats"]["healed_chars"] >= 1

@@ -31,7 +31,7 @@ from typing import Any
 from mgd.config import EditorOptions, MgdConfig
 from mgd.editor.completion_shape import ShapeStop
 from mgd.editor.protocol import CompletionEngine, EngineRequest, EngineResult
-from mgd.engines.fim import FimTemplate, resolve_template, vocab_lookup
+from mgd.engines.fim import FimPrompter, FimTemplate
 from mgd.engines.local.decode import Clock, DecodeLoop
 from mgd.engines.local.forward import Forward, make_forward
 from mgd.engines.local.lean import lean_supported
@@ -86,12 +86,10 @@ class LocalEngine:
             self.tokenizer,
             SessionConfig(server=options.server, wait_ms=options.wait_ms, config=config),
         )
-        lookup = vocab_lookup(self.tokenizer)
-        self.template: FimTemplate | None
-        self.template, self._fim_ids, self.template_source = resolve_template(options.fim, options.fim_template, lookup)
-        stops = {int(i) for i in self.tokenizer.all_special_ids}
-        stops.update(i for t in (self.template.stops if self.template else ()) if (i := lookup(t)) is not None)
-        self._stop_ids = frozenset(stops)
+        self.layout = FimPrompter.resolve(self.tokenizer, options.fim, options.fim_template)
+        self.template: FimTemplate | None = self.layout.template
+        self.template_source = self.layout.source
+        self._stop_ids = frozenset({int(i) for i in self.tokenizer.all_special_ids} | set(self.layout.stop_ids))
         self._lock = threading.Lock()  # one generation at a time per model
         self._reuse = PrefixReuse()  # the last generation's KV cache (guarded by _lock)
         self.model: Any = None
@@ -155,7 +153,7 @@ class LocalEngine:
         if self.template is None:
             return head
         tail = self._encode(suffix[: o.max_suffix_tokens * 8])[: o.max_suffix_tokens]
-        return self.template.ids(self._fim_ids, head, tail, self.tokenizer.bos_token_id)
+        return self.layout.ids(head, tail)
 
     # -- generation --------------------------------------------------------------
     def complete(self, request: EngineRequest, cancel: threading.Event) -> EngineResult:

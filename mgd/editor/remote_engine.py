@@ -43,7 +43,7 @@ from lsp_bridge.loop import BackgroundLoop
 from mgd.config import EditorOptions, MgdConfig
 from mgd.editor.completion_shape import ShapeStop
 from mgd.editor.protocol import EngineRequest, EngineResult
-from mgd.engines.fim import TEMPLATES, FimTemplate, get_template
+from mgd.engines.fim import TEMPLATES, FimTemplate, get_template, preferred
 from monitors.errors import ConfigError, LspError
 
 __all__ = ["INSTALL_HINT", "RemoteEngine", "api_key"]
@@ -183,7 +183,7 @@ class RemoteEngine:
                         ok = False
                         break
                 if ok:
-                    return template
+                    return preferred(template)
             return None
 
         try:

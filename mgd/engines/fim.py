@@ -16,10 +16,18 @@ santacoder-spm ``<fim-prefix><fim-suffix>S<fim-middle>P`` (SPM)         no
 ============== ======================================================= =======
 
 (StarCoder2 shares StarCoder's markers; CodeGemma shares Qwen's.) The ``-spm``
-layouts are the suffix-prefix-middle mode of the StarCoder/SantaCoder training
-recipe (both modes are trained; detection picks PSM, a setting picks SPM), whose
-prompt ends with the prefix, so the model continues the text as typed. A family is
-detected when every one of its marker tokens is a single token of the
+layouts are the suffix-prefix-middle mode of the BigCode training recipe
+(``fim_spm_rate`` 0.5: StarCoder and SantaCoder learn both modes). Detection finds
+the family by its markers (:func:`detect_template`); ``fim_template = "auto"`` then
+takes the family's preferred layout (:data:`PREFERRED`): SPM for the BigCode
+families, whose prompt ends with the prefix as typed (token healing re-spells it
+as in a left-to-right prompt, and while the user types at the cursor the prompt's
+first tokens, the suffix, stay the same); on the tiny test model, PSM prompts
+make the target far less likely than left-to-right ones and SPM slightly more
+(``benchmarks/fim_layouts.py``, ``benchmarks/results/fim_layouts.json``). A family
+name (``starcoder``) picks PSM explicitly.
+
+A family is detected when every one of its marker tokens is a single token of the
 tokenizer (:func:`detect_template`); for a remote server the same question is
 asked of its ``/tokenize`` endpoint (:mod:`mgd.editor.remote_engine`). ``fim_template``
 (``[editor]``, ``mgd generate --fim-template``) overrides the detection.
@@ -39,11 +47,13 @@ from typing import Any
 from monitors.errors import ConfigError
 
 __all__ = [
+    "PREFERRED",
     "TEMPLATES",
     "FimPrompter",
     "FimTemplate",
     "detect_template",
     "get_template",
+    "preferred",
     "resolve_template",
     "single_token_ids",
     "vocab_lookup",
@@ -206,6 +216,15 @@ class FimPrompter:
         return list(ids) if span is None else list(ids[span[0] : span[1]])
 
 
+#: The layout ``fim_template = "auto"`` takes for a detected family (others: the family's own).
+PREFERRED: dict[str, str] = {"starcoder": "starcoder-spm", "santacoder": "santacoder-spm"}
+
+
+def preferred(template: FimTemplate) -> FimTemplate:
+    """The layout ``auto`` uses for a detected family (same markers)."""
+    return TEMPLATES[PREFERRED.get(template.name, template.name)]
+
+
 def get_template(name: str) -> FimTemplate:
     """The template called ``name`` (ConfigError naming the known ones otherwise)."""
     try:
@@ -266,4 +285,4 @@ def resolve_template(
             raise ConfigError("fim = 'on' but the tokenizer has no FIM tokens of a known family "
                               f"({', '.join(TEMPLATES)}); set fim_template or fim = 'off'")
         return None, {}, "the tokenizer has no FIM tokens"
-    return found[0], found[1], "the tokenizer's special tokens"
+    return preferred(found[0]), found[1], "the tokenizer's special tokens"

@@ -118,11 +118,12 @@ async def test_remote_completion_is_legal_and_carries_the_settings(remote, demo_
     assert checks and checks[0].legal, (completion, checks)
     got = remote_stats(url)[-1]
     assert got["auth"] == "bearer"  # the key from $MGD_REMOTE_API_KEY
-    # The template was learned from the server's /tokenize: the tiny model is StarCoder-shaped.
-    assert got["prompt"].startswith("<fim_prefix>") and got["prompt"].endswith("<fim_middle>")
+    # The template was learned from the server's /tokenize: the tiny model is StarCoder-shaped,
+    # and auto takes the family's SPM layout (the prompt ends with the prefix as typed).
+    assert got["prompt"].startswith("<fim_prefix><fim_suffix>") and got["prompt"].endswith(text[-200:])
     assert got["stop"][0] == "\n"
     engine = (await server_stats(client))["engine"]
-    assert engine["fim_template"] == "starcoder" and engine["fim_source"] == "the server's /tokenize"
+    assert engine["fim_template"] == "starcoder-spm" and engine["fim_source"] == "the server's /tokenize"
     assert engine["api_key"] is True and KEY not in json.dumps(await server_stats(client))
     assert got["mgd"]["prefix"] == text  # the monitors see the document, not the FIM string
     assert got["mgd"]["file"] == str(path) and got["mgd"]["workspace"] == str(demo_project)

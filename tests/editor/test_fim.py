@@ -10,7 +10,7 @@ import pytest
 
 from mgd.config import EditorOptions
 from mgd.config.editor import FIM_FAMILIES
-from mgd.engines.fim import TEMPLATES, detect_template, get_template, resolve_template, vocab_lookup
+from mgd.engines.fim import PREFERRED, TEMPLATES, detect_template, get_template, resolve_template, vocab_lookup
 from monitors.errors import ConfigError
 
 from .fim_tokenizers import FAMILIES, standin_tokenizer
@@ -48,8 +48,11 @@ def test_a_tokenizer_without_fim_tokens_gets_left_to_right_prompts(tokenizers) -
 
 
 def test_the_tiny_model_is_starcoder_shaped(tiny_tokenizer) -> None:
+    found = detect_template(vocab_lookup(tiny_tokenizer))
+    assert found is not None and found[0].name == "starcoder"
+    # auto takes the BigCode family's SPM layout (mgd.engines.fim.PREFERRED)
     template, ids, source = resolve_template("auto", "auto", vocab_lookup(tiny_tokenizer))
-    assert template is not None and template.name == "starcoder" and source == "the tokenizer's special tokens"
+    assert template is not None and template.name == "starcoder-spm" and source == "the tokenizer's special tokens"
     assert ids["<fim_prefix>"] == tiny_tokenizer.convert_tokens_to_ids("<fim_prefix>")
 
 
@@ -64,6 +67,9 @@ def test_prompt_ids_follow_the_family_layout(tokenizers, family: str) -> None:
     p, s = ids[template.prefix], ids[template.suffix]
     if family == "codestral":  # suffix first, the prompt ends with the prefix
         assert prompt == [*start, s, *tail, p, *head]
+    elif family in PREFERRED:  # the BigCode families: SPM, the prompt ends with the prefix
+        assert template.name == PREFERRED[family]
+        assert prompt == [*start, p, s, *tail, ids[template.middle], *head]
     else:
         assert prompt == [*start, p, *head, s, *tail, ids[template.middle]]
     if template.bos:
@@ -109,7 +115,7 @@ def test_spm_layouts_end_with_the_prefix(tiny_tokenizer) -> None:
     assert get_template("starcoder-spm").text(P, S) == "<fim_prefix><fim_suffix>\ny = 1<fim_middle>x = c."
     assert get_template("santacoder-spm").text(P, S) == "<fim-prefix><fim-suffix>\ny = 1<fim-middle>x = c."
     lookup = vocab_lookup(tiny_tokenizer)
-    assert resolve_template("auto", "auto", lookup)[0].name == "starcoder"
+    assert resolve_template("auto", "starcoder", lookup)[0].name == "starcoder"  # PSM when named
     template, ids, source = resolve_template("auto", "starcoder-spm", lookup)
     assert template is not None and template.spm and source == "configuration"
     head, tail = [10, 11, 12], [20, 21]
