@@ -121,3 +121,35 @@ def test_a_request_with_its_own_tag_keeps_it_and_its_counters() -> None:
     body, tag, _ = _tag(fresh)
     assert tag is not None and json.loads(body)["vllm_xargs"][TAG_KEY] == tag
     assert _tag(b'{"prompt": "x."}')[1] is None
+
+
+def test_fim_settings_reach_the_middleware_through_the_environment(monkeypatch) -> None:
+    """``--fim``/``--fim-template`` (before or after MODEL) become the middleware's environment;
+    every family batch generation takes is taken."""
+    from mgd.engines.fim import TEMPLATES
+
+    monkeypatch.delenv("MGD_ALLOWED_WORKSPACES", raising=False)
+    args, rest = parsed("--fim", "off", "--fim-template=starcoder-spm", "--port", "8001")
+    assert rest == ["--port", "8001"]
+    cmd, env = build_command(args, rest)
+    assert (env["MGD_SERVE_FIM"], env["MGD_SERVE_FIM_TEMPLATE"]) == ("off", "starcoder-spm")
+    assert "--fim" not in cmd and "--fim-template=starcoder-spm" not in cmd
+    for name in ["auto", *TEMPLATES]:
+        args = build_parser().parse_args(["serve", "--fim", "on", "--fim-template", name, "M"])
+        _, env = build_command(args, split_own_args(args))
+        assert (env["MGD_SERVE_FIM"], env["MGD_SERVE_FIM_TEMPLATE"]) == ("on", name)
+    args, rest = parsed()
+    _, env = build_command(args, rest)
+    assert (env["MGD_SERVE_FIM"], env["MGD_SERVE_FIM_TEMPLATE"]) == ("auto", "auto")
+
+
+@pytest.mark.parametrize(("argv", "reason"), [
+    (["--fim", "maybe"], "--fim maybe: one of auto, on, off"),
+    (["--fim-template", "gpt"], "--fim-template gpt: auto or one of starcoder"),
+])
+def test_bad_fim_settings_are_usage_errors(argv, reason) -> None:
+    from mgd.cli.errors import UsageError
+
+    args, rest = parsed(*argv)
+    with pytest.raises(UsageError, match=reason):
+        build_command(args, rest)

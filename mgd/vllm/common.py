@@ -14,7 +14,9 @@ The former ``MGD_LSP_SERVER``-style variables are refused with the new spelling.
 
 The workspace allow-list stays in the environment (``MGD_ALLOWED_WORKSPACES``,
 :mod:`mgd.config.request`): vLLM validates requests in its front end, which sees no
-engine configuration, and every process must agree on it.
+engine configuration, and every process must agree on it. So do ``mgd serve``'s FIM
+settings (:data:`FIM_ENV`, :data:`FIM_TEMPLATE_ENV`): they are the front end's (the
+response middleware, :mod:`mgd.vllm.http`, prompts a request with a ``suffix``).
 
 **Engine checks** (:func:`engine_problem`): the configurations where mgd would guide
 nothing are named at start-up (see :mod:`mgd.vllm.compat` for how a config is read).
@@ -35,6 +37,8 @@ from monitors.errors import ConfigError
 
 __all__ = [
     "EXPLICIT_PROCESSOR",
+    "FIM_ENV",
+    "FIM_TEMPLATE_ENV",
     "check_retired_env",
     "OPERATOR_KEYS",
     "engine_problem",
@@ -55,6 +59,9 @@ _RETIRED_ENV = {"MGD_LSP_SERVER": "lsp_server", "MGD_CONFIG": "config", "MGD_MON
                 "MGD_PROVISIONAL": "provisional"}
 #: The class to name in ``--logits-processors`` / ``LLM(logits_processors=[...])`` (either runner).
 EXPLICIT_PROCESSOR = "mgd.vllm.plugin:MgdExplicitProcessor"
+#: ``mgd serve --fim`` (auto/on/off) and ``--fim-template`` (auto or a family), for the response middleware.
+FIM_ENV = "MGD_SERVE_FIM"
+FIM_TEMPLATE_ENV = "MGD_SERVE_FIM_TEMPLATE"
 #: Module prefix of mgd's processor classes (to spot an explicit registration).
 _OWN_MODULE = "mgd.vllm"
 

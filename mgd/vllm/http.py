@@ -24,12 +24,26 @@ waiting for it: the request goes on to vLLM at once, and its first steps find th
 warm-up's lookups running (or answered) in the request cache. Only a caller vLLM
 would let in starts one: with ``--api-key`` (or ``VLLM_API_KEY``) the middleware,
 which runs outside vLLM's authentication, checks the bearer token the same way first.
+
+A ``/v1/completions`` request with a string ``suffix`` (the OpenAI completions field)
+is prompted with fill-in-the-middle (:func:`fim_request`): the served tokenizer's layout
+(:class:`~mgd.engines.fim.FimPrompter`, resolved once from ``mgd serve --fim`` and
+``--fim-template``, passed in ``MGD_SERVE_FIM`` and ``MGD_SERVE_FIM_TEMPLATE``) turns the
+prompt and the suffix into the template's text, the family's stop tokens join
+``stop_token_ids``, and ``suffix`` leaves the body before vLLM sees it (vLLM 0.32
+refuses a suffix for every model without its own FIM renderer). The request's ``mgd``
+settings get the document: ``prefix`` (the prompt as sent) and ``suffix``, where they do
+not give them. Without a template (``--fim off``, a tokenizer without FIM tokens) the
+prompt stays as sent and the suffix still reaches the monitors. A suffix that is not a
+string, or with token ids, a batch of prompts, ``echo``, ``prompt_embeds`` or
+``truncate_prompt_tokens``, is answered 400 in OpenAI's error shape.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -39,9 +53,12 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from mgd.config import KEY
+from mgd.engines.fim import FimPrompter
+from mgd.vllm.common import FIM_ENV, FIM_TEMPLATE_ENV
 from mgd.vllm.core import TAG_KEY
+from monitors.errors import ConfigError
 
-__all__ = ["MgdResponseMiddleware", "RPC_METHOD", "authorized", "summary"]
+__all__ = ["MgdResponseMiddleware", "RPC_METHOD", "authorized", "error_body", "fim_request", "summary"]
 
 log = logging.getLogger("mgd.vllm")
 
@@ -59,6 +76,8 @@ _MAX_SEEN = 4096
 _API_KEY_ENV = "VLLM_API_KEY"
 #: The path prefixes vLLM's authentication guards.
 _GUARDED = ("/v1", "/v2", "/inference", "/cohere")
+#: Request fields vLLM refuses together with a suffix (and so does mgd when it takes the suffix).
+_NOT_WITH_SUFFIX = ("echo", "prompt_embeds", "truncate_prompt_tokens")
 
 
 def summary(report: dict[str, Any]) -> dict[str, int]:
@@ -102,6 +121,61 @@ def _tag(body: bytes) -> tuple[bytes, str | None, dict[str, Any] | None]:
     return (body if own else json.dumps(data).encode()), tag, warm
 
 
+def fim_request(data: dict[str, Any], layout: FimPrompter | None) -> str | None:
+    """Rewrite a completions request ``data`` with a ``suffix`` in place for ``layout``
+    (None or a layout without template: left-to-right); the reason for a 400 if the
+    request cannot be taken, else None. A request without ``suffix`` (or ``null``) is
+    left untouched.
+
+    With a template the prompt becomes ``template.text(prompt, suffix)`` and the
+    family's stop tokens join ``stop_token_ids``; without one the prompt stays as sent.
+    Either way ``suffix`` leaves the body and the ``mgd`` settings (``vllm_xargs``) get
+    ``prefix`` (the prompt as sent; not with ``heal``, which needs the caller's own)
+    and ``suffix`` where they do not give them, so the monitors see the document."""
+    suffix = data.get("suffix")
+    if suffix is None:
+        return None
+    if not isinstance(suffix, str):
+        return f"suffix must be a string, not {type(suffix).__name__}"
+    prompt = data.get("prompt")
+    if not isinstance(prompt, str):
+        kind = "a batch of prompts" if isinstance(prompt, list) and prompt and isinstance(prompt[0], str) else (
+            "token ids" if isinstance(prompt, list) else type(prompt).__name__)
+        return f"suffix needs one text prompt (a string), not {kind}"
+    for key in _NOT_WITH_SUFFIX:
+        if data.get(key) is not None and (key != "echo" or data[key]):  # as vLLM: echo only when true
+            return f"suffix is not supported with {key}"
+    template = layout.template if layout is not None else None
+    del data["suffix"]
+    if template is not None and layout is not None:
+        data["prompt"] = template.text(prompt, suffix)
+        if layout.stop_ids:
+            own = data.get("stop_token_ids")
+            own = list(own) if isinstance(own, list) else []
+            data["stop_token_ids"] = [*own, *(i for i in layout.stop_ids if i not in own)]
+    xargs = data.get("vllm_xargs")
+    if isinstance(xargs, dict) and KEY in xargs:
+        given = xargs[KEY]
+        try:
+            raw = json.loads(given) if isinstance(given, str) else given
+        except ValueError:  # vLLM's validation answers 400 with the reason
+            return None
+        if isinstance(raw, dict):
+            raw = dict(raw)
+            if raw.get("suffix") is None:
+                raw["suffix"] = suffix
+            if raw.get("prefix") is None and not raw.get("heal"):
+                raw["prefix"] = prompt
+            xargs[KEY] = json.dumps(raw) if isinstance(given, str) else raw
+    return None
+
+
+def error_body(message: str, param: str | None = "suffix") -> bytes:
+    """An HTTP 400 body in OpenAI's (and vLLM's) error shape."""
+    return json.dumps({"error": {"message": message, "type": "BadRequestError", "param": param,
+                                 "code": 400}}).encode()
+
+
 def authorized(scope: Scope) -> bool:
     """Whether vLLM's authentication lets this request in: no API key configured
     (``--api-key``, else ``VLLM_API_KEY``), or the ``Authorization: Bearer`` token is one
@@ -132,6 +206,54 @@ class MgdResponseMiddleware:
         self.app = app
         self._seen: set[str] = set()  # workspaces whose warm-up was started
         self._tasks: set[asyncio.Task[None]] = set()
+        self.fim = os.environ.get(FIM_ENV) or "auto"
+        self.fim_template = os.environ.get(FIM_TEMPLATE_ENV) or "auto"
+        self._layout: FimPrompter | str | None = None  # resolved once (a string: why there is none)
+
+    async def layout(self, scope: Scope) -> FimPrompter | str:
+        """The served tokenizer's FIM layout under the operator's settings, resolved on
+        the first request with a suffix; a string says why FIM cannot be had."""
+        if self._layout is not None:
+            return self._layout
+        if self.fim == "off":
+            self._layout = FimPrompter(None, {}, "fim = off")
+            return self._layout
+        client = getattr(getattr(scope.get("app"), "state", None), "engine_client", None)
+        getter = getattr(client, "get_tokenizer", None)
+        if getter is None:
+            return "mgd serve: the served tokenizer is not available to the middleware"
+        try:
+            tokenizer = getter()
+            if inspect.isawaitable(tokenizer):
+                tokenizer = await tokenizer
+            self._layout = FimPrompter.resolve(tokenizer, self.fim, self.fim_template)
+        except ConfigError as exc:  # the operator's settings do not fit the model: every such request is told
+            log.error("mgd serve: no FIM prompts: %s", exc)
+            self._layout = f"mgd serve --fim {self.fim} --fim-template {self.fim_template}: {exc}"
+        except Exception as exc:  # noqa: BLE001 - not cached: the next request asks again
+            return f"mgd serve: the served tokenizer is not available to the middleware: {exc}"
+        else:
+            log.info("mgd serve: prompts with a suffix use %s (%s)",
+                     self._layout.template.name if self._layout.template else "no FIM template", self._layout.source)
+        return self._layout
+
+    async def _suffix(self, scope: Scope, body: bytes) -> tuple[bytes, str | None]:
+        """``body`` with its suffix taken (:func:`fim_request`), or the reason for a 400;
+        a body without a suffix, a caller vLLM will refuse, or one that is not JSON is
+        passed on as it is."""
+        if scope.get("path") != "/v1/completions" or b'"suffix"' not in body or not authorized(scope):
+            return body, None
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return body, None
+        if not isinstance(data, dict) or data.get("suffix") is None:
+            return body, None
+        layout = await self.layout(scope)
+        if isinstance(layout, str):
+            return body, layout
+        error = fim_request(data, layout)
+        return (body, error) if error is not None else (json.dumps(data).encode(), None)
 
     def _warm(self, scope: Scope, warm: dict[str, Any]) -> None:
         """Start warming ``warm``'s workspace if it is new (and the caller authorized);
@@ -162,6 +284,11 @@ class MgdResponseMiddleware:
             if not message.get("more_body") or size > _MAX_BODY:
                 break
         body = b"".join(chunks)
+        if size <= _MAX_BODY:
+            body, error = await self._suffix(scope, body)
+            if error is not None:
+                await _refuse(send, error)
+                return
         tagged, tag, warm = (body, None, None) if size > _MAX_BODY else _tag(body)
         if tag is None:
             if warm is not None:
@@ -188,6 +315,14 @@ async def _warm_up(scope: Scope, warm: dict[str, Any]) -> None:
         await client.collective_rpc("mgd_warm", args=(payload,))
     except Exception as exc:  # noqa: BLE001 - a warm-up is an addition
         log.debug("mgd: no warm-up: %s", exc)
+
+
+async def _refuse(send: Send, message: str) -> None:
+    """Answer 400 with ``message`` in OpenAI's error shape."""
+    body = error_body(message)
+    await send({"type": "http.response.start", "status": 400,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def _replay(messages: list[Message], then: Receive | None = None) -> Receive:

@@ -11,6 +11,11 @@ are passed on to vLLM, whose processors stop their language servers at exit.
 thread): vLLM and everything it starts run on the other CPUs, the servers on
 these (``lsp_cpus`` in the additional config; Ray workers get every ``MGD_*``
 variable, i.e. the allow-list, through ``VLLM_RAY_EXTRA_ENV_VAR_PREFIXES_TO_COPY``).
+
+``--fim {auto,on,off}`` and ``--fim-template FAMILY`` say how a ``/v1/completions``
+request with a ``suffix`` is prompted (:func:`mgd.vllm.http.fim_request`): the
+response middleware reads them from its environment (``MGD_SERVE_FIM``,
+``MGD_SERVE_FIM_TEMPLATE``) and resolves them once against the served tokenizer.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from monitors.errors import ConfigError
 __all__ = ["build_command", "engine_cpus", "register", "split_own_args"]
 
 _SPEC_FLAGS = ("--speculative-config", "--speculative_config", "-sc")
-_OWN_OPTIONS = ("--allow-workspace", "--lsp-server", "--config", "--lsp-cpus")
+_OWN_OPTIONS = ("--allow-workspace", "--lsp-server", "--config", "--lsp-cpus", "--fim", "--fim-template")
+_FIM_MODES = ("auto", "on", "off")
 _OWN_SWITCHES = ("--provisional",)
 #: What adds each request's counters to its response (:mod:`mgd.vllm.http`, :mod:`mgd.vllm.rpc`).
 RESPONSE_MIDDLEWARE = "mgd.vllm.http.MgdResponseMiddleware"
@@ -58,7 +64,8 @@ def engine_cpus(lsp_cpus: frozenset[int], available: frozenset[int]) -> frozense
 def build_command(args: argparse.Namespace, extra: list[str]) -> tuple[list[str], dict[str, str]]:
     """The ``vllm serve`` command line and environment for ``mgd serve``."""
     from mgd.config import ALLOWED_WORKSPACES_ENV, KEY
-    from mgd.vllm.common import EXPLICIT_PROCESSOR, check_retired_env, engine_problem
+    from mgd.engines.fim import TEMPLATES
+    from mgd.vllm.common import EXPLICIT_PROCESSOR, FIM_ENV, FIM_TEMPLATE_ENV, check_retired_env, engine_problem
     from mgd.vllm.compat import EngineShape
 
     env = dict(os.environ)
@@ -92,6 +99,12 @@ def build_command(args: argparse.Namespace, extra: list[str]) -> tuple[list[str]
         operator["lsp_cpus"] = format_cpus(lsp)
     if args.provisional:
         operator["provisional"] = True
+    fim, fim_template = getattr(args, "fim", "auto"), getattr(args, "fim_template", "auto")
+    if fim not in _FIM_MODES:
+        raise UsageError(f"--fim {fim}: one of {', '.join(_FIM_MODES)}")
+    if fim_template != "auto" and fim_template not in TEMPLATES:
+        raise UsageError(f"--fim-template {fim_template}: auto or one of {', '.join(TEMPLATES)}")
+    env[FIM_ENV], env[FIM_TEMPLATE_ENV] = fim, fim_template
     prefixes = [p for p in env.get(_RAY_PREFIXES_ENV, "").split(",") if p]
     env[_RAY_PREFIXES_ENV] = ",".join([*prefixes, "MGD_"] if "MGD_" not in prefixes else prefixes)
     method = _speculative_method(extra)
@@ -178,6 +191,10 @@ def split_own_args(args: argparse.Namespace) -> list[str]:
                 args.lsp_server = value
             elif name == "--lsp-cpus":
                 args.lsp_cpus = value
+            elif name == "--fim":
+                args.fim = value
+            elif name == "--fim-template":
+                args.fim_template = value
             else:
                 args.config = value
         else:
@@ -227,7 +244,8 @@ def register(sub: Any) -> None:
         description="Starts `vllm serve MODEL ...` with the mgd logits processor. Arguments mgd does not know "
                     "go to vLLM. Requests opt in with vllm_xargs={\"mgd\": \"<JSON settings>\"}.",
         examples=["mgd serve MODEL --allow-workspace ~/src/project --port 8000",
-                  "mgd serve MODEL --allow-workspace ~/src/project --lsp-server pyright --max-model-len 4096"],
+                  "mgd serve MODEL --allow-workspace ~/src/project --lsp-server pyright --max-model-len 4096",
+                  "mgd serve MODEL --allow-workspace ~/src/project --fim-template starcoder-spm"],
     )
     p.add_argument("model", help="model directory or Hugging Face id")
     p.add_argument("--allow-workspace", action="append", default=[], metavar="DIR",
@@ -243,5 +261,12 @@ def register(sub: Any) -> None:
                    help="while a member lookup runs, constrain the step to provisional names (the last answer "
                         "for the same receiver, else names written after it in the document) instead of leaving "
                         "it free, for requests that do not say (default: off)")
+    p.add_argument("--fim", default="auto", choices=_FIM_MODES,
+                   help="fill-in-the-middle prompts for a /v1/completions request with a `suffix`: auto (when the "
+                        "served tokenizer has FIM tokens), on (refuse such requests when it has none), off (the "
+                        "prompt as sent; the suffix only reaches the monitors) (default: auto)")
+    p.add_argument("--fim-template", default="auto", metavar="FAMILY",
+                   help="the FIM layout (starcoder, starcoder-spm, santacoder, qwen, deepseek, codellama, "
+                        "codestral, ...; default: auto, from the tokenizer)")
     p.add_argument("vllm_args", nargs=argparse.REMAINDER, help="arguments for `vllm serve`")
     p.set_defaults(func=cmd_serve)
