@@ -6,8 +6,9 @@ separate processes, so ``validate_params`` runs in the front end), started with
 last CPU, vLLM on the others). Completions with ``extra_body={"vllm_xargs": ...}``,
 streaming, eight concurrent requests, chat completions that continue the final
 assistant message (the document prefix is given in the settings, because the
-chat template wraps the prompt), the API key, and bad settings as HTTP 400 with
-the reason.
+chat template wraps the prompt), the API key, bad settings as HTTP 400 with
+the reason, and the OpenAI ``suffix`` field prompted with fill-in-the-middle (``--fim``
+left at auto: the tiny model's tokenizer has StarCoder's markers).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import os
 import re
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import openai  # a dependency of vLLM's OpenAI server (and of mgd[vllm])
@@ -165,6 +168,72 @@ def test_chat_continues_the_document(client, tiny_model, site) -> None:
     text = reply.choices[0].message.content
     assert legal(first_name(text), CIRCLE), text
     assert reply.mgd["steps"] == reply.usage.completion_tokens, reply.mgd  # chat responses count too
+
+
+@pytest.fixture(scope="module")
+def fim_text(tiny_model):
+    """The served tokenizer's FIM layout as text, and a token counter (as vLLM counts a
+    completion prompt)."""
+    from transformers import AutoTokenizer
+
+    from mgd.engines.fim import FimPrompter
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_model))
+    template = FimPrompter.resolve(tok).template
+    assert template is not None and template.name == "starcoder"
+    return template.text, lambda text: len(tok(text)["input_ids"])
+
+
+def test_a_suffix_is_prompted_with_fim(client, tiny_model, site, fim_text) -> None:
+    """``suffix`` (the OpenAI field): the model sees the template's prompt, markers included."""
+    prompt, settings = site
+    text, count = fim_text
+    out = client.completions.create(model=str(tiny_model), prompt=prompt, suffix=settings["suffix"], max_tokens=2,
+                                    temperature=0)
+    assert out.usage.prompt_tokens == count(text(prompt, settings["suffix"])), out.usage
+    assert out.usage.prompt_tokens != count(prompt) and out.usage.prompt_tokens > count(prompt)
+    assert "mgd" not in (out.model_extra or {})  # no mgd settings: a plain FIM completion
+
+
+def test_guided_requests_with_a_suffix_stay_guided(client, tiny_model, site, fim_text) -> None:
+    """The settings give neither prefix nor suffix: the monitors get the document from the
+    request (its prompt, its suffix), the model its FIM prompt; streamed and not."""
+    prompt, settings = site
+    text, count = fim_text
+    bare = {k: v for k, v in settings.items() if k != "suffix"}
+    body = {"vllm_xargs": {"mgd": json.dumps(bare)}}
+    whole = client.completions.create(model=str(tiny_model), prompt=prompt, suffix=settings["suffix"], max_tokens=6,
+                                      temperature=0, extra_body=body)
+    assert whole.usage.prompt_tokens == count(text(prompt, settings["suffix"]))
+    assert legal(first_name(whole.choices[0].text), CIRCLE), whole.choices[0].text
+    assert whole.mgd["constrained_steps"] >= 1 and whole.mgd["unguided_steps"] == 0, whole.mgd
+    assert whole.mgd["steps"] == whole.usage.completion_tokens, whole.mgd
+    events = list(client.completions.create(model=str(tiny_model), prompt=prompt, suffix=settings["suffix"],
+                                            max_tokens=6, temperature=0, stream=True, extra_body=body))
+    counted = [e.model_extra["mgd"] for e in events if not e.choices]
+    assert len(counted) == 1 and counted[0]["constrained_steps"] >= 1, counted
+    assert "".join(e.choices[0].text for e in events if e.choices) == whole.choices[0].text
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"suffix": 3}, "suffix must be a string"),
+    ({"suffix": {"text": "x"}}, "suffix must be a string"),
+    ({"prompt": [5, 6, 7]}, "not token ids"),
+    ({"prompt": ["a = 1\n", "b = 2\n"]}, "not a batch of prompts"),
+    ({"echo": True}, "not supported with echo"),
+])
+def test_a_suffix_that_cannot_be_taken_is_400_with_the_reason(server, tiny_model, site, change, reason) -> None:
+    """Raw HTTP (the SDK's types would stop some of these before they are sent)."""
+    _, base, _ = server
+    prompt, settings = site
+    body = {"model": str(tiny_model), "prompt": prompt, "suffix": settings["suffix"], "max_tokens": 2, **change}
+    req = urllib.request.Request(base + "/v1/completions", json.dumps(body).encode(),
+                                 {"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=120)
+    assert err.value.code == 400
+    error = json.loads(err.value.read())["error"]
+    assert reason in error["message"] and error["code"] == 400 and error["param"] == "suffix", error
 
 
 def test_api_key_is_required(server, tiny_model, site) -> None:

@@ -2,7 +2,8 @@
 
 Completions with ``vllm_xargs`` are constrained, completions without are not,
 malformed settings and a workspace outside the operator's allow-list get HTTP 400,
-/health answers, and SIGINT stops vLLM and the language servers it started.
+/health answers, and SIGINT stops vLLM and the language servers it started. The
+server runs with ``--fim off``: a request's ``suffix`` reaches the monitors only.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def server(tiny_model, demo_project):
     env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # engine in the server process: starts in seconds
     cmd = [sys.executable, "-m", "mgd.cli", "serve", str(tiny_model), "--allow-workspace", str(demo_project),
            "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--enforce-eager",
-           "--max-model-len", "2048", "--max-num-seqs", "8"]
+           "--max-model-len", "2048", "--max-num-seqs", "8", "--fim", "off"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     wait_healthy(proc, base, 300)
@@ -83,6 +84,30 @@ def test_bad_requests_get_400_and_the_server_keeps_working(server, tiny_model, d
     assert status == 400, err  # longer than --max-model-len
     status, ok = completion(base, tiny_model, text[:at], {"mgd": json.dumps(settings)})
     assert status == 200 and ok["choices"][0]["text"], ok
+
+
+def test_fim_off_prompts_left_to_right(server, tiny_model, demo_project) -> None:
+    """``--fim off``: a ``suffix`` leaves the prompt as sent (vLLM would refuse the field);
+    the monitors still get it, and a guided request stays guided."""
+    from transformers import AutoTokenizer
+
+    _, base = server
+    tok = AutoTokenizer.from_pretrained(str(tiny_model))
+    text = (demo_project / "report.py").read_text()
+    at = text.index("total += c.") + len("total += c.")
+    body = {"model": str(tiny_model), "prompt": text[:at], "suffix": text[at:], "max_tokens": 6, "temperature": 0}
+    status, plain = post(base + "/v1/completions", body)
+    assert status == 200, plain
+    assert plain["usage"]["prompt_tokens"] == len(tok(text[:at])["input_ids"]), plain["usage"]
+    settings = {"workspace": str(demo_project), "file": "report.py", "wait_ms": 30000}
+    status, guided = post(base + "/v1/completions", {**body, "vllm_xargs": {"mgd": json.dumps(settings)}})
+    assert status == 200, guided
+    assert guided["usage"]["prompt_tokens"] == plain["usage"]["prompt_tokens"]
+    assert guided["mgd"]["constrained_steps"] >= 1, guided["mgd"]
+    name = guided["choices"][0]["text"].split("(")[0].split()[0]
+    assert any(m.startswith(name) for m in CIRCLE_MEMBERS), guided["choices"][0]["text"]
+    status, err = post(base + "/v1/completions", {**body, "suffix": 1})
+    assert status == 400 and "suffix must be a string" in err["error"]["message"], err
 
 
 def test_server_end_to_end(server, tiny_model, demo_project) -> None:
