@@ -54,11 +54,13 @@ def test_the_fim_prompt_tokenizes_with_single_marker_tokens(tokenizer, layout) -
     assert layout.head_of(ids) == tokenizer(PROMPT)["input_ids"]  # what the vLLM core reads back
 
 
-def test_spm_puts_the_prefix_last(tokenizer) -> None:
+def test_spm_puts_the_prefix_last(tokenizer, layout) -> None:
     spm = FimPrompter.resolve(tokenizer, "auto", "starcoder-spm")
     data = {"prompt": PROMPT, "suffix": SUFFIX}
     fim_request(data, spm)
     assert data["prompt"] == f"<fim_prefix><fim_suffix>{SUFFIX}<fim_middle>{PROMPT}"
+    # the vLLM core detects the PSM layout (``layout``) and still reads the prefix block
+    assert layout.head_of(tokenizer(data["prompt"])["input_ids"]) == tokenizer(PROMPT)["input_ids"]
 
 
 def test_the_requests_own_settings_and_stops_win(layout) -> None:

@@ -120,7 +120,9 @@ class FimTemplate:
 
     def head_span(self, markers: dict[str, int], ids: Sequence[int]) -> tuple[int, int] | None:
         """Where the prefix block of a prompt built by :meth:`ids` lies (``ids[a:b]``);
-        None when ``ids`` is not such a prompt (a left-to-right one)."""
+        None when ``ids`` is not such a prompt (a left-to-right one). A PSM layout also
+        reads its family's SPM prompts (the prefix after the middle marker), so a reader
+        that detects the layout (the vLLM core) finds the prefix of either."""
         p, s = markers.get(self.prefix), markers.get(self.suffix)
         if p is None or s is None:
             return None
@@ -141,6 +143,9 @@ class FimTemplate:
             b = seq.index(s, a + 1)
         except ValueError:
             return None
+        m = markers.get(self.middle) if self.middle else None
+        if b == a + 1 and m is not None and m in seq[b:]:  # the same family's SPM order (or an empty
+            return len(seq) - seq[::-1].index(m), len(seq)  # PSM prefix: nothing follows its middle marker)
         return a + 1, b
 
 
