@@ -27,8 +27,9 @@ def tokenizer(tiny_model):
 
 @pytest.fixture(scope="module")
 def layout(tokenizer) -> FimPrompter:
-    found = FimPrompter.resolve(tokenizer)
-    assert found.template is not None and found.template.name == "starcoder"
+    """StarCoder's PSM layout (by name; ``auto`` takes the family's SPM one)."""
+    found = FimPrompter.resolve(tokenizer, "auto", "starcoder")
+    assert found.template is not None and not found.template.spm
     return found
 
 
@@ -59,8 +60,12 @@ def test_spm_puts_the_prefix_last(tokenizer, layout) -> None:
     data = {"prompt": PROMPT, "suffix": SUFFIX}
     fim_request(data, spm)
     assert data["prompt"] == f"<fim_prefix><fim_suffix>{SUFFIX}<fim_middle>{PROMPT}"
-    # the vLLM core detects the PSM layout (``layout``) and still reads the prefix block
-    assert layout.head_of(tokenizer(data["prompt"])["input_ids"]) == tokenizer(PROMPT)["input_ids"]
+    # the vLLM core resolves ``auto`` itself: whichever order the operator chose, it reads the prefix block
+    auto = FimPrompter.resolve(tokenizer)
+    psm = {"prompt": PROMPT, "suffix": SUFFIX}
+    fim_request(psm, layout)
+    for text in (data["prompt"], psm["prompt"]):
+        assert auto.head_of(tokenizer(text)["input_ids"]) == tokenizer(PROMPT)["input_ids"], text
 
 
 def test_the_requests_own_settings_and_stops_win(layout) -> None:
@@ -209,6 +214,7 @@ def test_a_caller_vllm_refuses_is_passed_on_as_sent(monkeypatch, tokenizer) -> N
 @pytest.mark.parametrize(("fim", "template", "prompt"), [
     ("off", "auto", PROMPT),
     ("auto", "starcoder-spm", f"<fim_prefix><fim_suffix>{SUFFIX}<fim_middle>{PROMPT}"),
+    ("on", "starcoder", f"<fim_prefix>{PROMPT}<fim_suffix>{SUFFIX}<fim_middle>"),
 ])
 def test_the_operators_settings_come_from_the_environment(monkeypatch, tokenizer, fim, template, prompt) -> None:
     monkeypatch.setenv("MGD_SERVE_FIM", fim)

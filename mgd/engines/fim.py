@@ -120,18 +120,14 @@ class FimTemplate:
 
     def head_span(self, markers: dict[str, int], ids: Sequence[int]) -> tuple[int, int] | None:
         """Where the prefix block of a prompt built by :meth:`ids` lies (``ids[a:b]``);
-        None when ``ids`` is not such a prompt (a left-to-right one). A PSM layout also
-        reads its family's SPM prompts (the prefix after the middle marker), so a reader
-        that detects the layout (the vLLM core) finds the prefix of either."""
+        None when ``ids`` is not such a prompt (a left-to-right one). A family's PSM and
+        SPM layouts read each other's prompts (SPM: the suffix marker right after the
+        prefix marker, the prefix after the middle marker), so a reader that detects the
+        layout (the vLLM core) finds the prefix whichever one a caller chose."""
         p, s = markers.get(self.prefix), markers.get(self.suffix)
         if p is None or s is None:
             return None
         seq = list(ids)
-        if self.spm:
-            m = markers.get(self.middle)
-            if m is None or m not in seq or p not in seq:
-                return None
-            return len(seq) - seq[::-1].index(m), len(seq)
         try:
             a = len(seq) - 1 - seq[::-1].index(p)
         except ValueError:
@@ -144,8 +140,8 @@ class FimTemplate:
         except ValueError:
             return None
         m = markers.get(self.middle) if self.middle else None
-        if b == a + 1 and m is not None and m in seq[b:]:  # the same family's SPM order (or an empty
-            return len(seq) - seq[::-1].index(m), len(seq)  # PSM prefix: nothing follows its middle marker)
+        if b == a + 1 and m is not None and m in seq[b:]:  # SPM (or an empty PSM prefix: nothing after m)
+            return len(seq) - seq[::-1].index(m), len(seq)
         return a + 1, b
 
 

@@ -136,17 +136,16 @@ def test_head_span_finds_the_prefix_block(name: str) -> None:
     assert template.head_span(ids, head) is None  # a left-to-right prompt has no prefix block
 
 
-@pytest.mark.parametrize(("psm", "spm"), [("starcoder", "starcoder-spm"), ("santacoder", "santacoder-spm")])
-def test_a_psm_layout_reads_its_familys_spm_prompts(psm: str, spm: str) -> None:
-    """The vLLM core detects the PSM layout; a prompt in the family's SPM order (``mgd serve
-    --fim-template starcoder-spm``) still gives its prefix block (healing reads it), and an
-    empty PSM prefix stays empty."""
-    template = get_template(psm)
+@pytest.mark.parametrize(("reader", "writer"), [("starcoder", "starcoder-spm"), ("santacoder", "santacoder-spm"),
+                                                ("starcoder-spm", "starcoder"), ("santacoder-spm", "santacoder")])
+def test_a_familys_layouts_read_each_others_prompts(reader: str, writer: str) -> None:
+    """The vLLM core detects one layout (``auto``); a prompt in the family's other order
+    (``mgd serve --fim-template starcoder``) still gives its prefix block (healing reads
+    it), and an empty prefix stays empty."""
+    template = get_template(reader)
     ids = {m: 900 + k for k, m in enumerate(template.markers)}
     head, tail = [1, 2, 3, 4], [5, 6]
-    prompt = get_template(spm).ids(ids, head, tail, None)
-    a, b = template.head_span(ids, prompt)
-    assert prompt[a:b] == head
-    empty = template.ids(ids, [], tail, None)
-    a, b = template.head_span(ids, empty)
-    assert empty[a:b] == []
+    for h in (head, []):
+        prompt = get_template(writer).ids(ids, h, tail, None)
+        a, b = template.head_span(ids, prompt)
+        assert prompt[a:b] == h, (h, prompt)

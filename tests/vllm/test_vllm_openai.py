@@ -179,8 +179,8 @@ def fim_text(tiny_model):
     from mgd.engines.fim import FimPrompter
 
     tok = AutoTokenizer.from_pretrained(str(tiny_model))
-    template = FimPrompter.resolve(tok).template
-    assert template is not None and template.name == "starcoder"
+    template = FimPrompter.resolve(tok).template  # what --fim auto resolves to (StarCoder's markers)
+    assert template is not None and template.prefix == "<fim_prefix>"
     return template.text, lambda text: len(tok(text)["input_ids"])
 
 
