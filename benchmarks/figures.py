@@ -338,6 +338,58 @@ def serve_load() -> str:
             f"{t['lookups']} lookups answered before their request ended)")
 
 
+# -- fill-in-the-middle -----------------------------------------------------------------------
+def fim_layouts() -> str:
+    """The target's log-loss per prompt layout (benchmarks/fim_layouts.py), per dev split."""
+    d = load("fim_layouts.json")
+    parts = []
+    for split in d["splits"]:
+        name = Path(split["cases"]).name.removesuffix("-cases.jsonl")
+        rows = split["layouts"]
+        cells = []
+        for layout in ("left-to-right", "starcoder", "starcoder-spm"):
+            r = rows.get(layout)
+            if r is None:
+                continue
+            v = r["vs_left_to_right"]
+            label = {"starcoder": "PSM", "starcoder-spm": "SPM"}.get(layout, layout)
+            cell = f"{label} {r['loss_per_token']:.3f}"
+            if v is not None:
+                cell += (f" ({v['delta']:+.3f} [{v['ci_low']:+.3f}, {v['ci_high']:+.3f}], better on "
+                         f"{v['better']}/{split['n']})")
+            cells.append(cell)
+        parts.append(f"{name} ({split['n']} cases): " + "; ".join(cells))
+    return " — ".join(parts) + f"; `auto` takes {d['auto']}"
+
+
+def _fim_cmp(c: dict[str, Any]) -> str:
+    return (f"{c['delta']:+.1f} [{c['ci_low']:+.1f}, {c['ci_high']:+.1f}], {c['fixed']}/{c['broken']}, "
+            f"p {c['p_mcnemar']:.2g}")
+
+
+def fim_dev() -> str:
+    """Left-to-right vs FIM prompts on the dev splits (benchmarks/fim_dev.py)."""
+    d = load("fim_dev.json")["languages"]
+    lines = ["| split | prompt | config | CR@1 | NIM@1 | truncated |", "|---|---|---|---|---|---|"]
+    for lang, v in d.items():
+        for name, r in v["rows"].items():
+            layout, config = name.split("/")
+            lines.append(f"| {lang} dev | {'FIM (auto)' if layout == 'auto' else 'left-to-right'} | {config} | "
+                         f"{r['CR@1']:.1f} | {r['NIM@1']:.1f} | {r['truncated']} / {r['cases']} |")
+    lines.append("")
+    for lang, v in d.items():
+        p = v["paired"]
+        bits = []
+        for key, label in (("off: default vs plain", "default vs plain, left-to-right"),
+                           ("auto: default vs plain", "default vs plain, FIM"),
+                           ("plain: auto vs off", "FIM vs left-to-right, plain"),
+                           ("default: auto vs off", "FIM vs left-to-right, default")):
+            if key in p:
+                bits.append(f"{label}: CR {_fim_cmp(p[key]['CR@1'])}")
+        lines.append(f"- {lang}: " + "; ".join(bits) + ".")
+    return "\n" + "\n".join(lines) + "\n"
+
+
 FIGURES: dict[str, Callable[[], str]] = {
     "serve-load": serve_load,
     "overhead-non-trigger": overhead_non_trigger,
@@ -359,6 +411,7 @@ FIGURES: dict[str, Callable[[], str]] = {
     "default-parity": default_parity,
     "strict-agreement": strict_agreement,
     "report-runs": report_runs,
+    "fim-layouts": fim_layouts,
 }
 
 

@@ -174,8 +174,7 @@ def run(gen, ps: list, options, batch: int, wait_ms: float, texts: list[str] | N
     tokens, seconds = 0, 0.0
     for start in range(0, len(ps), batch):
         chunk = ps[start : start + batch]
-        inputs = [TokensPrompt(prompt_token_ids=gen.prompt_ids(p.prefix, options.max_new_tokens,
-                                                               options.max_prompt_tokens)) for p in chunk]
+        inputs = [TokensPrompt(prompt_token_ids=gen.prepare(p, options)[0]) for p in chunk]
         params = []
         for i, p in enumerate(chunk):
             tag = None if tags is None else f"{time.monotonic_ns()}-{start + i}"

@@ -127,3 +127,23 @@ def test_runs_that_did_not_record_fim_were_left_to_right(tmp_path: Path) -> None
     with pytest.raises(ConfigError, match="fim"):
         check_settings(tmp_path, RunSettings())  # a resumed run must not mix layouts
     assert check_settings(tmp_path, RunSettings(fim="off")).fim == "off"
+
+
+def test_split_shares_the_budget() -> None:
+    """The prefix keeps its tail, the suffix its head; markers count; nothing is empty that fits."""
+    from mgd.engines.fim import get_template
+
+    t = get_template("starcoder")
+    layout = FimPrompter(t, {m: 900 + k for k, m in enumerate(t.markers)}, "test")
+    head, tail = list(range(100)), list(range(200, 300))
+    h, s = layout.split(head, tail, 43)  # room 40: suffix a quarter (10), prefix the rest
+    assert (h, s) == (head[-30:], tail[:10])
+    h, s = layout.split(head[:5], tail, 43)  # a short prefix leaves the suffix the rest
+    assert (h, s) == (head[:5], tail[:35])
+    h, s = layout.split(head, [], 43)  # no suffix: all room to the prefix
+    assert (h, s) == (head[-40:], [])
+    h, s = layout.split(head, tail, 43, max_suffix=0)
+    assert (h, s) == (head[-40:], [])
+    h, s = layout.split(head, tail, 4)  # one token of room: the prefix keeps it
+    assert len(h) == 1 and s == []
+    assert len(layout.ids(*layout.split(head, tail, 43))) == 43

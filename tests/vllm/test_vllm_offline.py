@@ -91,8 +91,7 @@ def test_mixed_batch_is_per_request(vllm_generator, runs) -> None:
     inputs, params = [], []
     for i, p in enumerate(sub):
         opts = on if i % 2 == 0 else off
-        inputs.append(TokensPrompt(prompt_token_ids=vllm_generator.prompt_ids(p.prefix, opts.max_new_tokens,
-                                                                              opts.max_prompt_tokens)))
+        inputs.append(TokensPrompt(prompt_token_ids=vllm_generator.prepare(p, opts)[0]))
         params.append(vllm_generator.sampling_params(p, opts, None, False))
     outs = vllm_generator.llm.generate(inputs, params, use_tqdm=False)
     for i, out in enumerate(outs):
