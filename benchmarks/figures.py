@@ -412,6 +412,7 @@ FIGURES: dict[str, Callable[[], str]] = {
     "strict-agreement": strict_agreement,
     "report-runs": report_runs,
     "fim-layouts": fim_layouts,
+    "fim-dev": fim_dev,
 }
 
 
