@@ -41,12 +41,14 @@ def _listed(gen: HFGenerator, file: Path, prefix: str) -> set[str]:
 
 def test_new_attribute_only_where_assigned(gen) -> None:
     file = PYPROJ / "suite_point.py"
-    options = GenerateOptions(max_new_tokens=12, monitors=True)
+    options = GenerateOptions(max_new_tokens=12, monitors=True, fim="off")  # the layout is not tested here
     deref = gen.generate([Prompt("p", PYPROJ, file, POINT, "", {"monitors": ["dereference"]})], options)[0]
     assert deref.error is None
     listed = _listed(gen, file, POINT)
     assert "x" not in listed
-    assert re.match(r"\w+", deref.completion).group() in listed  # forced onto an existing member
+    word = re.match(r"\w+", deref.completion).group()
+    # forced onto an existing member (the budget may cut it mid-name)
+    assert word in listed or (deref.tokens == options.max_new_tokens and any(m.startswith(word) for m in listed))
     guided = gen.generate([Prompt("p", PYPROJ, file, POINT, "", {"monitors": ["dereference", "definition_sites"]})],
                           options)[0]
     assert guided.error is None and guided.stats["violations"] == 0
