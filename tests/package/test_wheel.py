@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -153,5 +154,5 @@ def test_generate(installed: Installed, tiny_model: Path, tmp_path: Path) -> Non
     installed.timings["generate"] = time.perf_counter() - t
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(run.stdout)
-    assert result["stats"]["triggers"] == 1
-    assert result["completion"].split("(")[0].strip() in {"radius", "area"}, result
+    assert result["stats"]["triggers"] >= 1  # more dots may follow
+    assert re.match(r"\w*", result["completion"]).group() in {"radius", "area"}, result  # the member it starts with

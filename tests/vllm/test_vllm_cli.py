@@ -7,6 +7,7 @@ the CLI wiring is checked on the parser.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -39,7 +40,7 @@ def test_cases_contract(tmp_path, vllm_generator, demo_project) -> None:
     assert [r["id"] for r in rows] == ["circle", "bad", "missing"]
     good = rows[0]
     assert set(good) == {"id", "completion", "tokens", "elapsed_s", "stats"}
-    name = good["completion"].split("(")[0]
+    name = re.match(r"\w*", good["completion"]).group()  # the member the completion starts with
     assert any(m.startswith(name) for m in {"area", "radius", "circumference", "scaled"}), name  # may be cut
-    assert good["stats"]["triggers"] == 1 and good["stats"]["constrained_steps"] >= 1
+    assert good["stats"]["triggers"] >= 1 and good["stats"]["constrained_steps"] >= 1  # more dots may follow
     assert "missing" in rows[1]["error"] and "nope.py" in rows[2]["error"]

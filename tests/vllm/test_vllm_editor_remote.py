@@ -67,7 +67,8 @@ async def test_remote_engine_with_the_api_key(served, demo_project, doc) -> None
         completion = res.items[0].insert_text
         stats = await server_stats(client)
     engine = stats["engine"]
-    assert engine["fim_template"] == "starcoder" and engine["fim_source"] == "the server's /tokenize"
+    # StarCoder's markers, and auto takes the family's SPM layout (mgd.engines.fim.PREFERRED)
+    assert engine["fim_template"] == "starcoder-spm" and engine["fim_source"] == "the server's /tokenize"
     assert engine["api_key"] is True and KEY not in json.dumps(stats)
     async with ServerPool() as pool:
         checks = await check_member_accesses(pool, preset("jedi"), get_language("python"), demo_project, path,
