@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from mgd.engines.cases import Case, CaseResult, load_case_text, run_batched
-from mgd.engines.fim import TEMPLATES, FimPrompter
+from mgd.engines.fim import FIM_MODES, FimPrompter, get_template
 from mgd.engines.stopping import FirstStop, StopRule, StopTexts
 from monitors.errors import ConfigError
 from monitors.healing import HealedPrompt, completion_after, heal_prompt_of
@@ -61,10 +61,10 @@ class GenerateOptions:
             raise ConfigError("batch_size must be >= 1")
         if self.max_prompt_tokens is not None and self.max_prompt_tokens < 1:
             raise ConfigError("max_prompt_tokens must be >= 1")
-        if self.fim not in ("auto", "on", "off"):
+        if self.fim not in FIM_MODES:
             raise ConfigError(f"fim must be 'auto', 'on' or 'off', not {self.fim!r}")
-        if self.fim_template != "auto" and self.fim_template not in TEMPLATES:
-            raise ConfigError(f"unknown fim_template {self.fim_template!r}; known: auto, {', '.join(TEMPLATES)}")
+        if self.fim_template != "auto":
+            get_template(self.fim_template)  # validates (ConfigError naming the known ones)
         if self.max_suffix_tokens is not None and self.max_suffix_tokens < 0:
             raise ConfigError("max_suffix_tokens must be >= 0")
         StopTexts(self.stop)  # validates

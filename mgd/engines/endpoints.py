@@ -160,8 +160,9 @@ class RemoteGenerator(Generator):
             body["seed"] = options.seed
         if options.stop:
             body["stop"] = list(options.stop[:MAX_SERVER_STOPS])
-        if self.fim(options).stop_ids:
-            body["stop_token_ids"] = list(self.fim(options).stop_ids)
+        fim_stops = self.fim(options).stop_ids
+        if fim_stops:
+            body["stop_token_ids"] = list(fim_stops)
         if options.monitors or heal:
             mgd = settings_payload(self._server_workspace(p.workspace), p.file.relative_to(p.workspace).as_posix(),
                                    suffix=p.suffix, prefix=p.prefix,

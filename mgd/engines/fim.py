@@ -47,6 +47,7 @@ from typing import Any
 from monitors.errors import ConfigError
 
 __all__ = [
+    "FIM_MODES",
     "PREFERRED",
     "TEMPLATES",
     "FimPrompter",
@@ -145,6 +146,10 @@ class FimTemplate:
         return a + 1, b
 
 
+#: The ``fim`` settings: FIM when the tokenizer has a family's markers, FIM required, left-to-right.
+FIM_MODES = ("auto", "on", "off")
+
+
 #: The families mgd knows, in detection order (a tokenizer with several families'
 #: markers gets the first; in practice they do not overlap).
 TEMPLATES: dict[str, FimTemplate] = {
@@ -200,8 +205,7 @@ class FimPrompter:
         budget) and whatever the prefix leaves; the prefix the rest."""
         room = max(1, budget - self.overhead)
         share = room // 4 if max_suffix is None else max_suffix
-        take = min(len(tail), max(share, room - len(head)), room - 1)
-        take = max(0, take)
+        take = max(0, min(len(tail), max(share, room - len(head)), room - 1))
         keep = room - take
         return list(head[-keep:]) if len(head) > keep else list(head), list(tail[:take])
 

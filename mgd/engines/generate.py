@@ -271,9 +271,9 @@ class HFGenerator(Generator):
     ) -> tuple[str, int]:
         """Completion text (cut at EOS / stop) and the number of tokens it used."""
         stops = set(self.stop_token_ids(options))
-        ends = [i for i, t in enumerate(gen) if t in stops]
-        if ends:
-            gen = gen[: ends[0]]
+        end = next((i for i, t in enumerate(gen) if t in stops), None)
+        if end is not None:
+            gen = gen[:end]
         while gen and gen[-1] == self.pad_id:
             gen = gen[:-1]
         return self.finish(self.completion_text(gen, healed), options), len(gen)

@@ -12,6 +12,7 @@ from mgd.cli.errors import EXIT_FAILED, EXIT_OK, UsageError, require_extra
 from mgd.cli.models import loading, resolve_model
 from mgd.cli.parsing import RemovedFlag, add_command, unescape
 from mgd.engines.base import GenerateOptions
+from mgd.engines.fim import FIM_MODES
 from mgd.evaluation.runner import WAIT_MS
 
 #: ``mgd generate``'s defaults (and ``mgd bench run``'s: one object both build from).
@@ -42,7 +43,7 @@ def add_wait_args(p: argparse.ArgumentParser, default_ms: int) -> None:
 
 def add_fim_args(p: argparse.ArgumentParser) -> None:
     """``--fim``, ``--fim-template``, ``--max-suffix-tokens`` (mgd generate and mgd bench run)."""
-    p.add_argument("--fim", choices=("auto", "on", "off"), default=DECODING_DEFAULTS.fim,
+    p.add_argument("--fim", choices=FIM_MODES, default=DECODING_DEFAULTS.fim,
                    help="fill-in-the-middle prompts (prefix and suffix in the model family's template): auto = "
                         "when the tokenizer has FIM tokens (default), on = required, off = the prefix only; "
                         "applies with and without monitors")

@@ -31,13 +31,13 @@ from typing import Any
 
 from mgd.cli.errors import UsageError, require_extra
 from mgd.cli.parsing import add_command
+from mgd.engines.fim import FIM_MODES
 from monitors.errors import ConfigError
 
 __all__ = ["build_command", "engine_cpus", "register", "split_own_args"]
 
 _SPEC_FLAGS = ("--speculative-config", "--speculative_config", "-sc")
 _OWN_OPTIONS = ("--allow-workspace", "--lsp-server", "--config", "--lsp-cpus", "--fim", "--fim-template")
-_FIM_MODES = ("auto", "on", "off")
 _OWN_SWITCHES = ("--provisional",)
 #: What adds each request's counters to its response (:mod:`mgd.vllm.http`, :mod:`mgd.vllm.rpc`).
 RESPONSE_MIDDLEWARE = "mgd.vllm.http.MgdResponseMiddleware"
@@ -100,8 +100,8 @@ def build_command(args: argparse.Namespace, extra: list[str]) -> tuple[list[str]
     if args.provisional:
         operator["provisional"] = True
     fim, fim_template = getattr(args, "fim", "auto"), getattr(args, "fim_template", "auto")
-    if fim not in _FIM_MODES:
-        raise UsageError(f"--fim {fim}: one of {', '.join(_FIM_MODES)}")
+    if fim not in FIM_MODES:
+        raise UsageError(f"--fim {fim}: one of {', '.join(FIM_MODES)}")
     if fim_template != "auto" and fim_template not in TEMPLATES:
         raise UsageError(f"--fim-template {fim_template}: auto or one of {', '.join(TEMPLATES)}")
     env[FIM_ENV], env[FIM_TEMPLATE_ENV] = fim, fim_template
@@ -261,7 +261,7 @@ def register(sub: Any) -> None:
                    help="while a member lookup runs, constrain the step to provisional names (the last answer "
                         "for the same receiver, else names written after it in the document) instead of leaving "
                         "it free, for requests that do not say (default: off)")
-    p.add_argument("--fim", default="auto", choices=_FIM_MODES,
+    p.add_argument("--fim", default="auto", choices=FIM_MODES,
                    help="fill-in-the-middle prompts for a /v1/completions request with a `suffix`: auto (when the "
                         "served tokenizer has FIM tokens), on (refuse such requests when it has none), off (the "
                         "prompt as sent; the suffix only reaches the monitors) (default: auto)")
